@@ -57,8 +57,14 @@ std::string closest(std::string_view word, std::span<const std::string_view> can
     }
   }
   std::size_t limit = std::max<std::size_t>(1, std::min<std::size_t>(3, word.size() / 3));
-  if (best.empty() || best_distance > limit) return {};
-  return std::string(best);
+  if (!best.empty() && best_distance <= limit) return std::string(best);
+  // An abbreviation ("obj" for "object") is a likely slip too.
+  if (word.size() >= 3) {
+    for (auto c : candidates) {
+      if (c.starts_with(word)) return std::string(c);
+    }
+  }
+  return {};
 }
 
 std::string suggestion(std::string_view word, std::span<const std::string_view> candidates,

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages sagactl builds and tests with. Idempotent, and quick when
+# everything is already there: apt-get runs only for what is missing.
+set -euo pipefail
+
+packages=(
+  cmake ninja-build g++ pkg-config ccache
+  clang libclang-rt-14-dev          # the libFuzzer target
+  libyaml-cpp-dev librdkafka-dev libsqlite3-dev
+  libboost1.81-dev libboost-json1.81-dev
+  libspdlog-dev libcli11-dev libgtest-dev
+  graphviz kcat                     # `dot` renders graphs in tests; kcat talks to the dev broker
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "setup: installing ${missing[*]}" >&2
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "setup: run as root or install sudo to install: ${missing[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
