@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <cstdio>
 #include <cmath>
 #include <fstream>
 #include <map>
@@ -63,7 +64,6 @@ constexpr std::array<std::string_view, 12> kSchemaKeys = {
     "maximum",   "minLength", "maxLength",  "pattern", "title", "description"};
 constexpr std::array<std::string_view, 7> kSchemaTypes = {"null",   "boolean", "integer", "number",
                                                           "string", "array",   "object"};
-constexpr std::array<std::string_view, 3> kTemplateRoots = {"input", "saga", "steps"};
 constexpr std::array<std::string_view, 3> kSagaFields = {"id", "name", "version"};
 
 bool matches_name(std::string_view s, bool allow_dot, std::size_t max_len) {
@@ -285,6 +285,9 @@ class Compiler {
   sagas::Template template_of(const YAML::Node& n, const RefScope& scope, int depth);
   std::optional<sagas::Ref> resolve_ref(const RawRef& raw, const YAML::Node& at_node,
                                         const RefScope& scope);
+
+  // Refuses text yaml-cpp mishandles: control characters, and a second document.
+  bool check_text(std::string_view text);
 
   // --- saga structure ---
   void compile_top(const YAML::Node& root);
@@ -523,7 +526,7 @@ std::optional<sagas::Schema> Compiler::schema_of(const YAML::Node& n, const std:
           ok = false;
           continue;
         }
-        s.properties.emplace_back(key, std::move(*sub));
+        s.properties.emplace_back(key, std::make_shared<const sagas::Schema>(std::move(*sub)));
       }
     }
   }
@@ -1099,6 +1102,46 @@ void Compiler::compile_top(const YAML::Node& root) {
   add_warnings();
 }
 
+bool Compiler::check_text(std::string_view text) {
+  int line = 1, column = 1;
+  bool content = false;  // seen anything but comments, directives and blank lines
+  std::size_t line_start = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "0x%02X", c);
+      error(Pos{line, column}, std::string("control character ") + hex +
+                                   " in the file: YAML text may not contain control characters");
+      return false;
+    }
+    if (c != '\n') {
+      ++column;
+      continue;
+    }
+    std::string_view l = text.substr(line_start, i - line_start);
+    if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
+    // yaml-cpp reads only the first document; a second one would be silently ignored.
+    bool marker = l.starts_with("---") && (l.size() == 3 || l[3] == ' ' || l[3] == '\t');
+    if (marker && content) {
+      error(Pos{line, 1}, "one saga per file: a second YAML document starts here; move it to its "
+                          "own file");
+      return false;
+    }
+    std::size_t first = l.find_first_not_of(" \t");
+    if (!marker && first != std::string_view::npos && l[first] != '#' && l[first] != '%') content = true;
+    ++line;
+    column = 1;
+    line_start = i + 1;
+  }
+  std::string_view last = text.substr(line_start);
+  if (content && last.starts_with("---") && (last.size() == 3 || last[3] == ' ' || last[3] == '\t')) {
+    error(Pos{line, 1}, "one saga per file: a second YAML document starts here; move it to its own file");
+    return false;
+  }
+  return true;
+}
+
 CompileResult Compiler::run(std::string_view text) {
   CompileResult result;
   def_.source = file_;
@@ -1106,23 +1149,19 @@ CompileResult Compiler::run(std::string_view text) {
     error(Pos{1, 1}, "file is larger than " + std::to_string(kMaxFileBytes / (1024 * 1024)) +
                          " MiB; a saga definition should be far smaller");
   } else {
-    std::vector<YAML::Node> docs;
-    try {
-      docs = YAML::LoadAll(std::string(text));
-    } catch (const YAML::Exception& ex) {
-      Pos p = ex.mark.is_null() ? Pos{1, 1} : Pos{ex.mark.line + 1, ex.mark.column + 1};
-      error(p, "YAML syntax: " + ex.msg);
+    std::optional<YAML::Node> doc;
+    if (check_text(text)) {
+      try {
+        doc = YAML::Load(std::string(text));
+      } catch (const YAML::Exception& ex) {
+        Pos p = ex.mark.is_null() ? Pos{1, 1} : Pos{ex.mark.line + 1, ex.mark.column + 1};
+        error(p, "YAML syntax: " + ex.msg);
+      }
     }
-    if (docs.empty() || (docs.size() == 1 && docs[0].IsNull())) {
-      if (!has_errors(diags_)) {
-        error(Pos{1, 1}, "empty file: expected a saga definition with apiVersion, saga and steps");
-      }
-    } else {
-      if (docs.size() > 1) {
-        error(docs[1], "one saga per file: this file holds " + std::to_string(docs.size()) +
-                           " YAML documents; move the others to their own files");
-      }
-      compile_top(docs[0]);
+    if (doc && doc->IsNull()) {
+      error(Pos{1, 1}, "empty file: expected a saga definition with apiVersion, saga and steps");
+    } else if (doc) {
+      compile_top(*doc);
     }
   }
   sort_by_position(diags_);

@@ -117,7 +117,7 @@ void check(const Schema& s, const Json& v, const std::string& path, std::vector<
       if (v.find(key) == nullptr) out.push_back({path, "missing required property \"" + key + "\""});
     }
     for (const auto& [key, sub] : s.properties) {
-      if (const Json* child = v.find(key)) check(sub, *child, child_path(path, key), out);
+      if (const Json* child = v.find(key)) check(*sub, *child, child_path(path, key), out);
     }
   }
   if (v.is_array() && s.items) {

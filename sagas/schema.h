@@ -33,7 +33,7 @@ enum class SchemaType : std::uint8_t {
 struct Schema {
   std::uint8_t types = 0;  // bit set of SchemaType; 0 accepts any type
   std::vector<std::string> required;
-  std::vector<std::pair<std::string, Schema>> properties;
+  std::vector<std::pair<std::string, std::shared_ptr<const Schema>>> properties;
   std::shared_ptr<const Schema> items;
   std::optional<std::vector<Json>> enum_values;
   std::optional<double> minimum;

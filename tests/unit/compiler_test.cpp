@@ -243,8 +243,16 @@ TEST(Compiler, WhenMustBeOneTemplate) {
 
 TEST(Compiler, OneSagaPerFile) {
   EXPECT_EQ(errors("apiVersion: saga/v1\nsaga: s\nsteps: [{name: a, topic: t, command: C}]\n---\nsaga: t\n"),
-            V{"s.yaml:5:1: error: one saga per file: this file holds 2 YAML documents; move the others to their "
-              "own files"});
+            V{"s.yaml:4:1: error: one saga per file: a second YAML document starts here; move it to its own "
+              "file"});
+  // a leading document marker is fine
+  EXPECT_EQ(errors("---\napiVersion: saga/v1\nsaga: s\nsteps: [{name: a, topic: t, command: C}]\n"), V{});
+}
+
+TEST(Compiler, ControlCharactersAreRefusedWithTheirPosition) {
+  EXPECT_EQ(errors(std::string("apiVersion: saga/v1\nsaga: s\0x\n", 30)),
+            V{"s.yaml:2:8: error: control character 0x00 in the file: YAML text may not contain control "
+              "characters"});
 }
 
 TEST(Compiler, InputSchemaRules) {
