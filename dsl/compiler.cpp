@@ -267,6 +267,33 @@ class Compiler {
     return std::nullopt;
   }
 
+  // A topic name, checked against Kafka's rule.
+  std::optional<std::string> topic_of(const Entry& e, const std::string& what) {
+    auto topic = string_of(e, what);
+    if (topic && !is_topic_name(*topic)) {
+      error(e.value, "topic " + quote(*topic) +
+                         " is not a valid Kafka topic name: use letters, digits, '.', '_' and '-' "
+                         "(at most 249)");
+      return std::nullopt;
+    }
+    return topic;
+  }
+
+  // The index of the value among `choices`, e.g. backoff: fixed | exponential.
+  template <std::size_t N>
+  std::optional<std::size_t> choice_of(const Entry& e, const std::array<std::string_view, N>& choices) {
+    std::string v = e.value.IsScalar() ? e.value.Scalar() : describe(e.value);
+    for (std::size_t i = 0; i < N; ++i) {
+      if (choices[i] == v) return i;
+    }
+    std::string allowed;
+    for (std::size_t i = 0; i < N; ++i) {
+      allowed += (i == 0 ? "" : (i + 1 == N ? " or " : ", ")) + std::string(choices[i]);
+    }
+    error(e.value, e.key + " must be " + allowed + ", got " + quote(v));
+    return std::nullopt;
+  }
+
   static std::string describe(const YAML::Node& n) {
     if (n.IsScalar()) return n.Scalar();
     if (n.IsSequence()) return "a list";
@@ -333,13 +360,10 @@ std::optional<RetryPolicy> Compiler::retry_of(const Entry& e, const std::string&
     }
   }
   if (const Entry* b = get(*entries, "backoff")) {
-    std::string v = b->value.IsScalar() ? b->value.Scalar() : describe(b->value);
-    if (v == "fixed") {
-      p.backoff = sagas::Backoff::fixed;
-    } else if (v == "exponential") {
-      p.backoff = sagas::Backoff::exponential;
+    // Order matches sagas::Backoff.
+    if (auto i = choice_of(*b, std::array<std::string_view, 2>{"fixed", "exponential"})) {
+      p.backoff = static_cast<sagas::Backoff>(*i);
     } else {
-      error(b->value, "backoff must be fixed or exponential, got " + quote(v));
       ok = false;
     }
   }
@@ -774,17 +798,7 @@ std::optional<StepDraft> Compiler::step_of(const YAML::Node& n, std::size_t stag
     ok = false;
   }
   if (const Entry* e = require(*entries, n, "topic", what)) {
-    if (auto topic = string_of(*e, what)) {
-      if (!is_topic_name(*topic)) {
-        error(e->value, "topic " + quote(*topic) +
-                            " is not a valid Kafka topic name: use letters, digits, '.', '_' and '-' "
-                            "(at most 249)");
-        ok = false;
-      }
-      d.step.execute.topic = *topic;
-    } else {
-      ok = false;
-    }
+    if (auto topic = topic_of(*e, what)) d.step.execute.topic = *topic; else ok = false;
   } else {
     ok = false;
   }
@@ -829,17 +843,7 @@ std::optional<StepDraft> Compiler::step_of(const YAML::Node& n, std::size_t stag
         ok = false;
       }
       if (const Entry* ce = get(*centries, "topic")) {
-        if (auto topic = string_of(*ce, cwhat)) {
-          if (!is_topic_name(*topic)) {
-            error(ce->value, "topic " + quote(*topic) +
-                                 " is not a valid Kafka topic name: use letters, digits, '.', '_' "
-                                 "and '-' (at most 249)");
-            ok = false;
-          }
-          c.topic = *topic;
-        } else {
-          ok = false;
-        }
+        if (auto topic = topic_of(*ce, cwhat)) c.topic = *topic; else ok = false;
       }
       if (const Entry* ce = get(*centries, "timeout")) {
         if (auto t = duration_of(*ce, cwhat)) c.timeout = *t; else ok = false;
@@ -1064,14 +1068,7 @@ void Compiler::compile_top(const YAML::Node& root) {
         if (auto v = retry_of(*r, dwhat, default_retry_)) default_retry_ = *v;
       }
       if (const Entry* t = get(*d, "reply_topic")) {
-        if (auto v = string_of(*t, dwhat)) {
-          if (!is_topic_name(*v)) {
-            error(t->value, "reply_topic " + quote(*v) +
-                                " is not a valid Kafka topic name: use letters, digits, '.', '_' and "
-                                "'-' (at most 249)");
-          }
-          default_reply_topic_ = *v;
-        }
+        if (auto v = topic_of(*t, dwhat)) default_reply_topic_ = *v;
       }
     }
   }
@@ -1079,13 +1076,9 @@ void Compiler::compile_top(const YAML::Node& root) {
     const std::string cwhat = "the saga's compensation settings";
     if (auto c = fields(e->value, cwhat, kSagaCompensationKeys)) {
       if (const Entry* s = get(*c, "strategy")) {
-        std::string v = s->value.IsScalar() ? s->value.Scalar() : describe(s->value);
-        if (v == "sequential") {
-          def_.compensation_strategy = sagas::CompensationStrategy::sequential;
-        } else if (v == "parallel") {
-          def_.compensation_strategy = sagas::CompensationStrategy::parallel;
-        } else {
-          error(s->value, "strategy must be sequential or parallel, got " + quote(v));
+        // Order matches sagas::CompensationStrategy.
+        if (auto i = choice_of(*s, std::array<std::string_view, 2>{"sequential", "parallel"})) {
+          def_.compensation_strategy = static_cast<sagas::CompensationStrategy>(*i);
         }
       }
       if (const Entry* r = get(*c, "retry")) {
