@@ -1,0 +1,546 @@
+#include "sagas/machine.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+
+namespace sagas {
+
+std::string message_id(const Instance& inst, const Definition& def, StepIndex step, CommandKind kind,
+                       std::uint32_t attempt) {
+  std::string out = inst.id;
+  out += '/';
+  out += def.step(step).name;
+  out += '/';
+  out += to_string(kind);
+  out += '/';
+  out += std::to_string(attempt);
+  return out;
+}
+
+Millis backoff_delay(const RetryPolicy& policy, std::uint32_t attempt, double random01) {
+  double delay = static_cast<double>(policy.initial.count());
+  if (policy.backoff == Backoff::exponential && attempt > 1) {
+    delay *= std::pow(2.0, std::min<double>(attempt - 1, 62));
+  }
+  delay = std::min(delay, static_cast<double>(policy.max.count()));
+  // "Equal jitter": half the delay is kept, so retries never bunch at zero.
+  if (policy.jitter) delay = delay / 2 + delay / 2 * std::clamp(random01, 0.0, 1.0);
+  return Millis(static_cast<Millis::rep>(delay));
+}
+
+Instance new_instance(const Definition& def, std::string id, Json input, TimeMs now) {
+  Instance inst;
+  inst.id = std::move(id);
+  inst.saga = def.name;
+  inst.version = def.version;
+  inst.input = std::move(input);
+  inst.steps.resize(def.steps.size());
+  inst.created_at = now;
+  inst.updated_at = now;
+  return inst;
+}
+
+namespace {
+
+bool truthy(const Json& v) { return !(v.is_null() || (v.is_bool() && !v.as_bool())); }
+
+class Machine {
+ public:
+  Machine(const Definition& def, const Instance& inst, TimeMs now, const Environment& env)
+      : def_(def), original_(inst), now_(now), env_(env) {
+    t_.instance = inst;
+  }
+
+  Transition run(const Event& event) {
+    if (inst().steps.size() != def_.steps.size()) {
+      return reject("instance does not match definition " + def_.name + " v" + std::to_string(def_.version));
+    }
+    std::visit([this](const auto& e) { on(e); }, event);
+    if (t_.rejected) {
+      t_.instance = original_;
+      t_.records.clear();
+      t_.sends.clear();
+      t_.timers.clear();
+      t_.cancels.clear();
+      t_.deadline.reset();
+      return std::move(t_);
+    }
+    drive();
+    if (!t_.records.empty()) inst().updated_at = now_;
+    return std::move(t_);
+  }
+
+ private:
+  Instance& inst() { return t_.instance; }
+  const Instance& inst() const { return t_.instance; }
+  StepRecord& rec(StepIndex i) { return t_.instance.steps[i.value()]; }
+  const StepRecord& rec(StepIndex i) const { return t_.instance.steps[i.value()]; }
+  const Step& step(StepIndex i) const { return def_.step(i); }
+  bool running() const { return t_.instance.state == SagaState::running; }
+  bool compensating() const { return t_.instance.state == SagaState::compensating; }
+
+  void record(std::string event, std::optional<StepIndex> s, std::string detail = {}) {
+    t_.records.push_back({std::move(event), s, std::move(detail)});
+  }
+
+  Transition reject(std::string why) {
+    t_.rejected = std::move(why);
+    return std::move(t_);
+  }
+
+  std::string quoted(StepIndex i) const { return "\"" + step(i).name + "\""; }
+
+  // --- events ---
+
+  void on(const Started&) {
+    bool fresh = running() && inst().stage == 0 &&
+                 std::all_of(inst().steps.begin(), inst().steps.end(),
+                             [](const StepRecord& r) { return r.state == StepState::pending; });
+    if (!fresh) {
+      t_.rejected = "saga " + inst().id + " has already started";
+      return;
+    }
+    record("saga-started", std::nullopt, def_.name + " v" + std::to_string(def_.version));
+    if (def_.deadline) {
+      inst().deadline_at = now_ + def_.deadline->count();
+      t_.deadline = ArmDeadline{*inst().deadline_at};
+    }
+  }
+
+  // Parses the attempt out of "<id>/<step>/<kind>/<n>"; 0 when the id is not one of ours.
+  std::uint32_t attempt_of(const std::string& mid, StepIndex s, CommandKind kind) const {
+    std::string prefix = inst().id + "/" + step(s).name + "/" + std::string(to_string(kind)) + "/";
+    if (mid.size() <= prefix.size() || mid.compare(0, prefix.size(), prefix) != 0) return 0;
+    std::uint32_t n = 0;
+    const char* first = mid.data() + prefix.size();
+    const char* last = mid.data() + mid.size();
+    auto r = std::from_chars(first, last, n);
+    if (r.ec != std::errc() || r.ptr != last) return 0;
+    return n;
+  }
+
+  static std::string error_of(const Json& body) {
+    if (const Json* e = body.find("error")) {
+      std::string text;
+      append_as_text(text, *e);
+      return text;
+    }
+    return "the participant replied failure";
+  }
+
+  void on(const ReplyReceived& r) {
+    if (r.step.value() >= def_.steps.size()) {
+      t_.rejected = "no step #" + std::to_string(r.step.value()) + " in " + def_.name;
+      return;
+    }
+    StepRecord& sr = rec(r.step);
+    std::uint32_t sent = r.kind == CommandKind::execute ? sr.attempts : sr.compensation_attempts;
+    std::uint32_t attempt = attempt_of(r.in_reply_to, r.step, r.kind);
+    if (attempt == 0 || attempt > sent) {
+      t_.rejected = "in-reply-to \"" + r.in_reply_to + "\" matches no " + std::string(to_string(r.kind)) +
+                    " command sent for step " + quoted(r.step);
+      return;
+    }
+    if (r.kind == CommandKind::execute) {
+      on_execute_reply(r, attempt);
+    } else {
+      on_compensate_reply(r, attempt);
+    }
+  }
+
+  void on_execute_reply(const ReplyReceived& r, std::uint32_t attempt) {
+    StepRecord& sr = rec(r.step);
+    const std::string at = "attempt " + std::to_string(attempt);
+    if (sr.state == StepState::running) {
+      if (r.success) {
+        step_succeeded(r.step, r.body, at);
+      } else if (step(r.step).retriable && running()) {
+        // After the pivot there is no going back: a failure is retried like a timeout.
+        attempt_failed(r.step, CommandKind::execute, "failure reply: " + error_of(r.body));
+      } else {
+        step_failed(r.step, error_of(r.body), /*outcome_unknown=*/false);
+      }
+      return;
+    }
+    // A late success of an earlier attempt still counts, even after the step timed out.
+    if (r.success && sr.state == StepState::failed && sr.outcome_unknown) {
+      sr.state = StepState::succeeded;
+      sr.outcome_unknown = false;
+      sr.reply = r.body;
+      sr.error.clear();
+      record("step-succeeded", r.step, "late reply to " + at);
+    }
+    // Anything else is a duplicate: recognised and ignored.
+  }
+
+  void on_compensate_reply(const ReplyReceived& r, std::uint32_t attempt) {
+    StepRecord& sr = rec(r.step);
+    if (sr.state != StepState::compensating) return;  // duplicate
+    if (r.success) {
+      sr.state = StepState::compensated;
+      sr.finished_at = now_;
+      sr.error.clear();
+      cancel_timer(r.step);
+      record("step-compensated", r.step, "attempt " + std::to_string(attempt));
+      return;
+    }
+    // An undo that fails is retried: the participant must eventually undo.
+    attempt_failed(r.step, CommandKind::compensate, "failure reply: " + error_of(r.body));
+  }
+
+  void on(const TimerFired& f) {
+    if (f.step.value() >= def_.steps.size()) return;
+    StepRecord& sr = rec(f.step);
+    std::uint32_t current = f.kind == CommandKind::execute ? sr.attempts : sr.compensation_attempts;
+    if (!sr.timer_at || sr.timer_for != f.kind || sr.timer_kind != f.timer || f.attempt != current) {
+      return;  // stale: the timer was replaced or cancelled after it was armed
+    }
+    sr.timer_at.reset();
+    if (f.timer == TimerKind::attempt_timeout) {
+      std::string what = "attempt " + std::to_string(current) + " timed out after " +
+                         std::to_string(command(f.step, f.kind).timeout.count()) + "ms";
+      if (f.kind == CommandKind::execute) {
+        if (sr.state != StepState::running) return;
+        record("step-timed-out", f.step, what);
+        if (compensating()) {
+          step_failed(f.step, what, /*outcome_unknown=*/true);  // no retries once compensating
+        } else {
+          attempt_failed(f.step, CommandKind::execute, what);
+        }
+      } else {
+        if (sr.state != StepState::compensating) return;
+        record("compensation-timed-out", f.step, what);
+        attempt_failed(f.step, CommandKind::compensate, what);
+      }
+      return;
+    }
+    // Backoff over: the next attempt.
+    if (f.kind == CommandKind::execute) {
+      if (sr.state != StepState::running) return;
+      if (compensating()) {
+        step_failed(f.step, sr.error, /*outcome_unknown=*/true);
+      } else {
+        send_execute(f.step);
+      }
+    } else if (sr.state == StepState::compensating) {
+      send_compensation(f.step);
+    }
+  }
+
+  void on(const DeadlineReached&) {
+    inst().deadline_at.reset();
+    if (!running()) return;
+    const std::string detail = "deadline of " + std::to_string(def_.deadline ? def_.deadline->count() : 0) + "ms reached";
+    if (past_pivot() || pivot_in_flight()) {
+      record("deadline-passed", std::nullopt, detail + " past the pivot; the saga goes on");
+      return;
+    }
+    begin_compensation(detail);
+  }
+
+  void on(const CompensateRequested& c) {
+    const std::string reason = c.reason.empty() ? "compensation requested" : "compensation requested: " + c.reason;
+    switch (inst().state) {
+      case SagaState::running:
+        if (past_pivot()) {
+          t_.rejected = "saga " + inst().id + " has passed its pivot " + quoted(*def_.pivot) +
+                        " and cannot be compensated";
+        } else if (pivot_in_flight()) {
+          t_.rejected = "the pivot " + quoted(*def_.pivot) + " of saga " + inst().id +
+                        " is in flight; try again once it has finished";
+        } else {
+          begin_compensation(reason);
+        }
+        return;
+      case SagaState::compensating:
+        t_.rejected = "saga " + inst().id + " is already compensating";
+        return;
+      case SagaState::failed: {
+        bool resumed = false;
+        for (std::size_t i = 0; i < inst().steps.size(); ++i) {
+          StepRecord& sr = inst().steps[i];
+          if (!sr.compensation_gave_up) continue;
+          sr.compensation_gave_up = false;
+          sr.compensation_budget_from = sr.compensation_attempts;
+          resumed = true;
+        }
+        if (!resumed) {
+          t_.rejected = "saga " + inst().id + " failed after its pivot; there is nothing to compensate";
+          return;
+        }
+        inst().state = SagaState::compensating;
+        record("compensation-resumed", std::nullopt, reason);
+        return;
+      }
+      case SagaState::completed:
+      case SagaState::compensated:
+        t_.rejected = "saga " + inst().id + " has already finished (" + std::string(to_string(inst().state)) + ")";
+        return;
+    }
+  }
+
+  // --- forward ---
+
+  void drive() {
+    if (running()) drive_forward();
+    if (compensating()) drive_compensation();
+  }
+
+  void drive_forward() {
+    while (running() && inst().stage < def_.stages.size()) {
+      const Stage& st = def_.stages[inst().stage];
+      for (auto i : st.steps) {
+        if (rec(i).state == StepState::pending && running()) start_step(i);
+      }
+      if (!running()) return;
+      bool done = std::all_of(st.steps.begin(), st.steps.end(), [&](StepIndex i) {
+        return rec(i).state == StepState::succeeded || rec(i).state == StepState::skipped;
+      });
+      if (!done) return;
+      ++inst().stage;
+    }
+    if (running()) finish(SagaState::completed, "saga-completed", "");
+  }
+
+  RenderContext context() const {
+    RenderContext ctx;
+    ctx.input = &t_.instance.input;
+    ctx.saga_id = t_.instance.id;
+    ctx.saga_name = def_.name;
+    ctx.saga_version = def_.version;
+    ctx.step_value = [this](StepIndex i, RefRoot part) -> const Json* {
+      if (i.value() >= t_.instance.steps.size()) return nullptr;
+      const auto& v = part == RefRoot::step_reply ? t_.instance.steps[i.value()].reply
+                                                  : t_.instance.steps[i.value()].request;
+      return v ? &*v : nullptr;
+    };
+    return ctx;
+  }
+
+  void start_step(StepIndex i) {
+    const Step& s = step(i);
+    StepRecord& sr = rec(i);
+    if (s.when) {
+      auto w = s.when->render(context(), Missing::as_null);
+      if (!w || !truthy(*w)) {
+        sr.state = StepState::skipped;
+        record("step-skipped", i, "when is " + (w ? w->dump() : std::string("null")));
+        return;
+      }
+    }
+    auto payload = s.execute.payload.render(context(), Missing::fail);
+    if (!payload) {
+      // Never sent, so there is nothing to undo for this step.
+      sr.started_at = now_;
+      step_failed(i, "cannot render the payload: " + payload.error().message, /*outcome_unknown=*/false);
+      return;
+    }
+    sr.request = std::move(payload).value();
+    sr.state = StepState::running;
+    sr.started_at = now_;
+    send_execute(i);
+  }
+
+  const CommandSpec& command(StepIndex i, CommandKind kind) const {
+    return kind == CommandKind::execute ? step(i).execute : *step(i).compensation;
+  }
+
+  void send(StepIndex i, CommandKind kind, std::uint32_t attempt, Json payload) {
+    const CommandSpec& spec = command(i, kind);
+    SendCommand cmd;
+    cmd.step = i;
+    cmd.kind = kind;
+    cmd.attempt = attempt;
+    cmd.message_id = message_id(inst(), def_, i, kind, attempt);
+    cmd.idempotency_key = inst().id + "/" + step(i).name + "/" + std::string(to_string(kind));
+    cmd.topic = spec.topic;
+    cmd.command = spec.command;
+    cmd.payload = std::move(payload);
+    t_.sends.push_back(std::move(cmd));
+    arm_timer(i, kind, TimerKind::attempt_timeout, attempt, spec.timeout);
+  }
+
+  void send_execute(StepIndex i) {
+    StepRecord& sr = rec(i);
+    ++sr.attempts;
+    record(sr.attempts == 1 ? "step-started" : "step-retried", i, "attempt " + std::to_string(sr.attempts));
+    send(i, CommandKind::execute, sr.attempts, *sr.request);
+  }
+
+  void arm_timer(StepIndex i, CommandKind kind, TimerKind timer, std::uint32_t attempt, Millis delay) {
+    StepRecord& sr = rec(i);
+    sr.timer_at = now_ + delay.count();
+    sr.timer_kind = timer;
+    sr.timer_for = kind;
+    t_.timers.push_back({i, kind, timer, attempt, *sr.timer_at});
+  }
+
+  void cancel_timer(StepIndex i) {
+    if (!rec(i).timer_at) return;
+    rec(i).timer_at.reset();
+    t_.cancels.push_back({i});
+  }
+
+  // A failed attempt (timeout, or a failure reply where failures are retried): back off and
+  // try again while attempts are left.
+  void attempt_failed(StepIndex i, CommandKind kind, const std::string& why) {
+    StepRecord& sr = rec(i);
+    const RetryPolicy& policy = command(i, kind).retry;
+    std::uint32_t used = kind == CommandKind::execute ? sr.attempts
+                                                      : sr.compensation_attempts - sr.compensation_budget_from;
+    sr.error = why;
+    if (policy.forever() || used < *policy.max_attempts) {
+      Millis delay = backoff_delay(policy, used, env_.random());
+      record(kind == CommandKind::execute ? "step-attempt-failed" : "compensation-attempt-failed", i,
+             why + "; retrying in " + std::to_string(delay.count()) + "ms");
+      std::uint32_t current = kind == CommandKind::execute ? sr.attempts : sr.compensation_attempts;
+      arm_timer(i, kind, TimerKind::retry_backoff, current, delay);
+      return;
+    }
+    std::string out_of = why + "; no attempts left (" + std::to_string(used) + ")";
+    if (kind == CommandKind::execute) {
+      // A timeout leaves the outcome unknown; a retriable step's failure reply does not.
+      bool unknown = why.find("timed out") != std::string::npos;
+      step_failed(i, out_of, unknown);
+    } else {
+      sr.state = StepState::compensation_failed;
+      sr.compensation_gave_up = true;
+      sr.finished_at = now_;
+      sr.error = out_of;
+      cancel_timer(i);
+      record("step-compensation-failed", i, out_of);
+    }
+  }
+
+  void step_succeeded(StepIndex i, const Json& body, const std::string& detail) {
+    StepRecord& sr = rec(i);
+    sr.state = StepState::succeeded;
+    sr.reply = body;
+    sr.finished_at = now_;
+    sr.error.clear();
+    cancel_timer(i);
+    record("step-succeeded", i, detail);
+  }
+
+  void step_failed(StepIndex i, const std::string& error, bool outcome_unknown) {
+    StepRecord& sr = rec(i);
+    sr.state = StepState::failed;
+    sr.error = error;
+    sr.outcome_unknown = outcome_unknown;
+    sr.finished_at = now_;
+    cancel_timer(i);
+    record("step-failed", i, error);
+    if (!running()) return;
+    if (step(i).retriable) {
+      finish(SagaState::failed, "saga-failed",
+             "step " + quoted(i) + " failed after the pivot: " + error +
+                 "; fix the participant and retry it (the saga cannot be compensated)");
+    } else {
+      begin_compensation("step " + quoted(i) + " failed: " + error);
+    }
+  }
+
+  // --- compensation ---
+
+  bool past_pivot() const { return def_.pivot && rec(*def_.pivot).state == StepState::succeeded; }
+  bool pivot_in_flight() const { return def_.pivot && rec(*def_.pivot).state == StepState::running; }
+
+  void begin_compensation(const std::string& reason) {
+    inst().state = SagaState::compensating;
+    inst().error = reason;
+    record("compensation-started", std::nullopt, reason);
+    // A step waiting out a retry backoff is not retried any more; earlier attempts timed
+    // out, so its outcome is unknown.
+    for (std::size_t k = 0; k < inst().steps.size(); ++k) {
+      StepIndex i(k);
+      if (rec(i).state == StepState::running && rec(i).timer_at && rec(i).timer_kind == TimerKind::retry_backoff) {
+        step_failed(i, rec(i).error, /*outcome_unknown=*/true);
+      }
+    }
+  }
+
+  bool needs_compensation(StepIndex i) const {
+    const StepRecord& sr = rec(i);
+    if (!step(i).compensation || step(i).retriable || sr.compensation_gave_up) return false;
+    return sr.state == StepState::succeeded || (sr.state == StepState::failed && sr.outcome_unknown) ||
+           sr.state == StepState::compensation_failed;
+  }
+
+  void send_compensation(StepIndex i) {
+    StepRecord& sr = rec(i);
+    auto payload = step(i).compensation->payload.render(context(), Missing::as_null);
+    sr.state = StepState::compensating;
+    ++sr.compensation_attempts;
+    bool first = sr.compensation_attempts == sr.compensation_budget_from + 1;
+    record(first ? "compensation-step-started" : "compensation-retried", i,
+           "attempt " + std::to_string(sr.compensation_attempts));
+    send(i, CommandKind::compensate, sr.compensation_attempts, payload ? std::move(payload).value() : Json());
+  }
+
+  void drive_compensation() {
+    const auto n = inst().steps.size();
+    auto any = [&](auto pred) {
+      for (std::size_t k = 0; k < n; ++k) {
+        if (pred(StepIndex(k))) return true;
+      }
+      return false;
+    };
+    // In-flight steps are awaited (or time out) first: their outcome decides whether
+    // they need undoing.
+    if (any([&](StepIndex i) { return rec(i).state == StepState::running; })) return;
+    bool in_flight = any([&](StepIndex i) { return rec(i).state == StepState::compensating; });
+    bool gave_up = any([&](StepIndex i) { return rec(i).compensation_gave_up; });
+
+    if (def_.compensation_strategy == CompensationStrategy::parallel) {
+      for (std::size_t k = 0; k < n; ++k) {
+        if (needs_compensation(StepIndex(k))) send_compensation(StepIndex(k));
+      }
+    } else if (!in_flight && !gave_up) {
+      // Reverse order, a stage at a time; a group's members unwind together.
+      std::optional<std::size_t> top;
+      for (std::size_t k = 0; k < n; ++k) {
+        if (needs_compensation(StepIndex(k))) top = std::max(top.value_or(0), step(StepIndex(k)).stage);
+      }
+      if (top) {
+        for (auto i : def_.stages[*top].steps) {
+          if (needs_compensation(i)) send_compensation(i);
+        }
+      }
+    }
+    if (any([&](StepIndex i) { return rec(i).state == StepState::compensating; })) return;
+    if (gave_up) {
+      std::string names;
+      for (std::size_t k = 0; k < n; ++k) {
+        if (rec(StepIndex(k)).compensation_gave_up) names += (names.empty() ? "" : ", ") + quoted(StepIndex(k));
+      }
+      finish(SagaState::failed, "saga-failed",
+             "compensation of " + names + " ran out of attempts; run `sagactl compensate " + inst().id +
+                 "` to retry the remaining compensations");
+      return;
+    }
+    finish(SagaState::compensated, "saga-compensated", inst().error);
+  }
+
+  void finish(SagaState state, const std::string& event, const std::string& detail) {
+    inst().state = state;
+    if (state == SagaState::failed) inst().error = detail;
+    inst().deadline_at.reset();
+    record(event, std::nullopt, detail);
+  }
+
+  const Definition& def_;
+  const Instance& original_;
+  TimeMs now_;
+  const Environment& env_;
+  Transition t_;
+};
+
+}  // namespace
+
+Transition transition(const Definition& def, const Instance& instance, const Event& event, TimeMs now,
+                      const Environment& env) {
+  return Machine(def, instance, now, env).run(event);
+}
+
+}  // namespace sagas
