@@ -524,6 +524,9 @@ class Machine {
 
   void finish(SagaState state, const std::string& event, const std::string& detail) {
     inst().state = state;
+    // A finished saga waits for nothing: a step still in flight (a retriable sibling of the
+    // step that failed the saga) keeps its state, and a late reply is still recorded.
+    for (std::size_t k = 0; k < inst().steps.size(); ++k) cancel_timer(StepIndex(k));
     if (state == SagaState::failed) inst().error = detail;
     inst().deadline_at.reset();
     record(event, std::nullopt, detail);
