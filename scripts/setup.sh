@@ -9,7 +9,7 @@ packages=(
   libyaml-cpp-dev librdkafka-dev libsqlite3-dev
   libboost1.81-dev libboost-json1.81-dev
   libspdlog-dev libcli11-dev libgtest-dev
-  graphviz kcat                     # `dot` renders graphs in tests; kcat talks to the dev broker
+  graphviz kcat sqlite3             # `dot` renders graphs; kcat talks to the dev broker; sqlite3 inspects state files
 )
 
 missing=()

@@ -1,0 +1,19 @@
+// Instance <-> JSON, the form the SQLite store keeps an instance's full state in. Every
+// field round-trips exactly (tested), so recovery resumes from the same state.
+#pragma once
+
+#include <optional>
+#include <string_view>
+
+#include "sagas/instance.h"
+#include "sagas/result.h"
+
+namespace state {
+
+sagas::Json to_json(const sagas::Instance& inst);
+sagas::Result<sagas::Instance> instance_from_json(const sagas::Json& j);
+
+sagas::Json to_json(const sagas::StepRecord& r);
+sagas::Result<sagas::StepRecord> step_from_json(const sagas::Json& j);
+
+}  // namespace state

@@ -1,0 +1,31 @@
+// MemoryStore: the Store in memory, for unit tests of the engine's logic only. Nothing
+// survives the process; the product always uses SqliteStore.
+#pragma once
+
+#include <map>
+
+#include "state/store.h"
+
+namespace state {
+
+class MemoryStore final : public Store {
+ public:
+  Status commit(std::span<Commit> batch) override;
+  std::optional<sagas::Instance> load(const std::string& id) override;
+  std::vector<sagas::Instance> load_active() override;
+  std::vector<sagas::Instance> list(const ListFilter& filter) override;
+  std::vector<HistoryRow> history(const std::string& id) override;
+  std::vector<OutboxMessage> pending_outbox() override;
+  Status mark_sent(std::span<const std::int64_t> outbox_ids) override;
+  bool reply_processed(const std::string& message_id) override;
+  std::size_t prune(TimeMs before, std::size_t max_sagas) override;
+
+ private:
+  std::map<std::string, sagas::Instance> instances_;
+  std::map<std::string, std::vector<HistoryRow>> history_;
+  std::map<std::int64_t, OutboxMessage> outbox_;
+  std::map<std::string, std::string> processed_;  // message id -> saga id
+  std::int64_t next_outbox_id_ = 1;
+};
+
+}  // namespace state

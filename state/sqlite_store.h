@@ -1,0 +1,51 @@
+// SqliteStore: the Store on one SQLite file (WAL mode), the only code that includes sqlite3.h.
+//
+// Opening it as the orchestrator takes an exclusive lock on "<file>.lock" (flock), so two
+// orchestrators can never write one file; a second is refused with the holder's pid.
+// Read-only opening (for `sagactl status` while nothing runs) takes no lock. `synchronous`
+// is FULL by default: a commit survives power loss, not just a process crash.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "sagas/result.h"
+#include "state/store.h"
+
+namespace state {
+
+struct SqliteOptions {
+  std::string path = "sagactl.db";
+  bool synchronous_full = true;  // false: NORMAL (survives a process crash, not power loss)
+  bool read_only = false;
+};
+
+class SqliteStore final : public Store {
+ public:
+  // Opens (creating and migrating as needed). Errors say what to do: locked, unreadable,
+  // made by a newer sagactl, not a database.
+  static sagas::Result<std::unique_ptr<SqliteStore>, Status> open(const SqliteOptions& options);
+  ~SqliteStore() override;
+
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+
+  Status commit(std::span<Commit> batch) override;
+  std::optional<sagas::Instance> load(const std::string& id) override;
+  std::vector<sagas::Instance> load_active() override;
+  std::vector<sagas::Instance> list(const ListFilter& filter) override;
+  std::vector<HistoryRow> history(const std::string& id) override;
+  std::vector<OutboxMessage> pending_outbox() override;
+  Status mark_sent(std::span<const std::int64_t> outbox_ids) override;
+  bool reply_processed(const std::string& message_id) override;
+  std::size_t prune(TimeMs before, std::size_t max_sagas) override;
+
+  static constexpr int kSchemaVersion = 1;
+
+ private:
+  struct Impl;
+  explicit SqliteStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace state

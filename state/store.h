@@ -1,0 +1,96 @@
+// Store: the engine's durable memory (a port; SqliteStore is the real one, MemoryStore is for
+// unit tests of the engine's logic).
+//
+// The engine writes through commit(): a batch of transitions (many sagas' at once: group
+// commit), each with the instance's new state, its history rows, and the messages it
+// causes (the outbox). A batch is one transaction: all of it is durable, or none of it.
+// Messages are deleted from the outbox only after the transport confirmed delivery, so a
+// crash between commit and send re-sends them on recovery (same message and idempotency
+// key). Reply message ids are recorded with the transition they caused, so a redelivered
+// reply is recognised after a restart.
+//
+// Not thread-safe: one owner (the engine's executor) calls it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sagas/instance.h"
+
+namespace state {
+
+using sagas::TimeMs;
+
+enum class Errc { ok, io, corrupt, locked, not_found };
+
+struct Status {
+  Errc code = Errc::ok;
+  std::string message;  // what went wrong and what to do
+  bool ok() const { return code == Errc::ok; }
+  static Status success() { return {}; }
+};
+
+struct HistoryRow {
+  TimeMs at = 0;
+  std::string event;
+  std::string step;  // empty for saga-level events
+  std::string detail;
+};
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+struct OutboxMessage {
+  std::int64_t id = 0;  // assigned by the store
+  std::string saga_id;
+  std::string topic;
+  std::string key;
+  Headers headers;
+  std::string value;
+};
+
+// One transition's writes.
+struct Commit {
+  sagas::Instance instance;
+  std::vector<HistoryRow> history;
+  std::vector<OutboxMessage> outbox;
+  std::optional<std::string> processed_reply;  // the reply message id this transition applied
+  bool new_instance = false;                   // insert; fails the batch if the id exists
+};
+
+struct ListFilter {
+  std::optional<sagas::SagaState> state;
+  std::optional<std::string> saga;
+  std::size_t limit = 100;
+  std::size_t offset = 0;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Writes the batch in one transaction; on success fills in the outbox ids.
+  virtual Status commit(std::span<Commit> batch) = 0;
+
+  virtual std::optional<sagas::Instance> load(const std::string& id) = 0;
+  // Every instance that is not in a terminal state, for recovery.
+  virtual std::vector<sagas::Instance> load_active() = 0;
+  // Newest first.
+  virtual std::vector<sagas::Instance> list(const ListFilter& filter) = 0;
+  virtual std::vector<HistoryRow> history(const std::string& id) = 0;
+
+  // Messages committed but not yet confirmed sent, oldest first.
+  virtual std::vector<OutboxMessage> pending_outbox() = 0;
+  virtual Status mark_sent(std::span<const std::int64_t> outbox_ids) = 0;
+
+  virtual bool reply_processed(const std::string& message_id) = 0;
+
+  // Deletes terminal sagas last updated before `before`, with their history, outbox and
+  // dedup rows, at most `max_sagas` of them; returns how many.
+  virtual std::size_t prune(TimeMs before, std::size_t max_sagas) = 0;
+};
+
+}  // namespace state

@@ -1,0 +1,229 @@
+// SqliteStore on a real file: round trips, atomic group commit, outbox, dedup, retention,
+// the single-writer lock, and schema checks.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "state/codec.h"
+#include "state/sqlite_store.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using sagas::Json;
+using sagas::SagaState;
+using namespace state;
+
+sagas::Instance sample(const std::string& id, SagaState st = SagaState::running, sagas::TimeMs t = 1000) {
+  sagas::Instance inst;
+  inst.id = id;
+  inst.saga = "shop";
+  inst.version = 2;
+  inst.state = st;
+  inst.input = *Json::parse(R"({"order": "o-1", "n": [1, 2.5, null]})");
+  inst.steps.resize(2);
+  inst.steps[0].state = sagas::StepState::succeeded;
+  inst.steps[0].attempts = 2;
+  inst.steps[0].request = *Json::parse(R"({"x": 1})");
+  inst.steps[0].reply = *Json::parse(R"({"r": "ok"})");
+  inst.steps[1].state = sagas::StepState::running;
+  inst.steps[1].timer_at = 5000;
+  inst.steps[1].timer_kind = sagas::TimerKind::retry_backoff;
+  inst.steps[1].timer_for = sagas::CommandKind::compensate;
+  inst.steps[1].error = "attempt 1 timed out";
+  inst.stage = 1;
+  inst.created_at = t;
+  inst.updated_at = t;
+  inst.deadline_at = 99999;
+  return inst;
+}
+
+class Store : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("sagactl-store-" + std::to_string(::getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    path_ = (dir_ / "state.db").string();
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::unique_ptr<SqliteStore> open(bool read_only = false) {
+    auto r = SqliteStore::open({path_, true, read_only});
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+    return r.ok() ? std::move(r).value() : nullptr;
+  }
+
+  fs::path dir_;
+  std::string path_;
+};
+
+TEST(Codec, InstanceRoundTripsExactly) {
+  auto inst = sample("a");
+  auto back = instance_from_json(*Json::parse(to_json(inst).dump()));
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(*back, inst);
+}
+
+TEST(Codec, CorruptDataIsAnErrorNotACrash) {
+  EXPECT_FALSE(instance_from_json(*Json::parse(R"({"id": 1})")).ok());
+  EXPECT_FALSE(instance_from_json(Json(3)).ok());
+  auto j = to_json(sample("a"));
+  j.set("state", "dancing");
+  EXPECT_FALSE(instance_from_json(j).ok());
+}
+
+TEST_F(Store, CommitAndLoadRoundTripAcrossReopen) {
+  {
+    auto s = open();
+    std::vector<Commit> batch(1);
+    batch[0].instance = sample("a");
+    batch[0].new_instance = true;
+    batch[0].history = {{1000, "saga-started", "", "shop v2"}, {1000, "step-started", "s0", "attempt 1"}};
+    batch[0].outbox = {{0, "", "t.cmd", "a", {{"saga-id", "a"}, {"attempt", "1"}}, R"({"x":1})"}};
+    batch[0].processed_reply = "m-1";
+    ASSERT_TRUE(s->commit(batch).ok());
+    EXPECT_GT(batch[0].outbox[0].id, 0);
+  }
+  auto s = open();
+  auto inst = s->load("a");
+  ASSERT_TRUE(inst.has_value());
+  EXPECT_EQ(*inst, sample("a"));
+  auto h = s->history("a");
+  ASSERT_EQ(h.size(), 2u);
+  EXPECT_EQ(h[1].event, "step-started");
+  EXPECT_EQ(h[1].step, "s0");
+  auto out = s->pending_outbox();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].headers, (Headers{{"saga-id", "a"}, {"attempt", "1"}}));
+  EXPECT_EQ(out[0].value, R"({"x":1})");
+  EXPECT_EQ(out[0].saga_id, "a");
+  EXPECT_TRUE(s->reply_processed("m-1"));
+  EXPECT_FALSE(s->reply_processed("m-2"));
+  ASSERT_TRUE(s->mark_sent(std::vector<std::int64_t>{out[0].id}).ok());
+  EXPECT_TRUE(s->pending_outbox().empty());
+}
+
+TEST_F(Store, AGroupCommitIsAllOrNothing) {
+  auto s = open();
+  std::vector<Commit> first(1);
+  first[0].instance = sample("dup");
+  first[0].new_instance = true;
+  ASSERT_TRUE(s->commit(first).ok());
+  std::vector<Commit> batch(2);
+  batch[0].instance = sample("fresh");
+  batch[0].new_instance = true;
+  batch[0].outbox = {{0, "", "t", "k", {}, "{}"}};
+  batch[1].instance = sample("dup");
+  batch[1].new_instance = true;  // collides: the whole batch must roll back
+  Status st = s->commit(batch);
+  EXPECT_FALSE(st.ok());
+  EXPECT_EQ(st.message, "saga id \"dup\" already exists");
+  EXPECT_FALSE(s->load("fresh").has_value());
+  EXPECT_TRUE(s->pending_outbox().empty());
+  EXPECT_EQ(batch[0].outbox[0].id, 0);
+}
+
+TEST_F(Store, UpdatesReplaceTheInstanceAndAppendHistory) {
+  auto s = open();
+  std::vector<Commit> c(1);
+  c[0].instance = sample("a");
+  c[0].new_instance = true;
+  c[0].history = {{1, "saga-started", "", ""}};
+  ASSERT_TRUE(s->commit(c).ok());
+  c[0].instance.state = SagaState::completed;
+  c[0].instance.steps[1].state = sagas::StepState::succeeded;
+  c[0].new_instance = false;
+  c[0].history = {{2, "saga-completed", "", ""}};
+  ASSERT_TRUE(s->commit(c).ok());
+  EXPECT_EQ(s->load("a")->state, SagaState::completed);
+  EXPECT_EQ(s->load("a")->steps[1].state, sagas::StepState::succeeded);
+  EXPECT_EQ(s->history("a").size(), 2u);
+  EXPECT_TRUE(s->load_active().empty());
+}
+
+TEST_F(Store, ListFiltersNewestFirstWithPaging) {
+  auto s = open();
+  std::vector<Commit> c(4);
+  const char* ids[] = {"a", "b", "c", "d"};
+  for (int i = 0; i < 4; ++i) {
+    c[i].instance = sample(ids[i], i % 2 ? SagaState::completed : SagaState::running, 1000 + i);
+    c[i].new_instance = true;
+  }
+  c[3].instance.saga = "other";
+  ASSERT_TRUE(s->commit(c).ok());
+  auto names = [](const std::vector<sagas::Instance>& v) {
+    std::vector<std::string> out;
+    for (const auto& i : v) out.push_back(i.id);
+    return out;
+  };
+  EXPECT_EQ(names(s->list({})), (std::vector<std::string>{"d", "c", "b", "a"}));
+  EXPECT_EQ(names(s->list({SagaState::completed, std::nullopt, 100, 0})), (std::vector<std::string>{"d", "b"}));
+  EXPECT_EQ(names(s->list({std::nullopt, "shop", 100, 0})), (std::vector<std::string>{"c", "b", "a"}));
+  EXPECT_EQ(names(s->list({std::nullopt, std::nullopt, 2, 1})), (std::vector<std::string>{"c", "b"}));
+  EXPECT_EQ(names(s->load_active()), (std::vector<std::string>{"a", "c"}));
+}
+
+TEST_F(Store, RetentionPrunesOnlyOldTerminalSagasInBatches) {
+  auto s = open();
+  std::vector<Commit> c(3);
+  c[0].instance = sample("old-done", SagaState::completed, 100);
+  c[1].instance = sample("old-running", SagaState::running, 100);
+  c[2].instance = sample("new-done", SagaState::compensated, 5000);
+  for (auto& x : c) {
+    x.new_instance = true;
+    x.history = {{1, "e", "", ""}};
+    x.processed_reply = "reply-of-" + x.instance.id;
+  }
+  ASSERT_TRUE(s->commit(c).ok());
+  EXPECT_EQ(s->prune(1000, 10), 1u);
+  EXPECT_FALSE(s->load("old-done").has_value());
+  EXPECT_TRUE(s->history("old-done").empty());
+  EXPECT_FALSE(s->reply_processed("reply-of-old-done"));
+  EXPECT_TRUE(s->load("old-running").has_value());
+  EXPECT_TRUE(s->load("new-done").has_value());
+  EXPECT_EQ(s->prune(1000, 10), 0u);
+}
+
+TEST_F(Store, ASecondOrchestratorIsRefusedWithTheHoldersPid) {
+  auto first = open();
+  auto second = SqliteStore::open({path_, true, false});
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.error().code, Errc::locked);
+  EXPECT_EQ(second.error().message, path_ + " is in use by another orchestrator (pid " + std::to_string(::getpid()) +
+                                        "); stop it, or give this one another state file");
+  // Readers need no lock.
+  EXPECT_TRUE(SqliteStore::open({path_, true, true}).ok());
+  first.reset();
+  EXPECT_TRUE(SqliteStore::open({path_, true, false}).ok());
+}
+
+TEST_F(Store, ReadOnlyOpenOfAMissingFileSaysSo) {
+  auto r = SqliteStore::open({path_, true, true});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("cannot open state file " + path_), std::string::npos) << r.error().message;
+}
+
+TEST_F(Store, AFileFromANewerSagactlIsRefused) {
+  open().reset();
+  {
+    // simulate a future schema
+    auto s = open();
+  }
+  std::string cmd = "sqlite3 '" + path_ + "' 'UPDATE schema_version SET version = 99' 2>/dev/null";
+  if (std::system(cmd.c_str()) != 0) GTEST_SKIP() << "sqlite3 shell not installed";
+  auto r = SqliteStore::open({path_, true, false});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("written by a newer sagactl (schema 99"), std::string::npos) << r.error().message;
+}
+
+TEST_F(Store, NotADatabaseIsRefusedClearly) {
+  { std::FILE* f = std::fopen(path_.c_str(), "w"); std::fputs("hello, this is not sqlite at all......................................................................................", f); std::fclose(f); }
+  auto r = SqliteStore::open({path_, true, false});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("is not a sagactl state file"), std::string::npos) << r.error().message;
+}
+
+}  // namespace
