@@ -4,7 +4,7 @@
 
 namespace state {
 
-Status MemoryStore::commit(std::span<Commit> batch) {
+Status MemoryStore::commit(std::span<Commit> batch, std::span<const std::int64_t> sent) {
   for (const auto& c : batch) {
     if (c.new_instance && instances_.count(c.instance.id) > 0) {
       return {Errc::corrupt, "saga id \"" + c.instance.id + "\" already exists"};
@@ -21,6 +21,7 @@ Status MemoryStore::commit(std::span<Commit> batch) {
     }
     if (c.processed_reply) processed_[*c.processed_reply] = c.instance.id;
   }
+  for (auto id : sent) outbox_.erase(id);
   return Status::success();
 }
 

@@ -10,7 +10,8 @@ namespace state {
 
 class MemoryStore final : public Store {
  public:
-  Status commit(std::span<Commit> batch) override;
+  Status commit(std::span<Commit> batch, std::span<const std::int64_t> sent) override;
+  using Store::commit;
   std::optional<sagas::Instance> load(const std::string& id) override;
   std::vector<sagas::Instance> load_active() override;
   std::vector<sagas::Instance> list(const ListFilter& filter) override;

@@ -182,6 +182,17 @@ struct SqliteStore::Impl {
     return out;
   }
 
+  // Inside an open transaction.
+  Status delete_outbox(std::span<const std::int64_t> ids) {
+    for (auto id : ids) {
+      sqlite3_stmt* s = stmt("DELETE FROM outbox WHERE id = ?");
+      if (s == nullptr) return fail("cannot clear the outbox");
+      bind(s, 1, id);
+      if (sqlite3_step(s) != SQLITE_DONE) return fail("cannot clear the outbox");
+    }
+    return Status::success();
+  }
+
   Status write(Commit& c) {
     Json data = to_json(c.instance);
     Json steps = *data.find("steps");
@@ -337,11 +348,13 @@ sagas::Result<std::unique_ptr<SqliteStore>, Status> SqliteStore::open(const Sqli
   return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(impl)));
 }
 
-Status SqliteStore::commit(std::span<Commit> batch) {
+Status SqliteStore::commit(std::span<Commit> batch, std::span<const std::int64_t> sent) {
   auto& d = *impl_;
   if (!d.exec("BEGIN IMMEDIATE")) return d.fail("cannot begin a transaction");
+  Status cleared = d.delete_outbox(sent);
   for (auto& c : batch) {
-    if (Status st = d.write(c); !st.ok()) {
+    Status st = cleared.ok() ? d.write(c) : cleared;
+    if (!st.ok()) {
       d.exec("ROLLBACK");
       for (auto& cc : batch) {
         for (auto& m : cc.outbox) m.id = 0;
@@ -410,16 +423,15 @@ Status SqliteStore::mark_sent(std::span<const std::int64_t> ids) {
   auto& d = *impl_;
   if (ids.empty()) return Status::success();
   if (!d.exec("BEGIN IMMEDIATE")) return d.fail("cannot begin a transaction");
-  for (auto id : ids) {
-    sqlite3_stmt* s = d.stmt("DELETE FROM outbox WHERE id = ?");
-    Impl::bind(s, 1, id);
-    if (sqlite3_step(s) != SQLITE_DONE) {
-      Status st = d.fail("cannot clear the outbox");
-      d.exec("ROLLBACK");
-      return st;
-    }
+  if (Status st = d.delete_outbox(ids); !st.ok()) {
+    d.exec("ROLLBACK");
+    return st;
   }
-  if (!d.exec("COMMIT")) return d.fail("cannot commit");
+  if (!d.exec("COMMIT")) {
+    Status st = d.fail("cannot commit");
+    d.exec("ROLLBACK");
+    return st;
+  }
   return Status::success();
 }
 

@@ -30,7 +30,8 @@ class SqliteStore final : public Store {
   SqliteStore(const SqliteStore&) = delete;
   SqliteStore& operator=(const SqliteStore&) = delete;
 
-  Status commit(std::span<Commit> batch) override;
+  Status commit(std::span<Commit> batch, std::span<const std::int64_t> sent) override;
+  using Store::commit;
   std::optional<sagas::Instance> load(const std::string& id) override;
   std::vector<sagas::Instance> load_active() override;
   std::vector<sagas::Instance> list(const ListFilter& filter) override;

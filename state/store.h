@@ -72,8 +72,11 @@ class Store {
  public:
   virtual ~Store() = default;
 
-  // Writes the batch in one transaction; on success fills in the outbox ids.
-  virtual Status commit(std::span<Commit> batch) = 0;
+  // Writes the batch in one transaction, together with clearing the outbox messages in
+  // `sent` (delivered since the last commit: one fsync for both); on success fills in the
+  // new outbox messages' ids.
+  virtual Status commit(std::span<Commit> batch, std::span<const std::int64_t> sent) = 0;
+  Status commit(std::span<Commit> batch) { return commit(batch, {}); }
 
   virtual std::optional<sagas::Instance> load(const std::string& id) = 0;
   // Every instance that is not in a terminal state, for recovery.

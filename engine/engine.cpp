@@ -1,0 +1,716 @@
+#include "engine/engine.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <cstdio>
+#include <random>
+#include <set>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "engine/protocol.h"
+#include "sagas/machine.h"
+
+namespace saga {
+
+using sagas::CommandKind;
+using sagas::DefinitionPtr;
+using sagas::Instance;
+using sagas::Json;
+using sagas::StepIndex;
+
+namespace {
+
+std::string uuid4(std::mt19937_64& rng) {
+  std::uint64_t hi = rng();
+  std::uint64_t lo = rng();
+  hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
+  lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // variant 10
+  char buf[37];
+  std::snprintf(buf, sizeof buf, "%08llx-%04llx-%04llx-%04llx-%012llx", static_cast<unsigned long long>(hi >> 32),
+                static_cast<unsigned long long>((hi >> 16) & 0xffff), static_cast<unsigned long long>(hi & 0xffff),
+                static_cast<unsigned long long>(lo >> 48), static_cast<unsigned long long>(lo & 0xffffffffffffULL));
+  return buf;
+}
+
+// Saga ids end up in Kafka keys, headers, message ids ("<id>/<step>/...") and file names of
+// tools; printable ASCII without spaces keeps them safe everywhere.
+std::optional<std::string> check_id(const std::string& id) {
+  if (id.empty()) return "a saga id must not be empty";
+  if (id.size() > 200) return "a saga id must be at most 200 characters (it has " + std::to_string(id.size()) + ")";
+  for (unsigned char c : id) {
+    if (c <= 0x20 || c >= 0x7f) {
+      return "saga id \"" + id + "\" may only contain printable ASCII characters without spaces";
+    }
+  }
+  return std::nullopt;
+}
+
+spdlog::level::level_enum level_of(const std::string& event) {
+  if (event == "step-failed" || event == "step-timed-out" || event == "step-compensation-failed" ||
+      event == "compensation-timed-out" || event == "deadline-passed" || event == "saga-failed") {
+    return spdlog::level::warn;
+  }
+  if (event.rfind("saga-", 0) == 0) return spdlog::level::info;
+  return spdlog::level::debug;
+}
+
+// What accompanies a transition into the batch.
+struct Extra {
+  std::optional<std::string> processed_reply;
+  bool new_instance = false;
+  std::function<void(const Status&)> on_committed;
+};
+
+}  // namespace
+
+SagaStatus make_status(const sagas::Definition& def, const Instance& inst) {
+  SagaStatus s;
+  s.id = SagaId(inst.id);
+  s.saga = inst.saga;
+  s.version = inst.version;
+  s.state = inst.state;
+  s.created_at = inst.created_at;
+  s.updated_at = inst.updated_at;
+  s.error = inst.error;
+  for (std::size_t i = 0; i < inst.steps.size() && i < def.steps.size(); ++i) {
+    const auto& r = inst.steps[i];
+    const auto& st = def.steps[i];
+    StepStatus ss;
+    ss.name = st.name;
+    if (st.group) ss.group = def.group(*st.group).name;
+    ss.state = r.state;
+    ss.attempts = r.attempts;
+    ss.compensation_attempts = r.compensation_attempts;
+    ss.started_at = r.started_at;
+    ss.finished_at = r.finished_at;
+    ss.error = r.error;
+    s.steps.push_back(std::move(ss));
+  }
+  return s;
+}
+
+struct Engine::Impl {
+  struct TimerRef {
+    enum class Kind { step, deadline, retention, resend, commit_retry } kind = Kind::step;
+    std::string saga_id;
+    std::size_t step = 0;
+    std::int64_t outbox_id = 0;
+  };
+  using TimerQueue = std::multimap<TimeMs, TimerRef>;
+
+  struct Active {
+    DefinitionPtr def;
+    Instance inst;
+    std::vector<TimerQueue::iterator> step_timers;  // queue.end(): none armed
+    TimerQueue::iterator deadline;
+  };
+
+  // Transitions applied in memory, waiting for the next commit, and what follows it.
+  struct Pending {
+    std::vector<state::Commit> commits;
+    std::vector<std::function<void(const Status&)>> callbacks;  // parallel to commits
+    std::vector<std::uint64_t> acks;                            // replies to acknowledge after
+    std::vector<std::int64_t> sent;                             // outbox ids delivered meanwhile
+    bool empty() const { return commits.empty() && acks.empty() && sent.empty(); }
+  };
+
+  Impl(boost::asio::io_context& io_, state::Store& store_, Transport& transport_, Clock& clock_,
+       EngineOptions options_)
+      : io(io_), store(store_), transport(transport_), clock(clock_), options(std::move(options_)),
+        rng(std::random_device{}()) {
+    if (options.random) {
+      env.random = options.random;
+    } else {
+      env.random = [this] { return std::uniform_real_distribution<double>(0.0, 1.0)(rng); };
+    }
+  }
+
+  boost::asio::io_context& io;
+  state::Store& store;
+  Transport& transport;
+  Clock& clock;
+  EngineOptions options;
+  std::mt19937_64 rng;
+  sagas::Environment env;
+
+  std::map<std::string, std::map<int, DefinitionPtr>> defs;  // name -> version -> definition
+  std::unordered_map<std::string, Active> active;
+  TimerQueue timers;
+  std::optional<TimeMs> clock_armed_at;
+  Pending pending;
+  std::unordered_set<std::string> touched;  // sagas whose timers need syncing after the commit
+  std::unordered_map<std::int64_t, Message> inflight;  // sent, delivery not yet confirmed
+  bool flush_posted = false;
+  bool commit_blocked = false;  // a failed commit waits for its retry
+  bool opened = false;
+  bool closed = false;
+  std::vector<std::function<void(const Event&)>> subscribers;
+  EngineStats stats;
+
+  // --- definitions ---
+
+  DefinitionPtr find_def(const std::string& name, int version) const {
+    auto it = defs.find(name);
+    if (it == defs.end()) return nullptr;
+    auto v = it->second.find(version);
+    return v == it->second.end() ? nullptr : v->second;
+  }
+
+  std::vector<std::string> reply_topics() const {
+    std::set<std::string> topics;
+    for (const auto& [name, versions] : defs) {
+      for (const auto& [v, d] : versions) topics.insert(d->reply_topic);
+    }
+    return {topics.begin(), topics.end()};
+  }
+
+  std::string loaded_names() const {
+    std::string out;
+    for (const auto& [name, versions] : defs) out += (out.empty() ? "" : ", ") + name;
+    return out.empty() ? "none" : out;
+  }
+
+  // --- the pending batch and the commit ---
+
+  void schedule_flush() {
+    if (flush_posted || commit_blocked) return;
+    flush_posted = true;
+    // Posted, not run now: replies and starts already queued on the executor join this batch.
+    boost::asio::post(io, [this] {
+      flush_posted = false;
+      flush();
+    });
+  }
+
+  // Runs the machine for one event of one saga and queues what it decided. Returns why the
+  // event was rejected, if it was.
+  std::optional<std::string> apply(Active& a, const sagas::Event& event, Extra extra = {}) {
+    sagas::Transition t = sagas::transition(*a.def, a.inst, event, clock.now(), env);
+    if (t.rejected) return t.rejected;
+    bool no_op = t.records.empty() && t.sends.empty() && t.timers.empty() && t.cancels.empty() &&
+                 !t.deadline && !extra.new_instance && t.instance == a.inst;
+    if (no_op) return std::nullopt;  // a duplicate: nothing to remember
+    a.inst = std::move(t.instance);
+
+    state::Commit c;
+    c.instance = a.inst;
+    c.new_instance = extra.new_instance;
+    c.processed_reply = std::move(extra.processed_reply);
+    TimeMs now = a.inst.updated_at;
+    for (auto& r : t.records) {
+      c.history.push_back({now, std::move(r.event), r.step ? a.def->step(*r.step).name : std::string(),
+                           std::move(r.detail)});
+    }
+    for (const auto& s : t.sends) {
+      Message m = protocol::command_message(*a.def, a.inst.id, s);
+      c.outbox.push_back({0, a.inst.id, std::move(m.topic), std::move(m.key), std::move(m.headers),
+                          std::move(m.value)});
+    }
+    pending.commits.push_back(std::move(c));
+    pending.callbacks.push_back(std::move(extra.on_committed));
+    touched.insert(a.inst.id);
+    schedule_flush();
+    return std::nullopt;
+  }
+
+  void flush() {
+    if (commit_blocked) return;
+    while (!pending.commits.empty() || !pending.sent.empty()) {
+      std::size_t n = std::min(options.max_batch, pending.commits.size());
+      std::span<state::Commit> batch(pending.commits.data(), n);
+      state::Status st = store.commit(batch, pending.sent);
+      if (!st.ok()) {
+        ++stats.commit_failures;
+        spdlog::error("commit of {} transitions failed, retrying in {} ms: {}", n, options.commit_retry_delay,
+                      st.message);
+        commit_blocked = true;
+        arm({clock.now() + options.commit_retry_delay, TimerRef{TimerRef::Kind::commit_retry, {}, 0, 0}});
+        rearm_clock();
+        return;
+      }
+      ++stats.commits;
+      stats.transitions += n;
+      pending.sent.clear();
+      // Detach the committed part first: acting on it may queue new transitions.
+      std::vector<state::Commit> done(std::make_move_iterator(pending.commits.begin()),
+                                      std::make_move_iterator(pending.commits.begin() + static_cast<long>(n)));
+      std::vector<std::function<void(const Status&)>> callbacks(
+          std::make_move_iterator(pending.callbacks.begin()),
+          std::make_move_iterator(pending.callbacks.begin() + static_cast<long>(n)));
+      pending.commits.erase(pending.commits.begin(), pending.commits.begin() + static_cast<long>(n));
+      pending.callbacks.erase(pending.callbacks.begin(), pending.callbacks.begin() + static_cast<long>(n));
+      for (std::size_t i = 0; i < done.size(); ++i) after_commit(done[i], callbacks[i]);
+    }
+    if (!pending.acks.empty()) {
+      transport.acknowledge(pending.acks);
+      pending.acks.clear();
+    }
+    for (const auto& id : touched) {
+      auto it = active.find(id);
+      if (it == active.end()) continue;
+      if (sagas::is_terminal(it->second.inst.state)) {
+        disarm_all(it->second);
+        active.erase(it);  // finished sagas live on in the store only
+      } else {
+        sync_timers(it->second);
+      }
+    }
+    touched.clear();
+    rearm_clock();
+  }
+
+  void after_commit(state::Commit& c, const std::function<void(const Status&)>& callback) {
+    for (auto& m : c.outbox) {
+      Message msg{std::move(m.topic), std::move(m.key), std::move(m.headers), std::move(m.value)};
+      send(m.id, msg);
+      inflight.emplace(m.id, std::move(msg));
+    }
+    for (const auto& h : c.history) {
+      Event e{SagaId(c.instance.id), c.instance.saga, h.event, h.step, h.detail, h.at};
+      log_event(c.instance, e);
+      for (const auto& sub : subscribers) sub(e);
+    }
+    if (callback) callback(Status{});
+  }
+
+  void log_event(const Instance& inst, const Event& e) {
+    auto level = level_of(e.type);
+    if (!spdlog::should_log(level)) return;
+    std::uint32_t attempt = 0;
+    if (!e.step.empty()) {
+      if (auto def = find_def(inst.saga, inst.version); def) {
+        if (auto i = def->find_step(e.step)) attempt = inst.steps[i->value()].attempts;
+      }
+    }
+    spdlog::log(level, "saga={} name={} step={} attempt={} event={} {}", inst.id, inst.saga,
+                e.step.empty() ? "-" : e.step, attempt, e.type, e.detail);
+  }
+
+  void send(std::int64_t outbox_id, const Message& m) {
+    ++stats.sends;
+    if (spdlog::should_log(spdlog::level::debug)) {
+      const std::string* step = m.header(protocol::header::kStep);
+      const std::string* attempt = m.header(protocol::header::kAttempt);
+      const std::string* action = m.header(protocol::header::kAction);
+      spdlog::debug("saga={} step={} attempt={} send {} to {}", m.key, step ? *step : "-", attempt ? *attempt : "-",
+                    action ? *action : "-", m.topic);
+    }
+    transport.send(outbox_id, m);
+  }
+
+  // --- timers ---
+
+  void arm(std::pair<TimeMs, TimerRef> entry) { timers.insert(std::move(entry)); }
+
+  void rearm_clock() {
+    if (closed) return;
+    if (timers.empty()) {
+      if (clock_armed_at) clock.cancel();
+      clock_armed_at.reset();
+      return;
+    }
+    TimeMs first = timers.begin()->first;
+    if (clock_armed_at && *clock_armed_at == first) return;
+    clock_armed_at = first;
+    clock.wake_at(first, [this] {
+      clock_armed_at.reset();
+      on_wake();
+    });
+  }
+
+  void disarm_all(Active& a) {
+    for (auto& it : a.step_timers) {
+      if (it != timers.end()) timers.erase(it);
+      it = timers.end();
+    }
+    if (a.deadline != timers.end()) timers.erase(a.deadline);
+    a.deadline = timers.end();
+  }
+
+  // Makes the timer queue match the instance's persisted timers: the same function serves
+  // after every commit and at recovery, so a restarted engine waits for exactly what the
+  // crashed one did.
+  void sync_timers(Active& a) {
+    const Instance& inst = a.inst;
+    a.step_timers.resize(inst.steps.size(), timers.end());
+    for (std::size_t i = 0; i < inst.steps.size(); ++i) {
+      auto& it = a.step_timers[i];
+      const auto& want = inst.steps[i].timer_at;
+      if (it != timers.end() && want && it->first == *want) continue;
+      if (it != timers.end()) timers.erase(it);
+      it = want ? timers.insert({*want, TimerRef{TimerRef::Kind::step, inst.id, i, 0}}) : timers.end();
+    }
+    std::optional<TimeMs> deadline;
+    if (inst.state == SagaState::running) deadline = inst.deadline_at;
+    if (a.deadline != timers.end() && deadline && a.deadline->first == *deadline) return;
+    if (a.deadline != timers.end()) timers.erase(a.deadline);
+    a.deadline = deadline ? timers.insert({*deadline, TimerRef{TimerRef::Kind::deadline, inst.id, 0, 0}}) : timers.end();
+  }
+
+  void on_wake() {
+    TimeMs now = clock.now();
+    std::vector<TimerRef> due;
+    while (!timers.empty() && timers.begin()->first <= now) {
+      TimerRef ref = std::move(timers.begin()->second);
+      if (ref.kind == TimerRef::Kind::step || ref.kind == TimerRef::Kind::deadline) {
+        auto it = active.find(ref.saga_id);
+        if (it != active.end()) {
+          if (ref.kind == TimerRef::Kind::step) {
+            it->second.step_timers[ref.step] = timers.end();
+          } else {
+            it->second.deadline = timers.end();
+          }
+        }
+      }
+      timers.erase(timers.begin());
+      due.push_back(std::move(ref));
+    }
+    for (auto& ref : due) fire(ref);
+    rearm_clock();
+  }
+
+  void fire(const TimerRef& ref) {
+    switch (ref.kind) {
+      case TimerRef::Kind::step: {
+        auto it = active.find(ref.saga_id);
+        if (it == active.end()) return;
+        Active& a = it->second;
+        const auto& r = a.inst.steps[ref.step];
+        if (!r.timer_at) return;
+        std::uint32_t attempt = r.timer_for == CommandKind::execute ? r.attempts : r.compensation_attempts;
+        if (auto why = apply(a, sagas::TimerFired{StepIndex(ref.step), r.timer_for, r.timer_kind, attempt})) {
+          spdlog::debug("saga={} step={} timer ignored: {}", ref.saga_id, a.def->steps[ref.step].name, *why);
+        }
+        touched.insert(ref.saga_id);  // re-arm even if the machine ignored it
+        schedule_flush();
+        return;
+      }
+      case TimerRef::Kind::deadline: {
+        auto it = active.find(ref.saga_id);
+        if (it == active.end()) return;
+        if (auto why = apply(it->second, sagas::DeadlineReached{})) {
+          spdlog::debug("saga={} deadline ignored: {}", ref.saga_id, *why);
+        }
+        return;
+      }
+      case TimerRef::Kind::retention:
+        prune();
+        return;
+      case TimerRef::Kind::resend: {
+        auto it = inflight.find(ref.outbox_id);
+        if (it != inflight.end()) send(it->first, it->second);
+        return;
+      }
+      case TimerRef::Kind::commit_retry:
+        commit_blocked = false;
+        flush();
+        return;
+    }
+  }
+
+  void prune() {
+    if (options.retention <= 0) return;
+    std::size_t n = store.prune(clock.now() - options.retention, options.retention_batch);
+    stats.pruned += n;
+    if (n > 0) spdlog::info("retention: pruned {} finished sagas older than {} ms", n, options.retention);
+    // A full batch means more are due: continue soon, letting other work run in between.
+    TimeMs next = clock.now() + (n == options.retention_batch ? 0 : options.retention_interval);
+    arm({next, TimerRef{TimerRef::Kind::retention, {}, 0, 0}});
+  }
+
+  // --- transport callbacks ---
+
+  void dead_letter(const Received& r, const std::string& error) {
+    ++stats.dead_letters;
+    const std::string* sid = r.message.header(protocol::header::kSagaId);
+    spdlog::warn("saga={} reply on {} dead-lettered to {}.dlq: {}", sid ? *sid : "-", r.message.topic,
+                 r.message.topic, error);
+    transport.publish(protocol::dead_letter(r.message, r.message.topic + ".dlq", error));
+  }
+
+  void on_receive(std::vector<Received> batch) {
+    if (closed) return;
+    for (auto& r : batch) {
+      ++stats.replies;
+      receive(r);
+      pending.acks.push_back(r.token);  // acknowledged after the commit of everything before it
+    }
+    schedule_flush();
+  }
+
+  void receive(const Received& r) {
+    auto parsed = protocol::parse_reply(r.message);
+    if (!parsed) return dead_letter(r, parsed.error().message);
+    protocol::Reply& reply = *parsed;
+    auto it = active.find(reply.saga_id);
+    if (it == active.end()) {
+      auto stored = store.load(reply.saga_id);
+      if (stored && sagas::is_terminal(stored->state) && !find_def(stored->saga, stored->version)) {
+        return dead_letter(r, "saga " + reply.saga_id + " has finished and its definition is not loaded");
+      }
+      if (stored && sagas::is_terminal(stored->state)) {
+        ++stats.duplicates;
+        spdlog::debug("saga={} step={} late reply ignored: the saga is {}", reply.saga_id, reply.step,
+                      sagas::to_string(stored->state));
+        return;
+      }
+      return dead_letter(r, "unknown saga id \"" + reply.saga_id + "\"");
+    }
+    Active& a = it->second;
+    auto step = a.def->find_step(reply.step);
+    if (!step) {
+      return dead_letter(r, "saga " + a.def->name + " has no step \"" + reply.step + "\"");
+    }
+    if (store.reply_processed(reply.in_reply_to)) {
+      ++stats.duplicates;
+      spdlog::debug("saga={} step={} duplicate reply to {} ignored", reply.saga_id, reply.step, reply.in_reply_to);
+      return;
+    }
+    std::string in_reply_to = reply.in_reply_to;
+    std::size_t queued = pending.commits.size();
+    auto why = apply(a,
+                     sagas::ReplyReceived{*step, reply.kind, std::move(reply.in_reply_to), reply.success,
+                                          std::move(reply.body)},
+                     Extra{in_reply_to, false, {}});
+    if (why) {
+      dead_letter(r, *why);
+    } else if (pending.commits.size() == queued) {
+      ++stats.duplicates;  // the machine recognised it (a second reply to one command)
+    }
+  }
+
+  void on_delivery(std::vector<Delivery> deliveries) {
+    if (closed) return;
+    bool any = false;
+    for (const auto& d : deliveries) {
+      auto it = inflight.find(d.outbox_id);
+      if (it == inflight.end()) continue;
+      if (d.error.empty()) {
+        inflight.erase(it);
+        pending.sent.push_back(d.outbox_id);
+        any = true;
+      } else {
+        ++stats.send_failures;
+        spdlog::warn("saga={} send to {} failed, retrying in {} ms: {}", it->second.key, it->second.topic,
+                     options.resend_delay, d.error);
+        arm({clock.now() + options.resend_delay, TimerRef{TimerRef::Kind::resend, {}, 0, d.outbox_id}});
+      }
+    }
+    rearm_clock();
+    if (any) schedule_flush();
+  }
+
+  // --- recovery ---
+
+  Status open() {
+    if (opened) return {Errc::conflict, "the engine is already open"};
+    std::vector<Instance> unfinished = store.load_active();
+    std::map<std::pair<std::string, int>, std::size_t> missing;
+    for (const auto& inst : unfinished) {
+      if (!find_def(inst.saga, inst.version)) ++missing[{inst.saga, inst.version}];
+    }
+    if (!missing.empty()) {
+      std::string what;
+      for (const auto& [key, count] : missing) {
+        what += (what.empty() ? "" : "; ") + std::to_string(count) + " unfinished saga(s) of " + key.first + " v" +
+                std::to_string(key.second);
+      }
+      return {Errc::unknown_saga, what + " need that definition version: load the files that define it (keep old "
+                                          "versions beside new ones until their sagas finish)"};
+    }
+    transport.set_handlers([this](std::vector<Received> b) { on_receive(std::move(b)); },
+                           [this](std::vector<Delivery> d) { on_delivery(std::move(d)); });
+    if (auto err = transport.subscribe(reply_topics())) return {Errc::transport, *err};
+    for (auto& inst : unfinished) {
+      DefinitionPtr def = find_def(inst.saga, inst.version);
+      std::string id = inst.id;
+      Active& a = active.emplace(id, Active{def, std::move(inst), {}, timers.end()}).first->second;
+      sync_timers(a);
+    }
+    std::size_t resent = 0;
+    for (auto& m : store.pending_outbox()) {
+      Message msg{std::move(m.topic), std::move(m.key), std::move(m.headers), std::move(m.value)};
+      send(m.id, msg);
+      inflight.emplace(m.id, std::move(msg));
+      ++resent;
+    }
+    if (!unfinished.empty() || resent > 0) {
+      spdlog::info("recovered {} unfinished sagas; re-sent {} unconfirmed commands", unfinished.size(), resent);
+    }
+    if (options.retention > 0) arm({clock.now(), TimerRef{TimerRef::Kind::retention, {}, 0, 0}});
+    opened = true;
+    rearm_clock();
+    return {};
+  }
+
+  void close() {
+    if (closed) return;
+    commit_blocked = false;  // one last attempt
+    flush();
+    if (!pending.empty()) {
+      spdlog::error("closing with {} uncommitted transitions (the store failed); they are lost, and the "
+                    "sagas resume from their last commit on the next start",
+                    pending.commits.size());
+    }
+    closed = true;
+    transport.close();
+    clock.cancel();
+    timers.clear();
+    active.clear();
+  }
+};
+
+Engine::Engine(boost::asio::io_context& io, state::Store& store, Transport& transport, Clock& clock,
+               EngineOptions options)
+    : impl_(std::make_unique<Impl>(io, store, transport, clock, std::move(options))) {}
+
+Engine::~Engine() {
+  // No flush here: an engine destroyed without close() behaves like a crash (tests rely on
+  // it), and the transport must simply stop calling into it.
+  impl_->transport.set_handlers({}, {});
+  impl_->clock.cancel();
+}
+
+dsl::LoadResult Engine::load(const std::vector<std::filesystem::path>& paths) {
+  dsl::LoadResult r = dsl::load(paths);
+  for (const auto& d : r.definitions) add(d);
+  return r;
+}
+
+void Engine::add(sagas::DefinitionPtr definition) {
+  bool new_topic = true;
+  for (const auto& t : impl_->reply_topics()) new_topic = new_topic && t != definition->reply_topic;
+  impl_->defs[definition->name][definition->version] = definition;
+  if (impl_->opened && new_topic) {
+    if (auto err = impl_->transport.subscribe({definition->reply_topic})) {
+      spdlog::error("cannot consume reply topic {} of saga {}: {}", definition->reply_topic, definition->name, *err);
+    }
+  }
+}
+
+Status Engine::open() { return impl_->open(); }
+void Engine::close() { impl_->close(); }
+
+Result<StartResult> Engine::start(const std::string& saga, Json input, StartOptions options,
+                                  std::function<void(const Status&)> on_committed) {
+  auto& d = *impl_;
+  if (d.closed || !d.opened) return Status{Errc::closed, "the engine is not open: call open() first"};
+  auto it = d.defs.find(saga);
+  if (it == d.defs.end()) {
+    return Status{Errc::unknown_saga, "no saga named \"" + saga + "\" is loaded (loaded: " + d.loaded_names() + ")"};
+  }
+  DefinitionPtr def = it->second.rbegin()->second;
+  if (def->input) {
+    auto violations = sagas::validate(*def->input, input);
+    if (!violations.empty()) {
+      std::string msg = "the input does not match the schema of " + saga + ":";
+      for (const auto& v : violations) msg += "\n  " + v.path + ": " + v.message;
+      return Status{Errc::invalid_input, msg};
+    }
+  }
+  std::string id;
+  if (options.id) {
+    id = *options.id;
+    if (auto bad = check_id(id)) return Status{Errc::invalid_input, *bad};
+    std::optional<std::string> existing_saga;
+    if (auto a = d.active.find(id); a != d.active.end()) {
+      existing_saga = a->second.inst.saga;
+    } else if (auto stored = d.store.load(id)) {
+      existing_saga = stored->saga;
+    }
+    if (existing_saga) {
+      if (*existing_saga != saga) {
+        return Status{Errc::conflict, "saga id \"" + id + "\" is already used by a " + *existing_saga +
+                                          " saga; choose another id"};
+      }
+      if (on_committed) on_committed(Status{});
+      return StartResult{SagaId(id), true};
+    }
+  } else {
+    id = d.options.new_id ? d.options.new_id() : uuid4(d.rng);
+  }
+  Impl::Active& a =
+      d.active.emplace(id, Impl::Active{def, sagas::new_instance(*def, id, std::move(input), d.clock.now()), {},
+                                        d.timers.end()})
+          .first->second;
+  if (auto why = d.apply(a, sagas::Started{}, Extra{std::nullopt, true, std::move(on_committed)})) {
+    d.active.erase(id);
+    return Status{Errc::conflict, *why};
+  }
+  return StartResult{SagaId(id), false};
+}
+
+Status Engine::compensate(const SagaId& id, std::string reason) {
+  auto& d = *impl_;
+  if (d.closed || !d.opened) return {Errc::closed, "the engine is not open: call open() first"};
+  auto it = d.active.find(id.value());
+  if (it == d.active.end()) {
+    auto stored = d.store.load(id.value());
+    if (!stored) return {Errc::not_found, "no saga with id \"" + id.value() + "\""};
+    DefinitionPtr def = d.find_def(stored->saga, stored->version);
+    if (!def) {
+      return {Errc::unknown_saga, "saga " + id.value() + " is " + stored->saga + " v" +
+                                      std::to_string(stored->version) + ", which is not loaded: load its file"};
+    }
+    if (stored->state != SagaState::failed) {
+      return {Errc::conflict,
+              "saga " + id.value() + " has already finished (" + std::string(sagas::to_string(stored->state)) + ")"};
+    }
+    it = d.active.emplace(id.value(), Impl::Active{def, std::move(*stored), {}, d.timers.end()}).first;
+  }
+  if (auto why = d.apply(it->second, sagas::CompensateRequested{std::move(reason)})) {
+    if (sagas::is_terminal(it->second.inst.state)) d.active.erase(it);
+    return {Errc::conflict, *why};
+  }
+  return {};
+}
+
+std::optional<SagaStatus> Engine::status(const SagaId& id) {
+  auto& d = *impl_;
+  if (auto it = d.active.find(id.value()); it != d.active.end()) {
+    return make_status(*it->second.def, it->second.inst);
+  }
+  auto stored = d.store.load(id.value());
+  if (!stored) return std::nullopt;
+  DefinitionPtr def = d.find_def(stored->saga, stored->version);
+  if (!def) {
+    sagas::Definition bare;  // step names unknown: status without steps
+    return make_status(bare, *stored);
+  }
+  return make_status(*def, *stored);
+}
+
+std::vector<SagaStatus> Engine::list(const state::ListFilter& filter) {
+  // Commit first, so the list is what the store holds and newest-first ordering is exact.
+  impl_->flush();
+  std::vector<SagaStatus> out;
+  sagas::Definition bare;
+  for (const auto& inst : impl_->store.list(filter)) out.push_back(make_status(bare, inst));
+  return out;
+}
+
+std::vector<state::HistoryRow> Engine::history(const SagaId& id) {
+  impl_->flush();
+  return impl_->store.history(id.value());
+}
+
+void Engine::on_event(std::function<void(const Event&)> subscriber) {
+  impl_->subscribers.push_back(std::move(subscriber));
+}
+
+std::vector<sagas::DefinitionPtr> Engine::definitions() const {
+  std::vector<sagas::DefinitionPtr> out;
+  for (const auto& [name, versions] : impl_->defs) {
+    for (const auto& [v, def] : versions) out.push_back(def);
+  }
+  return out;
+}
+
+const EngineStats& Engine::stats() const { return impl_->stats; }
+std::size_t Engine::active_sagas() const { return impl_->active.size(); }
+
+}  // namespace saga

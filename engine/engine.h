@@ -1,0 +1,183 @@
+// Engine: the orchestrator. One Boost.Asio io_context drives every saga instance; saga state
+// is touched only on that executor, so there are no locks around it.
+//
+// The engine feeds events (starts, replies, timer expiries, operator requests) to the pure
+// machine (sagas/machine.h) and acts on what it returns, in this order:
+//   1. the new instance, its history rows and the commands it sends go into the pending
+//      batch; many sagas' transitions share one batch (group commit);
+//   2. the batch is committed to the Store in one transaction;
+//   3. only then are the commands handed to the Transport, timers armed, lifecycle events
+//      published, and the replies that caused the transitions acknowledged.
+// A crash anywhere loses nothing: open() resumes every unfinished saga from its last commit,
+// re-sends outbox messages that were never confirmed (same message id and idempotency key)
+// and re-arms timers from the persisted deadlines. If a commit fails (disk full, I/O error)
+// nothing of that batch is acted on and the commit is retried.
+//
+// Threading: every member function must be called on the io_context's thread (or before it
+// runs). The engine borrows its Store, Transport and Clock; they must outlive it.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dsl/loader.h"
+#include "engine/clock.h"
+#include "engine/transport.h"
+#include "sagas/definition.h"
+#include "sagas/instance.h"
+#include "sagas/named_type.h"
+#include "sagas/result.h"
+#include "state/store.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace saga {
+
+using SagaId = sagas::NamedType<std::string, struct SagaIdTag>;
+using sagas::SagaState;
+using sagas::StepState;
+
+enum class Errc {
+  ok,
+  invalid_input,  // the start input, an id, a request that does not fit
+  unknown_saga,   // no definition by that name is loaded
+  not_found,      // no saga instance with that id
+  conflict,       // the request does not fit the saga's state
+  store,          // the state file failed
+  transport,      // the broker failed
+  closed,         // the engine is closed
+};
+
+struct Status {
+  Errc code = Errc::ok;
+  std::string message;  // what went wrong and what to do about it
+  bool ok() const { return code == Errc::ok; }
+};
+
+template <typename T>
+using Result = sagas::Result<T, Status>;
+
+struct EngineOptions {
+  std::size_t max_batch = 512;                    // transitions per transaction (group commit)
+  TimeMs retention = 7LL * 24 * 3600 * 1000;      // terminal sagas are pruned after this; 0 keeps all
+  TimeMs retention_interval = 60'000;             // how often to look for sagas to prune
+  std::size_t retention_batch = 500;              // sagas deleted per transaction
+  TimeMs resend_delay = 1'000;                    // after a failed delivery
+  TimeMs commit_retry_delay = 1'000;              // after a failed commit
+  std::function<double()> random;                 // jitter, uniform [0, 1); default: seeded PRNG
+  std::function<std::string()> new_id;            // saga ids; default: random UUID v4
+};
+
+struct StepStatus {
+  std::string name;
+  std::optional<std::string> group;
+  StepState state = StepState::pending;
+  std::uint32_t attempts = 0;
+  std::uint32_t compensation_attempts = 0;
+  TimeMs started_at = 0;  // 0: not started
+  TimeMs finished_at = 0;
+  std::string error;
+};
+
+struct SagaStatus {
+  SagaId id;
+  std::string saga;
+  int version = 0;
+  SagaState state = SagaState::running;
+  TimeMs created_at = 0;
+  TimeMs updated_at = 0;
+  std::string error;
+  std::vector<StepStatus> steps;  // definition order, group members in place
+};
+
+// A lifecycle event ("saga-started", "step-succeeded", "saga-compensated", ...), published
+// after the transition that caused it is committed.
+struct Event {
+  SagaId saga_id;
+  std::string saga;
+  std::string type;
+  std::string step;  // empty for saga-level events
+  std::string detail;
+  TimeMs at = 0;
+};
+
+struct StartOptions {
+  std::optional<std::string> id;  // idempotent start: a repeated id returns the existing saga
+};
+
+struct StartResult {
+  SagaId id;
+  bool existed = false;  // the id was already in use by a saga of this name
+};
+
+// Counters for metrics and tests; they only ever grow.
+struct EngineStats {
+  std::uint64_t commits = 0;        // transactions
+  std::uint64_t transitions = 0;    // committed transitions
+  std::uint64_t commit_failures = 0;
+  std::uint64_t replies = 0;        // replies received
+  std::uint64_t duplicates = 0;     // replies recognised as already applied
+  std::uint64_t dead_letters = 0;
+  std::uint64_t sends = 0;          // commands handed to the transport (resends included)
+  std::uint64_t send_failures = 0;
+  std::uint64_t pruned = 0;
+};
+
+class Engine {
+ public:
+  Engine(boost::asio::io_context& io, state::Store& store, Transport& transport, Clock& clock,
+         EngineOptions options = {});
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Compiles and registers the sagas in these files and directories. Definitions that
+  // compiled are added even when others failed; the diagnostics say what to fix.
+  dsl::LoadResult load(const std::vector<std::filesystem::path>& paths);
+  // Registers a compiled definition. A new version of a loaded saga becomes the one new
+  // starts use; instances already running keep the version they started with.
+  void add(sagas::DefinitionPtr definition);
+
+  // Recovery and start of work: resumes unfinished sagas from the store, re-sends the
+  // outbox, re-arms timers, subscribes to the reply topics. Fails (and does nothing) if an
+  // unfinished saga's definition version is not loaded.
+  Status open();
+  // Commits what is pending, stops consuming, disarms timers. Messages not yet confirmed by
+  // the broker stay in the outbox and are sent again by the next open().
+  void close();
+
+  // Starts a saga with this input (validated against its schema first). The saga is
+  // durable when `on_committed` is called (with ok, or the store's error).
+  Result<StartResult> start(const std::string& saga, sagas::Json input, StartOptions options = {},
+                            std::function<void(const Status&)> on_committed = {});
+  // Aborts a running saga and compensates its finished steps, or resumes the remaining
+  // compensations of a failed one.
+  Status compensate(const SagaId& id, std::string reason);
+
+  std::optional<SagaStatus> status(const SagaId& id);
+  std::vector<SagaStatus> list(const state::ListFilter& filter);
+  std::vector<state::HistoryRow> history(const SagaId& id);
+
+  void on_event(std::function<void(const Event&)> subscriber);
+
+  std::vector<sagas::DefinitionPtr> definitions() const;
+  const EngineStats& stats() const;
+  std::size_t active_sagas() const;  // in memory: unfinished ones only
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Status of an instance under its definition (steps named), for the API and sagactl.
+SagaStatus make_status(const sagas::Definition& def, const sagas::Instance& inst);
+
+}  // namespace saga

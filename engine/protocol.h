@@ -1,0 +1,62 @@
+// The wire protocol of SPEC §3, shared by every transport and by participants: the headers
+// of a command, how a reply is read (and why one is refused), and the W3C trace context.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "engine/transport.h"
+#include "sagas/definition.h"
+#include "sagas/json.h"
+#include "sagas/machine.h"
+#include "sagas/result.h"
+
+namespace saga::protocol {
+
+namespace header {
+inline constexpr std::string_view kSagaId = "saga-id";
+inline constexpr std::string_view kSagaName = "saga-name";
+inline constexpr std::string_view kSagaVersion = "saga-version";
+inline constexpr std::string_view kStep = "saga-step";
+inline constexpr std::string_view kAction = "saga-action";
+inline constexpr std::string_view kCommand = "saga-command";
+inline constexpr std::string_view kMessageId = "message-id";
+inline constexpr std::string_view kIdempotencyKey = "idempotency-key";
+inline constexpr std::string_view kReplyTo = "reply-to";
+inline constexpr std::string_view kAttempt = "attempt";
+inline constexpr std::string_view kTraceparent = "traceparent";
+inline constexpr std::string_view kInReplyTo = "in-reply-to";
+inline constexpr std::string_view kOutcome = "outcome";
+inline constexpr std::string_view kError = "error";
+}  // namespace header
+
+// The command message for one SendCommand of a saga instance: keyed by saga id, every
+// header of SPEC §3, the rendered payload as JSON.
+Message command_message(const sagas::Definition& def, const std::string& saga_id, const sagas::SendCommand& send);
+
+// W3C traceparent: one trace per saga (from its id), one span per step attempt (from the
+// message id). Deterministic, so a resent command carries the same context.
+std::string traceparent(std::string_view saga_id, std::string_view message_id);
+
+// A reply as read off the wire, before it is matched to a saga.
+struct Reply {
+  std::string saga_id;
+  std::string step;
+  sagas::CommandKind kind = sagas::CommandKind::execute;
+  std::string in_reply_to;
+  bool success = true;
+  sagas::Json body;
+};
+
+// Reads a reply; the error says what is wrong with it (it goes to the dead-letter topic in
+// the `error` header).
+sagas::Result<Reply> parse_reply(const Message& m);
+
+// The reply a participant sends to a command.
+Message reply_message(const Message& command, bool success, const sagas::Json& body);
+
+// The dead-letter copy of a message: same key, value and headers, plus `error`.
+Message dead_letter(const Message& m, const std::string& dlq_topic, const std::string& error);
+
+}  // namespace saga::protocol

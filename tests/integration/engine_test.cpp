@@ -1,0 +1,745 @@
+// The orchestrator end to end on a real SQLite file and the in-process bus: the SPEC's
+// order saga and the travel saga through success, business failures, timeouts, duplicate
+// and late replies, malformed replies, operator requests, deadlines, version pinning,
+// retention, and crashes at every commit point with restart.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <random>
+#include <set>
+
+#include "tests/integration/engine_world.h"
+
+namespace engine_test {
+namespace {
+
+const char* const kOrderInput = R"({"orderId": "o-1", "amount": 42, "items": [{"sku": "a", "qty": 1}], "express": true})";
+const char* const kTripInput =
+    R"({"tripId": "trip-0123abcd", "traveller": {"name": "Ada", "email": "ada@example.com"},
+        "from": "LHR", "to": "JFK", "nights": 3, "carClass": "economy"})";
+
+struct SagaCase {
+  std::string saga;
+  std::string input;
+};
+SagaCase order() { return {"order-fulfilment", kOrderInput}; }
+SagaCase travel() { return {"travel-booking", kTripInput}; }
+
+std::vector<sagas::DefinitionPtr> examples() { return {example("order-fulfilment"), example("travel-booking")}; }
+
+// The compensations sent (first attempts only), checked against waves: each wave is sent
+// completely, in any order within it, before any step of the next.
+void expect_waves(const World& w, const std::vector<std::set<std::string>>& waves) {
+  std::vector<std::string> sent;
+  for (const auto& c : w.commands("compensate")) {
+    if (c.size() > 2 && c.substr(c.size() - 2) == "#1") sent.push_back(c.substr(0, c.size() - 2));
+  }
+  std::size_t total = 0;
+  for (const auto& wave : waves) total += wave.size();
+  ASSERT_EQ(sent.size(), total) << ::testing::PrintToString(sent);
+  std::size_t at = 0;
+  for (const auto& wave : waves) {
+    std::set<std::string> got(sent.begin() + static_cast<long>(at), sent.begin() + static_cast<long>(at + wave.size()));
+    EXPECT_EQ(got, wave) << "compensations sent: " << ::testing::PrintToString(sent);
+    at += wave.size();
+  }
+}
+
+void expect_steps_once(const World& w, const SagaId& id);
+
+// Every handler ran once per idempotency key (a command that failed did nothing, so it may
+// run again), and every step succeeded at most once.
+void expect_applied_once(const World& w, const SagaId& id) {
+  for (const auto& [key, n] : w.calls()) EXPECT_EQ(n, 1) << key;
+  expect_steps_once(w, id);
+}
+
+void expect_steps_once(const World& w, const SagaId& id) {
+  std::map<std::string, int> succeeded;
+  for (const auto& row : w.engine->history(id)) {
+    if (row.event == "step-succeeded" || row.event == "step-compensated") ++succeeded[row.event + ":" + row.step];
+  }
+  for (const auto& [what, n] : succeeded) EXPECT_EQ(n, 1) << what;
+}
+
+TEST(Engine, OrderSagaCompletesAndEveryTransitionIsDurable) {
+  World w(examples());
+  w.boot();
+  SagaId id = w.start("order-fulfilment", kOrderInput);
+  EXPECT_EQ(w.run(id), SagaState::completed);
+  auto cmds = w.commands();
+  ASSERT_EQ(cmds.size(), 5u);
+  EXPECT_EQ(cmds[0], "execute:reserve-stock#1");
+  EXPECT_EQ(std::set<std::string>(cmds.begin() + 1, cmds.begin() + 3),
+            (std::set<std::string>{"execute:charge-card#1", "execute:create-invoice#1"}));
+  EXPECT_EQ(cmds[3], "execute:confirm-order#1");
+  EXPECT_EQ(cmds[4], "execute:ship#1");
+  expect_applied_once(w, id);
+  // What the engine says is what the file holds, and nothing is left to send.
+  w.engine->close();
+  auto reopened = state::SqliteStore::open({w.db(), true, true});
+  ASSERT_TRUE(reopened.ok());
+  auto stored = (*reopened)->load(id.value());
+  ASSERT_TRUE(stored);
+  EXPECT_EQ(stored->state, SagaState::completed);
+  EXPECT_TRUE((*reopened)->pending_outbox().empty());
+  EXPECT_EQ(w.engine->active_sagas(), 0u);
+}
+
+TEST(Engine, CommandsCarryEveryProtocolHeader) {
+  World w(examples());
+  w.boot();
+  SagaId id = w.start("order-fulfilment", kOrderInput, "order-1");
+  w.settle();
+  ASSERT_FALSE(w.published.empty());
+  const Message& m = w.published.front();
+  EXPECT_EQ(m.topic, "inventory.commands");
+  EXPECT_EQ(m.key, "order-1");
+  auto h = [&](std::string_view name) { return m.header(name) ? *m.header(name) : std::string("<missing>"); };
+  EXPECT_EQ(h("saga-id"), "order-1");
+  EXPECT_EQ(h("saga-name"), "order-fulfilment");
+  EXPECT_EQ(h("saga-version"), "2");
+  EXPECT_EQ(h("saga-step"), "reserve-stock");
+  EXPECT_EQ(h("saga-action"), "execute");
+  EXPECT_EQ(h("saga-command"), "ReserveStock");
+  EXPECT_EQ(h("message-id"), "order-1/reserve-stock/execute/1");
+  EXPECT_EQ(h("idempotency-key"), "order-1/reserve-stock/execute");
+  EXPECT_EQ(h("reply-to"), "order-fulfilment.replies");
+  EXPECT_EQ(h("attempt"), "1");
+  EXPECT_TRUE(std::regex_match(h("traceparent"), std::regex("00-[0-9a-f]{32}-[0-9a-f]{16}-01"))) << h("traceparent");
+  auto payload = Json::parse(m.value);
+  ASSERT_TRUE(payload.ok());
+  EXPECT_EQ(payload->dump(), R"({"orderId":"o-1","items":[{"sku":"a","qty":1}]})");
+}
+
+struct FailureCase {
+  SagaCase saga;
+  std::string step;
+  std::vector<std::set<std::string>> waves;
+};
+
+class BusinessFailure : public ::testing::TestWithParam<FailureCase> {};
+
+TEST_P(BusinessFailure, CompensatesTheFinishedStepsInStrategyOrder) {
+  const auto& p = GetParam();
+  World w(examples());
+  w.behaviour = [&](const Command& c) {
+    return c.step == p.step && c.action == "execute" ? Reply::failure("out of " + c.step)
+                                                     : Reply::ok(success_body(c));
+  };
+  w.boot();
+  SagaId id = w.start(p.saga.saga, p.saga.input);
+  EXPECT_EQ(w.run(id), SagaState::compensated);
+  expect_waves(w, p.waves);
+  auto s = w.engine->status(id);
+  ASSERT_TRUE(s);
+  EXPECT_NE(s->error.find("out of " + p.step), std::string::npos) << s->error;
+  for (const auto& step : s->steps) {
+    if (step.name == p.step) {
+      EXPECT_EQ(step.state, StepState::failed);
+    }
+  }
+  // A business failure is not retried.
+  for (const auto& c : w.commands("execute")) EXPECT_EQ(c.find("#2"), std::string::npos) << c;
+  expect_applied_once(w, id);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Sagas, BusinessFailure,
+    ::testing::Values(
+        FailureCase{order(), "reserve-stock", {}},
+        FailureCase{order(), "charge-card", {{"create-invoice"}, {"reserve-stock"}}},
+        FailureCase{order(), "create-invoice", {{"charge-card"}, {"reserve-stock"}}},
+        FailureCase{order(), "confirm-order", {{"charge-card", "create-invoice"}, {"reserve-stock"}}},
+        FailureCase{travel(), "hold-payment", {}},
+        FailureCase{travel(), "book-flight", {{"book-hotel", "rent-car", "hold-payment"}}},
+        FailureCase{travel(), "book-hotel", {{"book-flight", "rent-car", "hold-payment"}}},
+        FailureCase{travel(), "rent-car", {{"book-flight", "book-hotel", "hold-payment"}}},
+        FailureCase{travel(), "capture-payment", {{"book-flight", "book-hotel", "rent-car", "hold-payment"}}}),
+    [](const auto& param_info) {
+      std::string n = param_info.param.saga.saga.substr(0, param_info.param.saga.saga.find('-')) + "_" + param_info.param.step;
+      std::replace(n.begin(), n.end(), '-', '_');
+      return n;
+    });
+
+TEST(Engine, AFailureAfterThePivotIsRetriedNotCompensated) {
+  World w(examples());
+  int failures = 0;
+  w.behaviour = [&](const Command& c) {
+    if (c.step == "ship" && failures < 2) {
+      ++failures;
+      return Reply::failure("no truck");
+    }
+    return Reply::ok(success_body(c));
+  };
+  w.boot();
+  SagaId id = w.start("order-fulfilment", kOrderInput);
+  EXPECT_EQ(w.run(id), SagaState::completed);
+  auto ships = w.commands("execute");
+  EXPECT_EQ(std::count_if(ships.begin(), ships.end(), [](const auto& c) { return c.rfind("ship#", 0) == 0; }), 3);
+  EXPECT_TRUE(w.commands("compensate").empty());
+}
+
+class Timeout : public ::testing::TestWithParam<FailureCase> {};
+
+TEST_P(Timeout, RetriesWithTheSameKeyThenCompensatesTheUnknownOutcomeToo) {
+  const auto& p = GetParam();
+  World w(examples());
+  w.copies = [&](const Command& c) { return c.step == p.step && c.action == "execute" ? 0 : 1; };
+  w.boot();
+  SagaId id = w.start(p.saga.saga, p.saga.input);
+  EXPECT_EQ(w.run(id), SagaState::compensated);
+  // Every attempt: a new message id and attempt header, the same idempotency key.
+  std::set<std::string> keys;
+  std::set<std::string> message_ids;
+  int attempts = 0;
+  for (const auto& m : w.published) {
+    const std::string* step = m.header("saga-step");
+    if (step && *step == p.step && *m.header("saga-action") == "execute" && m.header("message-id")) {
+      ++attempts;
+      keys.insert(*m.header("idempotency-key"));
+      message_ids.insert(*m.header("message-id"));
+      EXPECT_EQ(*m.header("attempt"), std::to_string(attempts));
+    }
+  }
+  auto def = p.saga.saga == "order-fulfilment" ? example("order-fulfilment") : example("travel-booking");
+  EXPECT_EQ(attempts, static_cast<int>(*def->step(*def->find_step(p.step)).execute.retry.max_attempts));
+  EXPECT_EQ(keys.size(), 1u);
+  EXPECT_EQ(message_ids.size(), static_cast<std::size_t>(attempts));
+  expect_waves(w, p.waves);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Sagas, Timeout,
+    ::testing::Values(
+        FailureCase{order(), "reserve-stock", {{"reserve-stock"}}},
+        FailureCase{order(), "charge-card", {{"charge-card", "create-invoice"}, {"reserve-stock"}}},
+        FailureCase{order(), "create-invoice", {{"charge-card", "create-invoice"}, {"reserve-stock"}}},
+        FailureCase{order(), "confirm-order", {{"charge-card", "create-invoice"}, {"reserve-stock"}}},
+        FailureCase{travel(), "hold-payment", {{"hold-payment"}}},
+        FailureCase{travel(), "book-flight", {{"book-flight", "book-hotel", "rent-car", "hold-payment"}}},
+        FailureCase{travel(), "book-hotel", {{"book-flight", "book-hotel", "rent-car", "hold-payment"}}},
+        FailureCase{travel(), "rent-car", {{"book-flight", "book-hotel", "rent-car", "hold-payment"}}},
+        FailureCase{travel(), "capture-payment",
+                    {{"book-flight", "book-hotel", "rent-car", "hold-payment", "capture-payment"}}}),
+    [](const auto& param_info) {
+      std::string n = param_info.param.saga.saga.substr(0, param_info.param.saga.saga.find('-')) + "_" + param_info.param.step;
+      std::replace(n.begin(), n.end(), '-', '_');
+      return n;
+    });
+
+TEST(Engine, DuplicateRepliesAreRecognisedAndNeverAppliedTwice) {
+  for (const auto& c : {order(), travel()}) {
+    World w(examples());
+    w.copies = [](const Command&) { return 2; };
+    w.boot();
+    SagaId id = w.start(c.saga, c.input);
+    EXPECT_EQ(w.run(id), SagaState::completed);
+    EXPECT_GE(w.engine->stats().duplicates, 4u);
+    EXPECT_EQ(w.engine->stats().dead_letters, 0u);
+    expect_applied_once(w, id);
+  }
+}
+
+TEST(Engine, ALateSuccessOfAnEarlierAttemptCountsAfterItTimedOut) {
+  World w(examples());
+  w.copies = [](const Command& c) { return c.step == "reserve-stock" ? 0 : 1; };
+  w.boot();
+  SagaId id = w.start("order-fulfilment", kOrderInput);
+  w.settle();
+  Message first = w.published.front();
+  w.clock->set(*w.clock->next_wake());  // attempt 1 times out
+  w.settle();
+  // Attempt 1's reply arrives now, late.
+  w.bus.publish(protocol::reply_message(first, true, success_body(*read_command(first, nullptr))));
+  w.copies = [](const Command&) { return 1; };
+  EXPECT_EQ(w.run(id), SagaState::completed);
+  auto hist = w.engine->history(id);
+  EXPECT_TRUE(std::any_of(hist.begin(), hist.end(), [](const auto& r) {
+    return r.event == "step-succeeded" && r.step == "reserve-stock" && r.detail.find("attempt 1") != std::string::npos;
+  }));
+  EXPECT_TRUE(w.commands("compensate").empty());
+}
+
+TEST(Engine, MalformedAndUnmatchedRepliesGoToTheDeadLetterTopicAndTheEngineCarriesOn) {
+  World w(examples());
+  w.copies = [](const Command& c) { return c.step == "reserve-stock" ? 0 : 1; };
+  w.boot();
+  SagaId id = w.start("order-fulfilment", kOrderInput, "o-9");
+  w.settle();
+  Message good = protocol::reply_message(w.published.front(), true, Json::object());
+  auto variant = [&](auto change) {
+    Message m = good;
+    change(m);
+    return m;
+  };
+  auto set = [](Message& m, const std::string& name, const std::string& value) {
+    for (auto& [k, v] : m.headers) {
+      if (k == name) v = value;
+    }
+  };
+  std::vector<std::pair<Message, std::string>> bad = {
+      {variant([](Message& m) { m.value = "{not json"; }), "the value is not JSON"},
+      {variant([](Message& m) {
+         std::erase_if(m.headers, [](const auto& h) { return h.first == "in-reply-to"; });
+       }),
+       "missing header \"in-reply-to\""},
+      {variant([&](Message& m) { set(m, "saga-id", "nobody"); }), "unknown saga id \"nobody\""},
+      {variant([&](Message& m) { set(m, "saga-step", "teleport"); }), "has no step \"teleport\""},
+      {variant([&](Message& m) { set(m, "outcome", "maybe"); }), "must be success or failure"},
+      {variant([&](Message& m) { set(m, "saga-action", "undo"); }), "must be execute or compensate"},
+      {variant([&](Message& m) { set(m, "in-reply-to", "o-9/reserve-stock/execute/7"); }), "matches no execute"},
+  };
+  for (const auto& [m, why] : bad) w.bus.publish(m);
+  w.settle();
+  const auto& dlq = w.bus.log("order-fulfilment.replies.dlq");
+  ASSERT_EQ(dlq.size(), bad.size());
+  for (std::size_t i = 0; i < bad.size(); ++i) {
+    const std::string* error = dlq[i].header("error");
+    ASSERT_NE(error, nullptr);
+    EXPECT_NE(error->find(bad[i].second), std::string::npos) << *error;
+    EXPECT_EQ(dlq[i].value, bad[i].first.value);
+    EXPECT_EQ(dlq[i].headers.size(), bad[i].first.headers.size() + 1);  // the originals, intact, plus error
+  }
+  EXPECT_EQ(w.engine->stats().dead_letters, bad.size());
+  w.copies = [](const Command&) { return 1; };
+  EXPECT_EQ(w.run(id), SagaState::completed);
+}
+
+TEST(Engine, StartValidatesInputAgainstTheSchemaAndStoresNothingWhenItFails) {
+  World w(examples());
+  w.boot();
+  auto r = w.engine->start("order-fulfilment", *Json::parse(R"({"orderId": "", "amount": -1})"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::invalid_input);
+  EXPECT_NE(r.error().message.find("$.orderId"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("$.amount"), std::string::npos) << r.error().message;
+  w.settle();
+  EXPECT_TRUE(w.engine->list({}).empty());
+  EXPECT_TRUE(w.published.empty());
+
+  auto unknown = w.engine->start("order-fulfillment", Json::object());
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().code, Errc::unknown_saga);
+  EXPECT_NE(unknown.error().message.find("loaded: order-fulfilment, travel-booking"), std::string::npos)
+      << unknown.error().message;
+
+  auto bad_id = w.engine->start("order-fulfilment", *Json::parse(kOrderInput), StartOptions{"has space"});
+  ASSERT_FALSE(bad_id.ok());
+  EXPECT_EQ(bad_id.error().code, Errc::invalid_input);
+}
+
+TEST(Engine, ARepeatedIdReturnsTheExistingSagaEvenAfterARestart) {
+  World w(examples());
+  w.boot();
+  auto first = w.engine->start("order-fulfilment", *Json::parse(kOrderInput), StartOptions{"order-7"});
+  auto again = w.engine->start("order-fulfilment", *Json::parse(kOrderInput), StartOptions{"order-7"});
+  ASSERT_TRUE(first.ok() && again.ok());
+  EXPECT_FALSE(first->existed);
+  EXPECT_TRUE(again->existed);
+  EXPECT_EQ(w.run(first->id), SagaState::completed);
+  w.crash();
+  w.boot();
+  auto after = w.engine->start("order-fulfilment", *Json::parse(kOrderInput), StartOptions{"order-7"});
+  ASSERT_TRUE(after.ok());
+  EXPECT_TRUE(after->existed);
+  auto other = w.engine->start("travel-booking", *Json::parse(kTripInput), StartOptions{"order-7"});
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.error().code, Errc::conflict);
+  w.settle();
+  EXPECT_EQ(w.engine->list({}).size(), 1u);
+  EXPECT_EQ(w.commands("execute").size(), 5u);
+}
+
+TEST(Engine, StartIsReportedDurableOnlyAfterItsCommit) {
+  World w(examples());
+  w.boot();
+  auto reader = [&] { return std::move(state::SqliteStore::open({w.db(), true, true})).value(); };
+  std::string id;
+  bool durable = false;
+  auto r = w.engine->start("order-fulfilment", *Json::parse(kOrderInput), {}, [&](const Status& st) {
+    EXPECT_TRUE(st.ok());
+    EXPECT_TRUE(reader()->load(id));  // in the file by the time the caller hears of it
+    durable = true;
+  });
+  ASSERT_TRUE(r.ok());
+  id = r->id.value();
+  EXPECT_FALSE(durable);
+  EXPECT_FALSE(reader()->load(id));
+  w.settle();
+  EXPECT_TRUE(durable);
+}
+
+TEST(Engine, OperatorCompensateOfARunningSagaAwaitsInFlightStepsThenUndoesThem) {
+  World w(examples());
+  w.copies = [](const Command& c) { return c.step == "charge-card" && c.action == "execute" ? 0 : 1; };
+  w.boot();
+  SagaId id = w.start("order-fulfilment", kOrderInput);
+  w.settle();
+  Status st = w.engine->compensate(id, "customer cancelled");
+  ASSERT_TRUE(st.ok()) << st.message;
+  EXPECT_EQ(w.engine->status(id)->state, SagaState::compensating);
+  EXPECT_EQ(w.run(id), SagaState::compensated);
+  expect_waves(w, {{"charge-card", "create-invoice"}, {"reserve-stock"}});
+  EXPECT_NE(w.engine->status(id)->error.find("customer cancelled"), std::string::npos);
+  // Nothing after the request: the charge was not retried once compensation began.
+  EXPECT_EQ(w.commands("execute").size(), 3u);
+
+  Status again = w.engine->compensate(id, "twice");
+  EXPECT_EQ(again.code, Errc::conflict);
+  EXPECT_NE(again.message.find("already finished (compensated)"), std::string::npos) << again.message;
+  EXPECT_EQ(w.engine->compensate(SagaId("nope"), "x").code, Errc::not_found);
+}
+
+const char* const kTwoSteps = R"(apiVersion: saga/v1
+saga: pair
+version: 1
+defaults: {timeout: 1s, retry: {max_attempts: 2, backoff: fixed, initial: 100ms, jitter: false}}
+compensation: {retry: {max_attempts: 2, backoff: fixed, initial: 100ms, jitter: false}}
+steps:
+  - {name: a, topic: t.a, command: DoA, payload: {}, compensation: {command: UndoA, payload: {}}}
+  - {name: b, topic: t.b, command: DoB, payload: {}, compensation: {command: UndoB, payload: {}}}
+)";
+
+TEST(Engine, CompensationOutOfRetriesEndsFailedAndCompensateResumesIt) {
+  World w({compile_yaml(kTwoSteps)});
+  bool undo_works = false;
+  w.behaviour = [&](const Command& c) {
+    if (c.command == "DoB") return Reply::failure("b is broken");
+    if (c.command == "UndoA" && !undo_works) return Reply::failure("undo down");
+    return Reply::ok();
+  };
+  w.boot();
+  SagaId id = w.start("pair", "{}");
+  EXPECT_EQ(w.run(id), SagaState::failed);
+  auto s = w.engine->status(id);
+  EXPECT_EQ(s->steps[0].state, StepState::compensation_failed);
+  EXPECT_EQ(s->steps[0].compensation_attempts, 2u);
+  EXPECT_EQ(w.engine->active_sagas(), 0u);
+
+  // An operator fixes the participant and resumes, even after a restart.
+  w.crash();
+  w.boot();
+  undo_works = true;
+  Status st = w.engine->compensate(id, "undo fixed");
+  ASSERT_TRUE(st.ok()) << st.message;
+  EXPECT_EQ(w.run(id), SagaState::compensated);
+  EXPECT_EQ(w.engine->status(id)->steps[0].state, StepState::compensated);
+}
+
+TEST(Engine, TheDeadlineAbortsASagaAndCompensatesIt) {
+  World w({compile_yaml(std::string(kTwoSteps) + "deadline: 500ms\n")});
+  w.copies = [](const Command& c) { return c.step == "b" && c.action == "execute" ? 0 : 1; };
+  w.boot();
+  SagaId id = w.start("pair", "{}");
+  EXPECT_EQ(w.run(id), SagaState::compensated);
+  auto started = std::find_if(w.events.begin(), w.events.end(), [](const Event& e) { return e.type == "compensation-started"; });
+  ASSERT_NE(started, w.events.end());
+  EXPECT_EQ(started->detail, "deadline of 500ms reached");
+  EXPECT_EQ(started->at - w.engine->status(id)->created_at, 500);
+  // b was in flight when the deadline passed: awaited (timed out), then undone with a.
+  expect_waves(w, {{"b"}, {"a"}});
+  EXPECT_EQ(w.commands("execute"), (std::vector<std::string>{"a#1", "b#1"}));
+}
+
+std::string version_2(bool with_step_c) {
+  std::string v2 = kTwoSteps;
+  v2.replace(v2.find("version: 1"), 10, "version: 2");
+  if (with_step_c) v2 += "  - {name: c, topic: t.c, command: DoC, payload: {}, compensation: {command: UndoC, payload: {}}}\n";
+  return v2;
+}
+
+TEST(Engine, RunningSagasKeepTheVersionTheyStartedWith) {
+  auto v1 = compile_yaml(kTwoSteps);
+  auto v2 = compile_yaml(version_2(true));
+  World w({v1, v2});
+  w.loaded = {v1};
+  w.copies = [](const Command&) { return 0; };  // keep them running
+  w.boot();
+  SagaId old_one = w.start("pair", "{}");
+  w.settle();
+  // v2 is deployed while the v1 saga is in flight.
+  w.crash();
+  w.loaded = {v1, v2};
+  w.boot();
+  SagaId new_one = w.start("pair", "{}");
+  w.settle();
+  EXPECT_EQ(w.engine->status(new_one)->version, 2);  // new starts take the newest version
+  EXPECT_EQ(w.engine->status(old_one)->version, 1);
+  w.copies = [](const Command&) { return 1; };
+  EXPECT_EQ(w.run(old_one), SagaState::completed);
+  EXPECT_EQ(w.run(new_one), SagaState::completed);
+  EXPECT_EQ(w.engine->status(old_one)->steps.size(), 2u);
+  EXPECT_EQ(w.engine->status(new_one)->steps.size(), 3u);
+  EXPECT_EQ(w.engine->status(new_one)->steps[2].state, StepState::succeeded);
+  for (const auto& m : w.published) {
+    if (m.topic == "t.c") {
+      EXPECT_EQ(m.key, new_one.value());
+    }
+  }
+}
+
+TEST(Engine, OpenRefusesWhenAnUnfinishedSagasVersionIsNotLoaded) {
+  auto v1 = compile_yaml(kTwoSteps);
+  auto v2 = compile_yaml(version_2(false));
+  World w({v1, v2});
+  w.loaded = {v1};
+  w.copies = [](const Command&) { return 0; };
+  w.boot();
+  w.start("pair", "{}");
+  w.settle();
+  w.engine->close();
+  w.crash();
+  w.loaded = {v2};
+  Status st = w.try_boot();
+  EXPECT_EQ(st.code, Errc::unknown_saga);
+  EXPECT_NE(st.message.find("1 unfinished saga(s) of pair v1 need that definition version"), std::string::npos)
+      << st.message;
+  w.engine.reset();
+}
+
+TEST(Engine, RetentionPrunesFinishedSagasOnlyOnceTheyAreOldEnough) {
+  World w(examples());
+  w.options.retention = 10'000;
+  w.options.retention_interval = 1'000;
+  w.boot();
+  SagaId done = w.start("order-fulfilment", kOrderInput);
+  EXPECT_EQ(w.run(done), SagaState::completed);
+  w.copies = [](const Command&) { return 0; };
+  SagaId running = w.start("order-fulfilment", kOrderInput);
+  w.settle();
+  w.clock->advance(5'000);
+  w.settle();
+  EXPECT_TRUE(w.engine->status(done));
+  w.clock->advance(6'000);
+  w.settle();
+  EXPECT_FALSE(w.engine->status(done));
+  EXPECT_TRUE(w.engine->history(done).empty());
+  EXPECT_TRUE(w.engine->status(running));
+  EXPECT_EQ(w.engine->stats().pruned, 1u);
+}
+
+TEST(Engine, ACleanCloseLosesNothing) {
+  World w(examples());
+  w.boot();
+  std::vector<SagaId> ids;
+  for (int i = 0; i < 5; ++i) ids.push_back(w.start("order-fulfilment", kOrderInput));
+  w.engine->close();  // before anything ran: the starts are committed by close
+  w.crash();
+  w.boot();
+  for (const auto& id : ids) EXPECT_EQ(w.run(id), SagaState::completed);
+  for (const auto& id : ids) expect_applied_once(w, id);
+}
+
+TEST(Engine, LifecycleEventsArePublishedAfterTheirCommitInOrder) {
+  World w(examples());
+  w.boot();
+  std::vector<std::string> seen;
+  w.engine->on_event([&](const Event& e) {
+    // Already in the file when subscribers hear of it.
+    auto ro = state::SqliteStore::open({w.db(), true, true});
+    auto rows = (*ro)->history(e.saga_id.value());
+    EXPECT_TRUE(std::any_of(rows.begin(), rows.end(), [&](const auto& r) { return r.event == e.type; })) << e.type;
+    seen.push_back(e.type);
+  });
+  SagaId id = w.start("order-fulfilment", kOrderInput);
+  EXPECT_EQ(w.run(id), SagaState::completed);
+  EXPECT_EQ(seen.front(), "saga-started");
+  EXPECT_EQ(seen.back(), "saga-completed");
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), "step-succeeded"), 5);
+}
+
+TEST(Engine, AFailedDeliveryIsSentAgainLater) {
+  World w(examples());
+  w.boot();
+  int failures = 0;
+  w.transport->fail_send = [&](const Message&) { return failures++ < 2 ? std::string("broker down") : std::string(); };
+  SagaId id = w.start("order-fulfilment", kOrderInput);
+  w.settle();
+  EXPECT_TRUE(w.published.empty());
+  EXPECT_EQ(w.run(id), SagaState::completed);
+  EXPECT_EQ(w.engine->stats().send_failures, 2u);
+  EXPECT_EQ(w.commands("execute").size(), 5u);
+}
+
+TEST(Engine, AFailedCommitIsRetriedAndNothingIsSentBeforeItSucceeds) {
+  World w(examples());
+  w.faults = [](FaultyStore& s) { s.fail_commits = 3; };
+  w.boot();
+  SagaId id = w.start("order-fulfilment", kOrderInput);
+  w.settle();
+  EXPECT_TRUE(w.published.empty());
+  EXPECT_EQ(w.engine->stats().commit_failures, 1u);
+  EXPECT_EQ(w.run(id), SagaState::completed);
+  EXPECT_EQ(w.engine->stats().commit_failures, 3u);
+  expect_applied_once(w, id);
+}
+
+TEST(Engine, GroupCommitSharesTransactionsAcrossSagas) {
+  World w(examples());
+  w.boot();
+  std::vector<SagaId> ids;
+  for (int i = 0; i < 200; ++i) ids.push_back(w.start("order-fulfilment", kOrderInput));
+  for (const auto& id : ids) EXPECT_EQ(w.run(id), SagaState::completed);
+  const auto& st = w.engine->stats();
+  EXPECT_EQ(st.transitions, 200u * 6u);  // the start and 5 replies each
+  EXPECT_LT(st.commits * 20, st.transitions) << st.commits << " commits for " << st.transitions;
+}
+
+// --- crashes ---
+
+TEST(Engine, ACrashBetweenCommitAndSendResendsTheSameCommandOnRestart) {
+  World w(examples());
+  w.faults = [&](FaultyStore& s) {
+    if (w.boots == 0) s.crash_after_commit = 1;  // the start's commit
+  };
+  w.boot();
+  SagaId id = w.start("order-fulfilment", kOrderInput, "o-1");
+  EXPECT_EQ(w.run(id), SagaState::completed);
+  EXPECT_EQ(w.crashes, 1);
+  auto cmds = w.commands("execute");
+  EXPECT_EQ(std::count(cmds.begin(), cmds.end(), "reserve-stock#1"), 1);
+  EXPECT_EQ(*w.published.front().header("message-id"), "o-1/reserve-stock/execute/1");
+}
+
+TEST(Engine, ACrashBeforeTheFirstCommitLeavesNoTrace) {
+  World w(examples());
+  w.faults = [&](FaultyStore& s) {
+    if (w.boots == 0) s.crash_before_commit = 1;
+  };
+  w.boot();
+  w.start("order-fulfilment", kOrderInput, "o-1");
+  w.settle();
+  EXPECT_EQ(w.crashes, 1);
+  EXPECT_FALSE(w.engine->status(SagaId("o-1")));
+  EXPECT_TRUE(w.published.empty());
+  // The caller retries with the same id and the saga runs once.
+  SagaId id = w.start("order-fulfilment", kOrderInput, "o-1");
+  EXPECT_EQ(w.run(id), SagaState::completed);
+}
+
+TEST(Engine, TimersAreReArmedFromTheFileAfterACrash) {
+  World w(examples());
+  w.copies = [](const Command& c) { return c.step == "reserve-stock" && c.attempt == 1 ? 0 : 1; };
+  w.boot();
+  SagaId id = w.start("order-fulfilment", kOrderInput);
+  w.settle();
+  TimeMs started = w.engine->status(id)->created_at;
+  w.crash();
+  w.boot();
+  w.settle();
+  ASSERT_TRUE(w.clock->next_wake());
+  EXPECT_EQ(*w.clock->next_wake(), started + 5'000);  // reserve-stock's 5 s attempt timeout
+  EXPECT_EQ(w.run(id), SagaState::completed);
+  EXPECT_EQ(w.commands("execute")[1], "reserve-stock#2");
+}
+
+struct CrashCase {
+  SagaCase saga;
+  std::string failing_step;  // empty: all succeed
+  SagaState expected;
+};
+
+class CrashAtEveryCommit : public ::testing::TestWithParam<CrashCase> {};
+
+TEST_P(CrashAtEveryCommit, ResumesFromTheLastCommitAndAppliesNothingTwice) {
+  const auto& p = GetParam();
+  for (bool after : {false, true}) {
+    for (int k = 1; k <= 12; ++k) {
+      SCOPED_TRACE((after ? "crash after commit " : "crash before commit ") + std::to_string(k));
+      World w(examples());
+      w.behaviour = [&](const Command& c) {
+        return c.step == p.failing_step && c.action == "execute" ? Reply::failure("no") : Reply::ok(success_body(c));
+      };
+      w.faults = [&](FaultyStore& s) {
+        if (w.boots > 0) return;
+        (after ? s.crash_after_commit : s.crash_before_commit) = k;
+      };
+      w.boot();
+      SagaId id = w.start(p.saga.saga, p.saga.input, "saga-1");
+      w.settle();
+      if (!w.engine->status(id)) id = w.start(p.saga.saga, p.saga.input, "saga-1");  // lost before its commit
+      EXPECT_EQ(w.run(id), p.expected);
+      expect_steps_once(w, id);
+      // A declined command did nothing, so running it again after a resend is allowed.
+      for (const auto& [key, n] : w.calls()) {
+        if (key != "saga-1/" + p.failing_step + "/execute") {
+          EXPECT_EQ(n, 1) << key;
+        }
+      }
+      auto hist = w.engine->history(id);
+      EXPECT_EQ(std::count_if(hist.begin(), hist.end(), [](const auto& r) { return r.event == "saga-started"; }), 1);
+      EXPECT_EQ(std::count_if(hist.begin(), hist.end(),
+                              [](const auto& r) { return r.event.rfind("saga-", 0) == 0 && r.event != "saga-started"; }),
+                1);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Sagas, CrashAtEveryCommit,
+                         ::testing::Values(CrashCase{order(), "", SagaState::completed},
+                                           CrashCase{order(), "confirm-order", SagaState::compensated},
+                                           CrashCase{travel(), "", SagaState::completed},
+                                           CrashCase{travel(), "book-hotel", SagaState::compensated}),
+                         [](const auto& param_info) {
+                           std::string n = param_info.param.saga.saga.substr(0, param_info.param.saga.saga.find('-')) + "_" +
+                                           (param_info.param.failing_step.empty() ? "success" : param_info.param.failing_step);
+                           std::replace(n.begin(), n.end(), '-', '_');
+                           return n;
+                         });
+
+// Many sagas at once, with lost and duplicated replies, and crashes at random commits of
+// random incarnations (fixed seeds): every saga still ends as it would have without them.
+TEST(Engine, RandomCrashesAmongManySagasLoseNothing) {
+  for (unsigned seed = 1; seed <= 8; ++seed) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    std::mt19937 rng(seed);
+    World w(examples());
+    w.behaviour = [](const Command& c) {
+      bool fail = c.action == "execute" && ((c.saga_id.back() == '2' && c.step == "charge-card") ||
+                                            (c.saga_id.back() == '7' && c.step == "book-flight"));
+      return fail ? Reply::failure("declined") : Reply::ok(success_body(c));
+    };
+    w.copies = [&](const Command&) {
+      unsigned r = rng() % 20;
+      return r == 0 ? 0 : (r == 1 ? 2 : 1);  // 5% lost, 5% duplicated
+    };
+    w.faults = [&](FaultyStore& s) {
+      if (w.boots >= 6) return;
+      int k = 1 + static_cast<int>(rng() % 8);
+      (rng() % 2 ? s.crash_after_commit : s.crash_before_commit) = k;
+    };
+    w.boot();
+    std::vector<std::pair<SagaId, SagaState>> sagas;
+    for (int i = 0; i < 10; ++i) {
+      std::string id = "s" + std::to_string(seed) + "-" + std::to_string(i);
+      bool trip = i % 2 == 1;
+      sagas.push_back({SagaId(id), (i == 2 || i == 7) ? SagaState::compensated : SagaState::completed});
+      w.start(trip ? "travel-booking" : "order-fulfilment", trip ? kTripInput : kOrderInput, id);
+    }
+    w.settle();
+    // Starts lost to a crash before their commit are retried by their callers, same ids.
+    for (int i = 0; i < 10; ++i) {
+      if (!w.engine->status(sagas[i].first)) {
+        bool trip = i % 2 == 1;
+        w.start(trip ? "travel-booking" : "order-fulfilment", trip ? kTripInput : kOrderInput, sagas[i].first.value());
+      }
+    }
+    for (const auto& [id, expected] : sagas) {
+      EXPECT_EQ(w.run(id), expected) << id.value();
+      expect_steps_once(w, id);
+    }
+    for (const auto& [key, n] : w.calls()) {
+      std::string saga_id = key.substr(0, key.find('/'));
+      bool declined = (saga_id.back() == '2' && key.find("/charge-card/execute") != std::string::npos) ||
+                      (saga_id.back() == '7' && key.find("/book-flight/execute") != std::string::npos);
+      if (!declined) {
+        EXPECT_EQ(n, 1) << key;
+      }
+    }
+    EXPECT_GE(w.crashes, 1);
+  }
+}
+
+}  // namespace
+}  // namespace engine_test

@@ -1,0 +1,54 @@
+// FaultyStore: a Store that fails or "crashes" on command, after leveldb's
+// FaultInjectionTestEnv. It wraps a real store (SqliteStore on a file in the tests) and
+// counts commits; a crash is a SimulatedCrash exception thrown out of the engine's handler
+// and so out of io_context::run, after which the test abandons that engine (no close(), no
+// flush: like kill -9) and starts a new one on the same file.
+#pragma once
+
+#include <optional>
+#include <stdexcept>
+
+#include "state/store.h"
+
+namespace testing_support {
+
+struct SimulatedCrash : std::runtime_error {
+  SimulatedCrash() : std::runtime_error("simulated crash") {}
+};
+
+class FaultyStore final : public state::Store {
+ public:
+  explicit FaultyStore(state::Store& inner) : inner_(inner) {}
+
+  int fail_commits = 0;                    // the next N commits fail with an I/O error, writing nothing
+  std::optional<int> crash_before_commit;  // the Nth commit (1-based) crashes before writing
+  std::optional<int> crash_after_commit;   // the Nth commit writes, then crashes before anything is sent
+  int commits = 0;                         // commit calls so far
+
+  state::Status commit(std::span<state::Commit> batch, std::span<const std::int64_t> sent) override {
+    ++commits;
+    if (crash_before_commit && commits == *crash_before_commit) throw SimulatedCrash();
+    if (fail_commits > 0) {
+      --fail_commits;
+      return {state::Errc::io, "injected I/O error"};
+    }
+    state::Status st = inner_.commit(batch, sent);
+    if (st.ok() && crash_after_commit && commits == *crash_after_commit) throw SimulatedCrash();
+    return st;
+  }
+  using Store::commit;
+
+  std::optional<sagas::Instance> load(const std::string& id) override { return inner_.load(id); }
+  std::vector<sagas::Instance> load_active() override { return inner_.load_active(); }
+  std::vector<sagas::Instance> list(const state::ListFilter& f) override { return inner_.list(f); }
+  std::vector<state::HistoryRow> history(const std::string& id) override { return inner_.history(id); }
+  std::vector<state::OutboxMessage> pending_outbox() override { return inner_.pending_outbox(); }
+  state::Status mark_sent(std::span<const std::int64_t> ids) override { return inner_.mark_sent(ids); }
+  bool reply_processed(const std::string& id) override { return inner_.reply_processed(id); }
+  std::size_t prune(sagas::TimeMs before, std::size_t max) override { return inner_.prune(before, max); }
+
+ private:
+  state::Store& inner_;
+};
+
+}  // namespace testing_support
