@@ -286,8 +286,12 @@ struct Engine::Impl {
         if (auto i = def->find_step(e.step)) attempt = inst.steps[i->value()].attempts;
       }
     }
-    spdlog::log(level, "saga={} name={} step={} attempt={} event={} {}", inst.id, inst.saga,
-                e.step.empty() ? "-" : e.step, attempt, e.type, e.detail);
+    if (e.step.empty()) {
+      spdlog::log(level, "saga={} name={} event={} {}", inst.id, inst.saga, e.type, e.detail);
+    } else {
+      spdlog::log(level, "saga={} name={} step={} attempt={} event={} {}", inst.id, inst.saga, e.step, attempt, e.type,
+                  e.detail);
+    }
   }
 
   void send(std::int64_t outbox_id, const Message& m) {

@@ -80,6 +80,10 @@ void Bus::commit(ConsumerId consumer, std::span<const std::uint64_t> tokens) {
   }
 }
 
+std::uint64_t Bus::committed(const std::string& group, const std::string& topic) {
+  return groups_[{group, topic_id(topic)}].committed;
+}
+
 void Bus::detach(ConsumerId consumer) {
   // Acknowledged-but-not-contiguous offsets stay acked: like Kafka, only the committed prefix
   // counts when the group comes back, so messages after a gap are delivered again.

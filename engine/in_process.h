@@ -43,6 +43,8 @@ class Bus {
   std::vector<Received> poll(ConsumerId consumer, std::size_t max);
   void commit(ConsumerId consumer, std::span<const std::uint64_t> tokens);
   void detach(ConsumerId consumer);
+  // The group's committed offset on the topic: how many messages it has acknowledged in order.
+  std::uint64_t committed(const std::string& group, const std::string& topic);
 
  private:
   struct Topic {

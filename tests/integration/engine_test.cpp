@@ -575,6 +575,26 @@ TEST(Engine, AFailedCommitIsRetriedAndNothingIsSentBeforeItSucceeds) {
   expect_applied_once(w, id);
 }
 
+TEST(Engine, AReplyIsAcknowledgedOnlyAfterTheCommitThatAppliedIt) {
+  World w(examples());
+  w.copies = [](const Command&) { return 0; };
+  w.boot();
+  w.start("order-fulfilment", kOrderInput);
+  w.settle();
+  Message command = w.published.front();
+  w.store->fail_commits = 2;
+  w.bus.publish(protocol::reply_message(command, true, success_body(*read_command(command, nullptr))));
+  w.settle();
+  EXPECT_EQ(w.bus.committed("sagactl", "order-fulfilment.replies"), 0u);
+  w.clock->advance(w.options.commit_retry_delay);
+  w.settle();
+  EXPECT_EQ(w.bus.committed("sagactl", "order-fulfilment.replies"), 0u);
+  w.clock->advance(w.options.commit_retry_delay);
+  w.settle();
+  EXPECT_EQ(w.bus.committed("sagactl", "order-fulfilment.replies"), 1u);
+  EXPECT_EQ(w.engine->stats().commit_failures, 2u);
+}
+
 TEST(Engine, GroupCommitSharesTransactionsAcrossSagas) {
   World w(examples());
   w.boot();

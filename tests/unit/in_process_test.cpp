@@ -1,0 +1,164 @@
+// The in-process bus keeps Kafka's consumption model; the protocol helpers read and write
+// SPEC §3 messages; the participant core deduplicates and answers empty compensations.
+#include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/io_context.hpp>
+#include <regex>
+
+#include "engine/in_process.h"
+#include "engine/participant.h"
+#include "engine/protocol.h"
+
+namespace {
+
+using namespace saga;
+using sagas::Json;
+
+Message msg(const std::string& topic, const std::string& value) { return {topic, "k", {}, value}; }
+
+std::vector<std::string> values(const std::vector<Received>& rs) {
+  std::vector<std::string> out;
+  for (const auto& r : rs) out.push_back(r.message.value);
+  return out;
+}
+
+TEST(Bus, OnlyTheAcknowledgedPrefixSurvivesAConsumerAndTheRestIsRedelivered) {
+  Bus bus;
+  for (int i = 0; i < 5; ++i) bus.publish(msg("t", std::to_string(i)));
+  auto c = bus.attach("g", [] {});
+  bus.add_topics(c, {"t"});
+  auto got = bus.poll(c, 10);
+  ASSERT_EQ(values(got), (std::vector<std::string>{"0", "1", "2", "3", "4"}));
+  std::vector<std::uint64_t> acks = {got[0].token, got[1].token, got[3].token};
+  bus.commit(c, acks);
+  bus.detach(c);
+  auto again = bus.attach("g", [] {});
+  bus.add_topics(again, {"t"});
+  EXPECT_EQ(values(bus.poll(again, 10)), (std::vector<std::string>{"2", "3", "4"}));
+  auto other = bus.attach("other-group", [] {});
+  bus.add_topics(other, {"t"});
+  EXPECT_EQ(bus.poll(other, 10).size(), 5u);
+}
+
+TEST(Bus, ConsumersAreNotifiedOfNewMessagesOnTheirTopicsOnly) {
+  Bus bus;
+  int woken = 0;
+  auto c = bus.attach("g", [&] { ++woken; });
+  bus.add_topics(c, {"mine"});
+  bus.publish(msg("other", "x"));
+  EXPECT_EQ(woken, 0);
+  bus.publish(msg("mine", "y"));
+  EXPECT_EQ(woken, 1);
+  EXPECT_EQ(values(bus.poll(c, 10)), std::vector<std::string>{"y"});
+}
+
+Message command(const std::string& action = "execute", const std::string& step = "pay") {
+  Message m{"payments.commands", "s-1", {}, R"({"amount": 5})"};
+  m.headers = {{"saga-id", "s-1"},       {"saga-name", "shop"},
+               {"saga-version", "1"},    {"saga-step", step},
+               {"saga-action", action},  {"saga-command", action == "execute" ? "Pay" : "Refund"},
+               {"message-id", "s-1/" + step + "/" + action + "/1"},
+               {"idempotency-key", "s-1/" + step + "/" + action},
+               {"reply-to", "shop.replies"}, {"attempt", "1"}};
+  return m;
+}
+
+TEST(Protocol, AReplyMirrorsItsCommandAndParsesBack) {
+  Message reply = protocol::reply_message(command(), true, *Json::parse(R"({"chargeId": "c-1"})"));
+  EXPECT_EQ(reply.topic, "shop.replies");
+  EXPECT_EQ(reply.key, "s-1");
+  auto parsed = protocol::parse_reply(reply);
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  EXPECT_EQ(parsed->saga_id, "s-1");
+  EXPECT_EQ(parsed->step, "pay");
+  EXPECT_EQ(parsed->in_reply_to, "s-1/pay/execute/1");
+  EXPECT_TRUE(parsed->success);
+  EXPECT_EQ(parsed->body.dump(), R"({"chargeId":"c-1"})");
+}
+
+TEST(Protocol, EachKindOfMalformedReplySaysWhatIsWrong) {
+  Message good = protocol::reply_message(command(), false, Json::object());
+  auto with = [&](const std::string& name, const std::string& value) {
+    Message m = good;
+    for (auto& [k, v] : m.headers) {
+      if (k == name) v = value;
+    }
+    return m;
+  };
+  EXPECT_EQ(protocol::parse_reply(with("outcome", "ok")).error().message,
+            "header \"outcome\" is \"ok\"; it must be success or failure");
+  EXPECT_EQ(protocol::parse_reply(with("saga-action", "x")).error().message,
+            "header \"saga-action\" is \"x\"; it must be execute or compensate");
+  EXPECT_EQ(protocol::parse_reply(with("saga-id", "")).error().message, "missing header \"saga-id\"");
+  Message bad_json = good;
+  bad_json.value = "[1,";
+  EXPECT_EQ(protocol::parse_reply(bad_json).error().message.rfind("the value is not JSON: ", 0), 0u);
+}
+
+TEST(Protocol, TraceparentIsOneTracePerSagaAndOneSpanPerAttempt) {
+  std::regex w3c("00-[0-9a-f]{32}-[0-9a-f]{16}-01");
+  auto a1 = protocol::traceparent("s-1", "s-1/pay/execute/1");
+  auto a2 = protocol::traceparent("s-1", "s-1/pay/execute/2");
+  EXPECT_TRUE(std::regex_match(a1, w3c)) << a1;
+  EXPECT_EQ(a1.substr(0, 35), a2.substr(0, 35));  // same trace id
+  EXPECT_NE(a1, a2);                              // another span
+  EXPECT_EQ(a1, protocol::traceparent("s-1", "s-1/pay/execute/1"));  // a resend keeps it
+  EXPECT_NE(a1.substr(0, 35), protocol::traceparent("s-2", "s-2/pay/execute/1").substr(0, 35));
+}
+
+TEST(ParticipantCore, ARepeatedCommandGetsTheRecordedReplyWithoutRunningTheHandlerAgain) {
+  ParticipantCore core;
+  int runs = 0;
+  core.on("Pay", [&](const Command& c) {
+    ++runs;
+    EXPECT_EQ(c.payload.dump(), R"({"amount":5})");
+    return Reply::ok(*Json::parse(R"({"chargeId": "c-)" + std::to_string(runs) + "\"}"));
+  });
+  auto first = core.handle(command());
+  auto second = core.handle(command());
+  ASSERT_TRUE(first && second);
+  EXPECT_EQ(runs, 1);
+  EXPECT_EQ(first->value, R"({"chargeId":"c-1"})");
+  EXPECT_EQ(second->value, first->value);
+}
+
+TEST(ParticipantCore, AFailedCommandDidNothingSoARetryRunsItAgain) {
+  ParticipantCore core;
+  int runs = 0;
+  core.on("Pay", [&](const Command&) { return ++runs == 1 ? Reply::failure("busy") : Reply::ok(); });
+  EXPECT_EQ(*core.handle(command())->header("outcome"), "failure");
+  EXPECT_EQ(*core.handle(command())->header("outcome"), "success");
+  EXPECT_EQ(runs, 2);
+}
+
+TEST(ParticipantCore, ACompensationOfANeverExecutedCommandSucceedsEmptyAndTheCommandIsThenRefused) {
+  ParticipantCore core;
+  int pays = 0;
+  int refunds = 0;
+  core.on("Pay", [&](const Command&) { return ++pays, Reply::ok(); });
+  core.on("Refund", [&](const Command&) { return ++refunds, Reply::ok(); });
+  auto undo = core.handle(command("compensate"));
+  ASSERT_TRUE(undo);
+  EXPECT_EQ(*undo->header("outcome"), "success");
+  EXPECT_EQ(refunds, 0);
+  auto late = core.handle(command("execute"));
+  EXPECT_EQ(*late->header("outcome"), "failure");
+  EXPECT_NE(late->value.find("compensated before it executed"), std::string::npos);
+  EXPECT_EQ(pays, 0);
+}
+
+TEST(ParticipantCore, AThrowingHandlerSendsNoReplyAndRecordsNothing) {
+  spdlog::set_level(spdlog::level::off);
+  ParticipantCore core;
+  bool fail = true;
+  core.on("Pay", [&](const Command&) -> Reply {
+    if (fail) throw std::runtime_error("db down");
+    return Reply::ok();
+  });
+  EXPECT_FALSE(core.handle(command()));
+  fail = false;
+  EXPECT_EQ(*core.handle(command())->header("outcome"), "success");
+}
+
+}  // namespace
