@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The main job: install what is missing, build, then validate the example sagas and draw them.
+# The main job: install what is missing, build, validate the example sagas and draw them, then
+# run the order saga twice through the embedded engine (one completes, one compensates).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -19,3 +20,6 @@ echo "== graphs (DOT, SVG, Mermaid) written to build/graphs/"
 ls build/graphs
 echo "== sagactl graph --format mermaid examples/sagas/order-fulfilment.yaml"
 cat build/graphs/order-fulfilment.mmd
+
+echo "== build/examples/embedded-order-demo (the engine embedded, in-process participants, SQLite on disk)"
+build/examples/embedded-order-demo
