@@ -182,6 +182,16 @@ struct SqliteStore::Impl {
     return out;
   }
 
+  // Runs `body` in one write transaction: all of it is committed, or none of it.
+  template <typename Body>
+  Status transaction(Body body) {
+    if (!exec("BEGIN IMMEDIATE")) return fail("cannot begin a transaction");
+    Status st = body();
+    if (st.ok() && !exec("COMMIT")) st = fail("cannot commit");
+    if (!st.ok()) exec("ROLLBACK");
+    return st;
+  }
+
   // Inside an open transaction.
   Status delete_outbox(std::span<const std::int64_t> ids) {
     for (auto id : ids) {
@@ -350,24 +360,19 @@ sagas::Result<std::unique_ptr<SqliteStore>, Status> SqliteStore::open(const Sqli
 
 Status SqliteStore::commit(std::span<Commit> batch, std::span<const std::int64_t> sent) {
   auto& d = *impl_;
-  if (!d.exec("BEGIN IMMEDIATE")) return d.fail("cannot begin a transaction");
-  Status cleared = d.delete_outbox(sent);
-  for (auto& c : batch) {
-    Status st = cleared.ok() ? d.write(c) : cleared;
-    if (!st.ok()) {
-      d.exec("ROLLBACK");
-      for (auto& cc : batch) {
-        for (auto& m : cc.outbox) m.id = 0;
-      }
-      return st;
+  Status st = d.transaction([&]() -> Status {
+    if (Status cleared = d.delete_outbox(sent); !cleared.ok()) return cleared;
+    for (auto& c : batch) {
+      if (Status written = d.write(c); !written.ok()) return written;
+    }
+    return Status::success();
+  });
+  if (!st.ok()) {
+    for (auto& c : batch) {
+      for (auto& m : c.outbox) m.id = 0;  // nothing was written: no ids
     }
   }
-  if (!d.exec("COMMIT")) {
-    Status st = d.fail("cannot commit");
-    d.exec("ROLLBACK");
-    return st;
-  }
-  return Status::success();
+  return st;
 }
 
 std::optional<sagas::Instance> SqliteStore::load(const std::string& id) {
@@ -420,19 +425,8 @@ std::vector<OutboxMessage> SqliteStore::pending_outbox() {
 }
 
 Status SqliteStore::mark_sent(std::span<const std::int64_t> ids) {
-  auto& d = *impl_;
   if (ids.empty()) return Status::success();
-  if (!d.exec("BEGIN IMMEDIATE")) return d.fail("cannot begin a transaction");
-  if (Status st = d.delete_outbox(ids); !st.ok()) {
-    d.exec("ROLLBACK");
-    return st;
-  }
-  if (!d.exec("COMMIT")) {
-    Status st = d.fail("cannot commit");
-    d.exec("ROLLBACK");
-    return st;
-  }
-  return Status::success();
+  return impl_->transaction([&] { return impl_->delete_outbox(ids); });
 }
 
 bool SqliteStore::reply_processed(const std::string& message_id) {
@@ -451,23 +445,21 @@ std::size_t SqliteStore::prune(TimeMs before, std::size_t max_sagas) {
   Impl::bind(s, 1, before);
   Impl::bind(s, 2, static_cast<std::int64_t>(max_sagas));
   while (sqlite3_step(s) == SQLITE_ROW) ids.push_back(col_text(s, 0));
-  if (ids.empty() || !d.exec("BEGIN IMMEDIATE")) return 0;
-  for (const auto& id : ids) {
-    for (const char* sql : {"DELETE FROM history WHERE saga_id = ?", "DELETE FROM steps WHERE saga_id = ?",
-                            "DELETE FROM outbox WHERE saga_id = ?", "DELETE FROM processed_replies WHERE saga_id = ?",
-                            "DELETE FROM instances WHERE id = ?"}) {
-      sqlite3_stmt* del = d.stmt(sql);
-      Impl::bind(del, 1, id);
-      if (sqlite3_step(del) != SQLITE_DONE) {
-        d.exec("ROLLBACK");
-        return 0;
+  if (ids.empty()) return 0;
+  Status st = d.transaction([&]() -> Status {
+    for (const auto& id : ids) {
+      for (const char* sql : {"DELETE FROM history WHERE saga_id = ?", "DELETE FROM steps WHERE saga_id = ?",
+                              "DELETE FROM outbox WHERE saga_id = ?", "DELETE FROM processed_replies WHERE saga_id = ?",
+                              "DELETE FROM instances WHERE id = ?"}) {
+        sqlite3_stmt* del = d.stmt(sql);
+        if (del == nullptr) return d.fail("cannot prune");
+        Impl::bind(del, 1, id);
+        if (sqlite3_step(del) != SQLITE_DONE) return d.fail("cannot prune");
       }
     }
-  }
-  if (!d.exec("COMMIT")) {
-    d.exec("ROLLBACK");
-    return 0;
-  }
+    return Status::success();
+  });
+  if (!st.ok()) return 0;
   return ids.size();
 }
 
