@@ -272,6 +272,10 @@ struct Engine::Impl {
     for (const auto& h : c.history) {
       Event e{SagaId(c.instance.id), c.instance.saga, h.event, h.step, h.detail, h.at};
       log_event(c.instance, e);
+      if (!options.events_topic.empty()) {
+        transport.publish(protocol::event_message(options.events_topic, c.instance.id, c.instance.saga,
+                                                  c.instance.version, h.event, h.step, h.detail, h.at));
+      }
       for (const auto& sub : subscribers) sub(e);
     }
     if (callback) callback(Status{});
@@ -428,6 +432,18 @@ struct Engine::Impl {
 
   // --- transport callbacks ---
 
+  void receive_start(const Received& r) {
+    auto request = protocol::parse_start(r.message);
+    if (!request) return dead_letter(r, request.error().message);
+    auto started = start(request->saga, std::move(request->input), StartOptions{request->id}, {});
+    if (!started) return dead_letter(r, started.error().message);
+    spdlog::info("saga={} name={} {} from {}", started->id.value(), request->saga,
+                 started->existed ? "already exists: start request ignored" : "start requested", r.message.topic);
+  }
+
+  Result<StartResult> start(const std::string& saga, Json input, StartOptions opts,
+                            std::function<void(const Status&)> on_committed);
+
   void dead_letter(const Received& r, const std::string& error) {
     ++stats.dead_letters;
     const std::string* sid = r.message.header(protocol::header::kSagaId);
@@ -439,8 +455,12 @@ struct Engine::Impl {
   void on_receive(std::vector<Received> batch) {
     if (closed) return;
     for (auto& r : batch) {
-      ++stats.replies;
-      receive(r);
+      if (!options.start_topic.empty() && r.message.topic == options.start_topic) {
+        receive_start(r);
+      } else {
+        ++stats.replies;
+        receive(r);
+      }
       pending.acks.push_back(r.token);  // acknowledged after the commit of everything before it
     }
     schedule_flush();
@@ -528,7 +548,9 @@ struct Engine::Impl {
     }
     transport.set_handlers([this](std::vector<Received> b) { on_receive(std::move(b)); },
                            [this](std::vector<Delivery> d) { on_delivery(std::move(d)); });
-    if (auto err = transport.subscribe(reply_topics())) return {Errc::transport, *err};
+    std::vector<std::string> topics = reply_topics();
+    if (!options.start_topic.empty()) topics.push_back(options.start_topic);
+    if (auto err = transport.subscribe(topics)) return {Errc::transport, *err};
     for (auto& inst : unfinished) {
       DefinitionPtr def = find_def(inst.saga, inst.version);
       std::string id = inst.id;
@@ -599,9 +621,9 @@ void Engine::add(sagas::DefinitionPtr definition) {
 Status Engine::open() { return impl_->open(); }
 void Engine::close() { impl_->close(); }
 
-Result<StartResult> Engine::start(const std::string& saga, Json input, StartOptions options,
+Result<StartResult> Engine::Impl::start(const std::string& saga, Json input, StartOptions start_options,
                                   std::function<void(const Status&)> on_committed) {
-  auto& d = *impl_;
+  auto& d = *this;
   if (d.closed || !d.opened) return Status{Errc::closed, "the engine is not open: call open() first"};
   auto it = d.defs.find(saga);
   if (it == d.defs.end()) {
@@ -617,8 +639,8 @@ Result<StartResult> Engine::start(const std::string& saga, Json input, StartOpti
     }
   }
   std::string id;
-  if (options.id) {
-    id = *options.id;
+  if (start_options.id) {
+    id = *start_options.id;
     if (auto bad = check_id(id)) return Status{Errc::invalid_input, *bad};
     std::optional<std::string> existing_saga;
     if (auto a = d.active.find(id); a != d.active.end()) {
@@ -637,8 +659,8 @@ Result<StartResult> Engine::start(const std::string& saga, Json input, StartOpti
   } else {
     id = d.options.new_id ? d.options.new_id() : uuid4(d.rng);
   }
-  Impl::Active& a =
-      d.active.emplace(id, Impl::Active{def, sagas::new_instance(*def, id, std::move(input), d.clock.now()), {},
+  Active& a =
+      d.active.emplace(id, Active{def, sagas::new_instance(*def, id, std::move(input), d.clock.now()), {},
                                         d.timers.end()})
           .first->second;
   if (auto why = d.apply(a, sagas::Started{}, Extra{std::nullopt, true, std::move(on_committed)})) {
@@ -646,6 +668,11 @@ Result<StartResult> Engine::start(const std::string& saga, Json input, StartOpti
     return Status{Errc::conflict, *why};
   }
   return StartResult{SagaId(id), false};
+}
+
+Result<StartResult> Engine::start(const std::string& saga, Json input, StartOptions options,
+                                  std::function<void(const Status&)> on_committed) {
+  return impl_->start(saga, std::move(input), std::move(options), std::move(on_committed));
 }
 
 Status Engine::compensate(const SagaId& id, std::string reason) {

@@ -74,6 +74,11 @@ struct EngineOptions {
   TimeMs commit_retry_delay = 1'000;              // after a failed commit
   std::function<double()> random;                 // jitter, uniform [0, 1); default: seeded PRNG
   std::function<std::string()> new_id;            // saga ids; default: random UUID v4
+  // Lifecycle events are published here as JSON, keyed by saga id; empty: not published.
+  std::string events_topic;
+  // Sagas are started by messages here (header saga-name, optional saga-id or
+  // idempotency-key, value = the input as JSON); empty: not consumed.
+  std::string start_topic;
 };
 
 struct StepStatus {

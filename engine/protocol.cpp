@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <ctime>
 
 namespace saga::protocol {
 
@@ -101,6 +102,45 @@ Message reply_message(const Message& command, bool success, const Json& body) {
   copy(header::kMessageId, header::kInReplyTo);
   copy(header::kTraceparent, header::kTraceparent);
   r.headers.emplace_back(std::string(header::kOutcome), success ? "success" : "failure");
+  return r;
+}
+
+std::string format_time(sagas::TimeMs ms) {
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+  return buf;
+}
+
+Message event_message(const std::string& topic, const std::string& saga_id, const std::string& saga, int version,
+                      const std::string& type, const std::string& step, const std::string& detail, sagas::TimeMs at) {
+  Json e = Json::object();
+  e.set("saga_id", Json(saga_id));
+  e.set("saga", Json(saga));
+  e.set("version", Json(static_cast<std::int64_t>(version)));
+  e.set("type", Json(type));
+  e.set("step", step.empty() ? Json() : Json(step));
+  e.set("detail", Json(detail));
+  e.set("at", Json(format_time(at)));
+  return Message{topic, saga_id, {{std::string(header::kSagaId), saga_id}, {"event", type}}, e.dump()};
+}
+
+sagas::Result<StartRequest> parse_start(const Message& m) {
+  StartRequest r;
+  const std::string* name = m.header(header::kSagaName);
+  if (name == nullptr || name->empty()) return sagas::Error{"missing header \"saga-name\""};
+  r.saga = *name;
+  if (const std::string* id = m.header(header::kSagaId); id && !id->empty()) {
+    r.id = *id;
+  } else if (const std::string* key = m.header(header::kIdempotencyKey); key && !key->empty()) {
+    r.id = *key;
+  }
+  auto input = Json::parse(m.value.empty() ? std::string_view("{}") : std::string_view(m.value));
+  if (!input) return sagas::Error{"the value is not JSON: " + input.error().message};
+  r.input = std::move(*input);
   return r;
 }
 

@@ -56,6 +56,21 @@ sagas::Result<Reply> parse_reply(const Message& m);
 // The reply a participant sends to a command.
 Message reply_message(const Message& command, bool success, const sagas::Json& body);
 
+// RFC 3339 UTC with milliseconds: 2026-11-23T07:41:43.840Z.
+std::string format_time(sagas::TimeMs ms);
+
+// A lifecycle event as published on the events topic.
+Message event_message(const std::string& topic, const std::string& saga_id, const std::string& saga, int version,
+                      const std::string& type, const std::string& step, const std::string& detail, sagas::TimeMs at);
+
+// A start request read off the start topic.
+struct StartRequest {
+  std::string saga;
+  std::optional<std::string> id;
+  sagas::Json input;
+};
+sagas::Result<StartRequest> parse_start(const Message& m);
+
 // The dead-letter copy of a message: same key, value and headers, plus `error`.
 Message dead_letter(const Message& m, const std::string& dlq_topic, const std::string& error);
 

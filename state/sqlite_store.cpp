@@ -9,6 +9,7 @@
 #include <map>
 
 #include "state/codec.h"
+#include "state/sqlite_handles.h"
 
 namespace state {
 
@@ -16,14 +17,8 @@ namespace {
 
 using sagas::Json;
 
-struct DbCloser {
-  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
-};
-struct StmtFinalizer {
-  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
-};
-using DbPtr = std::unique_ptr<sqlite3, DbCloser>;
-using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
+using sqlite::DbPtr;
+using sqlite::StmtPtr;
 
 // The lock file that keeps a second orchestrator off the database.
 class LockFile {

@@ -1,0 +1,63 @@
+#include "runtime/dev_broker.h"
+
+#include "runtime/kafka_handles.h"  // rdkafka.h first: rdkafka_mock.h needs it
+
+#include <librdkafka/rdkafka_mock.h>
+
+#include <algorithm>
+#include <mutex>
+#include <set>
+
+namespace saga {
+
+struct DevBroker::Impl {
+  kafka::HandlePtr owner;  // the idle client the mock cluster hangs off
+  rd_kafka_mock_cluster_t* cluster = nullptr;
+  std::string bootstrap;
+  int brokers = 1;
+  std::mutex mu;
+  std::set<std::string> topics;
+
+  ~Impl() {
+    if (cluster) rd_kafka_mock_cluster_destroy(cluster);
+  }
+};
+
+sagas::Result<std::unique_ptr<DevBroker>, std::string> DevBroker::start(int brokers) {
+  if (brokers < 1 || brokers > 16) return std::string("--brokers must be between 1 and 16");
+  auto impl = std::make_unique<Impl>();
+  kafka::ConfPtr conf(rd_kafka_conf_new());
+  // No bootstrap for the owner: it only carries the cluster, it never connects.
+  if (auto err = kafka::set(conf.get(), "log_level", "3")) return *err;
+  auto owner = kafka::make_handle(RD_KAFKA_PRODUCER, std::move(conf));
+  if (!owner) return "cannot start the development broker: " + owner.error();
+  impl->owner = std::move(*owner);
+  impl->cluster = rd_kafka_mock_cluster_new(impl->owner.get(), brokers);
+  if (impl->cluster == nullptr) return std::string("cannot start the development broker (no loopback port?)");
+  impl->bootstrap = rd_kafka_mock_cluster_bootstraps(impl->cluster);
+  impl->brokers = brokers;
+  return std::unique_ptr<DevBroker>(new DevBroker(std::move(impl)));
+}
+
+DevBroker::DevBroker(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+DevBroker::~DevBroker() = default;
+
+const std::string& DevBroker::bootstrap() const { return impl_->bootstrap; }
+int DevBroker::brokers() const { return impl_->brokers; }
+
+std::optional<std::string> DevBroker::create_topic(const std::string& name, int partitions) {
+  std::lock_guard lock(impl_->mu);
+  if (!impl_->topics.insert(name).second) return std::nullopt;
+  auto err = rd_kafka_mock_topic_create(impl_->cluster, name.c_str(), partitions,
+                                        std::min(impl_->brokers, 3));
+  if (err) {
+    impl_->topics.erase(name);
+    return "cannot create topic \"" + name + "\": " + rd_kafka_err2str(err);
+  }
+  return std::nullopt;
+}
+
+void DevBroker::set_down(int broker_id) { rd_kafka_mock_broker_set_down(impl_->cluster, broker_id); }
+void DevBroker::set_up(int broker_id) { rd_kafka_mock_broker_set_up(impl_->cluster, broker_id); }
+
+}  // namespace saga

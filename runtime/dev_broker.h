@@ -1,0 +1,39 @@
+// DevBroker: a development Kafka cluster in this process, on loopback: librdkafka's mock
+// cluster (rdkafka_mock.h), which speaks the real Kafka protocol to any client (librdkafka,
+// kcat, Java). For `sagactl dev-broker`, `brokers: embedded`, and the tests. Nothing is
+// persisted; ports are ephemeral, so read the address from bootstrap().
+//
+// Thread-safe as librdkafka's mock API is; typically owned by main() or a test fixture.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "sagas/result.h"
+
+namespace saga {
+
+class DevBroker {
+ public:
+  static sagas::Result<std::unique_ptr<DevBroker>, std::string> start(int brokers = 1);
+  ~DevBroker();
+  DevBroker(const DevBroker&) = delete;
+  DevBroker& operator=(const DevBroker&) = delete;
+
+  // "127.0.0.1:PORT[,...]": what clients put in bootstrap.servers.
+  const std::string& bootstrap() const;
+  int brokers() const;
+  // Creates a topic now, so it is in metadata before anyone asks (idempotent).
+  std::optional<std::string> create_topic(const std::string& name, int partitions);
+  // Fault injection: broker ids are 1..brokers().
+  void set_down(int broker_id);
+  void set_up(int broker_id);
+
+ private:
+  struct Impl;
+  explicit DevBroker(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace saga

@@ -1,0 +1,350 @@
+#include "runtime/kafka.h"
+
+#include <librdkafka/rdkafka.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <tuple>
+#include <unordered_map>
+
+#include "runtime/kafka_handles.h"
+
+namespace saga {
+
+namespace {
+
+struct Raw {
+  Message message;
+  std::int32_t partition = 0;
+  std::int64_t offset = 0;
+};
+
+Message to_message(const rd_kafka_message_t* m) {
+  Message out;
+  out.topic = rd_kafka_topic_name(m->rkt);
+  if (m->key) out.key.assign(static_cast<const char*>(m->key), m->key_len);
+  if (m->payload) out.value.assign(static_cast<const char*>(m->payload), m->len);
+  rd_kafka_headers_t* hdrs = nullptr;
+  if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    const char* name = nullptr;
+    const void* value = nullptr;
+    std::size_t size = 0;
+    for (std::size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
+      out.headers.emplace_back(name, value ? std::string(static_cast<const char*>(value), size) : std::string());
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+struct KafkaTransport::Impl {
+  Impl(boost::asio::io_context& io_, KafkaOptions options_) : io(io_), options(std::move(options_)) {}
+
+  boost::asio::io_context& io;
+  KafkaOptions options;
+  kafka::HandlePtr producer;
+  kafka::HandlePtr consumer;
+  kafka::QueuePtr producer_queue;
+  kafka::QueuePtr consumer_queue;
+  std::thread producer_poller;
+  std::thread consumer_poller;
+  std::atomic<bool> stopping{false};
+  // Checked by every handler posted to the executor: the transport may be gone by then.
+  std::shared_ptr<std::atomic<bool>> alive = std::make_shared<std::atomic<bool>>(true);
+
+  // Executor side.
+  ReceiveHandler on_receive;
+  DeliveryHandler on_delivery;
+  std::set<std::string> topics;
+  struct Partition {
+    std::map<std::int64_t, bool> inflight;  // offset -> acknowledged
+  };
+  std::map<std::pair<std::string, std::int32_t>, Partition> partitions;
+  std::unordered_map<std::uint64_t, std::tuple<std::string, std::int32_t, std::int64_t>> tokens;
+  std::uint64_t next_token = 1;
+  bool closed = false;
+
+  // Delivery reports run inside rd_kafka_poll: on the producer poller, or in flush().
+  std::mutex reports_mu;
+  std::vector<Delivery> reports;
+
+  static void on_report(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+    auto* self = static_cast<Impl*>(opaque);
+    auto id = static_cast<std::int64_t>(reinterpret_cast<std::intptr_t>(m->_private));
+    std::string error = m->err ? rd_kafka_err2str(m->err) : "";
+    if (id == 0) {
+      if (!error.empty()) spdlog::warn("kafka: publishing to {} failed: {}", rd_kafka_topic_name(m->rkt), error);
+      return;
+    }
+    std::lock_guard lock(self->reports_mu);
+    self->reports.push_back({id, std::move(error)});
+  }
+
+  static void on_log(const rd_kafka_t*, int level, const char* fac, const char* buf) {
+    auto lvl = level <= 3 ? spdlog::level::err : level <= 5 ? spdlog::level::warn : spdlog::level::debug;
+    spdlog::log(lvl, "kafka: {} {}", fac, buf);
+  }
+
+  void post_reports() {
+    std::vector<Delivery> batch;
+    {
+      std::lock_guard lock(reports_mu);
+      batch.swap(reports);
+    }
+    if (batch.empty()) return;
+    boost::asio::post(io, [this, alive = alive, batch = std::move(batch)]() mutable {
+      if (*alive && !closed && on_delivery) on_delivery(std::move(batch));
+    });
+  }
+
+  void run_producer_poller() {
+    while (!stopping) {
+      rd_kafka_poll(producer.get(), 100);
+      post_reports();
+    }
+  }
+
+  void run_consumer_poller() {
+    while (!stopping) {
+      rd_kafka_message_t* first = rd_kafka_consumer_poll(consumer.get(), 100);
+      if (first == nullptr) continue;
+      std::vector<Raw> batch;
+      for (rd_kafka_message_t* m = first; m != nullptr;
+           m = batch.size() < 1000 ? rd_kafka_consumer_poll(consumer.get(), 0) : nullptr) {
+        kafka::MessagePtr owned(m);
+        if (m->err) {
+          if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            spdlog::warn("kafka: consumer: {}", rd_kafka_message_errstr(m));
+          }
+          continue;
+        }
+        batch.push_back({to_message(m), m->partition, m->offset});
+      }
+      if (batch.empty()) continue;
+      boost::asio::post(io, [this, alive = alive, batch = std::move(batch)]() mutable {
+        if (*alive && !closed) deliver(std::move(batch));
+      });
+    }
+  }
+
+  void deliver(std::vector<Raw> batch) {
+    spdlog::debug("kafka: {} message(s) received", batch.size());
+    std::vector<Received> out;
+    out.reserve(batch.size());
+    for (auto& r : batch) {
+      std::uint64_t token = next_token++;
+      tokens.emplace(token, std::tuple{r.message.topic, r.partition, r.offset});
+      partitions[{r.message.topic, r.partition}].inflight.emplace(r.offset, false);
+      out.push_back({std::move(r.message), token});
+    }
+    if (on_receive) on_receive(std::move(out));
+  }
+
+  std::optional<std::string> produce(std::int64_t id, const Message& m) {
+    rd_kafka_headers_t* hdrs = rd_kafka_headers_new(m.headers.size());
+    for (const auto& [k, v] : m.headers) {
+      rd_kafka_header_add(hdrs, k.data(), static_cast<ssize_t>(k.size()), v.data(), static_cast<ssize_t>(v.size()));
+    }
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        producer.get(), RD_KAFKA_V_TOPIC(m.topic.c_str()), RD_KAFKA_V_KEY(m.key.data(), m.key.size()),
+        RD_KAFKA_V_VALUE(const_cast<char*>(m.value.data()), m.value.size()), RD_KAFKA_V_HEADERS(hdrs),
+        RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<std::intptr_t>(id))),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return std::nullopt;
+    rd_kafka_headers_destroy(hdrs);  // not handed over on failure
+    return std::string(rd_kafka_err2str(err));
+  }
+
+  // Metadata of one topic on one handle: its partition count, or why not.
+  sagas::Result<int, std::string> partitions_of(rd_kafka_t* rk, const std::string& topic, int timeout_ms) {
+    kafka::TopicPtr t(rd_kafka_topic_new(rk, topic.c_str(), nullptr));
+    const struct rd_kafka_metadata* md = nullptr;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, t.get(), &md, timeout_ms);
+    if (err) return std::string("cannot read the metadata of topic \"" + topic + "\": " + rd_kafka_err2str(err));
+    kafka::MetadataPtr owned(md);
+    if (md->topic_cnt < 1) return std::string("no metadata for topic \"" + topic + "\"");
+    if (md->topics[0].err) {
+      return std::string("topic \"" + topic + "\": " + rd_kafka_err2str(md->topics[0].err) +
+                         " (create it, or let the broker auto-create topics)");
+    }
+    return md->topics[0].partition_cnt;
+  }
+
+  std::optional<std::string> apply_subscription() {
+    kafka::ListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(topics.size())));
+    if (options.consume == KafkaOptions::Consume::group) {
+      for (const auto& t : topics) rd_kafka_topic_partition_list_add(list.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
+      if (auto err = rd_kafka_subscribe(consumer.get(), list.get())) {
+        return std::string("cannot subscribe: ") + rd_kafka_err2str(err);
+      }
+      return std::nullopt;
+    }
+    for (const auto& t : topics) {
+      auto n = partitions_of(consumer.get(), t, 10'000);
+      if (!n) return n.error();
+      for (int p = 0; p < *n; ++p) {
+        rd_kafka_topic_partition_list_add(list.get(), t.c_str(), p)->offset = RD_KAFKA_OFFSET_STORED;
+      }
+    }
+    if (auto err = rd_kafka_assign(consumer.get(), list.get())) {
+      return std::string("cannot assign partitions: ") + rd_kafka_err2str(err);
+    }
+    return std::nullopt;
+  }
+
+  void stop_pollers() {
+    stopping = true;
+    if (producer_queue) rd_kafka_queue_yield(producer_queue.get());
+    if (consumer_queue) rd_kafka_queue_yield(consumer_queue.get());
+    if (producer_poller.joinable()) producer_poller.join();
+    if (consumer_poller.joinable()) consumer_poller.join();
+  }
+};
+
+sagas::Result<std::unique_ptr<KafkaTransport>, std::string> KafkaTransport::create(boost::asio::io_context& io,
+                                                                                 const KafkaOptions& options) {
+  auto impl = std::make_unique<Impl>(io, options);
+  auto base = [&](bool producer) -> sagas::Result<kafka::ConfPtr, std::string> {
+    kafka::ConfPtr conf(rd_kafka_conf_new());
+    std::vector<std::pair<std::string, std::string>> settings = {{"bootstrap.servers", options.brokers},
+                                                                 {"client.id", options.client_id}};
+    if (producer) {
+      settings.insert(settings.end(), {{"enable.idempotence", "true"},
+                                       {"acks", "all"},
+                                       {"linger.ms", std::to_string(options.linger_ms)}});
+    } else {
+      settings.insert(settings.end(), {{"group.id", options.group_id},
+                                       {"enable.auto.commit", "false"},
+                                       {"enable.auto.offset.store", "false"},
+                                       {"auto.offset.reset", "earliest"},
+                                       {"fetch.wait.max.ms", std::to_string(options.fetch_wait_max_ms)}});
+    }
+    for (const auto& [k, v] : settings) {
+      if (auto err = kafka::set(conf.get(), k, v)) return *err;
+    }
+    for (const auto& [k, v] : options.properties) {
+      if (auto err = kafka::set(conf.get(), k, v)) return "kafka.properties: " + *err;
+    }
+    rd_kafka_conf_set_log_cb(conf.get(), &Impl::on_log);
+    return conf;
+  };
+
+  auto pconf = base(true);
+  if (!pconf) return pconf.error();
+  rd_kafka_conf_set_dr_msg_cb(pconf->get(), &Impl::on_report);
+  rd_kafka_conf_set_opaque(pconf->get(), impl.get());
+  auto producer = kafka::make_handle(RD_KAFKA_PRODUCER, std::move(*pconf));
+  if (!producer) return producer.error();
+  impl->producer = std::move(*producer);
+
+  auto cconf = base(false);
+  if (!cconf) return cconf.error();
+  auto consumer = kafka::make_handle(RD_KAFKA_CONSUMER, std::move(*cconf));
+  if (!consumer) return consumer.error();
+  impl->consumer = std::move(*consumer);
+  rd_kafka_poll_set_consumer(impl->consumer.get());
+
+  // The first message to a topic this client has not seen waits for a topic scan: ask now.
+  for (const auto& t : options.warm_topics) {
+    if (auto n = impl->partitions_of(impl->producer.get(), t, 5'000); !n) {
+      spdlog::warn("kafka: {} (continuing; sends wait until the broker answers)", n.error());
+    }
+  }
+
+  impl->producer_queue.reset(rd_kafka_queue_get_main(impl->producer.get()));
+  impl->consumer_queue.reset(rd_kafka_queue_get_consumer(impl->consumer.get()));
+  Impl* raw = impl.get();
+  impl->producer_poller = std::thread([raw] { raw->run_producer_poller(); });
+  impl->consumer_poller = std::thread([raw] { raw->run_consumer_poller(); });
+  return std::unique_ptr<KafkaTransport>(new KafkaTransport(std::move(impl)));
+}
+
+KafkaTransport::KafkaTransport(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+KafkaTransport::~KafkaTransport() {
+  close();
+  rd_kafka_flush(impl_->producer.get(), 2'000);  // what is still queued goes out if it can
+  impl_->stop_pollers();
+  *impl_->alive = false;
+  rd_kafka_consumer_close(impl_->consumer.get());
+  impl_->consumer_queue.reset();
+  impl_->producer_queue.reset();
+}
+
+std::optional<std::string> KafkaTransport::subscribe(const std::vector<std::string>& topics) {
+  if (impl_->closed) return "the transport is closed";
+  std::size_t before = impl_->topics.size();
+  impl_->topics.insert(topics.begin(), topics.end());
+  if (impl_->topics.size() == before) return std::nullopt;
+  return impl_->apply_subscription();
+}
+
+void KafkaTransport::set_handlers(ReceiveHandler on_receive, DeliveryHandler on_delivery) {
+  impl_->on_receive = std::move(on_receive);
+  impl_->on_delivery = std::move(on_delivery);
+}
+
+void KafkaTransport::send(std::int64_t outbox_id, const Message& message) {
+  if (impl_->closed) return;
+  if (auto err = impl_->produce(outbox_id, message)) {
+    // Refused locally (queue full, unknown topic, ...): report it like a failed delivery.
+    boost::asio::post(impl_->io, [impl = impl_.get(), alive = impl_->alive, outbox_id, error = *err] {
+      if (*alive && !impl->closed && impl->on_delivery) impl->on_delivery({Delivery{outbox_id, error}});
+    });
+  }
+}
+
+void KafkaTransport::publish(const Message& message) {
+  if (impl_->closed) return;
+  if (auto err = impl_->produce(0, message)) spdlog::warn("kafka: publishing to {} failed: {}", message.topic, *err);
+}
+
+void KafkaTransport::acknowledge(std::span<const std::uint64_t> tokens) {
+  auto& d = *impl_;
+  std::set<std::pair<std::string, std::int32_t>> touched;
+  for (auto token : tokens) {
+    auto it = d.tokens.find(token);
+    if (it == d.tokens.end()) continue;
+    auto& [topic, partition, offset] = it->second;
+    auto& p = d.partitions[{topic, partition}];
+    p.inflight[offset] = true;
+    touched.insert({topic, partition});
+    d.tokens.erase(it);
+  }
+  kafka::ListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(touched.size())));
+  for (const auto& key : touched) {
+    auto& p = d.partitions[key];
+    std::optional<std::int64_t> last;
+    while (!p.inflight.empty() && p.inflight.begin()->second) {
+      last = p.inflight.begin()->first;
+      p.inflight.erase(p.inflight.begin());
+    }
+    if (last) rd_kafka_topic_partition_list_add(list.get(), key.first.c_str(), key.second)->offset = *last + 1;
+  }
+  if (list->cnt > 0 && !d.closed) {
+    if (auto err = rd_kafka_commit(d.consumer.get(), list.get(), 1)) {
+      spdlog::warn("kafka: committing offsets failed (they are committed with the next ones): {}",
+                   rd_kafka_err2str(err));
+    }
+  }
+}
+
+void KafkaTransport::flush(int timeout_ms) {
+  rd_kafka_flush(impl_->producer.get(), timeout_ms);
+  impl_->post_reports();
+}
+
+void KafkaTransport::close() {
+  impl_->closed = true;
+  impl_->on_receive = nullptr;
+  impl_->on_delivery = nullptr;
+}
+
+}  // namespace saga

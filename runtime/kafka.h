@@ -1,0 +1,81 @@
+// KafkaTransport: the engine's Transport over Kafka with librdkafka (the only code that
+// includes librdkafka; its types do not appear in this header).
+//
+// Producing: an idempotent producer (enable.idempotence, acks=all). Each send carries its
+// outbox id as the message opaque; the delivery report comes back through the delivery
+// handler, so the engine clears the outbox only for messages the brokers acknowledged.
+// While brokers are unreachable librdkafka keeps retrying (up to message.timeout.ms); a
+// send that finally fails is reported and the engine sends it again later.
+//
+// Consuming: manual offset commits only. A received message's offset is committed once it
+// and every earlier message of its partition are acknowledged (after the engine's SQLite
+// commit), so a crash re-delivers exactly what was not yet applied. Two modes:
+//  - group (default): subscribe in consumer group `group_id`; partitions are balanced and
+//    fail over between members;
+//  - assign: take every partition of the topics directly (no group join; still commits to
+//    `group_id`). The one-orchestrator-per-state-file deployment, and fast in tests.
+//
+// Threading: librdkafka's work happens on its own threads and on two poller threads owned
+// here; every handler is posted to the io_context given at construction, so the engine
+// sees deliveries and messages on its executor only. Public calls are made on that
+// executor.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/transport.h"
+#include "sagas/result.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace saga {
+
+struct KafkaOptions {
+  std::string brokers = "localhost:9092";
+  std::map<std::string, std::string> properties;  // passed to librdkafka as they are
+  std::string group_id = "sagactl";
+  enum class Consume { group, assign } consume = Consume::group;
+  // How long a fetch may wait for data. A real broker answers as soon as data arrives, so
+  // the default costs nothing there; the mock cluster always holds an empty fetch for the
+  // whole wait (KAFKA-NOTES), so the development broker sets 1.
+  int fetch_wait_max_ms = 100;
+  int linger_ms = 1;
+  // Topics whose metadata is fetched at start-up, so the first message to each does not
+  // wait for librdkafka's topic scan (~1 s).
+  std::vector<std::string> warm_topics;
+  std::string client_id = "sagactl";
+};
+
+class KafkaTransport final : public Transport {
+ public:
+  // Validates the options (every property through librdkafka, whose message is returned
+  // for a bad one) and creates the producer and consumer.
+  static sagas::Result<std::unique_ptr<KafkaTransport>, std::string> create(boost::asio::io_context& io,
+                                                                          const KafkaOptions& options);
+  ~KafkaTransport() override;
+  KafkaTransport(const KafkaTransport&) = delete;
+  KafkaTransport& operator=(const KafkaTransport&) = delete;
+
+  std::optional<std::string> subscribe(const std::vector<std::string>& topics) override;
+  void set_handlers(ReceiveHandler on_receive, DeliveryHandler on_delivery) override;
+  void send(std::int64_t outbox_id, const Message& message) override;
+  void publish(const Message& message) override;
+  void acknowledge(std::span<const std::uint64_t> tokens) override;
+  void close() override;
+
+  // Waits up to `timeout_ms` for produced messages to be delivered (for clean shutdown).
+  void flush(int timeout_ms);
+
+ private:
+  struct Impl;
+  explicit KafkaTransport(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace saga

@@ -1,0 +1,137 @@
+#include "runtime/kafka_participant.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/io_context.hpp>
+#include <unordered_map>
+
+#include "state/sqlite_reply_log.h"
+
+namespace saga {
+
+namespace {
+
+// The participant's reply memory on a SQLite file.
+class SqliteDedupStore final : public DedupStore {
+ public:
+  explicit SqliteDedupStore(std::unique_ptr<state::SqliteReplyLog> log) : log_(std::move(log)) {}
+  std::optional<Reply> find(const std::string& key) override {
+    auto r = log_->find(key);
+    if (!r) return std::nullopt;
+    auto body = sagas::Json::parse(r->body);
+    return Reply{r->success, body ? std::move(*body) : sagas::Json::object()};
+  }
+  void put(const std::string& key, const Reply& reply) override {
+    if (!log_->put(key, {reply.success, reply.body.dump()})) {
+      spdlog::error("participant: cannot record the reply for {} (it will be recomputed if asked again)", key);
+    }
+  }
+
+ private:
+  std::unique_ptr<state::SqliteReplyLog> log_;
+};
+
+}  // namespace
+
+struct Participant::Impl {
+  boost::asio::io_context& io;
+  KafkaOptions kafka;
+  std::string topic;
+  ParticipantOptions options;
+  std::shared_ptr<ParticipantCore> core;
+  std::unique_ptr<KafkaTransport> transport;
+  std::unordered_map<std::int64_t, std::pair<Message, std::uint64_t>> unconfirmed;  // reply -> command token
+  std::unordered_map<std::uint64_t, int> waiting;  // command token -> replies not yet delivered
+  std::int64_t next_id = 1;
+  Participant* owner = nullptr;
+
+  void on_receive(std::vector<Received> batch) {
+    for (auto& r : batch) {
+      auto reply = core->handle(r.message);
+      int n = reply ? 1 : 0;
+      if (reply && owner->copies) {
+        if (auto cmd = read_command(r.message, nullptr)) n = owner->copies(*cmd);
+      }
+      if (n == 0) {
+        std::uint64_t token = r.token;
+        transport->acknowledge(std::span<const std::uint64_t>(&token, 1));
+        continue;
+      }
+      waiting[r.token] = n;
+      for (int i = 0; i < n; ++i) {
+        std::int64_t id = next_id++;
+        unconfirmed.emplace(id, std::pair{*reply, r.token});
+        transport->send(id, *reply);
+      }
+    }
+  }
+
+  void on_delivery(std::vector<Delivery> deliveries) {
+    for (const auto& d : deliveries) {
+      auto it = unconfirmed.find(d.outbox_id);
+      if (it == unconfirmed.end()) continue;
+      if (!d.error.empty()) {
+        spdlog::warn("participant: reply to {} not delivered, sending again: {}", it->second.first.topic, d.error);
+        transport->send(d.outbox_id, it->second.first);
+        continue;
+      }
+      std::uint64_t token = it->second.second;
+      unconfirmed.erase(it);
+      if (--waiting[token] == 0) {
+        waiting.erase(token);
+        transport->acknowledge(std::span<const std::uint64_t>(&token, 1));
+      }
+    }
+  }
+};
+
+Participant::Participant(boost::asio::io_context& io, KafkaOptions kafka, std::string topic,
+                         ParticipantOptions options)
+    : impl_(std::make_unique<Impl>(Impl{io, std::move(kafka), std::move(topic), std::move(options), nullptr, nullptr,
+                                        {}, {}, 1, this})) {
+  if (impl_->kafka.group_id == "sagactl") impl_->kafka.group_id = impl_->topic + ".participant";
+}
+
+Participant::~Participant() { stop(); }
+
+void Participant::on(const std::string& command, ParticipantCore::Handler handler) {
+  if (!impl_->core) {
+    // Handlers may be registered before start(): keep them in a core with a placeholder
+    // memory, moved over in start().
+    impl_->core = std::make_shared<ParticipantCore>(nullptr);
+  }
+  impl_->core->on(command, std::move(handler));
+}
+
+std::optional<std::string> Participant::start() {
+  auto& d = *impl_;
+  std::shared_ptr<DedupStore> dedup = d.options.dedup;
+  if (!dedup) {
+    std::string path = d.options.dedup_path.empty() ? d.topic + ".replies.db" : d.options.dedup_path;
+    auto log = state::SqliteReplyLog::open(path);
+    if (!log) return log.error().message;
+    dedup = std::make_shared<SqliteDedupStore>(std::move(log).value());
+  }
+  auto core = std::make_shared<ParticipantCore>(dedup);
+  if (d.core) core->adopt_handlers(*d.core);
+  d.core = core;
+  auto transport = KafkaTransport::create(d.io, d.kafka);
+  if (!transport) return transport.error();
+  d.transport = std::move(transport).value();
+  d.transport->set_handlers([this](std::vector<Received> b) { impl_->on_receive(std::move(b)); },
+                            [this](std::vector<Delivery> b) { impl_->on_delivery(std::move(b)); });
+  if (auto err = d.transport->subscribe({d.topic})) return err;
+  return std::nullopt;
+}
+
+void Participant::stop() {
+  if (impl_->transport) impl_->transport->close();
+  impl_->transport.reset();
+}
+
+const std::map<std::string, int>& Participant::calls() const {
+  static const std::map<std::string, int> none;
+  return impl_->core ? impl_->core->calls() : none;
+}
+
+}  // namespace saga

@@ -1,0 +1,56 @@
+// Participant: a participant service's side of the saga protocol over Kafka (SPEC §6).
+//
+//   saga::Participant p{io, kafka_options, "inventory.commands"};
+//   p.on("ReserveStock", [](const saga::Command& c) -> saga::Reply { ... });
+//   p.start();  // then io.run()
+//
+// Consumes the command topic (consumer group `kafka.group_id`), dispatches by
+// `saga-command`, and replies on the command's `reply-to` with the SPEC's headers. What the
+// ParticipantCore guarantees (engine/participant.h) holds: deduplication by
+// idempotency-key, empty compensations, no reply from a throwing handler. The dedup memory is
+// a SQLite file by default (`dedup_path`), so it survives restarts. A command's offset is
+// committed only after its reply was delivered, so a crash between the two repeats the
+// command, and the recorded reply goes out again.
+//
+// Threading: handlers run on the io_context's thread.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "engine/participant.h"
+#include "runtime/kafka.h"
+
+namespace saga {
+
+struct ParticipantOptions {
+  // The reply memory: a SQLite file, or your own store (then dedup_path is unused).
+  std::string dedup_path;
+  std::shared_ptr<DedupStore> dedup;
+};
+
+class Participant {
+ public:
+  Participant(boost::asio::io_context& io, KafkaOptions kafka, std::string topic, ParticipantOptions options = {});
+  ~Participant();
+  Participant(const Participant&) = delete;
+  Participant& operator=(const Participant&) = delete;
+
+  void on(const std::string& command, ParticipantCore::Handler handler);
+  // Connects and starts consuming; the error says what is wrong (a bad property, the dedup
+  // file, ...).
+  std::optional<std::string> start();
+  void stop();
+
+  // Test hook: how many copies of a reply go out (0: the reply is lost, 2: duplicated).
+  std::function<int(const Command&)> copies;
+  // Handler calls so far, by idempotency key.
+  const std::map<std::string, int>& calls() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace saga

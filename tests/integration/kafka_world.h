@@ -1,0 +1,291 @@
+// A world for tests over the real Kafka protocol: one development broker (librdkafka's
+// mock cluster on loopback) shared by the whole test binary, and per test an orchestrator
+// (engine + SQLite file + KafkaTransport) and participant services (saga::Participant with
+// their own SQLite reply logs), all on one io_context. Every test gets its own topics, so
+// tests do not see each other's messages.
+//
+// Saga timers run on a manual clock (a test moves time when it wants a timeout); waiting for
+// Kafka round trips is waiting for a condition with a generous real-time limit.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dsl/compiler.h"
+#include "engine/engine.h"
+#include "engine/protocol.h"
+#include "runtime/dev_broker.h"
+#include "runtime/kafka.h"
+#include "runtime/kafka_participant.h"
+#include "state/sqlite_store.h"
+
+namespace kafka_test {
+
+namespace fs = std::filesystem;
+using namespace saga;
+using sagas::Json;
+
+// The broker every test of the binary shares (starting one per test costs seconds).
+class SharedBroker : public ::testing::Environment {
+ public:
+  static DevBroker& get() { return *broker_; }
+  void SetUp() override {
+    const char* log = std::getenv("SAGACTL_TEST_LOG");
+    spdlog::set_level(log == nullptr ? spdlog::level::off : spdlog::level::from_str(log));
+    auto b = DevBroker::start(1);
+    ASSERT_TRUE(b.ok()) << b.error();
+    broker_ = std::move(b).value();
+  }
+  void TearDown() override { broker_.reset(); }
+
+ private:
+  static inline std::unique_ptr<DevBroker> broker_;
+};
+
+inline std::string unique_prefix() {
+  static int n = 0;
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::string p = std::string(info->name()) + "-" + std::to_string(::getpid()) + "-" + std::to_string(++n);
+  for (char& c : p) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') c = '-';
+  }
+  return p;
+}
+
+// A saga in the order's shape (reserve; pay and invoice in parallel; confirm) whose topics
+// all start with `prefix`.
+inline std::string order_yaml(const std::string& prefix, const std::string& strategy = "sequential") {
+  return R"(apiVersion: saga/v1
+saga: shop
+version: 1
+defaults:
+  timeout: 2s
+  retry: {max_attempts: 3, backoff: fixed, initial: 100ms, jitter: false}
+  reply_topic: )" + prefix + R"(.replies
+compensation:
+  strategy: )" + strategy + R"(
+  retry: {max_attempts: 5, backoff: fixed, initial: 100ms, jitter: false}
+steps:
+  - name: reserve
+    topic: )" + prefix + R"(.inventory
+    command: Reserve
+    payload: {order: "${input.order}"}
+    compensation: {command: Release, payload: {order: "${input.order}"}}
+  - parallel:
+      name: money
+      steps:
+        - name: pay
+          topic: )" + prefix + R"(.payments
+          command: Pay
+          payload: {order: "${input.order}"}
+          compensation: {command: Refund, payload: {order: "${input.order}"}}
+        - name: invoice
+          topic: )" + prefix + R"(.billing
+          command: Invoice
+          payload: {order: "${input.order}"}
+          compensation: {command: Void, payload: {order: "${input.order}"}}
+  - name: confirm
+    topic: )" + prefix + R"(.orders
+    command: Confirm
+    payload: {order: "${input.order}"}
+    compensation: {command: Unconfirm, payload: {order: "${input.order}"}}
+)";
+}
+
+class KafkaWorld {
+ public:
+  explicit KafkaWorld(const std::string& strategy = "sequential") : prefix_(unique_prefix()) {
+    dir_ = fs::temp_directory_path() / ("sagactl-kafka-" + prefix_);
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    auto r = dsl::compile(order_yaml(prefix_, strategy), "shop.yaml");
+    for (const auto& d : r.diagnostics) ADD_FAILURE() << dsl::format(d);
+    def = r.definition;
+    for (const char* t : {"inventory", "payments", "billing", "orders", "replies", "replies.dlq", "events", "start",
+                          "start.dlq"}) {
+      auto err = SharedBroker::get().create_topic(topic(t), 2);
+      EXPECT_FALSE(err) << *err;
+    }
+  }
+
+  ~KafkaWorld() {
+    stop_orchestrator();
+    participants_.clear();
+    io.reset();
+    fs::remove_all(dir_);
+  }
+
+  std::string topic(const std::string& suffix) const { return prefix_ + "." + suffix; }
+
+  KafkaOptions kafka_options(const std::string& group) const {
+    KafkaOptions o;
+    o.brokers = SharedBroker::get().bootstrap();
+    o.group_id = group;
+    o.consume = KafkaOptions::Consume::assign;
+    o.fetch_wait_max_ms = 5;
+    o.properties = {{"topic.metadata.refresh.interval.ms", "1000"}};
+    if (const char* dbg = std::getenv("SAGACTL_KAFKA_DEBUG")) o.properties["debug"] = dbg;
+    return o;
+  }
+
+  // --- participants: one service per command topic ---
+  std::function<Reply(const Command&)> behaviour = [](const Command&) { return Reply::ok(); };
+  std::function<int(const Command&)> copies = [](const Command&) { return 1; };
+  std::vector<Command> handled;
+
+  void start_participants() {
+    for (const char* service : {"inventory", "payments", "billing", "orders"}) {
+      ParticipantOptions po;
+      po.dedup_path = (dir_ / (std::string(service) + ".replies.db")).string();
+      KafkaOptions ko = kafka_options(topic(service) + ".participant");
+      ko.warm_topics = {topic("replies")};
+      auto p = std::make_unique<Participant>(*io, ko, topic(service), po);
+      for (const char* cmd : {"Reserve", "Release", "Pay", "Refund", "Invoice", "Void", "Confirm", "Unconfirm"}) {
+        p->on(cmd, [this](const Command& c) {
+          handled.push_back(c);
+          return behaviour(c);
+        });
+      }
+      p->copies = [this](const Command& c) { return copies(c); };
+      auto err = p->start();
+      ASSERT_FALSE(err) << *err;
+      participants_.push_back(std::move(p));
+    }
+  }
+
+  int calls(const std::string& key) const {
+    int n = 0;
+    for (const auto& p : participants_) {
+      auto it = p->calls().find(key);
+      if (it != p->calls().end()) n += it->second;
+    }
+    return n;
+  }
+  std::map<std::string, int> all_calls() const {
+    std::map<std::string, int> out;
+    for (const auto& p : participants_) {
+      for (const auto& [k, n] : p->calls()) out[k] += n;
+    }
+    return out;
+  }
+
+  // --- the orchestrator ---
+  void start_orchestrator() {
+    auto s = state::SqliteStore::open({(dir_ / "state.db").string(), true, false});
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    store = std::move(s).value();
+    KafkaOptions ko = kafka_options("sagactl-" + prefix_);
+    ko.warm_topics = {topic("inventory"), topic("payments"), topic("billing"), topic("orders"), topic("events"),
+                      topic("replies.dlq")};
+    auto t = KafkaTransport::create(*io, ko);
+    ASSERT_TRUE(t.ok()) << t.error();
+    transport = std::move(t).value();
+    clock = std::make_unique<ManualClock>(*io);
+    EngineOptions eo;
+    eo.events_topic = topic("events");
+    eo.start_topic = topic("start");
+    engine = std::make_unique<Engine>(*io, *store, *transport, *clock, eo);
+    engine->add(def);
+    Status st = engine->open();
+    ASSERT_TRUE(st.ok()) << st.message;
+  }
+
+  void stop_orchestrator() {
+    if (engine) engine->close();
+    engine.reset();
+    transport.reset();
+    store.reset();
+  }
+
+  // Runs the loop until `done` holds; false after `limit` of real time.
+  bool run_until(const std::function<bool()>& done, std::chrono::milliseconds limit = std::chrono::seconds(30)) {
+    auto until = std::chrono::steady_clock::now() + limit;
+    while (!done()) {
+      if (std::chrono::steady_clock::now() > until) return false;
+      if (io->stopped()) io->restart();  // it stops whenever it runs out of work
+      io->run_for(std::chrono::milliseconds(5));
+    }
+    return true;
+  }
+
+  std::optional<SagaState> state_of(const SagaId& id) {
+    auto s = engine->status(id);
+    return s ? std::optional<SagaState>(s->state) : std::nullopt;
+  }
+
+  // Waits for a terminal state, moving the manual clock to the next timer whenever the
+  // saga waits for one and nothing arrives for a moment.
+  SagaState finish(const SagaId& id) {
+    auto terminal = [&] {
+      auto s = state_of(id);
+      return s && sagas::is_terminal(*s);
+    };
+    for (int i = 0; i < 200 && !terminal(); ++i) {
+      if (run_until(terminal, std::chrono::milliseconds(300))) break;
+      if (auto next = clock->next_wake()) clock->set(*next);
+    }
+    auto s = state_of(id);
+    EXPECT_TRUE(s && sagas::is_terminal(*s)) << "saga " << id.value() << " did not finish";
+    return s.value_or(SagaState::running);
+  }
+
+  SagaId start(const std::string& order, std::optional<std::string> id = {}) {
+    auto r = engine->start("shop", *Json::parse(R"({"order": ")" + order + R"("})"), StartOptions{std::move(id)});
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+    return r.ok() ? r->id : SagaId();
+  }
+
+  // Reads a topic from the beginning (a fresh consumer), until `count` messages or the limit.
+  std::vector<Message> read_topic(const std::string& name, std::size_t count) {
+    KafkaOptions ko = kafka_options("reader-" + prefix_ + "-" + name + "-" + std::to_string(++readers_));
+    auto t = KafkaTransport::create(*io, ko);
+    EXPECT_TRUE(t.ok());
+    std::vector<Message> out;
+    (*t)->set_handlers(
+        [&](std::vector<Received> batch) {
+          for (auto& r : batch) out.push_back(std::move(r.message));
+        },
+        [](std::vector<Delivery>) {});
+    EXPECT_FALSE((*t)->subscribe({name}));
+    run_until([&] { return out.size() >= count; }, std::chrono::seconds(15));
+    (*t)->close();
+    return out;
+  }
+
+  // Produces a raw message, as a (possibly broken) participant would.
+  void produce(const Message& m) {
+    if (!raw_producer_) {
+      auto t = KafkaTransport::create(*io, kafka_options("raw-" + prefix_));
+      ASSERT_TRUE(t.ok());
+      raw_producer_ = std::move(t).value();
+    }
+    raw_producer_->publish(m);
+    raw_producer_->flush(5000);
+  }
+
+  sagas::DefinitionPtr def;
+  std::unique_ptr<boost::asio::io_context> io = std::make_unique<boost::asio::io_context>();
+  std::unique_ptr<state::SqliteStore> store;
+  std::unique_ptr<KafkaTransport> transport;
+  std::unique_ptr<ManualClock> clock;
+  std::unique_ptr<Engine> engine;
+
+ private:
+  std::string prefix_;
+  fs::path dir_;
+  std::vector<std::unique_ptr<Participant>> participants_;
+  std::unique_ptr<KafkaTransport> raw_producer_;
+  int readers_ = 0;
+};
+
+}  // namespace kafka_test
