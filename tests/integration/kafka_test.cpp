@@ -28,6 +28,214 @@ TEST(Kafka, ASagaCompletesAcrossTheBroker) {
   EXPECT_EQ(it->payload.dump(), R"({"order":"o-1"})");
 }
 
+
+std::vector<std::string> compensations(const KafkaWorld& w) {
+  std::vector<std::string> out;
+  for (const auto& c : w.handled) {
+    if (c.action == "compensate") out.push_back(c.step);
+  }
+  return out;
+}
+
+TEST(Kafka, ABusinessFailureIsCompensatedInReverseOrder) {
+  KafkaWorld w;
+  w.behaviour = [](const Command& c) {
+    return c.step == "invoice" && c.action == "execute" ? Reply::failure("no invoice") : Reply::ok();
+  };
+  w.start_participants();
+  w.start_orchestrator();
+  SagaId id = w.start("o-2", "order-2");
+  EXPECT_EQ(w.finish(id), SagaState::compensated);
+  EXPECT_EQ(compensations(w), (std::vector<std::string>{"pay", "reserve"}));
+  EXPECT_EQ(w.calls("order-2/invoice/execute"), 1);
+}
+
+TEST(Kafka, ParallelCompensationSendsEveryUndoAtOnce) {
+  KafkaWorld w("parallel");
+  w.behaviour = [](const Command& c) {
+    return c.step == "confirm" && c.action == "execute" ? Reply::failure("rejected") : Reply::ok();
+  };
+  w.start_participants();
+  w.start_orchestrator();
+  SagaId id = w.start("o-3", "order-3");
+  EXPECT_EQ(w.finish(id), SagaState::compensated);
+  auto undone = compensations(w);
+  EXPECT_EQ(std::set<std::string>(undone.begin(), undone.end()), (std::set<std::string>{"reserve", "pay", "invoice"}));
+  // All three were sent before any came back.
+  std::vector<std::string> events;
+  for (const auto& h : w.engine->history(id)) {
+    if (h.event == "compensation-step-started" || h.event == "step-compensated") events.push_back(h.event);
+  }
+  ASSERT_EQ(events.size(), 6u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(events[i], "compensation-step-started");
+}
+
+TEST(Kafka, ATimedOutStepIsRetriedWithTheSameKeyThenCompensated) {
+  KafkaWorld w;
+  w.copies = [](const Command& c) { return c.step == "pay" && c.action == "execute" ? 0 : 1; };
+  w.start_participants();
+  w.start_orchestrator();
+  SagaId id = w.start("o-4", "order-4");
+  EXPECT_EQ(w.finish(id), SagaState::compensated);
+  auto sent = w.read_topic(w.topic("payments"), 4);  // 3 attempts and the refund
+  std::vector<std::string> attempts;
+  for (const auto& m : sent) {
+    if (*m.header("saga-action") != "execute") continue;
+    attempts.push_back(*m.header("attempt"));
+    EXPECT_EQ(*m.header("idempotency-key"), "order-4/pay/execute");
+  }
+  EXPECT_EQ(attempts, (std::vector<std::string>{"1", "2", "3"}));
+  EXPECT_EQ(w.calls("order-4/pay/execute"), 1);  // the retries got the recorded reply
+  auto undone = compensations(w);
+  EXPECT_EQ(std::set<std::string>(undone.begin(), undone.end() - 1), (std::set<std::string>{"pay", "invoice"}));
+  EXPECT_EQ(undone.back(), "reserve");
+}
+
+TEST(Kafka, DuplicateRepliesAreIgnored) {
+  KafkaWorld w;
+  w.copies = [](const Command&) { return 2; };
+  w.start_participants();
+  w.start_orchestrator();
+  SagaId id = w.start("o-5", "order-5");
+  EXPECT_EQ(w.finish(id), SagaState::completed);
+  w.run_until([&] { return w.engine->stats().duplicates >= 4; }, std::chrono::seconds(5));
+  EXPECT_GE(w.engine->stats().duplicates, 4u);
+  for (const auto& [key, n] : w.all_calls()) EXPECT_EQ(n, 1) << key;
+}
+
+TEST(Kafka, ALateReplyToAnEarlierAttemptCounts) {
+  KafkaWorld w;
+  w.copies = [](const Command& c) { return c.step == "reserve" ? 0 : 1; };
+  w.start_participants();
+  w.start_orchestrator();
+  SagaId id = w.start("o-6", "order-6");
+  ASSERT_TRUE(w.run_until([&] { return !w.handled.empty(); }));
+  w.clock->set(*w.clock->next_wake());  // attempt 1 times out; attempt 2 after the backoff
+  auto first = w.read_topic(w.topic("inventory"), 1).front();
+  ASSERT_EQ(*first.header("attempt"), "1");
+  w.copies = [](const Command&) { return 1; };
+  w.produce(protocol::reply_message(first, true, Json::object()));
+  EXPECT_EQ(w.finish(id), SagaState::completed);
+  auto hist = w.engine->history(id);
+  EXPECT_TRUE(std::any_of(hist.begin(), hist.end(), [](const auto& h) {
+    return h.event == "step-succeeded" && h.step == "reserve" && h.detail.find("attempt 1") != std::string::npos;
+  }));
+}
+
+TEST(Kafka, MalformedRepliesGoToTheDeadLetterTopicWithAnErrorHeader) {
+  KafkaWorld w;
+  w.copies = [](const Command& c) { return c.step == "reserve" ? 0 : 1; };
+  w.start_participants();
+  w.start_orchestrator();
+  SagaId id = w.start("o-7", "order-7");
+  ASSERT_TRUE(w.run_until([&] { return !w.handled.empty(); }));
+  auto command = w.read_topic(w.topic("inventory"), 1).front();
+  Message good = protocol::reply_message(command, true, Json::object());
+  auto with = [&](const std::string& name, const std::string& value) {
+    Message m = good;
+    for (auto& [k, v] : m.headers) {
+      if (k == name) v = value;
+    }
+    return m;
+  };
+  Message bad_json = good;
+  bad_json.value = "{oops";
+  Message no_header = good;
+  std::erase_if(no_header.headers, [](const auto& h) { return h.first == "in-reply-to"; });
+  std::vector<std::pair<Message, std::string>> bad = {
+      {bad_json, "not JSON"},
+      {no_header, "missing header \"in-reply-to\""},
+      {with("saga-id", "ghost"), "unknown saga id \"ghost\""},
+      {with("saga-step", "fly"), "has no step \"fly\""},
+      {with("outcome", "perhaps"), "must be success or failure"},
+  };
+  for (const auto& [m, why] : bad) w.produce(m);
+  ASSERT_TRUE(w.run_until([&] { return w.engine->stats().dead_letters >= bad.size(); }));
+  auto dlq = w.read_topic(w.topic("replies.dlq"), bad.size());
+  ASSERT_EQ(dlq.size(), bad.size());
+  std::multiset<std::string> errors;
+  for (const auto& m : dlq) {
+    ASSERT_NE(m.header("error"), nullptr);
+    errors.insert(*m.header("error"));
+    EXPECT_NE(m.header("saga-step"), nullptr);  // the original headers travel with it
+  }
+  for (const auto& [m, why] : bad) {
+    EXPECT_TRUE(std::any_of(errors.begin(), errors.end(), [&](const auto& e) { return e.find(why) != std::string::npos; }))
+        << why;
+  }
+  // The engine carried on.
+  w.copies = [](const Command&) { return 1; };
+  EXPECT_EQ(w.finish(id), SagaState::completed);
+}
+
+TEST(Kafka, TheStartTopicStartsASagaOncePerId) {
+  KafkaWorld w;
+  w.start_participants();
+  w.start_orchestrator();
+  Message start{w.topic("start"), "trip-1", {{"saga-name", "shop"}, {"saga-id", "started-1"}}, R"({"order": "o-8"})"};
+  w.produce(start);
+  w.produce(start);
+  Message unknown{w.topic("start"), "x", {{"saga-name", "nope"}}, "{}"};
+  w.produce(unknown);
+  ASSERT_TRUE(w.run_until([&] { return w.state_of(SagaId("started-1")).has_value(); }));
+  EXPECT_EQ(w.finish(SagaId("started-1")), SagaState::completed);
+  auto dlq = w.read_topic(w.topic("start.dlq"), 1);
+  ASSERT_EQ(dlq.size(), 1u);
+  EXPECT_NE(dlq[0].header("error")->find("no saga named \"nope\""), std::string::npos);
+  w.run_until([] { return false; }, std::chrono::milliseconds(300));  // let the duplicate arrive
+  EXPECT_EQ(w.engine->list({}).size(), 1u);
+  EXPECT_EQ(w.calls("started-1/reserve/execute"), 1);
+}
+
+TEST(Kafka, LifecycleEventsArePublishedToTheEventsTopic) {
+  KafkaWorld w;
+  w.start_participants();
+  w.start_orchestrator();
+  SagaId id = w.start("o-9", "order-9");
+  EXPECT_EQ(w.finish(id), SagaState::completed);
+  auto events = w.read_topic(w.topic("events"), 10);
+  ASSERT_FALSE(events.empty());
+  auto first = Json::parse(events.front().value);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->find("type")->as_string(), "saga-started");
+  EXPECT_EQ(first->find("saga_id")->as_string(), "order-9");
+  EXPECT_EQ(events.front().key, "order-9");
+  EXPECT_EQ(Json::parse(events.back().value)->find("type")->as_string(), "saga-completed");
+}
+
+TEST(Kafka, ABrokerOutageMidSagaLosesNothing) {
+  KafkaWorld w;
+  w.start_participants();
+  w.start_orchestrator();
+  SharedBroker::get().set_down(1);
+  std::vector<SagaId> ids;
+  for (int i = 0; i < 5; ++i) ids.push_back(w.start("o-" + std::to_string(i), "outage-" + std::to_string(i)));
+  // The broker stays away for a few seconds of real time while the engine keeps going.
+  w.run_until([] { return false; }, std::chrono::seconds(3));
+  for (const auto& id : ids) EXPECT_EQ(w.state_of(id), SagaState::running);
+  SharedBroker::get().set_up(1);
+  // No timer moves meanwhile: the sends queued during the outage go out on reconnection.
+  EXPECT_TRUE(w.run_until([&] {
+    return std::all_of(ids.begin(), ids.end(), [&](const SagaId& id) { return w.state_of(id) == SagaState::completed; });
+  }));
+  for (const auto& id : ids) EXPECT_EQ(w.state_of(id), SagaState::completed);
+  for (const auto& [key, n] : w.all_calls()) EXPECT_EQ(n, 1) << key;
+}
+
+TEST(Kafka, InvalidKafkaPropertiesAreRefusedWithLibrdkafkasMessage) {
+  boost::asio::io_context io;
+  KafkaOptions o;
+  o.brokers = SharedBroker::get().bootstrap();
+  o.properties = {{"no.such.property", "1"}};
+  auto t = KafkaTransport::create(io, o);
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.error().find("No such configuration property: \"no.such.property\""), std::string::npos) << t.error();
+  o.properties = {{"acks", "sometimes"}};
+  auto bad_value = KafkaTransport::create(io, o);
+  ASSERT_FALSE(bad_value.ok());
+  EXPECT_NE(bad_value.error().find("acks"), std::string::npos) << bad_value.error();
+}
+
 }  // namespace
 }  // namespace kafka_test
 

@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <filesystem>
@@ -121,6 +122,7 @@ class KafkaWorld {
   ~KafkaWorld() {
     stop_orchestrator();
     participants_.clear();
+    work_.reset();
     io.reset();
     fs::remove_all(dir_);
   }
@@ -133,7 +135,7 @@ class KafkaWorld {
     o.group_id = group;
     o.consume = KafkaOptions::Consume::assign;
     o.fetch_wait_max_ms = 5;
-    o.properties = {{"topic.metadata.refresh.interval.ms", "1000"}};
+    o.properties = {{"topic.metadata.refresh.interval.ms", "1000"}, {"reconnect.backoff.max.ms", "500"}};
     if (const char* dbg = std::getenv("SAGACTL_KAFKA_DEBUG")) o.properties["debug"] = dbg;
     return o;
   }
@@ -275,6 +277,8 @@ class KafkaWorld {
 
   sagas::DefinitionPtr def;
   std::unique_ptr<boost::asio::io_context> io = std::make_unique<boost::asio::io_context>();
+  // Keeps run_for() waiting for work (messages arrive from other threads) instead of spinning.
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_ = boost::asio::make_work_guard(*io);
   std::unique_ptr<state::SqliteStore> store;
   std::unique_ptr<KafkaTransport> transport;
   std::unique_ptr<ManualClock> clock;
