@@ -3,6 +3,7 @@
 #pragma once
 
 #include <iosfwd>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -23,5 +24,29 @@ struct GraphOptions {
   std::string format = "dot";  // dot | mermaid
 };
 int graph_command(const GraphOptions& options, std::ostream& out, std::ostream& err);
+
+struct DevBrokerOptions {
+  int brokers = 1;
+  int partitions = 1;               // for the topics of `sagas`
+  std::vector<std::string> sagas;   // create these sagas' topics at start
+};
+// Serves until SIGINT/SIGTERM; the first stdout line is "bootstrap: HOST:PORT[,...]".
+int dev_broker_command(const DevBrokerOptions& options, std::ostream& out, std::ostream& err);
+
+struct RunOptions {
+  std::vector<std::string> sagas = {"./sagas"};
+  std::string state = "./sagactl.db";
+  std::string brokers = "embedded";  // or host:port,...
+  std::map<std::string, std::string> properties;
+  std::string group_id = "sagactl";
+  std::string consume;               // group | assign; default: assign when embedded, else group
+  int partitions = 1;                // topics created by the embedded broker
+  std::string events_topic = "sagas.events";  // empty: off
+  std::string start_topic = "sagas.start";    // empty: off
+  int fetch_wait_max_ms = -1;        // -1: 1 when embedded, else 100
+  bool synchronous_full = true;
+};
+// The orchestrator in the foreground until SIGINT/SIGTERM, then a clean drain.
+int run_command(const RunOptions& options, std::ostream& out, std::ostream& err);
 
 }  // namespace runtime

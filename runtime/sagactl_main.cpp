@@ -1,6 +1,8 @@
 // sagactl: the command-line shell over the engine. Only argument wiring lives here; each
 // subcommand is a function in commands.cpp.
 #include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 
 #include <iostream>
 
@@ -24,6 +26,36 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"dot", "mermaid"}))
       ->capture_default_str();
 
+  runtime::DevBrokerOptions broker;
+  auto* b = app.add_subcommand("dev-broker", "Run a local Kafka-protocol broker for development until SIGINT/SIGTERM");
+  b->add_option("--brokers", broker.brokers, "Number of brokers in the cluster")->check(CLI::Range(1, 16))->capture_default_str();
+  b->add_option("--partitions", broker.partitions, "Partitions of the topics created for --sagas")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  b->add_option("--sagas", broker.sagas, "Create the topics these saga files and directories use");
+
+  runtime::RunOptions run;
+  std::vector<std::string> properties;
+  std::string log_level = "info";
+  auto* r = app.add_subcommand("run", "Run the orchestrator in the foreground until SIGINT/SIGTERM");
+  r->add_option("--sagas", run.sagas, "Saga files and directories")->capture_default_str();
+  r->add_option("--state", run.state, "SQLite state file")->capture_default_str();
+  r->add_option("--brokers", run.brokers, "\"embedded\" (an in-process development broker) or host:port,...")
+      ->capture_default_str();
+  r->add_option("--property", properties, "A librdkafka property, NAME=VALUE (repeatable)");
+  r->add_option("--group", run.group_id, "Consumer group of the reply consumer")->capture_default_str();
+  r->add_option("--consume", run.consume, "group (join the consumer group) or assign (take every partition)")
+      ->check(CLI::IsMember({"group", "assign"}));
+  r->add_option("--partitions", run.partitions, "Partitions of topics the embedded broker creates")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  r->add_option("--events-topic", run.events_topic, "Lifecycle events topic (empty: off)")->capture_default_str();
+  r->add_option("--start-topic", run.start_topic, "Start requests topic (empty: off)")->capture_default_str();
+  r->add_option("--fetch-wait-ms", run.fetch_wait_max_ms, "fetch.wait.max.ms (default 1 embedded, 100 otherwise)");
+  r->add_option("--log-level", log_level, "trace, debug, info, warn, error, off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
+      ->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -34,5 +66,20 @@ int main(int argc, char** argv) {
 
   if (v->parsed()) return runtime::validate_command(validate, std::cout, std::cerr);
   if (g->parsed()) return runtime::graph_command(graph, std::cout, std::cerr);
+  // Logs go to stderr: stdout carries what scripts read (the bootstrap line).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("sagactl"));
+  if (b->parsed()) return runtime::dev_broker_command(broker, std::cout, std::cerr);
+  if (r->parsed()) {
+    spdlog::set_level(spdlog::level::from_str(log_level));
+    for (const auto& p : properties) {
+      auto eq = p.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        std::cerr << "run: --property " << p << ": write it as NAME=VALUE\n";
+        return runtime::kExitError;
+      }
+      run.properties[p.substr(0, eq)] = p.substr(eq + 1);
+    }
+    return runtime::run_command(run, std::cout, std::cerr);
+  }
   return runtime::kExitError;
 }

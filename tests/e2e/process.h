@@ -16,4 +16,26 @@ struct ProcessResult {
 // current one) and an empty stdin; waits for it.
 ProcessResult run_process(const std::vector<std::string>& argv, const std::string& cwd = "");
 
+// A program running beside the test (a broker, an orchestrator): its output goes to files
+// the test can read while it runs. Killed (SIGKILL) if still running when destroyed.
+class BackgroundProcess {
+ public:
+  explicit BackgroundProcess(const std::vector<std::string>& argv);
+  ~BackgroundProcess();
+  BackgroundProcess(const BackgroundProcess&) = delete;
+  BackgroundProcess& operator=(const BackgroundProcess&) = delete;
+
+  int pid() const { return pid_; }
+  std::string out() const;  // stdout so far
+  std::string err() const;
+  void signal(int sig);
+  // Waits for it to end; its exit code, or -signal when a signal ended it.
+  int wait();
+
+ private:
+  int pid_ = -1;
+  std::string out_path_;
+  std::string err_path_;
+};
+
 }  // namespace testing_support

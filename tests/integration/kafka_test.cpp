@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <set>
 
+#include "tests/e2e/process.h"
 #include "tests/integration/kafka_world.h"
 
 namespace kafka_test {
@@ -234,6 +235,47 @@ TEST(Kafka, InvalidKafkaPropertiesAreRefusedWithLibrdkafkasMessage) {
   auto bad_value = KafkaTransport::create(io, o);
   ASSERT_FALSE(bad_value.ok());
   EXPECT_NE(bad_value.error().find("acks"), std::string::npos) << bad_value.error();
+}
+
+// kill -9 of `sagactl run` mid-saga, then a restart: every saga completes, and every
+// participant handler ran once per idempotency key.
+TEST(Kafka, AKilledOrchestratorProcessResumesAndAppliesNothingTwice) {
+  KafkaWorld w;
+  bool hold_confirm = true;
+  w.copies = [&](const Command& c) { return c.step == "confirm" && hold_confirm ? 0 : 1; };
+  w.start_participants();
+  std::string db = (w.dir() / "orchestrator.db").string();
+  std::vector<std::string> args = {SAGACTL_BIN, "run", "--sagas", w.saga_file(), "--state", db,
+                                   "--brokers", SharedBroker::get().bootstrap(), "--consume", "assign",
+                                   "--group", "orchestrator-" + w.prefix(), "--events-topic", "",
+                                   "--start-topic", w.topic("start"), "--fetch-wait-ms", "5", "--log-level", "warn"};
+  auto orchestrator = std::make_unique<testing_support::BackgroundProcess>(args);
+  std::vector<std::string> ids = {"k-1", "k-2", "k-3"};
+  for (const auto& id : ids) {
+    w.produce(Message{w.topic("start"), id, {{"saga-name", "shop"}, {"saga-id", id}}, R"({"order": "o"})"});
+  }
+  auto confirms = [&] {
+    return std::count_if(w.handled.begin(), w.handled.end(), [](const Command& c) { return c.step == "confirm"; });
+  };
+  ASSERT_TRUE(w.run_until([&] { return confirms() == 3; })) << orchestrator->err();
+  orchestrator->signal(SIGKILL);
+  EXPECT_EQ(orchestrator->wait(), -SIGKILL);
+
+  hold_confirm = false;
+  orchestrator = std::make_unique<testing_support::BackgroundProcess>(args);
+  auto all_completed = [&] {
+    auto store = state::SqliteStore::open({db, true, true});
+    if (!store) return false;
+    return std::all_of(ids.begin(), ids.end(), [&](const std::string& id) {
+      auto inst = (*store)->load(id);
+      return inst && inst->state == SagaState::completed;
+    });
+  };
+  EXPECT_TRUE(w.run_until(all_completed)) << orchestrator->err();
+  orchestrator->signal(SIGTERM);
+  EXPECT_EQ(orchestrator->wait(), 0) << orchestrator->err();
+  for (const auto& [key, n] : w.all_calls()) EXPECT_EQ(n, 1) << key;
+  EXPECT_EQ(w.all_calls().size(), ids.size() * 4);
 }
 
 }  // namespace

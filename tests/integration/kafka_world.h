@@ -16,6 +16,7 @@
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
@@ -128,6 +129,14 @@ class KafkaWorld {
   }
 
   std::string topic(const std::string& suffix) const { return prefix_ + "." + suffix; }
+  const std::string& prefix() const { return prefix_; }
+  fs::path dir() const { return dir_; }
+  // The saga as a file, for an orchestrator in another process.
+  std::string saga_file(const std::string& strategy = "sequential") const {
+    auto path = dir_ / "shop.yaml";
+    std::ofstream(path) << order_yaml(prefix_, strategy);
+    return path.string();
+  }
 
   KafkaOptions kafka_options(const std::string& group) const {
     KafkaOptions o;

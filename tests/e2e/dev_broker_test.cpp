@@ -1,0 +1,97 @@
+// `sagactl dev-broker` is a real Kafka-protocol broker: kcat (another Kafka client) starts a
+// saga through it, reads the command `sagactl run` sent, and answers it; the orchestrator
+// takes the answer and sends the next step's command.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "tests/e2e/process.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using testing_support::BackgroundProcess;
+using testing_support::run_process;
+
+const std::string kBin = SAGACTL_BIN;
+const std::string kOrder = std::string(SAGACTL_SOURCE_DIR) + "/examples/sagas/order-fulfilment.yaml";
+
+// Polls `probe` until it returns something non-empty, for at most `limit`.
+std::string await(const std::function<std::string()>& probe, std::chrono::seconds limit = std::chrono::seconds(20)) {
+  auto until = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    std::string got = probe();
+    if (!got.empty() || std::chrono::steady_clock::now() > until) return got;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // a condition poll, not a timing assumption
+  }
+}
+
+bool have_kcat() { return run_process({"/bin/sh", "-c", "command -v kcat"}).exit_code == 0; }
+
+TEST(DevBroker, PrintsItsBootstrapAddressFirstAndStopsOnSigterm) {
+  BackgroundProcess broker({kBin, "dev-broker", "--brokers", "3"});
+  std::string line = await([&] {
+    std::string out = broker.out();
+    return out.find('\n') == std::string::npos ? std::string() : out.substr(0, out.find('\n'));
+  });
+  EXPECT_TRUE(line.rfind("bootstrap: 127.0.0.1:", 0) == 0) << line;
+  EXPECT_EQ(std::count(line.begin(), line.end(), ','), 2) << line;  // three brokers
+  broker.signal(SIGTERM);
+  EXPECT_EQ(broker.wait(), 0);
+}
+
+TEST(DevBroker, KcatStartsASagaReadsItsCommandAndAnswersIt) {
+  if (!have_kcat()) GTEST_SKIP() << "kcat is not installed (scripts/setup.sh installs it)";
+  fs::path dir = fs::temp_directory_path() / ("sagactl-kcat-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::ofstream(dir / "input.json") << R"({"orderId": "o-1", "amount": 5, "items": [], "express": false})";
+  std::ofstream(dir / "reply.json") << R"({"reservationId": "r-77"})";
+
+  BackgroundProcess broker({kBin, "dev-broker", "--sagas", kOrder});
+  std::string bootstrap = await([&] {
+    std::string out = broker.out();
+    auto nl = out.find('\n');
+    return nl == std::string::npos ? std::string() : out.substr(11, nl - 11);
+  });
+  ASSERT_FALSE(bootstrap.empty()) << broker.err();
+  BackgroundProcess orchestrator({kBin, "run", "--sagas", kOrder, "--state", (dir / "state.db").string(), "--brokers",
+                                  bootstrap, "--consume", "assign", "--log-level", "warn"});
+
+  auto r = run_process({"/usr/bin/kcat", "-P", "-b", bootstrap, "-t", "sagas.start", "-k", "kcat-1", "-H",
+                        "saga-name=order-fulfilment", "-H", "saga-id=kcat-1", (dir / "input.json").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+
+  auto consume = [&](const std::string& topic) {
+    return await([&] {
+      auto c = run_process({"/usr/bin/kcat", "-C", "-b", bootstrap, "-t", topic, "-o", "beginning", "-e", "-q", "-f",
+                            "%k|%h|%s\\n"});
+      return c.out;
+    });
+  };
+  std::string command = consume("inventory.commands");
+  EXPECT_NE(command.find("kcat-1|"), std::string::npos) << command << orchestrator.err();
+  EXPECT_NE(command.find("saga-command=ReserveStock"), std::string::npos) << command;
+  EXPECT_NE(command.find("message-id=kcat-1/reserve-stock/execute/1"), std::string::npos) << command;
+  EXPECT_NE(command.find(R"({"orderId":"o-1","items":[]})"), std::string::npos) << command;
+
+  r = run_process({"/usr/bin/kcat", "-P", "-b", bootstrap, "-t", "order-fulfilment.replies", "-k", "kcat-1", "-H",
+                   "saga-id=kcat-1", "-H", "saga-step=reserve-stock", "-H", "saga-action=execute", "-H",
+                   "in-reply-to=kcat-1/reserve-stock/execute/1", "-H", "outcome=success",
+                   (dir / "reply.json").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string next = consume("payments.commands");
+  EXPECT_NE(next.find("saga-command=ChargeCard"), std::string::npos) << next << orchestrator.err();
+
+  orchestrator.signal(SIGTERM);
+  EXPECT_EQ(orchestrator.wait(), 0) << orchestrator.err();
+  broker.signal(SIGTERM);
+  EXPECT_EQ(broker.wait(), 0);
+  fs::remove_all(dir);
+}
+
+}  // namespace
