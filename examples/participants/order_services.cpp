@@ -1,0 +1,132 @@
+// The participant services of the order saga (examples/sagas/order-fulfilment.yaml) over
+// Kafka, built on saga::Participant: inventory, payments, billing, orders, shipping. One
+// process can host any of them. Flags make a command misbehave, to watch the orchestrator
+// cope:
+//
+//   order-services --brokers HOST:PORT [--service all|inventory|payments|billing|orders|shipping]
+//                  [--fail COMMAND]... [--silent COMMAND]... [--twice COMMAND]...
+//                  [--decline-over AMOUNT] [--state-dir DIR]
+//
+//   --fail C     answer C with a business failure
+//   --silent C   run C but never answer (the orchestrator times out and retries)
+//   --twice C    answer C twice (the orchestrator ignores the duplicate)
+//   --decline-over N   payments declines a charge above N (default 1000)
+//
+// Each service keeps its replies by idempotency key in DIR/<topic>.replies.db, so a repeated
+// command is answered from memory. Runs until SIGINT/SIGTERM.
+#include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <set>
+
+#include "runtime/kafka_participant.h"
+
+namespace {
+
+struct Service {
+  const char* name;
+  const char* topic;
+  std::vector<const char*> commands;
+};
+
+const std::vector<Service> kServices = {
+    {"inventory", "inventory.commands", {"ReserveStock", "ReleaseStock"}},
+    {"payments", "payments.commands", {"ChargeCard", "RefundCard"}},
+    {"billing", "billing.commands", {"CreateInvoice", "VoidInvoice"}},
+    {"orders", "orders.commands", {"ConfirmOrder"}},
+    {"shipping", "shipping.commands", {"Ship"}},
+};
+
+sagas::Json field(const char* name, std::string value) {
+  sagas::Json j = sagas::Json::object();
+  j.set(name, sagas::Json(std::move(value)));
+  return j;
+}
+
+int usage(const char* why) {
+  std::cerr << "order-services: " << why
+            << "\nusage: order-services --brokers HOST:PORT [--service NAME] [--fail CMD] [--silent CMD] "
+               "[--twice CMD] [--decline-over N] [--state-dir DIR]\n";
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string brokers;
+  std::string only = "all";
+  std::string state_dir = ".";
+  double decline_over = 1000;
+  std::set<std::string> fail, silent, twice;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (i + 1 >= argc) return usage(("missing a value after " + a).c_str());
+    std::string v = argv[++i];
+    if (a == "--brokers") brokers = v;
+    else if (a == "--service") only = v;
+    else if (a == "--state-dir") state_dir = v;
+    else if (a == "--fail") fail.insert(v);
+    else if (a == "--silent") silent.insert(v);
+    else if (a == "--twice") twice.insert(v);
+    else if (a == "--decline-over") decline_over = std::stod(v);
+    else return usage(("unknown option " + a).c_str());
+  }
+  if (brokers.empty()) return usage("--brokers is required (sagactl dev-broker prints one)");
+  spdlog::set_default_logger(spdlog::stderr_color_mt("order-services"));
+
+  boost::asio::io_context io;
+  std::vector<std::unique_ptr<saga::Participant>> running;
+  for (const auto& s : kServices) {
+    if (only != "all" && only != s.name) continue;
+    saga::KafkaOptions kafka;
+    kafka.brokers = brokers;
+    kafka.group_id = std::string(s.name) + "-service";
+    kafka.consume = saga::KafkaOptions::Consume::assign;
+    kafka.fetch_wait_max_ms = 5;
+    kafka.warm_topics = {"order-fulfilment.replies"};
+    saga::ParticipantOptions po;
+    po.dedup_path = (std::filesystem::path(state_dir) / (std::string(s.topic) + ".replies.db")).string();
+    auto p = std::make_unique<saga::Participant>(io, kafka, s.topic, po);
+    for (const char* cmd : s.commands) {
+      std::string command = cmd;
+      p->on(command, [=, &fail](const saga::Command& c) {
+        spdlog::info("{} {} for saga {} (attempt {})", s.name, c.command, c.saga_id, c.attempt);
+        if (fail.count(command)) return saga::Reply::failure(command + " refused (--fail)");
+        if (command == "ChargeCard") {
+          const sagas::Json* amount = c.payload.find("amount");
+          if (amount && amount->is_number() && amount->as_double() > decline_over) {
+            return saga::Reply::failure("card declined: amount over " + sagas::Json(decline_over).dump());
+          }
+          return saga::Reply::ok(field("chargeId", "ch-" + c.saga_id));
+        }
+        if (command == "ReserveStock") return saga::Reply::ok(field("reservationId", "r-" + c.saga_id));
+        return saga::Reply::ok();
+      });
+    }
+    p->copies = [&](const saga::Command& c) { return silent.count(c.command) ? 0 : twice.count(c.command) ? 2 : 1; };
+    if (auto err = p->start()) {
+      std::cerr << "order-services: " << s.name << ": " << *err << "\n";
+      return 1;
+    }
+    spdlog::info("{} serving {}", s.name, s.topic);
+    running.push_back(std::move(p));
+  }
+  if (running.empty()) return usage(("no service named " + only).c_str());
+
+  auto work = boost::asio::make_work_guard(io);
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code&, int) {
+    running.clear();
+    work.reset();
+    io.stop();
+  });
+  io.run();
+  return 0;
+}
