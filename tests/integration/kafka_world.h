@@ -154,6 +154,8 @@ class KafkaWorld {
   std::function<int(const Command&)> copies = [](const Command&) { return 1; };
   std::vector<Command> handled;
 
+  void stop_participants() { participants_.clear(); }
+
   void start_participants() {
     for (const char* service : {"inventory", "payments", "billing", "orders"}) {
       ParticipantOptions po;
@@ -191,6 +193,8 @@ class KafkaWorld {
   }
 
   // --- the orchestrator ---
+  KafkaOptions::Consume orchestrator_consume = KafkaOptions::Consume::assign;
+
   void start_orchestrator() {
     auto s = state::SqliteStore::open({(dir_ / "state.db").string(), true, false});
     ASSERT_TRUE(s.ok()) << s.error().message;
@@ -198,6 +202,7 @@ class KafkaWorld {
     KafkaOptions ko = kafka_options("sagactl-" + prefix_);
     ko.warm_topics = {topic("inventory"), topic("payments"), topic("billing"), topic("orders"), topic("events"),
                       topic("replies.dlq")};
+    ko.consume = orchestrator_consume;
     auto t = KafkaTransport::create(*io, ko);
     ASSERT_TRUE(t.ok()) << t.error();
     transport = std::move(t).value();
