@@ -4,7 +4,9 @@
 //   p.on("ReserveStock", [](const saga::Command& c) -> saga::Reply { ... });
 //   p.start();  // then io.run()
 //
-// Consumes the command topic (consumer group `kafka.group_id`), dispatches by
+// Consumes the command topic (consumer group `kafka.group_id`; left at the KafkaOptions
+// default it becomes "<topic>.participant", so it never shares the orchestrator's group),
+// dispatches by
 // `saga-command`, and replies on the command's `reply-to` with the SPEC's headers. What the
 // ParticipantCore guarantees (engine/participant.h) holds: deduplication by
 // idempotency-key, empty compensations, no reply from a throwing handler. The dedup memory is
