@@ -49,4 +49,21 @@ struct RunOptions {
 // The orchestrator in the foreground until SIGINT/SIGTERM, then a clean drain.
 int run_command(const RunOptions& options, std::ostream& out, std::ostream& err);
 
+// `status`, `list` and `history` read the state file directly (read-only, no lock), so they
+// work whether or not `sagactl run` is running; `sagas` names the steps.
+struct InspectOptions {
+  std::string state = "./sagactl.db";
+  std::vector<std::string> sagas = {"./sagas"};
+  bool json = false;
+  bool color = false;  // colours in the human table (set when stdout is a terminal)
+  std::string id;                   // status, history
+  std::string status_filter;        // list --status
+  std::string saga_filter;          // list --saga
+  std::size_t limit = 50;           // list
+  std::size_t offset = 0;           // list
+};
+int status_command(const InspectOptions& options, std::ostream& out, std::ostream& err);
+int list_command(const InspectOptions& options, std::ostream& out, std::ostream& err);
+int history_command(const InspectOptions& options, std::ostream& out, std::ostream& err);
+
 }  // namespace runtime

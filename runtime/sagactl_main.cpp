@@ -4,6 +4,9 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
+#include <cstdlib>
 #include <iostream>
 
 #include "runtime/commands.h"
@@ -56,6 +59,25 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
       ->capture_default_str();
 
+  runtime::InspectOptions inspect;
+  auto add_state_options = [&](CLI::App* c) {
+    c->add_option("--state", inspect.state, "The orchestrator's SQLite state file")->capture_default_str();
+    c->add_option("--sagas", inspect.sagas, "Saga files and directories (to name the steps)")->capture_default_str();
+    c->add_flag("--json", inspect.json, "Print JSON (SPEC shapes) instead of a table");
+  };
+  auto* st = app.add_subcommand("status", "A saga's state, each step's state, attempts, times and last error");
+  st->add_option("id", inspect.id, "Saga id")->required();
+  add_state_options(st);
+  auto* ls = app.add_subcommand("list", "Sagas, newest first");
+  ls->add_option("--status", inspect.status_filter, "Only sagas in this state");
+  ls->add_option("--saga", inspect.saga_filter, "Only sagas of this name");
+  ls->add_option("--limit", inspect.limit, "At most this many")->check(CLI::Range(1, 100000))->capture_default_str();
+  ls->add_option("--offset", inspect.offset, "Skip this many (paging)")->capture_default_str();
+  add_state_options(ls);
+  auto* hs = app.add_subcommand("history", "A saga's transitions, oldest first");
+  hs->add_option("id", inspect.id, "Saga id")->required();
+  add_state_options(hs);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -66,6 +88,10 @@ int main(int argc, char** argv) {
 
   if (v->parsed()) return runtime::validate_command(validate, std::cout, std::cerr);
   if (g->parsed()) return runtime::graph_command(graph, std::cout, std::cerr);
+  inspect.color = ::isatty(1) == 1 && std::getenv("NO_COLOR") == nullptr;
+  if (st->parsed()) return runtime::status_command(inspect, std::cout, std::cerr);
+  if (ls->parsed()) return runtime::list_command(inspect, std::cout, std::cerr);
+  if (hs->parsed()) return runtime::history_command(inspect, std::cout, std::cerr);
   // Logs go to stderr: stdout carries what scripts read (the bootstrap line).
   spdlog::set_default_logger(spdlog::stderr_color_mt("sagactl"));
   if (b->parsed()) return runtime::dev_broker_command(broker, std::cout, std::cerr);

@@ -1,0 +1,222 @@
+// `sagactl status`, `list` and `history`: read-only views of the state file, as an aligned
+// table (coloured on a terminal) or as the JSON shapes of SPEC §5.
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <ostream>
+
+#include "dsl/loader.h"
+#include "engine/engine.h"
+#include "engine/protocol.h"
+#include "runtime/commands.h"
+#include "state/sqlite_store.h"
+
+namespace runtime {
+
+namespace {
+
+using sagas::Json;
+
+sagas::Result<std::unique_ptr<state::SqliteStore>, std::string> open_state(const InspectOptions& o) {
+  if (!std::filesystem::exists(o.state)) {
+    return std::string("no state file at " + o.state + ": point --state at the orchestrator's file");
+  }
+  auto s = state::SqliteStore::open({o.state, true, true});
+  if (!s) return s.error().message;
+  return std::move(s).value();
+}
+
+// Definitions by (name, version), to name the steps; quietly empty when the files are gone.
+std::map<std::pair<std::string, int>, sagas::DefinitionPtr> definitions(const InspectOptions& o) {
+  std::vector<std::filesystem::path> paths;
+  for (const auto& p : o.sagas) {
+    if (std::filesystem::exists(p)) paths.emplace_back(p);
+  }
+  std::map<std::pair<std::string, int>, sagas::DefinitionPtr> out;
+  if (paths.empty()) return out;
+  for (const auto& d : dsl::load(paths).definitions) out[{d->name, d->version}] = d;
+  return out;
+}
+
+Json time_json(sagas::TimeMs t) { return t == 0 ? Json() : Json(saga::protocol::format_time(t)); }
+
+Json summary_json(const saga::SagaStatus& s) {
+  Json j = Json::object();
+  j.set("id", Json(s.id.value()));
+  j.set("saga", Json(s.saga));
+  j.set("version", Json(static_cast<std::int64_t>(s.version)));
+  j.set("state", Json(std::string(sagas::to_string(s.state))));
+  j.set("created_at", time_json(s.created_at));
+  j.set("updated_at", time_json(s.updated_at));
+  j.set("error", s.error.empty() ? Json() : Json(s.error));
+  return j;
+}
+
+Json status_json(const saga::SagaStatus& s) {
+  Json j = summary_json(s);
+  Json steps = Json::array();
+  for (const auto& st : s.steps) {
+    Json x = Json::object();
+    x.set("name", Json(st.name));
+    if (st.group) x.set("group", Json(*st.group));
+    x.set("state", Json(std::string(sagas::to_string(st.state))));
+    x.set("attempts", Json(static_cast<std::int64_t>(st.attempts)));
+    x.set("compensation_attempts", Json(static_cast<std::int64_t>(st.compensation_attempts)));
+    x.set("started_at", time_json(st.started_at));
+    x.set("finished_at", time_json(st.finished_at));
+    x.set("error", st.error.empty() ? Json() : Json(st.error));
+    steps.as_array().push_back(std::move(x));
+  }
+  j.set("steps", std::move(steps));
+  return j;
+}
+
+const char* color_of(std::string_view state) {
+  if (state == "completed" || state == "succeeded" || state == "compensated") return "\033[32m";
+  if (state == "failed" || state == "compensation_failed") return "\033[31m";
+  if (state == "compensating" || state == "running") return "\033[33m";
+  return "";
+}
+
+// Prints rows as columns padded to the widest cell; `colored` marks columns whose cells are
+// states, coloured on a terminal.
+void table(std::ostream& out, const std::vector<std::vector<std::string>>& rows, bool color,
+           const std::vector<std::size_t>& colored = {}) {
+  std::vector<std::size_t> width;
+  for (const auto& r : rows) {
+    width.resize(std::max(width.size(), r.size()));
+    for (std::size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
+  }
+  for (std::size_t n = 0; n < rows.size(); ++n) {
+    const auto& r = rows[n];
+    std::string line;
+    for (std::size_t i = 0; i < r.size(); ++i) {
+      std::string cell = r[i];
+      std::string pad(i + 1 < r.size() ? width[i] - cell.size() + 2 : 0, ' ');
+      bool paint = color && n > 0 && std::find(colored.begin(), colored.end(), i) != colored.end() && *color_of(cell);
+      line += paint ? std::string(color_of(cell)) + cell + "\033[0m" + pad : cell + pad;
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out << line << "\n";
+  }
+}
+
+std::string or_dash(const std::string& s) { return s.empty() ? "-" : s; }
+std::string time_or_dash(sagas::TimeMs t) { return t == 0 ? "-" : saga::protocol::format_time(t); }
+
+std::optional<saga::SagaStatus> find(state::SqliteStore& store, const InspectOptions& o) {
+  auto inst = store.load(o.id);
+  if (!inst) return std::nullopt;
+  auto defs = definitions(o);
+  auto it = defs.find({inst->saga, inst->version});
+  sagas::Definition bare;
+  return saga::make_status(it == defs.end() ? bare : *it->second, *inst);
+}
+
+}  // namespace
+
+int status_command(const InspectOptions& o, std::ostream& out, std::ostream& err) {
+  auto store = open_state(o);
+  if (!store) {
+    err << "status: " << store.error() << "\n";
+    return kExitError;
+  }
+  auto s = find(**store, o);
+  if (!s) {
+    err << "status: no saga with id \"" << o.id << "\" in " << o.state << " (sagactl list shows the ids)\n";
+    return kExitError;
+  }
+  if (o.json) {
+    out << status_json(*s).dump() << "\n";
+    return kExitOk;
+  }
+  std::vector<std::vector<std::string>> head = {{"id", s->id.value()},
+                                                {"saga", s->saga + " v" + std::to_string(s->version)},
+                                                {"state", std::string(sagas::to_string(s->state))},
+                                                {"created", time_or_dash(s->created_at)},
+                                                {"updated", time_or_dash(s->updated_at)}};
+  if (!s->error.empty()) head.push_back({"error", s->error});
+  table(out, head, false);
+  if (s->steps.empty()) {
+    out << "\n(steps unnamed: the definition " << s->saga << " v" << s->version << " is not under --sagas)\n";
+    return kExitOk;
+  }
+  std::vector<std::vector<std::string>> rows = {{"STEP", "STATE", "ATTEMPTS", "STARTED", "FINISHED", "ERROR"}};
+  for (const auto& st : s->steps) {
+    rows.push_back({(st.group ? "  " : "") + st.name, std::string(sagas::to_string(st.state)),
+                    std::to_string(st.attempts), time_or_dash(st.started_at), time_or_dash(st.finished_at),
+                    or_dash(st.error)});
+  }
+  out << "\n";
+  table(out, rows, o.color, {1});
+  return kExitOk;
+}
+
+int list_command(const InspectOptions& o, std::ostream& out, std::ostream& err) {
+  state::ListFilter f;
+  if (!o.status_filter.empty()) {
+    f.state = sagas::saga_state_from(o.status_filter);
+    if (!f.state) {
+      err << "list: --status " << o.status_filter
+          << " is not a saga state; use running, completed, compensating, compensated or failed\n";
+      return kExitError;
+    }
+  }
+  if (!o.saga_filter.empty()) f.saga = o.saga_filter;
+  f.limit = o.limit;
+  f.offset = o.offset;
+  auto store = open_state(o);
+  if (!store) {
+    err << "list: " << store.error() << "\n";
+    return kExitError;
+  }
+  sagas::Definition bare;
+  std::vector<saga::SagaStatus> all;
+  for (const auto& inst : (*store)->list(f)) all.push_back(saga::make_status(bare, inst));
+  if (o.json) {
+    Json arr = Json::array();
+    for (const auto& s : all) arr.as_array().push_back(summary_json(s));
+    out << arr.dump() << "\n";
+    return kExitOk;
+  }
+  std::vector<std::vector<std::string>> rows = {{"ID", "SAGA", "STATE", "CREATED", "UPDATED", "ERROR"}};
+  for (const auto& s : all) {
+    rows.push_back({s.id.value(), s.saga + " v" + std::to_string(s.version), std::string(sagas::to_string(s.state)),
+                    time_or_dash(s.created_at), time_or_dash(s.updated_at), or_dash(s.error)});
+  }
+  table(out, rows, o.color, {2});
+  if (all.size() == o.limit) out << "(more may follow: --offset " << o.offset + o.limit << ")\n";
+  return kExitOk;
+}
+
+int history_command(const InspectOptions& o, std::ostream& out, std::ostream& err) {
+  auto store = open_state(o);
+  if (!store) {
+    err << "history: " << store.error() << "\n";
+    return kExitError;
+  }
+  if (!(*store)->load(o.id)) {
+    err << "history: no saga with id \"" << o.id << "\" in " << o.state << " (sagactl list shows the ids)\n";
+    return kExitError;
+  }
+  auto rows_in = (*store)->history(o.id);
+  if (o.json) {
+    Json arr = Json::array();
+    for (const auto& h : rows_in) {
+      Json j = Json::object();
+      j.set("at", time_json(h.at));
+      j.set("event", Json(h.event));
+      j.set("step", h.step.empty() ? Json() : Json(h.step));
+      j.set("detail", Json(h.detail));
+      arr.as_array().push_back(std::move(j));
+    }
+    out << arr.dump() << "\n";
+    return kExitOk;
+  }
+  std::vector<std::vector<std::string>> rows = {{"AT", "EVENT", "STEP", "DETAIL"}};
+  for (const auto& h : rows_in) rows.push_back({time_or_dash(h.at), h.event, or_dash(h.step), h.detail});
+  table(out, rows, o.color);
+  return kExitOk;
+}
+
+}  // namespace runtime
