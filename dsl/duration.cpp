@@ -31,6 +31,9 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
     } else if (rest.starts_with("h")) {
       unit = 3600 * 1000;
       i += 1;
+    } else if (rest.starts_with("d")) {
+      unit = 24 * 3600 * 1000;
+      i += 1;
     } else {
       return std::nullopt;
     }
@@ -43,6 +46,7 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
 
 std::string format_duration(std::chrono::milliseconds d) {
   std::int64_t ms = d.count();
+  if (ms != 0 && ms % 86400000 == 0) return std::to_string(ms / 86400000) + "d";
   if (ms != 0 && ms % 3600000 == 0) return std::to_string(ms / 3600000) + "h";
   if (ms != 0 && ms % 60000 == 0) return std::to_string(ms / 60000) + "m";
   if (ms != 0 && ms % 1000 == 0) return std::to_string(ms / 1000) + "s";

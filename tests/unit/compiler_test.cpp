@@ -97,7 +97,7 @@ TEST(Compiler, BadDurations) {
                    "  - name: a\n    topic: t\n    command: C\n    timeout: 10x\n"),
             (V{"s.yaml:3:11: error: \"deadline\" of the saga must be longer than 0",
                "s.yaml:8:14: error: bad duration \"10x\" for \"timeout\" of step \"a\": use a number with "
-               "ms, s, m or h, e.g. 500ms, 10s, 2m, 1h"}));
+               "ms, s, m, h or d, e.g. 500ms, 10s, 2m, 1h, 7d"}));
 }
 
 TEST(Compiler, DuplicateStepNames) {

@@ -13,6 +13,7 @@ TEST(Duration, ParsesEachUnitAndSums) {
   EXPECT_EQ(parse_duration("2m"), milliseconds(120000));
   EXPECT_EQ(parse_duration("1h"), milliseconds(3600000));
   EXPECT_EQ(parse_duration("1m30s"), milliseconds(90000));
+  EXPECT_EQ(parse_duration("7d"), milliseconds(7LL * 86400000));
 }
 
 TEST(Duration, RejectsMalformedAndOverflowingText) {
@@ -26,6 +27,7 @@ TEST(Duration, FormatsTheShortestExactSpelling) {
   EXPECT_EQ(format_duration(milliseconds(90000)), "90s");
   EXPECT_EQ(format_duration(milliseconds(120000)), "2m");
   EXPECT_EQ(format_duration(milliseconds(7200000)), "2h");
+  EXPECT_EQ(format_duration(milliseconds(2LL * 86400000)), "2d");
 }
 
 }  // namespace

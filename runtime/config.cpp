@@ -1,0 +1,263 @@
+#include "runtime/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <array>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "dsl/duration.h"
+
+namespace runtime {
+
+namespace {
+
+const std::vector<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "off"};
+const std::vector<std::string> kFormats = {"text", "json"};
+const std::vector<std::string> kConsume = {"group", "assign"};
+const std::vector<std::string> kSynchronous = {"full", "normal"};
+
+std::string join(const std::vector<std::string>& xs) {
+  std::string out;
+  for (std::size_t i = 0; i < xs.size(); ++i) out += (i == 0 ? "" : i + 1 == xs.size() ? " or " : ", ") + xs[i];
+  return out;
+}
+
+class Reader {
+ public:
+  Reader(std::string file, ConfigResult& r) : file_(std::move(file)), r_(r) {}
+
+  void error(const YAML::Node& n, const std::string& message) {
+    r_.diagnostics.push_back({dsl::Severity::error, file_, n.Mark().line + 1, n.Mark().column + 1, message});
+  }
+
+  // Reports keys of `map` not in `allowed`, with a suggestion.
+  void keys(const YAML::Node& map, const std::string& where, std::vector<std::string_view> allowed) {
+    for (const auto& kv : map) {
+      std::string key = kv.first.IsScalar() ? kv.first.Scalar() : "?";
+      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+        error(kv.first, "unknown key \"" + key + "\"" + (where.empty() ? "" : " in " + where) +
+                            dsl::suggestion(key, allowed));
+      }
+    }
+  }
+
+  bool scalar(const YAML::Node& n, const std::string& key, std::string& out) {
+    if (!n.IsScalar()) {
+      error(n, key + " must be a string");
+      return false;
+    }
+    out = n.Scalar();
+    return true;
+  }
+
+  void choice(const YAML::Node& n, const std::string& key, const std::vector<std::string>& allowed, std::string& out) {
+    std::string v;
+    if (!scalar(n, key, v)) return;
+    if (auto bad = check_choice(key, v, allowed)) {
+      error(n, *bad);
+      return;
+    }
+    out = v;
+  }
+
+  void integer(const YAML::Node& n, const std::string& key, int lo, int hi, int& out) {
+    std::string v;
+    if (!scalar(n, key, v)) return;
+    try {
+      std::size_t used = 0;
+      long x = std::stol(v, &used);
+      if (used == v.size() && x >= lo && x <= hi) {
+        out = static_cast<int>(x);
+        return;
+      }
+    } catch (const std::exception&) {
+    }
+    error(n, key + " must be a whole number from " + std::to_string(lo) + " to " + std::to_string(hi) + ", got \"" +
+                 v + "\"");
+  }
+
+ private:
+  std::string file_;
+  ConfigResult& r_;
+};
+
+void read(const YAML::Node& root, Reader& rd, Config& c) {
+  if (root.IsNull()) return;  // an empty file: all defaults
+  if (!root.IsMap()) {
+    rd.error(root, "the config must be a mapping of keys (sagas, state, kafka, admin, log, retention)");
+    return;
+  }
+  rd.keys(root, "", {"sagas", "state", "synchronous", "kafka", "admin", "log", "retention"});
+  if (auto n = root["sagas"]) {
+    if (n.IsSequence()) {
+      c.sagas.clear();
+      for (const auto& item : n) {
+        std::string s;
+        if (rd.scalar(item, "each entry of sagas", s)) c.sagas.push_back(s);
+      }
+    } else {
+      std::string s;
+      if (rd.scalar(n, "sagas", s)) c.sagas = {s};
+    }
+  }
+  if (auto n = root["state"]) rd.scalar(n, "state", c.state);
+  if (auto n = root["synchronous"]) {
+    std::string v = "full";
+    rd.choice(n, "synchronous", kSynchronous, v);
+    c.synchronous_full = v == "full";
+  }
+  if (auto n = root["admin"]) rd.scalar(n, "admin", c.admin);
+  if (auto n = root["retention"]) {
+    std::string v;
+    if (rd.scalar(n, "retention", v)) {
+      if (v == "0" || v == "forever") {
+        c.retention = std::chrono::milliseconds(0);
+      } else if (auto d = dsl::parse_duration(v)) {
+        c.retention = *d;
+      } else {
+        rd.error(n, "retention \"" + v + "\" is not a duration: " + std::string(dsl::kDurationHint) +
+                        " (or 0 to keep everything)");
+      }
+    }
+  }
+  if (auto k = root["kafka"]) {
+    if (!k.IsMap()) {
+      rd.error(k, "kafka must be a mapping (brokers, properties, events_topic, start_topic, ...)");
+    } else {
+      rd.keys(k, "kafka", {"brokers", "properties", "events_topic", "start_topic", "group", "consume", "partitions",
+                           "fetch_wait_ms"});
+      if (auto n = k["brokers"]) rd.scalar(n, "kafka.brokers", c.kafka.brokers);
+      if (auto n = k["events_topic"]) {
+        if (n.IsNull()) c.kafka.events_topic.clear();
+        else rd.scalar(n, "kafka.events_topic", c.kafka.events_topic);
+      }
+      if (auto n = k["start_topic"]) {
+        if (n.IsNull()) c.kafka.start_topic.clear();
+        else rd.scalar(n, "kafka.start_topic", c.kafka.start_topic);
+      }
+      if (auto n = k["group"]) rd.scalar(n, "kafka.group", c.kafka.group);
+      if (auto n = k["consume"]) rd.choice(n, "kafka.consume", kConsume, c.kafka.consume);
+      if (auto n = k["partitions"]) rd.integer(n, "kafka.partitions", 1, 1024, c.kafka.partitions);
+      if (auto n = k["fetch_wait_ms"]) rd.integer(n, "kafka.fetch_wait_ms", 0, 60000, c.kafka.fetch_wait_ms);
+      if (auto n = k["properties"]) {
+        if (!n.IsMap()) {
+          rd.error(n, "kafka.properties must be a mapping of librdkafka property names to values");
+        } else {
+          for (const auto& kv : n) {
+            std::string name, value;
+            if (rd.scalar(kv.first, "a kafka property name", name) &&
+                rd.scalar(kv.second, "kafka.properties." + name, value)) {
+              c.kafka.properties[name] = value;
+            }
+          }
+        }
+      }
+    }
+  }
+  if (auto l = root["log"]) {
+    if (!l.IsMap()) {
+      rd.error(l, "log must be a mapping, e.g. {level: info, format: text}");
+    } else {
+      rd.keys(l, "log", {"level", "format"});
+      if (auto n = l["level"]) rd.choice(n, "log.level", kLevels, c.log.level);
+      if (auto n = l["format"]) rd.choice(n, "log.format", kFormats, c.log.format);
+    }
+  }
+}
+
+}  // namespace
+
+std::optional<std::string> check_choice(const std::string& what, const std::string& value,
+                                        const std::vector<std::string>& allowed) {
+  if (std::find(allowed.begin(), allowed.end(), value) != allowed.end()) return std::nullopt;
+  return what + " must be " + join(allowed) + ", got \"" + value + "\"";
+}
+
+ConfigResult load_config(const std::string& path, bool explicit_path) {
+  ConfigResult r;
+  if (!std::filesystem::exists(path)) {
+    if (explicit_path) {
+      r.diagnostics.push_back({dsl::Severity::error, path, 0, 0,
+                               "no such config file; write one (see docs/sagactl.md) or leave --config out"});
+    }
+    return r;
+  }
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  Reader rd(path, r);
+  try {
+    read(YAML::Load(ss.str()), rd, r.config);
+  } catch (const YAML::Exception& e) {
+    r.diagnostics.push_back({dsl::Severity::error, path, e.mark.line + 1, e.mark.column + 1, e.msg});
+  }
+  dsl::sort_by_position(r.diagnostics);
+  return r;
+}
+
+void apply_environment(ConfigResult& r) {
+  auto env = [](const char* name) -> std::optional<std::string> {
+    const char* v = std::getenv(name);
+    return v ? std::optional<std::string>(v) : std::nullopt;
+  };
+  auto bad = [&](const char* name, const std::string& message) {
+    r.diagnostics.push_back({dsl::Severity::error, std::string("$") + name, 0, 0, message});
+  };
+  Config& c = r.config;
+  if (auto v = env("SAGACTL_SAGAS")) {
+    c.sagas.clear();
+    std::stringstream ss(*v);
+    for (std::string part; std::getline(ss, part, ':');) {
+      if (!part.empty()) c.sagas.push_back(part);
+    }
+  }
+  if (auto v = env("SAGACTL_STATE")) c.state = *v;
+  if (auto v = env("SAGACTL_SYNCHRONOUS")) {
+    if (auto e = check_choice("SAGACTL_SYNCHRONOUS", *v, kSynchronous)) bad("SAGACTL_SYNCHRONOUS", *e);
+    else c.synchronous_full = *v == "full";
+  }
+  if (auto v = env("SAGACTL_KAFKA_BROKERS")) c.kafka.brokers = *v;
+  if (auto v = env("SAGACTL_KAFKA_EVENTS_TOPIC")) c.kafka.events_topic = *v;
+  if (auto v = env("SAGACTL_KAFKA_START_TOPIC")) c.kafka.start_topic = *v;
+  if (auto v = env("SAGACTL_KAFKA_GROUP")) c.kafka.group = *v;
+  if (auto v = env("SAGACTL_KAFKA_CONSUME")) {
+    if (auto e = check_choice("SAGACTL_KAFKA_CONSUME", *v, kConsume)) bad("SAGACTL_KAFKA_CONSUME", *e);
+    else c.kafka.consume = *v;
+  }
+  for (auto [name, out, lo, hi] : std::array{std::tuple{"SAGACTL_KAFKA_PARTITIONS", &c.kafka.partitions, 1, 1024},
+                                             std::tuple{"SAGACTL_KAFKA_FETCH_WAIT_MS", &c.kafka.fetch_wait_ms, 0, 60000}}) {
+    if (auto v = env(name)) {
+      char* end = nullptr;
+      long x = std::strtol(v->c_str(), &end, 10);
+      if (v->empty() || *end != '\0' || x < lo || x > hi) {
+        bad(name, std::string(name) + " must be a whole number from " + std::to_string(lo) + " to " +
+                      std::to_string(hi) + ", got \"" + *v + "\"");
+      } else {
+        *out = static_cast<int>(x);
+      }
+    }
+  }
+  if (auto v = env("SAGACTL_ADMIN")) c.admin = *v;
+  if (auto v = env("SAGACTL_LOG_LEVEL")) {
+    if (auto e = check_choice("SAGACTL_LOG_LEVEL", *v, kLevels)) bad("SAGACTL_LOG_LEVEL", *e);
+    else c.log.level = *v;
+  }
+  if (auto v = env("SAGACTL_LOG_FORMAT")) {
+    if (auto e = check_choice("SAGACTL_LOG_FORMAT", *v, kFormats)) bad("SAGACTL_LOG_FORMAT", *e);
+    else c.log.format = *v;
+  }
+  if (auto v = env("SAGACTL_RETENTION")) {
+    if (*v == "0" || *v == "forever") {
+      c.retention = std::chrono::milliseconds(0);
+    } else if (auto d = dsl::parse_duration(*v)) {
+      c.retention = *d;
+    } else {
+      bad("SAGACTL_RETENTION", "SAGACTL_RETENTION \"" + *v + "\" is not a duration: " + std::string(dsl::kDurationHint));
+    }
+  }
+}
+
+}  // namespace runtime

@@ -1,0 +1,62 @@
+// Config: what `sagactl run` (and the client commands) are configured with (SPEC §5).
+//
+// Sources, later ones winning: the defaults below, the YAML file (`--config`, default
+// ./sagactl.yaml; a missing default file is fine, a missing named one is an error),
+// SAGACTL_* environment variables, then flags. Every problem in the file is reported at
+// once as FILE:LINE:COL, like saga files: unknown keys (with a suggestion), wrong types, bad
+// durations and choices.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dsl/diagnostic.h"
+
+namespace runtime {
+
+struct Config {
+  std::vector<std::string> sagas = {"./sagas"};
+  std::string state = "./sagactl.db";
+  bool synchronous_full = true;  // synchronous: full | normal
+  struct Kafka {
+    std::string brokers = "embedded";
+    std::map<std::string, std::string> properties;
+    std::string events_topic = "sagas.events";  // empty: not published
+    std::string start_topic = "sagas.start";    // empty: not consumed
+    std::string group = "sagactl";
+    std::string consume;        // group | assign; empty: assign when embedded, group otherwise
+    int partitions = 1;         // of the topics the embedded broker creates
+    int fetch_wait_ms = -1;     // -1: 1 when embedded, 100 otherwise
+  } kafka;
+  std::string admin = "127.0.0.1:7468";  // host:port of the admin HTTP endpoint; empty: off
+  struct Log {
+    std::string level = "info";  // trace | debug | info | warn | error | off
+    std::string format = "text";  // text | json
+  } log;
+  std::chrono::milliseconds retention{7LL * 24 * 3600 * 1000};  // 0: keep everything
+};
+
+struct ConfigResult {
+  Config config;
+  std::vector<dsl::Diagnostic> diagnostics;  // errors: do not start
+  bool ok() const { return !dsl::has_errors(diagnostics); }
+};
+
+// Reads `path` over the defaults; `explicit_path` says the user named it (so it must exist).
+ConfigResult load_config(const std::string& path, bool explicit_path);
+
+// Applies SAGACTL_SAGAS, SAGACTL_STATE, SAGACTL_SYNCHRONOUS, SAGACTL_KAFKA_BROKERS,
+// SAGACTL_KAFKA_EVENTS_TOPIC, SAGACTL_KAFKA_START_TOPIC, SAGACTL_KAFKA_GROUP,
+// SAGACTL_KAFKA_CONSUME, SAGACTL_KAFKA_PARTITIONS, SAGACTL_KAFKA_FETCH_WAIT_MS, SAGACTL_ADMIN,
+// SAGACTL_LOG_LEVEL, SAGACTL_LOG_FORMAT and SAGACTL_RETENTION (librdkafka properties come
+// from the file or --property). Bad values are diagnostics naming the variable.
+void apply_environment(ConfigResult& result);
+
+// Checks one value the way the file does, for flags and variables: empty when fine.
+std::optional<std::string> check_choice(const std::string& what, const std::string& value,
+                                        const std::vector<std::string>& allowed);
+
+}  // namespace runtime
