@@ -79,6 +79,8 @@ struct EngineOptions {
   // Sagas are started by messages here (header saga-name, optional saga-id or
   // idempotency-key, value = the input as JSON); empty: not consumed.
   std::string start_topic;
+  // Told the duration of every successful commit and how many transitions it carried (metrics).
+  std::function<void(double seconds, std::size_t transitions)> on_commit;
 };
 
 struct StepStatus {
@@ -176,6 +178,8 @@ class Engine {
   std::vector<sagas::DefinitionPtr> definitions() const;
   const EngineStats& stats() const;
   std::size_t active_sagas() const;  // in memory: unfinished ones only
+  std::size_t unconfirmed_sends() const;  // outbox messages awaiting the broker's acknowledgement
+  bool store_healthy() const;  // false while a failed commit waits for its retry
 
  private:
   struct Impl;

@@ -2,16 +2,22 @@
 // main() is only argument wiring and tests can drive a command without a process.
 #pragma once
 
+#include <chrono>
 #include <iosfwd>
 #include <map>
 #include <string>
 #include <vector>
+
+#include "runtime/config.h"
 
 namespace runtime {
 
 // Exit codes shared by every subcommand (SPEC §5).
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitError = 1;
+inline constexpr int kExitCompensated = 2;  // start --wait
+inline constexpr int kExitFailed = 3;
+inline constexpr int kExitWaitTimeout = 4;
 
 struct ValidateOptions {
   std::vector<std::string> paths;
@@ -33,21 +39,28 @@ struct DevBrokerOptions {
 // Serves until SIGINT/SIGTERM; the first stdout line is "bootstrap: HOST:PORT[,...]".
 int dev_broker_command(const DevBrokerOptions& options, std::ostream& out, std::ostream& err);
 
-struct RunOptions {
-  std::vector<std::string> sagas = {"./sagas"};
-  std::string state = "./sagactl.db";
-  std::string brokers = "embedded";  // or host:port,...
-  std::map<std::string, std::string> properties;
-  std::string group_id = "sagactl";
-  std::string consume;               // group | assign; default: assign when embedded, else group
-  int partitions = 1;                // topics created by the embedded broker
-  std::string events_topic = "sagas.events";  // empty: off
-  std::string start_topic = "sagas.start";    // empty: off
-  int fetch_wait_max_ms = -1;        // -1: 1 when embedded, else 100
-  bool synchronous_full = true;
-};
 // The orchestrator in the foreground until SIGINT/SIGTERM, then a clean drain.
-int run_command(const RunOptions& options, std::ostream& out, std::ostream& err);
+int run_command(const Config& config, std::ostream& out, std::ostream& err);
+
+struct StartCommandOptions {
+  std::string admin;              // the orchestrator's admin address
+  std::string saga;
+  std::string input = "{}";       // JSON, or @FILE
+  std::string id;                 // empty: the orchestrator makes one
+  bool wait = false;
+  std::chrono::milliseconds timeout{30'000};
+  bool tty = false;               // show each step's progress while waiting
+};
+// Prints the saga id alone on the first line. With --wait, exits 0 completed, 2 compensated,
+// 3 failed, 4 timed out waiting.
+int start_command(const StartCommandOptions& options, std::ostream& out, std::ostream& err);
+
+struct CompensateCommandOptions {
+  std::string admin;
+  std::string id;
+  std::string reason;
+};
+int compensate_command(const CompensateCommandOptions& options, std::ostream& out, std::ostream& err);
 
 // `status`, `list` and `history` read the state file directly (read-only, no lock), so they
 // work whether or not `sagactl run` is running; `sagas` names the steps.

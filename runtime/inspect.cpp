@@ -9,6 +9,7 @@
 #include "engine/engine.h"
 #include "engine/protocol.h"
 #include "runtime/commands.h"
+#include "runtime/views.h"
 #include "state/sqlite_store.h"
 
 namespace runtime {
@@ -36,39 +37,6 @@ std::map<std::pair<std::string, int>, sagas::DefinitionPtr> definitions(const In
   if (paths.empty()) return out;
   for (const auto& d : dsl::load(paths).definitions) out[{d->name, d->version}] = d;
   return out;
-}
-
-Json time_json(sagas::TimeMs t) { return t == 0 ? Json() : Json(saga::protocol::format_time(t)); }
-
-Json summary_json(const saga::SagaStatus& s) {
-  Json j = Json::object();
-  j.set("id", Json(s.id.value()));
-  j.set("saga", Json(s.saga));
-  j.set("version", Json(static_cast<std::int64_t>(s.version)));
-  j.set("state", Json(std::string(sagas::to_string(s.state))));
-  j.set("created_at", time_json(s.created_at));
-  j.set("updated_at", time_json(s.updated_at));
-  j.set("error", s.error.empty() ? Json() : Json(s.error));
-  return j;
-}
-
-Json status_json(const saga::SagaStatus& s) {
-  Json j = summary_json(s);
-  Json steps = Json::array();
-  for (const auto& st : s.steps) {
-    Json x = Json::object();
-    x.set("name", Json(st.name));
-    if (st.group) x.set("group", Json(*st.group));
-    x.set("state", Json(std::string(sagas::to_string(st.state))));
-    x.set("attempts", Json(static_cast<std::int64_t>(st.attempts)));
-    x.set("compensation_attempts", Json(static_cast<std::int64_t>(st.compensation_attempts)));
-    x.set("started_at", time_json(st.started_at));
-    x.set("finished_at", time_json(st.finished_at));
-    x.set("error", st.error.empty() ? Json() : Json(st.error));
-    steps.as_array().push_back(std::move(x));
-  }
-  j.set("steps", std::move(steps));
-  return j;
 }
 
 const char* color_of(std::string_view state) {
@@ -202,14 +170,7 @@ int history_command(const InspectOptions& o, std::ostream& out, std::ostream& er
   auto rows_in = (*store)->history(o.id);
   if (o.json) {
     Json arr = Json::array();
-    for (const auto& h : rows_in) {
-      Json j = Json::object();
-      j.set("at", time_json(h.at));
-      j.set("event", Json(h.event));
-      j.set("step", h.step.empty() ? Json() : Json(h.step));
-      j.set("detail", Json(h.detail));
-      arr.as_array().push_back(std::move(j));
-    }
+    for (const auto& h : rows_in) arr.as_array().push_back(history_json(h));
     out << arr.dump() << "\n";
     return kExitOk;
   }

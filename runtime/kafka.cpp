@@ -71,6 +71,14 @@ struct KafkaTransport::Impl {
   std::uint64_t next_token = 1;
   bool closed = false;
 
+  std::atomic<bool> up{true};  // set by librdkafka's threads, read by the executor
+
+  static void on_error(rd_kafka_t*, int err, const char* reason, void* opaque) {
+    auto* self = static_cast<Impl*>(opaque);
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) self->up = false;
+    spdlog::warn("kafka: {} ({})", reason, rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)));
+  }
+
   // Delivery reports run inside rd_kafka_poll: on the producer poller, or in flush().
   std::mutex reports_mu;
   std::vector<Delivery> reports;
@@ -83,6 +91,7 @@ struct KafkaTransport::Impl {
       if (!error.empty()) spdlog::warn("kafka: publishing to {} failed: {}", rd_kafka_topic_name(m->rkt), error);
       return;
     }
+    if (error.empty()) self->up = true;
     std::lock_guard lock(self->reports_mu);
     self->reports.push_back({id, std::move(error)});
   }
@@ -125,6 +134,7 @@ struct KafkaTransport::Impl {
           }
           continue;
         }
+        up = true;
         batch.push_back({to_message(m), m->partition, m->offset});
       }
       if (batch.empty()) continue;
@@ -233,13 +243,14 @@ sagas::Result<std::unique_ptr<KafkaTransport>, std::string> KafkaTransport::crea
       if (auto err = kafka::set(conf.get(), k, v)) return "kafka.properties: " + *err;
     }
     rd_kafka_conf_set_log_cb(conf.get(), &Impl::on_log);
+    rd_kafka_conf_set_error_cb(conf.get(), &Impl::on_error);
+    rd_kafka_conf_set_opaque(conf.get(), impl.get());
     return conf;
   };
 
   auto pconf = base(true);
   if (!pconf) return pconf.error();
   rd_kafka_conf_set_dr_msg_cb(pconf->get(), &Impl::on_report);
-  rd_kafka_conf_set_opaque(pconf->get(), impl.get());
   auto producer = kafka::make_handle(RD_KAFKA_PRODUCER, std::move(*pconf));
   if (!producer) return producer.error();
   impl->producer = std::move(*producer);
@@ -339,6 +350,27 @@ void KafkaTransport::acknowledge(std::span<const std::uint64_t> tokens) {
 void KafkaTransport::flush(int timeout_ms) {
   rd_kafka_flush(impl_->producer.get(), timeout_ms);
   impl_->post_reports();
+}
+
+bool KafkaTransport::brokers_up() const { return impl_->up; }
+
+std::int64_t KafkaTransport::consumer_lag() const {
+  rd_kafka_topic_partition_list_t* raw = nullptr;
+  if (rd_kafka_assignment(impl_->consumer.get(), &raw) != RD_KAFKA_RESP_ERR_NO_ERROR || raw == nullptr) return 0;
+  kafka::ListPtr assigned(raw);
+  rd_kafka_position(impl_->consumer.get(), assigned.get());
+  std::int64_t lag = 0;
+  for (int i = 0; i < assigned->cnt; ++i) {
+    const auto& p = assigned->elems[i];
+    std::int64_t low = 0, high = 0;
+    if (rd_kafka_get_watermark_offsets(impl_->consumer.get(), p.topic, p.partition, &low, &high) !=
+        RD_KAFKA_RESP_ERR_NO_ERROR) {
+      continue;
+    }
+    std::int64_t at = p.offset >= 0 ? p.offset : low;
+    if (high > at) lag += high - at;
+  }
+  return lag;
 }
 
 void KafkaTransport::close() {

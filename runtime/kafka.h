@@ -72,6 +72,12 @@ class KafkaTransport final : public Transport {
   // Waits up to `timeout_ms` for produced messages to be delivered (for clean shutdown).
   void flush(int timeout_ms);
 
+  // False after librdkafka reported every broker down, until a message gets through again.
+  bool brokers_up() const;
+  // Messages on the consumed partitions not yet read (high watermark minus position, from
+  // librdkafka's cached offsets), summed.
+  std::int64_t consumer_lag() const;
+
  private:
   struct Impl;
   explicit KafkaTransport(std::unique_ptr<Impl> impl);

@@ -12,7 +12,10 @@
 
 #include "dsl/loader.h"
 #include "engine/engine.h"
+#include "runtime/admin.h"
 #include "runtime/commands.h"
+#include "runtime/metrics.h"
+#include "runtime/views.h"
 #include "runtime/dev_broker.h"
 #include "runtime/kafka.h"
 #include "state/sqlite_store.h"
@@ -87,35 +90,149 @@ int dev_broker_command(const DevBrokerOptions& options, std::ostream& out, std::
   return kExitOk;
 }
 
-int run_command(const RunOptions& options, std::ostream& out, std::ostream& err) {
-  auto loaded = load_or_report(options.sagas, err);
+namespace {
+
+HttpResponse json_response(int status, const sagas::Json& body) { return {status, "application/json", body.dump() + "\n"}; }
+
+HttpResponse error_response(int status, const std::string& message) {
+  sagas::Json j = sagas::Json::object();
+  j.set("error", sagas::Json(message));
+  return json_response(status, j);
+}
+
+int http_status_of(saga::Errc code) {
+  switch (code) {
+    case saga::Errc::invalid_input: return 400;
+    case saga::Errc::unknown_saga:
+    case saga::Errc::not_found: return 404;
+    case saga::Errc::conflict: return 409;
+    default: return 503;
+  }
+}
+
+// The admin API: health, metrics, and what `sagactl start|compensate` and `--wait` use.
+struct Admin {
+  saga::Engine& engine;
+  saga::KafkaTransport& transport;
+  Metrics& metrics;
+
+  void handle(const HttpRequest& req, const std::function<void(HttpResponse)>& respond) {
+    std::string path = req.target.substr(0, req.target.find('?'));
+    if (req.method == "GET" && path == "/healthz") return respond(health());
+    if (req.method == "GET" && path == "/metrics") {
+      Metrics::Gauges g;
+      g.active_sagas = engine.active_sagas();
+      g.outbox_depth = engine.unconfirmed_sends();
+      g.consumer_lag = transport.consumer_lag();
+      g.dead_letters = engine.stats().dead_letters;
+      g.duplicate_replies = engine.stats().duplicates;
+      g.broker_up = transport.brokers_up();
+      g.store_ok = engine.store_healthy();
+      return respond({200, "text/plain; version=0.0.4; charset=utf-8", metrics.render(g)});
+    }
+    const std::string prefix = "/v1/sagas";
+    if (path == prefix && req.method == "POST") return start(req, respond);
+    if (path.rfind(prefix + "/", 0) == 0) {
+      std::string rest = path.substr(prefix.size() + 1);
+      const std::string suffix = "/compensate";
+      if (req.method == "POST" && rest.size() > suffix.size() &&
+          rest.compare(rest.size() - suffix.size(), suffix.size(), suffix) == 0) {
+        return compensate(rest.substr(0, rest.size() - suffix.size()), req, respond);
+      }
+      if (req.method == "GET" && rest.find('/') == std::string::npos) {
+        auto s = engine.status(saga::SagaId(rest));
+        if (!s) return respond(error_response(404, "no saga with id \"" + rest + "\""));
+        return respond(json_response(200, status_json(*s)));
+      }
+    }
+    respond(error_response(404, "no such endpoint: " + req.method + " " + path +
+                                    " (GET /healthz, GET /metrics, POST /v1/sagas, GET /v1/sagas/ID, "
+                                    "POST /v1/sagas/ID/compensate)"));
+  }
+
+  HttpResponse health() {
+    bool store = engine.store_healthy();
+    bool broker = transport.brokers_up();
+    sagas::Json j = sagas::Json::object();
+    j.set("status", sagas::Json(store && broker ? "ok" : "degraded"));
+    j.set("store", sagas::Json(store ? "ok" : "failing"));
+    j.set("broker", sagas::Json(broker ? "ok" : "down"));
+    return json_response(store && broker ? 200 : 503, j);
+  }
+
+  void start(const HttpRequest& req, const std::function<void(HttpResponse)>& respond) {
+    auto body = sagas::Json::parse(req.body);
+    if (!body || !body->is_object()) {
+      return respond(error_response(400, "the request body must be a JSON object {\"saga\", \"input\", \"id\"}"));
+    }
+    const sagas::Json* name = body->find("saga");
+    if (!name || !name->is_string()) return respond(error_response(400, "\"saga\" (the saga's name) is required"));
+    const sagas::Json* input = body->find("input");
+    saga::StartOptions opts;
+    if (const sagas::Json* id = body->find("id"); id && id->is_string() && !id->as_string().empty()) {
+      opts.id = id->as_string();
+    }
+    // The answer waits for the commit: a started saga is durable when the caller hears of it.
+    auto answer = std::make_shared<sagas::Json>();  // null until the start is accepted
+    auto r = engine.start(name->as_string(), input ? *input : sagas::Json::object(), opts,
+                          [respond, answer](const saga::Status& st) {
+                            if (answer->is_null()) return;  // an existing saga: answered below
+                            respond(st.ok() ? json_response(201, *answer) : error_response(503, st.message));
+                          });
+    if (!r) return respond(error_response(http_status_of(r.error().code), r.error().message));
+    sagas::Json j = sagas::Json::object();
+    j.set("id", sagas::Json(r->id.value()));
+    j.set("existed", sagas::Json(r->existed));
+    if (r->existed) return respond(json_response(200, j));
+    *answer = std::move(j);
+  }
+
+  void compensate(const std::string& id, const HttpRequest& req, const std::function<void(HttpResponse)>& respond) {
+    std::string reason;
+    if (auto body = sagas::Json::parse(req.body.empty() ? "{}" : req.body); body && body->is_object()) {
+      if (const sagas::Json* r = body->find("reason"); r && r->is_string()) reason = r->as_string();
+    }
+    saga::Status st = engine.compensate(saga::SagaId(id), reason);
+    if (!st.ok()) return respond(error_response(http_status_of(st.code), st.message));
+    sagas::Json j = sagas::Json::object();
+    j.set("id", sagas::Json(id));
+    j.set("state", sagas::Json("compensating"));
+    respond(json_response(202, j));
+  }
+
+};
+
+}  // namespace
+
+int run_command(const Config& c, std::ostream& out, std::ostream& err) {
+  auto loaded = load_or_report(c.sagas, err);
   if (!loaded.ok()) {
     err << "run: the sagas above have errors; fix them (sagactl validate shows them all) and start again\n";
     return kExitError;
   }
   if (loaded.definitions.empty()) {
-    err << "run: no saga files (*.yaml, *.yml) in " << options.sagas.front() << "; point --sagas at them\n";
+    err << "run: no saga files (*.yaml, *.yml) in " << c.sagas.front() << "; point sagas (or --sagas) at them\n";
     return kExitError;
   }
-  auto store = state::SqliteStore::open({options.state, options.synchronous_full, false});
+  auto store = state::SqliteStore::open({c.state, c.synchronous_full, false});
   if (!store) {
     err << "run: " << store.error().message << "\n";
     return kExitError;
   }
 
-  bool embedded = options.brokers == "embedded";
+  bool embedded = c.kafka.brokers == "embedded";
   std::unique_ptr<saga::DevBroker> broker;
   saga::KafkaOptions kafka;
-  kafka.brokers = options.brokers;
-  kafka.properties = options.properties;
-  kafka.group_id = options.group_id;
-  kafka.consume = (options.consume.empty() ? embedded : options.consume == "assign")
+  kafka.brokers = c.kafka.brokers;
+  kafka.properties = c.kafka.properties;
+  kafka.group_id = c.kafka.group;
+  kafka.consume = (c.kafka.consume.empty() ? embedded : c.kafka.consume == "assign")
                       ? saga::KafkaOptions::Consume::assign
                       : saga::KafkaOptions::Consume::group;
-  kafka.fetch_wait_max_ms = options.fetch_wait_max_ms >= 0 ? options.fetch_wait_max_ms : (embedded ? 1 : 100);
+  kafka.fetch_wait_max_ms = c.kafka.fetch_wait_ms >= 0 ? c.kafka.fetch_wait_ms : (embedded ? 1 : 100);
   auto topics = topics_of(loaded.definitions);
-  if (!options.events_topic.empty()) topics.insert(options.events_topic);
-  if (!options.start_topic.empty()) topics.insert({options.start_topic, options.start_topic + ".dlq"});
+  if (!c.kafka.events_topic.empty()) topics.insert(c.kafka.events_topic);
+  if (!c.kafka.start_topic.empty()) topics.insert({c.kafka.start_topic, c.kafka.start_topic + ".dlq"});
   if (embedded) {
     auto b = saga::DevBroker::start(1);
     if (!b) {
@@ -123,7 +240,7 @@ int run_command(const RunOptions& options, std::ostream& out, std::ostream& err)
       return kExitError;
     }
     broker = std::move(b).value();
-    if (auto e = create_topics(*broker, topics, options.partitions)) {
+    if (auto e = create_topics(*broker, topics, c.kafka.partitions)) {
       err << "run: " << *e << "\n";
       return kExitError;
     }
@@ -139,23 +256,42 @@ int run_command(const RunOptions& options, std::ostream& out, std::ostream& err)
     err << "run: " << transport.error() << "\n";
     return kExitError;
   }
+  Metrics metrics;
   saga::SystemClock clock(io);
   saga::EngineOptions eo;
-  eo.events_topic = options.events_topic;
-  eo.start_topic = options.start_topic;
+  eo.events_topic = c.kafka.events_topic;
+  eo.start_topic = c.kafka.start_topic;
+  eo.retention = c.retention.count();
+  eo.on_commit = [&](double seconds, std::size_t n) { metrics.observe_commit(seconds, n); };
   saga::Engine engine(io, **store, **transport, clock, eo);
   for (const auto& d : loaded.definitions) engine.add(d);
+  Admin admin{engine, **transport, metrics};
+  engine.on_event([&](const saga::Event& e) { metrics.observe(e); });
   if (auto st = engine.open(); !st.ok()) {
     err << "run: " << st.message << "\n";
     return kExitError;
   }
-  spdlog::info("running {} saga definition(s); state in {}", loaded.definitions.size(), options.state);
+  std::unique_ptr<AdminServer> server;
+  if (!c.admin.empty()) {
+    auto s = AdminServer::start(io, c.admin, [&](const HttpRequest& req, std::function<void(HttpResponse)> respond) {
+      admin.handle(req, respond);
+    });
+    if (!s) {
+      err << "run: " << s.error() << "\n";
+      return kExitError;
+    }
+    server = std::move(s).value();
+    out << "admin: " << server->address() << std::endl;  // with port 0, the one it got
+    spdlog::info("admin endpoint on http://{} (/healthz, /metrics, /v1/sagas)", server->address());
+  }
+  spdlog::info("running {} saga definition(s); state in {}", loaded.definitions.size(), c.state);
 
   auto work = boost::asio::make_work_guard(io);
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     spdlog::info("signal {}: draining", sig);
+    if (server) server->stop();
     engine.close();             // commits what is pending
     (*transport)->flush(5000);  // what is sent gets delivered; the rest stays in the outbox
     work.reset();

@@ -1,25 +1,119 @@
 // sagactl: the command-line shell over the engine. Only argument wiring lives here; each
-// subcommand is a function in commands.cpp.
+// subcommand is a function in commands.h. Configuration: defaults < sagactl.yaml <
+// SAGACTL_* variables < flags.
 #include <CLI/CLI.hpp>
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
-
 #include <unistd.h>
 
 #include <cstdlib>
 #include <iostream>
 
+#include "dsl/duration.h"
 #include "runtime/commands.h"
+#include "runtime/config.h"
+
+namespace {
+
+const char* const kBashCompletion = R"(# bash completion for sagactl: source <(sagactl completion bash)
+_sagactl() {
+  local cur prev cmd
+  cur="${COMP_WORDS[COMP_CWORD]}"
+  prev="${COMP_WORDS[COMP_CWORD-1]}"
+  cmd="${COMP_WORDS[1]}"
+  if [ "$COMP_CWORD" -eq 1 ]; then
+    COMPREPLY=($(compgen -W "validate graph run start status list history compensate dev-broker completion --help --version" -- "$cur"))
+    return
+  fi
+  case "$prev" in
+    --config|--state|--input) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --sagas) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --format) COMPREPLY=($(compgen -W "dot mermaid" -- "$cur")); return ;;
+    --status) COMPREPLY=($(compgen -W "running completed compensating compensated failed" -- "$cur")); return ;;
+    --log-level) COMPREPLY=($(compgen -W "trace debug info warn error off" -- "$cur")); return ;;
+    --log-format) COMPREPLY=($(compgen -W "text json" -- "$cur")); return ;;
+    --consume) COMPREPLY=($(compgen -W "group assign" -- "$cur")); return ;;
+  esac
+  local opts=""
+  case "$cmd" in
+    validate) opts="--strict" ;;
+    graph) opts="--format" ;;
+    run) opts="--config --sagas --state --brokers --property --group --consume --partitions --events-topic --start-topic --fetch-wait-ms --admin --retention --log-level --log-format" ;;
+    start) opts="--config --admin --input --id --wait --timeout" ;;
+    status|history) opts="--config --state --sagas --json" ;;
+    list) opts="--config --state --sagas --json --status --saga --limit --offset" ;;
+    compensate) opts="--config --admin --reason" ;;
+    dev-broker) opts="--brokers --partitions --sagas" ;;
+    completion) opts="bash" ;;
+  esac
+  if [[ "$cur" == -* ]] || [ "$cmd" = completion ]; then
+    COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+  else
+    COMPREPLY=($(compgen -f -- "$cur"))
+  fi
+}
+complete -F _sagactl sagactl
+)";
+
+// JSON log lines need the message escaped: a custom flag (%*) for spdlog's pattern.
+class JsonMessage final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    for (char c : std::string_view(msg.payload.data(), msg.payload.size())) {
+      switch (c) {
+        case '"': dest.append(std::string_view("\\\"")); break;
+        case '\\': dest.append(std::string_view("\\\\")); break;
+        case '\n': dest.append(std::string_view("\\n")); break;
+        case '\t': dest.append(std::string_view("\\t")); break;
+        default:
+          if (static_cast<unsigned char>(c) < 0x20) {
+            dest.append(std::string_view("?"));
+          } else {
+            dest.push_back(c);
+          }
+      }
+    }
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonMessage>(); }
+};
+
+void setup_logging(const runtime::Config& c) {
+  // Logs go to stderr: stdout carries what scripts read (ids, the bootstrap line).
+  auto logger = spdlog::stderr_color_mt("sagactl");
+  if (c.log.format == "json") {
+    auto f = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
+    f->add_flag<JsonMessage>('*').set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","msg":"%*"})");
+    logger->set_formatter(std::move(f));
+  }
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(c.log.level));
+}
+
+// The configuration for a command: defaults, file, environment; problems are printed.
+std::optional<runtime::Config> resolve(const std::string& command, const std::string& path, bool given) {
+  runtime::ConfigResult r = runtime::load_config(path, given);
+  runtime::apply_environment(r);
+  for (const auto& d : r.diagnostics) std::cerr << dsl::format(d) << "\n";
+  if (!r.ok()) {
+    std::cerr << command << ": fix the configuration above and try again\n";
+    return std::nullopt;
+  }
+  return r.config;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"sagactl: declarative saga orchestration over Kafka, checkpointed in SQLite"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "sagactl 0.1.0");
+  app.footer("Configuration: ./sagactl.yaml (or --config), overridden by SAGACTL_* variables, then by flags.\n"
+             "Manual: docs/sagactl.md. Bash completion: source <(sagactl completion bash)");
 
   runtime::ValidateOptions validate;
   auto* v = app.add_subcommand("validate", "Compile saga files; print problems as FILE:LINE:COL; exit 1 on any");
-  v->add_option("paths", validate.paths, "Saga files, or directories searched for *.yaml and *.yml")
-      ->required();
+  v->add_option("paths", validate.paths, "Saga files, or directories searched for *.yaml and *.yml")->required();
   v->add_flag("--strict", validate.strict, "Also report warnings (e.g. a step with no compensation) and fail on them");
 
   runtime::GraphOptions graph;
@@ -37,46 +131,90 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   b->add_option("--sagas", broker.sagas, "Create the topics these saga files and directories use");
 
-  runtime::RunOptions run;
+  // --config on every command that reads it.
+  std::string config_path = "sagactl.yaml";
+  auto add_config = [&](CLI::App* c) {
+    return c->add_option("--config", config_path, "Configuration file (default ./sagactl.yaml, optional)");
+  };
+
+  // run: every config key as a flag.
+  runtime::Config flags;
   std::vector<std::string> properties;
-  std::string log_level = "info";
+  std::string retention;
   auto* r = app.add_subcommand("run", "Run the orchestrator in the foreground until SIGINT/SIGTERM");
-  r->add_option("--sagas", run.sagas, "Saga files and directories")->capture_default_str();
-  r->add_option("--state", run.state, "SQLite state file")->capture_default_str();
-  r->add_option("--brokers", run.brokers, "\"embedded\" (an in-process development broker) or host:port,...")
-      ->capture_default_str();
-  r->add_option("--property", properties, "A librdkafka property, NAME=VALUE (repeatable)");
-  r->add_option("--group", run.group_id, "Consumer group of the reply consumer")->capture_default_str();
-  r->add_option("--consume", run.consume, "group (join the consumer group) or assign (take every partition)")
-      ->check(CLI::IsMember({"group", "assign"}));
-  r->add_option("--partitions", run.partitions, "Partitions of topics the embedded broker creates")
-      ->check(CLI::Range(1, 1024))
-      ->capture_default_str();
-  r->add_option("--events-topic", run.events_topic, "Lifecycle events topic (empty: off)")->capture_default_str();
-  r->add_option("--start-topic", run.start_topic, "Start requests topic (empty: off)")->capture_default_str();
-  r->add_option("--fetch-wait-ms", run.fetch_wait_max_ms, "fetch.wait.max.ms (default 1 embedded, 100 otherwise)");
-  r->add_option("--log-level", log_level, "trace, debug, info, warn, error, off")
-      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
-      ->capture_default_str();
+  auto* r_config = add_config(r);
+  auto* r_sagas = r->add_option("--sagas", flags.sagas, "Saga files and directories [config: sagas]");
+  auto* r_state = r->add_option("--state", flags.state, "SQLite state file [config: state]");
+  auto* r_brokers = r->add_option("--brokers", flags.kafka.brokers,
+                                  "\"embedded\" (an in-process development broker) or host:port,... [kafka.brokers]");
+  auto* r_props = r->add_option("--property", properties, "A librdkafka property NAME=VALUE, repeatable [kafka.properties]");
+  auto* r_group = r->add_option("--group", flags.kafka.group, "Consumer group of the reply consumer [kafka.group]");
+  auto* r_consume = r->add_option("--consume", flags.kafka.consume,
+                                  "group (join the consumer group) or assign (take every partition) [kafka.consume]")
+                        ->check(CLI::IsMember({"group", "assign"}));
+  auto* r_parts = r->add_option("--partitions", flags.kafka.partitions,
+                                "Partitions of topics the embedded broker creates [kafka.partitions]")
+                      ->check(CLI::Range(1, 1024));
+  auto* r_events = r->add_option("--events-topic", flags.kafka.events_topic, "Lifecycle events topic, empty: off [kafka.events_topic]");
+  auto* r_start = r->add_option("--start-topic", flags.kafka.start_topic, "Start requests topic, empty: off [kafka.start_topic]");
+  auto* r_fetch = r->add_option("--fetch-wait-ms", flags.kafka.fetch_wait_ms,
+                                "fetch.wait.max.ms (default 1 embedded, 100 otherwise) [kafka.fetch_wait_ms]")
+                      ->check(CLI::Range(0, 60000));
+  auto* r_admin = r->add_option("--admin", flags.admin, "Admin HTTP endpoint host:port, empty: off [admin]");
+  auto* r_retention = r->add_option("--retention", retention, "Prune finished sagas after this (7d, 12h, 0: never) [retention]");
+  auto* r_level = r->add_option("--log-level", flags.log.level, "trace, debug, info, warn, error, off [log.level]")
+                      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  auto* r_format = r->add_option("--log-format", flags.log.format, "text or json [log.format]")
+                       ->check(CLI::IsMember({"text", "json"}));
+
+  runtime::StartCommandOptions start;
+  std::string start_timeout = "30s";
+  std::string admin_flag;
+  auto* s = app.add_subcommand("start", "Start a saga on the running orchestrator; print its id");
+  auto* s_config = add_config(s);
+  s->add_option("saga", start.saga, "Saga name")->required();
+  s->add_option("--input", start.input, "The input as JSON, or @FILE")->capture_default_str();
+  s->add_option("--id", start.id, "Saga id: starting twice with one id starts one saga");
+  s->add_flag("--wait", start.wait, "Wait for the end: exit 0 completed, 2 compensated, 3 failed, 4 timed out");
+  s->add_option("--timeout", start_timeout, "How long --wait waits")->capture_default_str();
+  auto* s_admin = s->add_option("--admin", admin_flag, "The orchestrator's admin endpoint host:port [admin]");
+
+  runtime::CompensateCommandOptions compensate;
+  auto* c = app.add_subcommand("compensate", "Abort a running saga (or retry a failed one's compensations)");
+  auto* c_config = add_config(c);
+  c->add_option("id", compensate.id, "Saga id")->required();
+  c->add_option("--reason", compensate.reason, "Why, kept in the saga's history");
+  auto* c_admin = c->add_option("--admin", admin_flag, "The orchestrator's admin endpoint host:port [admin]");
 
   runtime::InspectOptions inspect;
-  auto add_state_options = [&](CLI::App* c) {
-    c->add_option("--state", inspect.state, "The orchestrator's SQLite state file")->capture_default_str();
-    c->add_option("--sagas", inspect.sagas, "Saga files and directories (to name the steps)")->capture_default_str();
-    c->add_flag("--json", inspect.json, "Print JSON (SPEC shapes) instead of a table");
+  std::vector<std::string> inspect_sagas;
+  std::string inspect_state;
+  struct Inspector {
+    CLI::App* app;
+    CLI::Option* config;
+    CLI::Option* state;
+    CLI::Option* sagas;
   };
-  auto* st = app.add_subcommand("status", "A saga's state, each step's state, attempts, times and last error");
-  st->add_option("id", inspect.id, "Saga id")->required();
-  add_state_options(st);
-  auto* ls = app.add_subcommand("list", "Sagas, newest first");
-  ls->add_option("--status", inspect.status_filter, "Only sagas in this state");
-  ls->add_option("--saga", inspect.saga_filter, "Only sagas of this name");
-  ls->add_option("--limit", inspect.limit, "At most this many")->check(CLI::Range(1, 100000))->capture_default_str();
-  ls->add_option("--offset", inspect.offset, "Skip this many (paging)")->capture_default_str();
-  add_state_options(ls);
-  auto* hs = app.add_subcommand("history", "A saga's transitions, oldest first");
-  hs->add_option("id", inspect.id, "Saga id")->required();
-  add_state_options(hs);
+  auto add_inspector = [&](const char* name, const char* about) {
+    auto* cmd = app.add_subcommand(name, about);
+    Inspector i{cmd, add_config(cmd), cmd->add_option("--state", inspect_state, "The orchestrator's SQLite state file [state]"),
+                cmd->add_option("--sagas", inspect_sagas, "Saga files and directories, to name the steps [sagas]")};
+    cmd->add_flag("--json", inspect.json, "Print JSON (SPEC shapes) instead of a table");
+    return i;
+  };
+  Inspector st = add_inspector("status", "A saga's state, each step's state, attempts, times and last error");
+  st.app->add_option("id", inspect.id, "Saga id")->required();
+  Inspector ls = add_inspector("list", "Sagas, newest first");
+  ls.app->add_option("--status", inspect.status_filter, "Only sagas in this state");
+  ls.app->add_option("--saga", inspect.saga_filter, "Only sagas of this name");
+  ls.app->add_option("--limit", inspect.limit, "At most this many")->check(CLI::Range(1, 100000))->capture_default_str();
+  ls.app->add_option("--offset", inspect.offset, "Skip this many (paging)")->capture_default_str();
+  Inspector hs = add_inspector("history", "A saga's transitions, oldest first");
+  hs.app->add_option("id", inspect.id, "Saga id")->required();
+
+  std::string shell;
+  auto* comp = app.add_subcommand("completion", "Print the shell completion script");
+  comp->add_option("shell", shell, "bash")->required()->check(CLI::IsMember({"bash"}));
 
   try {
     app.parse(argc, argv);
@@ -88,24 +226,90 @@ int main(int argc, char** argv) {
 
   if (v->parsed()) return runtime::validate_command(validate, std::cout, std::cerr);
   if (g->parsed()) return runtime::graph_command(graph, std::cout, std::cerr);
-  inspect.color = ::isatty(1) == 1 && std::getenv("NO_COLOR") == nullptr;
-  if (st->parsed()) return runtime::status_command(inspect, std::cout, std::cerr);
-  if (ls->parsed()) return runtime::list_command(inspect, std::cout, std::cerr);
-  if (hs->parsed()) return runtime::history_command(inspect, std::cout, std::cerr);
-  // Logs go to stderr: stdout carries what scripts read (the bootstrap line).
-  spdlog::set_default_logger(spdlog::stderr_color_mt("sagactl"));
-  if (b->parsed()) return runtime::dev_broker_command(broker, std::cout, std::cerr);
+  if (comp->parsed()) {
+    std::cout << kBashCompletion;
+    return runtime::kExitOk;
+  }
+  if (b->parsed()) {
+    spdlog::set_default_logger(spdlog::stderr_color_mt("sagactl"));
+    return runtime::dev_broker_command(broker, std::cout, std::cerr);
+  }
+
   if (r->parsed()) {
-    spdlog::set_level(spdlog::level::from_str(log_level));
-    for (const auto& p : properties) {
-      auto eq = p.find('=');
-      if (eq == std::string::npos || eq == 0) {
-        std::cerr << "run: --property " << p << ": write it as NAME=VALUE\n";
+    auto config = resolve("run", config_path, r_config->count() > 0);
+    if (!config) return runtime::kExitError;
+    if (r_sagas->count()) config->sagas = flags.sagas;
+    if (r_state->count()) config->state = flags.state;
+    if (r_brokers->count()) config->kafka.brokers = flags.kafka.brokers;
+    if (r_group->count()) config->kafka.group = flags.kafka.group;
+    if (r_consume->count()) config->kafka.consume = flags.kafka.consume;
+    if (r_parts->count()) config->kafka.partitions = flags.kafka.partitions;
+    if (r_events->count()) config->kafka.events_topic = flags.kafka.events_topic;
+    if (r_start->count()) config->kafka.start_topic = flags.kafka.start_topic;
+    if (r_fetch->count()) config->kafka.fetch_wait_ms = flags.kafka.fetch_wait_ms;
+    if (r_admin->count()) config->admin = flags.admin;
+    if (r_level->count()) config->log.level = flags.log.level;
+    if (r_format->count()) config->log.format = flags.log.format;
+    if (r_retention->count()) {
+      if (retention == "0" || retention == "forever") {
+        config->retention = std::chrono::milliseconds(0);
+      } else if (auto d = dsl::parse_duration(retention)) {
+        config->retention = *d;
+      } else {
+        std::cerr << "run: --retention " << retention << " is not a duration: " << dsl::kDurationHint << "\n";
         return runtime::kExitError;
       }
-      run.properties[p.substr(0, eq)] = p.substr(eq + 1);
     }
-    return runtime::run_command(run, std::cout, std::cerr);
+    if (r_props->count()) {
+      for (const auto& p : properties) {
+        auto eq = p.find('=');
+        if (eq == std::string::npos || eq == 0) {
+          std::cerr << "run: --property " << p << ": write it as NAME=VALUE\n";
+          return runtime::kExitError;
+        }
+        config->kafka.properties[p.substr(0, eq)] = p.substr(eq + 1);
+      }
+    }
+    setup_logging(*config);
+    return runtime::run_command(*config, std::cout, std::cerr);
+  }
+
+  bool tty = ::isatty(1) == 1 && std::getenv("NO_COLOR") == nullptr;
+  if (s->parsed() || c->parsed()) {
+    auto config = resolve(s->parsed() ? "start" : "compensate", config_path,
+                          (s->parsed() ? s_config : c_config)->count() > 0);
+    if (!config) return runtime::kExitError;
+    std::string admin = (s->parsed() ? s_admin : c_admin)->count() ? admin_flag : config->admin;
+    if (admin.empty()) {
+      std::cerr << (s->parsed() ? "start" : "compensate")
+                << ": the admin endpoint is off in the configuration; set admin (or --admin) to reach the orchestrator\n";
+      return runtime::kExitError;
+    }
+    if (s->parsed()) {
+      auto timeout = dsl::parse_duration(start_timeout);
+      if (!timeout) {
+        std::cerr << "start: --timeout " << start_timeout << " is not a duration: " << dsl::kDurationHint << "\n";
+        return runtime::kExitError;
+      }
+      start.admin = admin;
+      start.timeout = *timeout;
+      start.tty = tty;
+      return runtime::start_command(start, std::cout, std::cerr);
+    }
+    compensate.admin = admin;
+    return runtime::compensate_command(compensate, std::cout, std::cerr);
+  }
+
+  for (const Inspector& i : {st, ls, hs}) {
+    if (!i.app->parsed()) continue;
+    auto config = resolve(i.app->get_name(), config_path, i.config->count() > 0);
+    if (!config) return runtime::kExitError;
+    inspect.state = i.state->count() ? inspect_state : config->state;
+    inspect.sagas = i.sagas->count() ? inspect_sagas : config->sagas;
+    inspect.color = tty;
+    if (i.app == st.app) return runtime::status_command(inspect, std::cout, std::cerr);
+    if (i.app == ls.app) return runtime::list_command(inspect, std::cout, std::cerr);
+    return runtime::history_command(inspect, std::cout, std::cerr);
   }
   return runtime::kExitError;
 }

@@ -1,0 +1,134 @@
+// `sagactl start` and `sagactl compensate`: requests to a running orchestrator's admin API.
+#include <chrono>
+#include <fstream>
+#include <ostream>
+#include <sstream>
+#include <thread>
+
+#include "runtime/admin.h"
+#include "runtime/commands.h"
+#include "sagas/json.h"
+
+namespace runtime {
+
+namespace {
+
+using sagas::Json;
+
+// The "error" of an API answer, or the body itself.
+std::string error_of(const HttpResponse& r) {
+  auto j = Json::parse(r.body);
+  if (j && j->is_object()) {
+    if (const Json* e = j->find("error"); e && e->is_string()) return e->as_string();
+  }
+  return "the orchestrator answered " + std::to_string(r.status) + ": " + r.body;
+}
+
+std::string state_of(const Json& status) {
+  const Json* s = status.find("state");
+  return s && s->is_string() ? s->as_string() : "";
+}
+
+}  // namespace
+
+int start_command(const StartCommandOptions& o, std::ostream& out, std::ostream& err) {
+  std::string text = o.input;
+  std::string source = "--input";
+  if (!text.empty() && text[0] == '@') {
+    source = text.substr(1);
+    std::ifstream in(source);
+    if (!in) {
+      err << "start: cannot read the input file " << source << "\n";
+      return kExitError;
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    text = ss.str();
+  }
+  auto input = Json::parse(text);
+  if (!input) {
+    err << "start: " << source << " is not JSON: " << input.error().message << "\n";
+    return kExitError;
+  }
+  Json body = Json::object();
+  body.set("saga", Json(o.saga));
+  body.set("input", std::move(*input));
+  if (!o.id.empty()) body.set("id", Json(o.id));
+  auto r = http_request(o.admin, "POST", "/v1/sagas", body.dump());
+  if (!r) {
+    err << "start: " << r.error() << "\n";
+    return kExitError;
+  }
+  if (r->status != 200 && r->status != 201) {
+    err << "start: " << error_of(*r) << "\n";
+    return kExitError;
+  }
+  auto answer = Json::parse(r->body);
+  const Json* id = answer ? answer->find("id") : nullptr;
+  if (!id || !id->is_string()) {
+    err << "start: the orchestrator's answer has no id: " << r->body << "\n";
+    return kExitError;
+  }
+  out << id->as_string() << std::endl;
+  if (!o.wait) return kExitOk;
+
+  // Waiting: poll the saga's status, printing each step's progress on a terminal.
+  auto until = std::chrono::steady_clock::now() + o.timeout;
+  std::map<std::string, std::string> shown;
+  for (;;) {
+    auto s = http_request(o.admin, "GET", "/v1/sagas/" + id->as_string());
+    if (!s) {
+      err << "start: " << s.error() << "\n";
+      return kExitError;
+    }
+    auto status = Json::parse(s->body);
+    if (s->status != 200 || !status) {
+      err << "start: " << error_of(*s) << "\n";
+      return kExitError;
+    }
+    if (o.tty) {
+      if (const Json* steps = status->find("steps"); steps && steps->is_array()) {
+        for (const auto& st : steps->as_array()) {
+          std::string name = st.find("name")->as_string();
+          std::string state = state_of(st);
+          if (state != "pending" && shown[name] != state) {
+            shown[name] = state;
+            out << "  " << name << "  " << state << std::endl;
+          }
+        }
+      }
+    }
+    std::string state = state_of(*status);
+    if (state == "completed" || state == "compensated" || state == "failed") {
+      out << state;
+      if (const Json* e = status->find("error"); e && e->is_string()) out << ": " << e->as_string();
+      out << std::endl;
+      return state == "completed" ? kExitOk : state == "compensated" ? kExitCompensated : kExitFailed;
+    }
+    if (std::chrono::steady_clock::now() >= until) {
+      err << "start: saga " << id->as_string() << " is still " << state << " after "
+          << std::chrono::duration_cast<std::chrono::seconds>(o.timeout).count()
+          << "s; it goes on: sagactl status " << id->as_string() << "\n";
+      return kExitWaitTimeout;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // polling interval of a CLI
+  }
+}
+
+int compensate_command(const CompensateCommandOptions& o, std::ostream& out, std::ostream& err) {
+  Json body = Json::object();
+  body.set("reason", Json(o.reason));
+  auto r = http_request(o.admin, "POST", "/v1/sagas/" + o.id + "/compensate", body.dump());
+  if (!r) {
+    err << "compensate: " << r.error() << "\n";
+    return kExitError;
+  }
+  if (r->status != 202) {
+    err << "compensate: " << error_of(*r) << "\n";
+    return kExitError;
+  }
+  out << "compensating " << o.id << "\n";
+  return kExitOk;
+}
+
+}  // namespace runtime

@@ -1,0 +1,20 @@
+// The JSON shapes of SPEC §5, shared by `sagactl status|list|history --json` and the admin
+// API, so the file and the live orchestrator answer alike.
+#pragma once
+
+#include "engine/engine.h"
+#include "sagas/json.h"
+
+namespace runtime {
+
+// {"id", "saga", "version", "state", "created_at", "updated_at", "error"}
+sagas::Json summary_json(const saga::SagaStatus& s);
+// The summary plus "steps": [{"name", "group"?, "state", "attempts", "compensation_attempts",
+// "started_at", "finished_at", "error"}]
+sagas::Json status_json(const saga::SagaStatus& s);
+// {"at", "event", "step", "detail"}
+sagas::Json history_json(const state::HistoryRow& h);
+// RFC 3339, or null for an unset time.
+sagas::Json time_json(sagas::TimeMs t);
+
+}  // namespace runtime
