@@ -273,10 +273,10 @@ TEST(Compiler, AllErrorsAreReportedInOneRunSortedByPosition) {
                   "  - {name: b, topic: t, command: C, timeout: never}\n"
                   "  - {name: c, topic: \"bad topic\", command: C, retries: 3}\n");
   EXPECT_EQ(d, (V{"s.yaml:3:11: error: bad duration \"soon\" for \"deadline\" of the saga: use a number with ms, s, "
-                  "m or h, e.g. 500ms, 10s, 2m, 1h",
+                  "m, h or d, e.g. 500ms, 10s, 2m, 1h, 7d",
                   "s.yaml:5:50: error: ${steps.zzz.reply} references unknown step \"zzz\"",
                   "s.yaml:6:46: error: bad duration \"never\" for \"timeout\" of step \"b\": use a number with ms, "
-                  "s, m or h, e.g. 500ms, 10s, 2m, 1h",
+                  "s, m, h or d, e.g. 500ms, 10s, 2m, 1h, 7d",
                   "s.yaml:7:22: error: topic \"bad topic\" is not a valid Kafka topic name: use letters, digits, "
                   "'.', '_' and '-' (at most 249)",
                   "s.yaml:7:47: error: unknown key \"retries\" in step \"c\"; allowed keys: name, topic, command, "
