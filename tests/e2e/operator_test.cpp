@@ -1,0 +1,328 @@
+// sagactl for operators, end to end with the real binaries: `sagactl run` (embedded broker,
+// a config file) and the example participant services as separate processes, driven by
+// `sagactl start|status|list|history|compensate` as a user would, plus the admin endpoint.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "runtime/admin.h"
+#include "tests/e2e/process.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using testing_support::BackgroundProcess;
+using testing_support::ProcessResult;
+using testing_support::run_process;
+
+const std::string kBin = SAGACTL_BIN;
+const std::string kServices = ORDER_SERVICES_BIN;
+const std::string kExamples = std::string(SAGACTL_SOURCE_DIR) + "/examples/sagas";
+
+// A quick saga on the order services' topics: short timeouts, so tests need not wait long.
+const char* const kQuickSaga = R"(apiVersion: saga/v1
+saga: quick-order
+defaults:
+  timeout: 500ms
+  retry: {max_attempts: 1}
+  reply_topic: order-fulfilment.replies
+compensation: {retry: {max_attempts: 3, initial: 100ms}}
+steps:
+  - name: reserve-stock
+    topic: inventory.commands
+    command: ReserveStock
+    payload: {orderId: "${input.orderId}"}
+    compensation: {command: ReleaseStock, payload: {orderId: "${input.orderId}"}}
+  - name: create-invoice
+    topic: billing.commands
+    command: CreateInvoice
+    payload: {orderId: "${input.orderId}"}
+    compensation: {command: VoidInvoice, payload: {orderId: "${input.orderId}"}}
+)";
+
+// Polls `probe` until it holds, for at most `limit` of real time.
+bool await(const std::function<bool()>& probe, std::chrono::seconds limit = std::chrono::seconds(30)) {
+  auto until = std::chrono::steady_clock::now() + limit;
+  while (!probe()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // a condition poll, not a timing assumption
+  }
+  return true;
+}
+
+std::string line_value(const std::string& out, const std::string& prefix) {
+  std::istringstream in(out);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(prefix, 0) == 0) return line.substr(prefix.size());
+  }
+  return "";
+}
+
+class Operator : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("sagactl-op-" + std::to_string(::getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_ / "sagas");
+    fs::copy_file(kExamples + "/order-fulfilment.yaml", dir_ / "sagas" / "order-fulfilment.yaml");
+    std::ofstream(dir_ / "sagas" / "quick-order.yaml") << kQuickSaga;
+    config_ = (dir_ / "sagactl.yaml").string();
+    std::ofstream(config_) << "sagas: " << (dir_ / "sagas").string() << "\nstate: " << (dir_ / "state.db").string()
+                           << "\nkafka:\n  brokers: embedded\nadmin: 127.0.0.1:0\nlog: {level: warn}\n";
+  }
+
+  void TearDown() override {
+    services_.reset();
+    run_.reset();
+    fs::remove_all(dir_);
+  }
+
+  // Starts `sagactl run` and waits for its bootstrap and admin lines.
+  void start_run() {
+    run_ = std::make_unique<BackgroundProcess>(std::vector<std::string>{kBin, "run", "--config", config_});
+    ASSERT_TRUE(await([&] { return !line_value(run_->out(), "admin: ").empty(); })) << run_->err();
+    bootstrap_ = line_value(run_->out(), "bootstrap: ");
+    admin_ = line_value(run_->out(), "admin: ");
+  }
+
+  void start_services(std::vector<std::string> flags = {}) {
+    std::vector<std::string> argv = {kServices, "--brokers", bootstrap_, "--state-dir", dir_.string()};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    services_ = std::make_unique<BackgroundProcess>(argv);
+  }
+
+  ProcessResult sagactl(std::vector<std::string> args) {
+    args.insert(args.begin(), kBin);
+    args.insert(args.end(), {"--config", config_});
+    if (args[1] == "start" || args[1] == "compensate") args.insert(args.end(), {"--admin", admin_});
+    return run_process(args);
+  }
+
+  std::string state_of(const std::string& id) {
+    auto r = sagactl({"status", id, "--json"});
+    std::smatch m;
+    std::regex state("\"state\":\"([a-z_]+)\"");
+    return std::regex_search(r.out, m, state) ? m[1].str() : "";
+  }
+
+  fs::path dir_;
+  std::string config_;
+  std::string bootstrap_;
+  std::string admin_;
+  std::unique_ptr<BackgroundProcess> run_;
+  std::unique_ptr<BackgroundProcess> services_;
+};
+
+const std::string kGoodOrder = R"({"orderId": "o-1", "amount": 42, "items": [], "express": true})";
+const std::string kDeclined = R"({"orderId": "o-2", "amount": 5000, "items": [], "express": true})";
+
+TEST_F(Operator, StartWaitExitsWithTheSpecCodesAndPrintsTheIdFirst) {
+  start_run();
+  start_services();
+  auto ok = sagactl({"start", "order-fulfilment", "--input", kGoodOrder, "--id", "order-1", "--wait"});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_EQ(ok.out.substr(0, ok.out.find('\n')), "order-1");
+  EXPECT_NE(ok.out.find("completed"), std::string::npos) << ok.out;
+
+  std::ofstream(dir_ / "declined.json") << kDeclined;
+  auto declined = sagactl({"start", "order-fulfilment", "--input", "@" + (dir_ / "declined.json").string(), "--wait"});
+  EXPECT_EQ(declined.exit_code, 2) << declined.err;
+  EXPECT_TRUE(std::regex_match(declined.out.substr(0, declined.out.find('\n')),
+                               std::regex("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")))
+      << declined.out;
+  EXPECT_NE(declined.out.find("compensated: step \"charge-card\" failed: card declined"), std::string::npos);
+
+  auto status = sagactl({"status", "order-1", "--json"});
+  EXPECT_EQ(status.exit_code, 0);
+  EXPECT_NE(status.out.find(R"("state":"completed")"), std::string::npos) << status.out;
+  auto list = sagactl({"list", "--json"});
+  EXPECT_EQ(std::count(list.out.begin(), list.out.end(), '{'), 2) << list.out;
+  auto history = sagactl({"history", "order-1"});
+  EXPECT_NE(history.out.find("saga-completed"), std::string::npos) << history.out;
+}
+
+TEST_F(Operator, StartRefusesBadInputBeforeAnythingIsStored) {
+  start_run();
+  auto bad_json = sagactl({"start", "order-fulfilment", "--input", R"({"orderId": oops})"});
+  EXPECT_EQ(bad_json.exit_code, 1);
+  EXPECT_EQ(bad_json.err, "start: --input is not JSON: line 1, column 13: expected a value\n");
+  auto schema = sagactl({"start", "order-fulfilment", "--input", R"({"orderId": "", "amount": -1})"});
+  EXPECT_EQ(schema.exit_code, 1);
+  EXPECT_NE(schema.err.find("$.orderId: "), std::string::npos) << schema.err;
+  EXPECT_NE(schema.err.find("$.amount: must be >= 0, got -1"), std::string::npos) << schema.err;
+  auto unknown = sagactl({"start", "order-fulfillment"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.err.find("no saga named \"order-fulfillment\" is loaded"), std::string::npos) << unknown.err;
+  auto missing = sagactl({"start", "order-fulfilment", "--input", "@/nonexistent.json"});
+  EXPECT_EQ(missing.err, "start: cannot read the input file /nonexistent.json\n");
+  EXPECT_EQ(sagactl({"list", "--json"}).out, "[]\n");
+}
+
+TEST_F(Operator, AStartWithAnIdIsIdempotent) {
+  start_run();
+  start_services();
+  auto first = sagactl({"start", "order-fulfilment", "--input", kGoodOrder, "--id", "same", "--wait"});
+  auto second = sagactl({"start", "order-fulfilment", "--input", kGoodOrder, "--id", "same"});
+  EXPECT_EQ(first.exit_code, 0);
+  EXPECT_EQ(second.exit_code, 0);
+  EXPECT_EQ(second.out, "same\n");
+  std::string list = sagactl({"list", "--json"}).out;
+  EXPECT_EQ(std::count(list.begin(), list.end(), '{'), 1) << list;
+}
+
+TEST_F(Operator, CompensateAbortsARunningSaga) {
+  start_run();
+  start_services({"--silent", "CreateInvoice"});  // the saga waits on its second step
+  auto started = sagactl({"start", "quick-order", "--input", R"({"orderId": "q-1"})", "--id", "q-1"});
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  ASSERT_TRUE(await([&] {
+    return sagactl({"history", "q-1"}).out.find("step-started    create-invoice") != std::string::npos;
+  }));
+  auto c = sagactl({"compensate", "q-1", "--reason", "customer cancelled"});
+  EXPECT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_EQ(c.out, "compensating q-1\n");
+  EXPECT_TRUE(await([&] { return state_of("q-1") == "compensated"; }));
+  auto status = sagactl({"status", "q-1", "--json"});
+  EXPECT_NE(status.out.find("compensation requested: customer cancelled"), std::string::npos) << status.out;
+  auto again = sagactl({"compensate", "q-1"});
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_EQ(again.err, "compensate: saga q-1 has already finished (compensated)\n");
+  auto unknown = sagactl({"compensate", "nope"});
+  EXPECT_EQ(unknown.err, "compensate: no saga with id \"nope\"\n");
+}
+
+TEST_F(Operator, ASecondRunOnTheSameStateFileIsRefused) {
+  start_run();
+  auto second = run_process({kBin, "run", "--config", config_});
+  EXPECT_EQ(second.exit_code, 1);
+  EXPECT_NE(second.err.find("is in use by another orchestrator (pid " + std::to_string(run_->pid()) + ")"),
+            std::string::npos)
+      << second.err;
+}
+
+TEST_F(Operator, SigtermDrainsAndARestartFinishesEverything) {
+  start_run();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) {
+    auto r = sagactl({"start", "order-fulfilment", "--input", kGoodOrder, "--id", "d-" + std::to_string(i)});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    ids.push_back("d-" + std::to_string(i));
+  }
+  run_->signal(SIGTERM);  // no participant has answered yet
+  EXPECT_EQ(run_->wait(), 0) << run_->err();
+  for (const auto& id : ids) EXPECT_EQ(state_of(id), "running");
+  start_run();  // a new broker: the commands waiting in the outbox go out again
+  start_services();
+  for (const auto& id : ids) EXPECT_TRUE(await([&] { return state_of(id) == "completed"; })) << id;
+}
+
+TEST_F(Operator, AKilledRunResumesWhereItStopped) {
+  start_run();
+  start_services({"--silent", "CreateInvoice"});
+  ASSERT_EQ(sagactl({"start", "quick-order", "--input", R"({"orderId": "k-1"})", "--id", "k-1"}).exit_code, 0);
+  ASSERT_TRUE(await([&] {
+    return sagactl({"history", "k-1"}).out.find("step-started    create-invoice") != std::string::npos;
+  }));
+  run_->signal(SIGKILL);
+  EXPECT_EQ(run_->wait(), -SIGKILL);
+  EXPECT_EQ(state_of("k-1"), "running");
+  services_.reset();
+  start_run();
+  start_services();
+  // The attempt timed out while nothing ran; the saga goes on from its last commit.
+  EXPECT_TRUE(await([&] {
+    auto s = state_of("k-1");
+    return s == "compensated" || s == "completed";
+  }));
+  auto history = sagactl({"history", "k-1", "--json"}).out;
+  EXPECT_EQ(std::count(history.begin(), history.end(), '{') > 0, true);
+  EXPECT_EQ(history.find("saga-started"), history.rfind("saga-started")) << "started twice: " << history;
+}
+
+TEST_F(Operator, MetricsAreValidPrometheusTextAndCountWhatHappened) {
+  start_run();
+  start_services();
+  EXPECT_EQ(sagactl({"start", "order-fulfilment", "--input", kGoodOrder, "--wait"}).exit_code, 0);
+  EXPECT_EQ(sagactl({"start", "order-fulfilment", "--input", kDeclined, "--wait"}).exit_code, 2);
+  auto health = runtime::http_request(admin_, "GET", "/healthz");
+  ASSERT_TRUE(health.ok()) << health.error();
+  EXPECT_EQ(health->status, 200);
+  EXPECT_EQ(health->body, "{\"status\":\"ok\",\"store\":\"ok\",\"broker\":\"ok\"}\n");
+  auto m = runtime::http_request(admin_, "GET", "/metrics");
+  ASSERT_TRUE(m.ok()) << m.error();
+  EXPECT_EQ(m->status, 200);
+  EXPECT_EQ(m->content_type, "text/plain; version=0.0.4; charset=utf-8");
+  std::regex sample(R"(^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*"(,[a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*")*\})? (-?[0-9.]+(e[-+]?[0-9]+)?|\+Inf|NaN)$)");
+  std::regex comment(R"(^# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .+$)");
+  std::istringstream in(m->body);
+  for (std::string line; std::getline(in, line);) {
+    EXPECT_TRUE(std::regex_match(line, sample) || std::regex_match(line, comment)) << line;
+  }
+  for (const char* expected : {R"(sagactl_sagas_total{saga="order-fulfilment",outcome="started"} 2)",
+                               R"(sagactl_sagas_total{saga="order-fulfilment",outcome="completed"} 1)",
+                               R"(sagactl_sagas_total{saga="order-fulfilment",outcome="compensated"} 1)",
+                               R"(sagactl_steps_total{saga="order-fulfilment",step="charge-card",outcome="failed"} 1)",
+                               R"(sagactl_steps_total{saga="order-fulfilment",step="reserve-stock",outcome="compensated"} 1)",
+                               R"(sagactl_step_duration_seconds_count{saga="order-fulfilment"} 8)",
+                               "sagactl_active_sagas 0", "sagactl_dead_letters_total 0"}) {
+    EXPECT_NE(m->body.find(expected), std::string::npos) << expected << "\n" << m->body;
+  }
+}
+
+TEST_F(Operator, ConfigProblemsAreReportedWithTheirPositionAndNothingStarts) {
+  std::ofstream(config_) << "sagas: ./sagas\nkafak:\n  brokers: embedded\nlog: {level: loud}\nretention: soon\n";
+  auto r = run_process({kBin, "run", "--config", config_});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err, config_ + ":2:1: error: unknown key \"kafak\" (did you mean \"kafka\"?)\n" + config_ +
+                       ":4:14: error: log.level must be trace, debug, info, warn, error or off, got \"loud\"\n" +
+                       config_ + ":5:12: error: retention \"soon\" is not a duration: use a number with ms, s, m, h or "
+                                 "d, e.g. 500ms, 10s, 2m, 1h, 7d (or 0 to keep everything)\n"
+                                 "run: fix the configuration above and try again\n");
+  auto missing = run_process({kBin, "status", "x", "--config", "/nonexistent.yaml"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("/nonexistent.yaml: error: no such config file"), std::string::npos) << missing.err;
+}
+
+TEST_F(Operator, EnvironmentVariablesOverrideTheFileAndFlagsOverrideBoth) {
+  auto env = run_process({"/usr/bin/env", "SAGACTL_STATE=/nonexistent/from-env.db", kBin, "list", "--config", config_});
+  EXPECT_EQ(env.err, "list: no state file at /nonexistent/from-env.db: point --state at the orchestrator's file\n");
+  auto flag = run_process({"/usr/bin/env", "SAGACTL_STATE=/nonexistent/from-env.db", kBin, "list", "--config", config_,
+                           "--state", "/nonexistent/from-flag.db"});
+  EXPECT_EQ(flag.err, "list: no state file at /nonexistent/from-flag.db: point --state at the orchestrator's file\n");
+  auto bad = run_process({"/usr/bin/env", "SAGACTL_LOG_LEVEL=loud", kBin, "list", "--config", config_});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("$SAGACTL_LOG_LEVEL: error: SAGACTL_LOG_LEVEL must be trace"), std::string::npos) << bad.err;
+}
+
+TEST_F(Operator, AnOrchestratorThatIsNotRunningIsReportedClearly) {
+  auto r = run_process({kBin, "start", "order-fulfilment", "--config", config_, "--admin", "127.0.0.1:1"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("start: cannot reach the orchestrator at 127.0.0.1:1"), std::string::npos) << r.err;
+}
+
+TEST(Help, EveryCommandHasCompleteHelpAndBashCompletion) {
+  for (const char* cmd : {"validate", "graph", "run", "start", "status", "list", "history", "compensate", "dev-broker"}) {
+    auto r = run_process({kBin, cmd, "--help"});
+    EXPECT_EQ(r.exit_code, 0) << cmd;
+    EXPECT_NE(r.out.find("Usage"), std::string::npos) << cmd;
+  }
+  auto top = run_process({kBin, "--help"});
+  for (const char* cmd : {"validate", "graph", "run", "start", "status", "list", "history", "compensate", "dev-broker"}) {
+    EXPECT_NE(top.out.find(cmd), std::string::npos) << cmd;
+  }
+  auto completion = run_process({kBin, "completion", "bash"});
+  EXPECT_EQ(completion.exit_code, 0);
+  EXPECT_NE(completion.out.find("complete -F _sagactl sagactl"), std::string::npos);
+  auto syntax = run_process({"/bin/bash", "-n", "-c", completion.out});
+  EXPECT_EQ(syntax.exit_code, 0) << syntax.err;
+}
+
+}  // namespace
