@@ -25,7 +25,7 @@ echo "== build/examples/embedded-order-demo (the engine embedded, in-process par
 build/examples/embedded-order-demo
 
 echo
-echo "== over Kafka: sagactl run (embedded broker) + examples/participants/order-services, started with kcat"
+echo "== over Kafka: sagactl run (embedded broker) + the order saga's participant services (examples/participants)"
 work=$(mktemp -d)
 run_pid=""; svc_pid=""
 cleanup() {
@@ -34,26 +34,42 @@ cleanup() {
   wait 2>/dev/null || true
 }
 trap cleanup EXIT
-$sagactl run --sagas examples/sagas --state "$work/state.db" >"$work/run.out" 2>"$work/run.log" &
+cat >"$work/sagactl.yaml" <<YAML
+sagas: $PWD/examples/sagas
+state: $work/sagactl.db
+kafka: {brokers: embedded}
+admin: 127.0.0.1:0
+log: {level: warn}
+YAML
+$sagactl run --config "$work/sagactl.yaml" >"$work/run.out" 2>"$work/run.log" &
 run_pid=$!
-for _ in $(seq 100); do grep -q '^bootstrap: ' "$work/run.out" 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 100); do grep -q '^admin: ' "$work/run.out" 2>/dev/null && break; sleep 0.1; done
 bootstrap=$(sed -n 's/^bootstrap: //p' "$work/run.out")
-[ -n "$bootstrap" ] || { echo "demo: sagactl run did not start:" >&2; cat "$work/run.log" >&2; exit 1; }
-echo "bootstrap: $bootstrap"
+admin=$(sed -n 's/^admin: //p' "$work/run.out")
+[ -n "$admin" ] || { echo "demo: sagactl run did not start:" >&2; cat "$work/run.log" >&2; exit 1; }
+echo "broker $bootstrap, admin endpoint $admin, state $work/sagactl.db"
 build/examples/order-services --brokers "$bootstrap" --state-dir "$work" 2>"$work/services.log" &
 svc_pid=$!
-echo '{"orderId": "o-1", "amount": 42, "items": [{"sku": "tea", "qty": 2}], "express": true}' >"$work/o1.json"
-echo '{"orderId": "o-2", "amount": 5000, "items": [{"sku": "car", "qty": 1}], "express": true}' >"$work/o2.json"
-kcat -P -b "$bootstrap" -t sagas.start -k demo-1 -H saga-name=order-fulfilment -H saga-id=demo-1 "$work/o1.json"
-kcat -P -b "$bootstrap" -t sagas.start -k demo-2 -H saga-name=order-fulfilment -H saga-id=demo-2 "$work/o2.json"
-events=""
-for _ in $(seq 150); do
-  events=$(kcat -C -b "$bootstrap" -t sagas.events -o beginning -e -q -f '%s\n' 2>/dev/null || true)
-  echo "$events" | grep -q '"saga_id":"demo-1".*"type":"saga-completed"' &&
-    echo "$events" | grep -q '"saga_id":"demo-2".*"type":"saga-compensated"' && break
-  sleep 0.2
-done
-echo "$events" | sed -n 's/.*"saga_id":"\([^"]*\)".*"type":"\([^"]*\)","step":"\{0,1\}\([^",]*\)"\{0,1\},.*/  \1  \2  \3/p' | sed 's/  null$//'
-echo "$events" | grep -q '"saga_id":"demo-1".*"type":"saga-completed"' || { echo "demo: demo-1 did not complete" >&2; exit 1; }
-echo "$events" | grep -q '"saga_id":"demo-2".*"type":"saga-compensated"' || { echo "demo: demo-2 was not compensated" >&2; exit 1; }
-echo "== demo-1 completed, demo-2 compensated (card declined); state in $work/state.db"
+
+echo "\$ sagactl start order-fulfilment --id demo-1 --wait --input '{\"orderId\": \"o-1\", \"amount\": 42, ...}'"
+$sagactl start order-fulfilment --config "$work/sagactl.yaml" --admin "$admin" --id demo-1 --wait \
+  --input '{"orderId": "o-1", "amount": 42, "items": [{"sku": "tea", "qty": 2}], "express": true}'
+echo "\$ sagactl start order-fulfilment --id demo-2 --wait --input '{\"orderId\": \"o-2\", \"amount\": 5000, ...}'   # payments declines it"
+set +e
+$sagactl start order-fulfilment --config "$work/sagactl.yaml" --admin "$admin" --id demo-2 --wait \
+  --input '{"orderId": "o-2", "amount": 5000, "items": [{"sku": "car", "qty": 1}], "express": true}'
+code=$?
+set -e
+[ "$code" -eq 2 ] || { echo "demo: demo-2 should have been compensated (exit 2), got $code" >&2; exit 1; }
+echo
+echo "\$ sagactl status demo-1"
+$sagactl status demo-1 --config "$work/sagactl.yaml"
+echo
+echo "\$ sagactl status demo-2"
+$sagactl status demo-2 --config "$work/sagactl.yaml"
+echo
+echo "\$ sagactl list"
+$sagactl list --config "$work/sagactl.yaml"
+kill -TERM "$svc_pid" "$run_pid"
+wait "$run_pid" && echo "== sagactl run stopped cleanly"
+run_pid=""; svc_pid=""
