@@ -15,19 +15,10 @@
 #include "engine/engine.h"
 #include "engine/in_process.h"
 #include "engine/participant.h"
+#include "engine/protocol.h"
 #include "state/sqlite_store.h"
 
 namespace {
-
-std::string iso(saga::TimeMs ms) {
-  std::time_t secs = ms / 1000;
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
-  return buf;
-}
 
 sagas::Json field(const char* name, std::string value) {
   sagas::Json j = sagas::Json::object();
@@ -116,7 +107,7 @@ int main(int argc, char** argv) {
     }
     std::printf("  history:\n");
     for (const auto& h : engine.history(saga::SagaId(id))) {
-      std::printf("    %s  %-26s %-15s %s\n", iso(h.at).c_str(), h.event.c_str(), h.step.c_str(), h.detail.c_str());
+      std::printf("    %s  %-26s %-15s %s\n", saga::protocol::format_time(h.at).c_str(), h.event.c_str(), h.step.c_str(), h.detail.c_str());
     }
   }
   engine.close();

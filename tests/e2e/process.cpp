@@ -24,68 +24,53 @@ std::string slurp(const std::string& path) {
   return ss.str();
 }
 
-}  // namespace
-
-ProcessResult run_process(const std::vector<std::string>& argv, const std::string& cwd) {
-  // Capture through files rather than pipes so a chatty child can never block on a full pipe.
-  char out_path[] = "/tmp/sagactl-e2e-out-XXXXXX";
-  char err_path[] = "/tmp/sagactl-e2e-err-XXXXXX";
-  int out_fd = mkstemp(out_path);
-  int err_fd = mkstemp(err_path);
+// Starts `argv` with stdin from /dev/null and stdout/stderr into fresh temporary files (files,
+// not pipes, so a chatty child can never block on a full pipe).
+pid_t spawn(const std::vector<std::string>& argv, const std::string& cwd, std::string& out_path,
+            std::string& err_path) {
+  char out_tmpl[] = "/tmp/sagactl-proc-out-XXXXXX";
+  char err_tmpl[] = "/tmp/sagactl-proc-err-XXXXXX";
+  int out_fd = mkstemp(out_tmpl);
+  int err_fd = mkstemp(err_tmpl);
   if (out_fd < 0 || err_fd < 0) throw std::runtime_error("mkstemp failed");
-
+  out_path = out_tmpl;
+  err_path = err_tmpl;
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
   posix_spawn_file_actions_adddup2(&actions, err_fd, 2);
   if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str());
-
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
-
   pid_t pid = 0;
   int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   close(out_fd);
   close(err_fd);
   if (rc != 0) throw std::runtime_error("cannot start " + argv[0]);
+  return pid;
+}
 
+}  // namespace
+
+ProcessResult run_process(const std::vector<std::string>& argv, const std::string& cwd) {
+  std::string out_path, err_path;
+  pid_t pid = spawn(argv, cwd, out_path, err_path);
   int status = 0;
   waitpid(pid, &status, 0);
   ProcessResult r;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   r.out = slurp(out_path);
   r.err = slurp(err_path);
-  std::remove(out_path);
-  std::remove(err_path);
+  std::remove(out_path.c_str());
+  std::remove(err_path.c_str());
   return r;
 }
 
 BackgroundProcess::BackgroundProcess(const std::vector<std::string>& argv) {
-  char out_path[] = "/tmp/sagactl-bg-out-XXXXXX";
-  char err_path[] = "/tmp/sagactl-bg-err-XXXXXX";
-  int out_fd = mkstemp(out_path);
-  int err_fd = mkstemp(err_path);
-  if (out_fd < 0 || err_fd < 0) throw std::runtime_error("mkstemp failed");
-  out_path_ = out_path;
-  err_path_ = err_path;
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
-  posix_spawn_file_actions_adddup2(&actions, err_fd, 2);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  close(out_fd);
-  close(err_fd);
-  if (rc != 0) throw std::runtime_error("cannot start " + argv[0]);
-  pid_ = pid;
+  pid_ = spawn(argv, "", out_path_, err_path_);
 }
 
 BackgroundProcess::~BackgroundProcess() {
