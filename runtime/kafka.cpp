@@ -162,14 +162,27 @@ struct KafkaTransport::Impl {
     for (const auto& [k, v] : m.headers) {
       rd_kafka_header_add(hdrs, k.data(), static_cast<ssize_t>(k.size()), v.data(), static_cast<ssize_t>(v.size()));
     }
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        producer.get(), RD_KAFKA_V_TOPIC(m.topic.c_str()), RD_KAFKA_V_KEY(m.key.data(), m.key.size()),
-        RD_KAFKA_V_VALUE(const_cast<char*>(m.value.data()), m.value.size()), RD_KAFKA_V_HEADERS(hdrs),
-        RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<std::intptr_t>(id))),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return std::nullopt;
+    // The array form of producev: its macros are GNU statement expressions, which clang refuses
+    // under -Wpedantic.
+    rd_kafka_vu_t vus[6];
+    vus[0].vtype = RD_KAFKA_VTYPE_TOPIC;
+    vus[0].u.cstr = m.topic.c_str();
+    vus[1].vtype = RD_KAFKA_VTYPE_KEY;
+    vus[1].u.mem = {const_cast<char*>(m.key.data()), m.key.size()};
+    vus[2].vtype = RD_KAFKA_VTYPE_VALUE;
+    vus[2].u.mem = {const_cast<char*>(m.value.data()), m.value.size()};
+    vus[3].vtype = RD_KAFKA_VTYPE_HEADERS;
+    vus[3].u.headers = hdrs;
+    vus[4].vtype = RD_KAFKA_VTYPE_OPAQUE;
+    vus[4].u.ptr = reinterpret_cast<void*>(static_cast<std::intptr_t>(id));
+    vus[5].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+    vus[5].u.i = RD_KAFKA_MSG_F_COPY;
+    rd_kafka_error_t* error = rd_kafka_produceva(producer.get(), vus, 6);
+    if (error == nullptr) return std::nullopt;
+    std::string text = rd_kafka_error_string(error);
+    rd_kafka_error_destroy(error);
     rd_kafka_headers_destroy(hdrs);  // not handed over on failure
-    return std::string(rd_kafka_err2str(err));
+    return text;
   }
 
   // Metadata of one topic on one handle: its partition count, or why not.
