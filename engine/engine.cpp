@@ -68,7 +68,7 @@ struct Extra {
 
 }  // namespace
 
-SagaStatus make_status(const sagas::Definition& def, const Instance& inst) {
+SagaStatus make_status(const sagas::Definition* def, const Instance& inst) {
   SagaStatus s;
   s.id = SagaId(inst.id);
   s.saga = inst.saga;
@@ -77,12 +77,12 @@ SagaStatus make_status(const sagas::Definition& def, const Instance& inst) {
   s.created_at = inst.created_at;
   s.updated_at = inst.updated_at;
   s.error = inst.error;
-  for (std::size_t i = 0; i < inst.steps.size() && i < def.steps.size(); ++i) {
+  for (std::size_t i = 0; def != nullptr && i < inst.steps.size() && i < def->steps.size(); ++i) {
     const auto& r = inst.steps[i];
-    const auto& st = def.steps[i];
+    const auto& st = def->steps[i];
     StepStatus ss;
     ss.name = st.name;
-    if (st.group) ss.group = def.group(*st.group).name;
+    if (st.group) ss.group = def->group(*st.group).name;
     ss.state = r.state;
     ss.attempts = r.attempts;
     ss.compensation_attempts = r.compensation_attempts;
@@ -268,12 +268,15 @@ struct Engine::Impl {
     rearm_clock();
   }
 
+  // Hands a committed outbox message to the transport; it stays in flight until delivered.
+  void dispatch(state::OutboxMessage& m) {
+    Message msg{std::move(m.topic), std::move(m.key), std::move(m.headers), std::move(m.value)};
+    send(m.id, msg);
+    inflight.emplace(m.id, std::move(msg));
+  }
+
   void after_commit(state::Commit& c, const std::function<void(const Status&)>& callback) {
-    for (auto& m : c.outbox) {
-      Message msg{std::move(m.topic), std::move(m.key), std::move(m.headers), std::move(m.value)};
-      send(m.id, msg);
-      inflight.emplace(m.id, std::move(msg));
-    }
+    for (auto& m : c.outbox) dispatch(m);
     for (const auto& h : c.history) {
       Event e{SagaId(c.instance.id), c.instance.saga, h.event, h.step, h.detail, h.at};
       log_event(c.instance, e);
@@ -562,13 +565,9 @@ struct Engine::Impl {
       Active& a = active.emplace(id, Active{def, std::move(inst), {}, timers.end()}).first->second;
       sync_timers(a);
     }
-    std::size_t resent = 0;
-    for (auto& m : store.pending_outbox()) {
-      Message msg{std::move(m.topic), std::move(m.key), std::move(m.headers), std::move(m.value)};
-      send(m.id, msg);
-      inflight.emplace(m.id, std::move(msg));
-      ++resent;
-    }
+    std::vector<state::OutboxMessage> unsent = store.pending_outbox();
+    for (auto& m : unsent) dispatch(m);
+    std::size_t resent = unsent.size();
     if (!unfinished.empty() || resent > 0) {
       spdlog::info("recovered {} unfinished sagas; re-sent {} unconfirmed commands", unfinished.size(), resent);
     }
@@ -708,24 +707,19 @@ Status Engine::compensate(const SagaId& id, std::string reason) {
 std::optional<SagaStatus> Engine::status(const SagaId& id) {
   auto& d = *impl_;
   if (auto it = d.active.find(id.value()); it != d.active.end()) {
-    return make_status(*it->second.def, it->second.inst);
+    return make_status(it->second.def.get(), it->second.inst);
   }
   auto stored = d.store.load(id.value());
   if (!stored) return std::nullopt;
-  DefinitionPtr def = d.find_def(stored->saga, stored->version);
-  if (!def) {
-    sagas::Definition bare;  // step names unknown: status without steps
-    return make_status(bare, *stored);
-  }
-  return make_status(*def, *stored);
+  // Without its definition the step names are unknown: the status has no steps.
+  return make_status(d.find_def(stored->saga, stored->version).get(), *stored);
 }
 
 std::vector<SagaStatus> Engine::list(const state::ListFilter& filter) {
   // Commit first, so the list is what the store holds and newest-first ordering is exact.
   impl_->flush();
   std::vector<SagaStatus> out;
-  sagas::Definition bare;
-  for (const auto& inst : impl_->store.list(filter)) out.push_back(make_status(bare, inst));
+  for (const auto& inst : impl_->store.list(filter)) out.push_back(make_status(nullptr, inst));
   return out;
 }
 

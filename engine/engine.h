@@ -186,7 +186,8 @@ class Engine {
   std::unique_ptr<Impl> impl_;
 };
 
-// Status of an instance under its definition (steps named), for the API and sagactl.
-SagaStatus make_status(const sagas::Definition& def, const sagas::Instance& inst);
+// Status of an instance under its definition (steps named), for the API and sagactl; with no
+// definition, the saga's status without its steps (what `list` shows).
+SagaStatus make_status(const sagas::Definition* def, const sagas::Instance& inst);
 
 }  // namespace saga

@@ -75,8 +75,8 @@ class ParticipantCore {
   explicit ParticipantCore(std::shared_ptr<DedupStore> dedup = std::make_shared<MemoryDedupStore>());
 
   void on(const std::string& command, Handler handler);
-  // Takes over another core's handlers (registered before the memory was chosen).
-  void adopt_handlers(const ParticipantCore& other) { handlers_.insert(other.handlers_.begin(), other.handlers_.end()); }
+  // Replaces the reply memory (before the first command is handled).
+  void use(std::shared_ptr<DedupStore> dedup) { dedup_ = std::move(dedup); }
 
   // The reply to send for this command message, or nothing: the handler threw, or the
   // message is not a command (logged).

@@ -113,9 +113,7 @@ void read(const YAML::Node& root, Reader& rd, Config& c) {
   if (auto n = root["retention"]) {
     std::string v;
     if (rd.scalar(n, "retention", v)) {
-      if (v == "0" || v == "forever") {
-        c.retention = std::chrono::milliseconds(0);
-      } else if (auto d = dsl::parse_duration(v)) {
+      if (auto d = parse_retention(v)) {
         c.retention = *d;
       } else {
         rd.error(n, "retention \"" + v + "\" is not a duration: " + std::string(dsl::kDurationHint) +
@@ -169,6 +167,11 @@ void read(const YAML::Node& root, Reader& rd, Config& c) {
 }
 
 }  // namespace
+
+std::optional<std::chrono::milliseconds> parse_retention(const std::string& text) {
+  if (text == "0" || text == "forever") return std::chrono::milliseconds(0);
+  return dsl::parse_duration(text);
+}
 
 std::optional<std::string> check_choice(const std::string& what, const std::string& value,
                                         const std::vector<std::string>& allowed) {
@@ -250,9 +253,7 @@ void apply_environment(ConfigResult& r) {
     else c.log.format = *v;
   }
   if (auto v = env("SAGACTL_RETENTION")) {
-    if (*v == "0" || *v == "forever") {
-      c.retention = std::chrono::milliseconds(0);
-    } else if (auto d = dsl::parse_duration(*v)) {
+    if (auto d = parse_retention(*v)) {
       c.retention = *d;
     } else {
       bad("SAGACTL_RETENTION", "SAGACTL_RETENTION \"" + *v + "\" is not a duration: " + std::string(dsl::kDurationHint));

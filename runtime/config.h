@@ -55,6 +55,10 @@ ConfigResult load_config(const std::string& path, bool explicit_path);
 // from the file or --property). Bad values are diagnostics naming the variable.
 void apply_environment(ConfigResult& result);
 
+// A retention as written in the file, a variable or a flag: a duration, or 0 / forever to
+// keep everything (0 ms). nullopt when it is neither.
+std::optional<std::chrono::milliseconds> parse_retention(const std::string& text);
+
 // Checks one value the way the file does, for flags and variables: empty when fine.
 std::optional<std::string> check_choice(const std::string& what, const std::string& value,
                                         const std::vector<std::string>& allowed);

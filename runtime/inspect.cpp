@@ -77,8 +77,7 @@ std::optional<saga::SagaStatus> find(state::SqliteStore& store, const InspectOpt
   if (!inst) return std::nullopt;
   auto defs = definitions(o);
   auto it = defs.find({inst->saga, inst->version});
-  sagas::Definition bare;
-  return saga::make_status(it == defs.end() ? bare : *it->second, *inst);
+  return saga::make_status(it == defs.end() ? nullptr : it->second.get(), *inst);
 }
 
 }  // namespace
@@ -138,9 +137,8 @@ int list_command(const InspectOptions& o, std::ostream& out, std::ostream& err) 
     err << "list: " << store.error() << "\n";
     return kExitError;
   }
-  sagas::Definition bare;
   std::vector<saga::SagaStatus> all;
-  for (const auto& inst : (*store)->list(f)) all.push_back(saga::make_status(bare, inst));
+  for (const auto& inst : (*store)->list(f)) all.push_back(saga::make_status(nullptr, inst));
   if (o.json) {
     Json arr = Json::array();
     for (const auto& s : all) arr.as_array().push_back(summary_json(s));

@@ -87,19 +87,14 @@ struct Participant::Impl {
 
 Participant::Participant(boost::asio::io_context& io, KafkaOptions kafka, std::string topic,
                          ParticipantOptions options)
-    : impl_(std::make_unique<Impl>(Impl{io, std::move(kafka), std::move(topic), std::move(options), nullptr, nullptr,
-                                        {}, {}, 1, this})) {
+    : impl_(std::make_unique<Impl>(Impl{io, std::move(kafka), std::move(topic), std::move(options),
+                                        std::make_shared<ParticipantCore>(), nullptr, {}, {}, 1, this})) {
   if (impl_->kafka.group_id == "sagactl") impl_->kafka.group_id = impl_->topic + ".participant";
 }
 
 Participant::~Participant() { stop(); }
 
 void Participant::on(const std::string& command, ParticipantCore::Handler handler) {
-  if (!impl_->core) {
-    // Handlers may be registered before start(): keep them in a core with a placeholder
-    // memory, moved over in start().
-    impl_->core = std::make_shared<ParticipantCore>(nullptr);
-  }
   impl_->core->on(command, std::move(handler));
 }
 
@@ -112,9 +107,7 @@ std::optional<std::string> Participant::start() {
     if (!log) return log.error().message;
     dedup = std::make_shared<SqliteDedupStore>(std::move(log).value());
   }
-  auto core = std::make_shared<ParticipantCore>(dedup);
-  if (d.core) core->adopt_handlers(*d.core);
-  d.core = core;
+  d.core->use(std::move(dedup));
   auto transport = KafkaTransport::create(d.io, d.kafka);
   if (!transport) return transport.error();
   d.transport = std::move(transport).value();
@@ -129,9 +122,6 @@ void Participant::stop() {
   impl_->transport.reset();
 }
 
-const std::map<std::string, int>& Participant::calls() const {
-  static const std::map<std::string, int> none;
-  return impl_->core ? impl_->core->calls() : none;
-}
+const std::map<std::string, int>& Participant::calls() const { return impl_->core->calls(); }
 
 }  // namespace saga

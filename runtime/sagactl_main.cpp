@@ -251,9 +251,7 @@ int main(int argc, char** argv) {
     if (r_level->count()) config->log.level = flags.log.level;
     if (r_format->count()) config->log.format = flags.log.format;
     if (r_retention->count()) {
-      if (retention == "0" || retention == "forever") {
-        config->retention = std::chrono::milliseconds(0);
-      } else if (auto d = dsl::parse_duration(retention)) {
+      if (auto d = runtime::parse_retention(retention)) {
         config->retention = *d;
       } else {
         std::cerr << "run: --retention " << retention << " is not a duration: " << dsl::kDurationHint << "\n";
