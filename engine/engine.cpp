@@ -25,11 +25,16 @@ using sagas::StepIndex;
 
 namespace {
 
-std::string uuid4(std::mt19937_64& rng) {
-  std::uint64_t hi = rng();
-  std::uint64_t lo = rng();
-  hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
-  lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // variant 10
+// A UUID v7 (RFC 9562): 48 bits of Unix milliseconds, then random bits. Time-ordered ids
+// matter for the store: every table is keyed by saga id, so the sagas in flight (all started
+// recently) share the right-most pages of each B-tree, and a group commit rewrites a handful
+// of pages instead of one random page per row (v4 ids made commits several times larger).
+std::string uuid7(std::mt19937_64& rng, TimeMs now) {
+  auto ms = static_cast<std::uint64_t>(now) & 0xffffffffffffULL;
+  std::uint64_t r1 = rng();
+  std::uint64_t r2 = rng();
+  std::uint64_t hi = (ms << 16) | 0x7000ULL | (r1 & 0x0fffULL);            // version 7
+  std::uint64_t lo = (r2 & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // variant 10
   char buf[37];
   std::snprintf(buf, sizeof buf, "%08llx-%04llx-%04llx-%04llx-%012llx", static_cast<unsigned long long>(hi >> 32),
                 static_cast<unsigned long long>((hi >> 16) & 0xffff), static_cast<unsigned long long>(hi & 0xffff),
@@ -195,9 +200,14 @@ struct Engine::Impl {
     bool no_op = t.records.empty() && t.sends.empty() && t.timers.empty() && t.cancels.empty() &&
                  !t.deadline && !extra.new_instance && t.instance == a.inst;
     if (no_op) return std::nullopt;  // a duplicate: nothing to remember
+    std::vector<bool> steps_changed(t.instance.steps.size(), true);
+    for (std::size_t i = 0; i < steps_changed.size() && i < a.inst.steps.size(); ++i) {
+      steps_changed[i] = !(t.instance.steps[i] == a.inst.steps[i]);
+    }
     a.inst = std::move(t.instance);
 
     state::Commit c;
+    c.steps_changed = std::move(steps_changed);
     c.instance = a.inst;
     c.new_instance = extra.new_instance;
     c.processed_reply = std::move(extra.processed_reply);
@@ -661,7 +671,7 @@ Result<StartResult> Engine::Impl::start(const std::string& saga, Json input, Sta
       return StartResult{SagaId(id), true};
     }
   } else {
-    id = d.options.new_id ? d.options.new_id() : uuid4(d.rng);
+    id = d.options.new_id ? d.options.new_id() : uuid7(d.rng, d.clock.now());
   }
   Active& a =
       d.active.emplace(id, Active{def, sagas::new_instance(*def, id, std::move(input), d.clock.now()), {},

@@ -76,7 +76,7 @@ std::optional<Message> ParticipantCore::handle(const Message& message) {
     if (it == handlers_.end()) {
       reply = Reply::failure("no handler for command \"" + cmd->command + "\"");
     } else {
-      ++calls_[cmd->idempotency_key];
+      if (count_calls_) ++calls_[cmd->idempotency_key];
       try {
         reply = it->second(*cmd);
       } catch (const std::exception& e) {

@@ -82,13 +82,16 @@ class ParticipantCore {
   // message is not a command (logged).
   std::optional<Message> handle(const Message& command);
 
-  // Handler invocations so far, by idempotency key (for tests and metrics).
+  // Handler invocations by idempotency key, counted only after count_calls(true): a map entry
+  // per key would grow without bound in a long-running service. For tests.
+  void count_calls(bool on) { count_calls_ = on; }
   const std::map<std::string, int>& calls() const { return calls_; }
 
  private:
   std::shared_ptr<DedupStore> dedup_;
   std::map<std::string, Handler> handlers_;
   std::map<std::string, int> calls_;
+  bool count_calls_ = false;
 };
 
 // A participant on the in-process bus: consumes its command topics and replies on the bus.

@@ -90,6 +90,7 @@ Participant::Participant(boost::asio::io_context& io, KafkaOptions kafka, std::s
     : impl_(std::make_unique<Impl>(Impl{io, std::move(kafka), std::move(topic), std::move(options),
                                         std::make_shared<ParticipantCore>(), nullptr, {}, {}, 1, this})) {
   if (impl_->kafka.group_id == "sagactl") impl_->kafka.group_id = impl_->topic + ".participant";
+  impl_->core->count_calls(impl_->options.count_calls);
 }
 
 Participant::~Participant() { stop(); }

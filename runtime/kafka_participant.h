@@ -30,6 +30,8 @@ struct ParticipantOptions {
   // The reply memory: a SQLite file, or your own store (then dedup_path is unused).
   std::string dedup_path;
   std::shared_ptr<DedupStore> dedup;
+  // Count handler calls per idempotency key for calls() (tests; grows with every key).
+  bool count_calls = false;
 };
 
 class Participant {
@@ -47,7 +49,7 @@ class Participant {
 
   // Test hook: how many copies of a reply go out (0: the reply is lost, 2: duplicated).
   std::function<int(const Command&)> copies;
-  // Handler calls so far, by idempotency key.
+  // Handler calls so far, by idempotency key (empty unless options.count_calls).
   const std::map<std::string, int>& calls() const;
 
  private:

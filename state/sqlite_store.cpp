@@ -226,6 +226,7 @@ struct SqliteStore::Impl {
     }
     const auto& arr = steps.as_array();
     for (std::size_t i = 0; i < arr.size(); ++i) {
+      if (!c.new_instance && i < c.steps_changed.size() && !c.steps_changed[i]) continue;
       sqlite3_stmt* st = stmt(
           "INSERT INTO steps (saga_id, idx, state, attempts, data) VALUES (?, ?, ?, ?, ?) "
           "ON CONFLICT (saga_id, idx) DO UPDATE SET state = excluded.state, attempts = excluded.attempts, "

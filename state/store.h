@@ -59,6 +59,9 @@ struct Commit {
   std::vector<OutboxMessage> outbox;
   std::optional<std::string> processed_reply;  // the reply message id this transition applied
   bool new_instance = false;                   // insert; fails the batch if the id exists
+  // Which steps this transition changed (index -> changed); empty: all of them. A reply
+  // touches one step of many, and rewriting the others would only cost disk writes.
+  std::vector<bool> steps_changed;
 };
 
 struct ListFilter {

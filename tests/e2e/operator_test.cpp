@@ -137,7 +137,7 @@ TEST_F(Operator, StartWaitExitsWithTheSpecCodesAndPrintsTheIdFirst) {
   auto declined = sagactl({"start", "order-fulfilment", "--input", "@" + (dir_ / "declined.json").string(), "--wait"});
   EXPECT_EQ(declined.exit_code, 2) << declined.err;
   EXPECT_TRUE(std::regex_match(declined.out.substr(0, declined.out.find('\n')),
-                               std::regex("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")))
+                               std::regex("[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")))
       << declined.out;
   EXPECT_NE(declined.out.find("compensated: step \"charge-card\" failed: card declined"), std::string::npos);
 

@@ -69,6 +69,7 @@ class World {
     fs::create_directories(dir_);
     bus.observer = [this](const Message& m) { published.push_back(m); };
     core_ = std::make_shared<ParticipantCore>();
+    core_->count_calls(true);
     for (const auto& d : defs_) {
       for (const auto& s : d->steps) {
         topics_.push_back(s.execute.topic);

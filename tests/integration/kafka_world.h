@@ -160,6 +160,7 @@ class KafkaWorld {
     for (const char* service : {"inventory", "payments", "billing", "orders"}) {
       ParticipantOptions po;
       po.dedup_path = (dir_ / (std::string(service) + ".replies.db")).string();
+      po.count_calls = true;
       KafkaOptions ko = kafka_options(topic(service) + ".participant");
       ko.warm_topics = {topic("replies")};
       auto p = std::make_unique<Participant>(*io, ko, topic(service), po);

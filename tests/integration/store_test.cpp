@@ -144,6 +144,27 @@ TEST_F(Store, UpdatesReplaceTheInstanceAndAppendHistory) {
   EXPECT_TRUE(s->load_active().empty());
 }
 
+TEST_F(Store, AnUpdateRewritesOnlyTheStepsItMarksChanged) {
+  auto s = open();
+  std::vector<Commit> c(1);
+  c[0].instance = sample("a");
+  c[0].new_instance = true;
+  c[0].steps_changed = {false, false};  // ignored for a new instance: every step is written
+  ASSERT_TRUE(s->commit(c).ok());
+  EXPECT_EQ(*s->load("a"), c[0].instance);
+
+  // Step 1 changed and is written; step 0 is marked unchanged, so its row stays as it was
+  // (the engine only marks unchanged what is equal, so the row is still right).
+  c[0].new_instance = false;
+  c[0].instance.steps[0].attempts = 7;
+  c[0].instance.steps[1].state = sagas::StepState::succeeded;
+  c[0].steps_changed = {false, true};
+  ASSERT_TRUE(s->commit(c).ok());
+  auto loaded = s->load("a");
+  EXPECT_EQ(loaded->steps[0].attempts, 2u);
+  EXPECT_EQ(loaded->steps[1].state, sagas::StepState::succeeded);
+}
+
 TEST_F(Store, ListFiltersNewestFirstWithPaging) {
   auto s = open();
   std::vector<Commit> c(4);

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/io_context.hpp>
+#include <regex>
 
 #include "dsl/compiler.h"
 #include "engine/engine.h"
@@ -81,6 +82,21 @@ TEST_F(EngineUnit, AFailureCompensatesAndTheHistoryTellsTheStory) {
   EXPECT_EQ(events, (std::vector<std::string>{"saga-started", "step-started:a", "step-succeeded:a", "step-started:b",
                                               "step-failed:b", "compensation-started", "compensation-step-started:a",
                                               "step-compensated:a", "saga-compensated"}));
+}
+
+TEST_F(EngineUnit, GeneratedIdsAreUuidV7SoLaterSagasSortAfterEarlierOnes) {
+  std::regex v7("[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) {
+    auto r = engine_.start("pair", *Json::parse(R"({"n": 1})"));
+    ASSERT_TRUE(r.ok());
+    ids.push_back(r->id.value());
+    clock_.advance(1);
+  }
+  for (const auto& id : ids) EXPECT_TRUE(std::regex_match(id, v7)) << id;
+  EXPECT_TRUE(std::is_sorted(ids.begin(), ids.end()));
+  // The first 48 bits are the clock's milliseconds.
+  EXPECT_EQ(std::stoll(ids[0].substr(0, 8) + ids[0].substr(9, 4), nullptr, 16), clock_.now() - 5);
 }
 
 TEST_F(EngineUnit, NothingRunsBeforeOpenAndNothingAfterClose) {

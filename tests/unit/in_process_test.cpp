@@ -123,6 +123,21 @@ TEST(ParticipantCore, ARepeatedCommandGetsTheRecordedReplyWithoutRunningTheHandl
   EXPECT_EQ(second->value, first->value);
 }
 
+TEST(ParticipantCore, CountsCallsPerKeyOnlyWhenAskedSoALongRunningServiceDoesNotGrow) {
+  ParticipantCore quiet;
+  quiet.on("Pay", [](const Command&) { return Reply::ok(); });
+  ASSERT_TRUE(quiet.handle(command()));
+  EXPECT_TRUE(quiet.calls().empty());
+
+  ParticipantCore counting;
+  counting.count_calls(true);
+  counting.on("Pay", [](const Command&) { return Reply::failure("busy"); });
+  counting.handle(command());
+  counting.handle(command());
+  ASSERT_EQ(counting.calls().size(), 1u);
+  EXPECT_EQ(counting.calls().begin()->second, 2);
+}
+
 TEST(ParticipantCore, AFailedCommandDidNothingSoARetryRunsItAgain) {
   ParticipantCore core;
   int runs = 0;

@@ -1,0 +1,35 @@
+// The benchmark's scenarios. Each runs in its own process (main.cpp forks), so peak RSS and
+// CPU time are that scenario's alone, and returns its figures as JSON.
+#pragma once
+
+#include <string>
+
+#include "sagas/json.h"
+
+namespace bench {
+
+struct Settings {
+  std::string dir;          // where state files go (a fresh directory per scenario)
+  int sagas = 10'000;       // measured sagas (the ceiling: 3 round trips per saga)
+  int concurrency = 500;    // sagas (or round trips) in flight
+  int warmup = 500;         // run first and not measured
+  int fetch_wait_ms = 1;    // consumers' fetch.wait.max.ms, as `brokers: embedded` sets it
+  int partitions = 1;       // of every topic, as `sagactl run` creates them
+};
+
+// The steps of the benchmark's order saga: reserve-stock, charge-card, confirm-order.
+inline constexpr int kStepsPerSaga = 3;
+
+// Raw librdkafka request/reply round trips through the mock cluster to an echo thread; with
+// `durable`, one SQLite upsert per reply, committed in groups (synchronous=FULL) before the
+// next request goes out. No engine: what this machine can do at best.
+sagas::Json run_ceiling(const Settings& s, bool durable);
+
+enum class Wire { kafka, in_process };
+
+// The engine over the order saga with echo participants (participant SDK): Kafka through the
+// embedded broker, or the in-process bus. With `fail_at_confirm`, confirm-order is declined,
+// so each saga also runs two compensations.
+sagas::Json run_engine(const Settings& s, Wire wire, bool fail_at_confirm);
+
+}  // namespace bench
