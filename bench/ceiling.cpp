@@ -199,9 +199,8 @@ sagas::Json run_ceiling(const Settings& s, bool durable) {
   // A request's value: about the size of a rendered command payload.
   const std::string body =
       R"({"orderId":"o-000000","amount":42.5,"items":[{"sku":"sku-1","qty":1}],"note":"order o-000000 charged"})";
-  // The ceiling is fast: it runs at least kMinSeconds (more round trips than asked if need
-  // be), so its figure is a rate over a steady window, not a start-up burst.
-  constexpr double kMinSeconds = 3.0;
+  // The ceiling is fast: it runs at least s.ceiling_seconds (more round trips than asked if
+  // need be), so its figure is a rate over a steady window, not a start-up burst.
   const long warmup = static_cast<long>(s.warmup) * kStepsPerSaga;
   const long asked = static_cast<long>(s.sagas) * kStepsPerSaga;
   // Send times by request id modulo a ring larger than what can be in flight.
@@ -213,7 +212,7 @@ sagas::Json run_ceiling(const Settings& s, bool durable) {
   Clock::time_point began = Clock::now();
   double cpu_began = process_cpu_seconds();
   bool measuring = false;
-  auto more = [&] { return done < warmup + asked || !measuring || seconds_since(began) < kMinSeconds; };
+  auto more = [&] { return done < warmup + asked || !measuring || seconds_since(began) < s.ceiling_seconds; };
 
   auto send = [&](long id) {
     std::string key = std::to_string(id);

@@ -12,6 +12,8 @@
 #include <spdlog/spdlog.h>
 
 #include <deque>
+#include <filesystem>
+#include <functional>
 #include <stdexcept>
 #include <thread>
 #include <unordered_map>
@@ -129,6 +131,7 @@ class Driver {
   bool done() const { return finished_ == total(); }
 
   Histogram saga_latency, step_latency;
+  std::function<void()> on_measure;  // called as the measured part begins
   double seconds = 0, cpu = 0, engine_cpu = 0;
   std::uint64_t commits = 0, transitions = 0;
 
@@ -145,6 +148,7 @@ class Driver {
       engine_cpu_began_ = thread_cpu_seconds();
       commits_began_ = engine_.stats().commits;
       transitions_began_ = engine_.stats().transitions;
+      if (on_measure) on_measure();
     }
     while (started_ - finished_ < s_.concurrency && started_ < limit) {
       sagas::Json input = input_;
@@ -252,7 +256,15 @@ sagas::Json run_engine(const Settings& s, Wire wire, bool fail_at_confirm) {
     transport = std::make_unique<saga::InProcessTransport>(io, *bus);
   }
 
-  saga::Engine engine(io, **store, *transport, clock);
+  // Time in the store's commit (SQLite work and fsync, on the engine's thread).
+  Histogram commit_latency;
+  double commit_seconds = 0;
+  saga::EngineOptions options;
+  options.on_commit = [&](double seconds, std::size_t) {
+    commit_latency.add(seconds * 1e6);
+    commit_seconds += seconds;
+  };
+  saga::Engine engine(io, **store, *transport, clock, options);
   engine.add(compiled.definition);
 
   // Participants: over Kafka, three services on their own thread, as separate services would
@@ -282,6 +294,11 @@ sagas::Json run_engine(const Settings& s, Wire wire, bool fail_at_confirm) {
 
   if (auto st = engine.open(); !st.ok()) throw std::runtime_error(st.message);
   Driver driver(io, engine, s);
+  double commit_seconds_measured = 0;
+  driver.on_measure = [&] {
+    commit_latency = Histogram();
+    commit_seconds_measured = commit_seconds;
+  };
   boost::asio::post(io, [&] { driver.begin(); });
   io.run();
 
@@ -306,6 +323,13 @@ sagas::Json run_engine(const Settings& s, Wire wire, bool fail_at_confirm) {
   j.set("transitions_per_commit",
         sagas::Json(driver.commits == 0 ? 0.0
                                         : static_cast<double>(driver.transitions) / static_cast<double>(driver.commits)));
+  j.set("commit_latency", commit_latency.to_json());
+  // The share of the measured time the engine's thread spent committing.
+  j.set("commit_share", sagas::Json((commit_seconds - commit_seconds_measured) / driver.seconds));
+  j.set("active_sagas_at_end", sagas::Json(static_cast<std::int64_t>(engine.active_sagas())));
+  std::error_code ec;
+  auto db_bytes = std::filesystem::file_size(s.dir + "/state.db", ec);
+  j.set("state_file_mib", sagas::Json(ec ? 0.0 : static_cast<double>(db_bytes) / (1024.0 * 1024.0)));
   j.set("peak_rss_mib", sagas::Json(peak_rss_mib()));
   j.set("rss_end_mib", sagas::Json(current_rss_mib()));
   return j;

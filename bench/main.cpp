@@ -108,6 +108,7 @@ int main(int argc, char** argv) {
   app.add_option("--warmup", s.warmup, "Sagas run first and not measured")->capture_default_str();
   app.add_option("--fetch-wait", s.fetch_wait_ms, "Consumers' fetch.wait.max.ms")->capture_default_str();
   app.add_option("--partitions", s.partitions, "Partitions per topic")->capture_default_str();
+  app.add_option("--ceiling-seconds", s.ceiling_seconds, "The ceiling runs at least this long")->capture_default_str();
   app.add_option("--latency-sagas", latency_sagas, "Sagas at one in flight (low-load latency)")
       ->capture_default_str();
   app.add_option("--scale", scale, "Saga counts of the scale runs (0: none)")->capture_default_str()->delimiter(',');
@@ -218,8 +219,8 @@ int main(int argc, char** argv) {
   std::printf("saga-bench: %d sagas at %d in flight after %d warm-up, fetch.wait.max.ms=%d, %d partition(s), "
               "synchronous=FULL, %u cores\n\n",
               s.sagas, s.concurrency, s.warmup, s.fetch_wait_ms, s.partitions, std::thread::hardware_concurrency());
-  std::printf("%-20s %9s %9s %24s %24s %9s %8s %8s\n", "scenario", "sagas/s", "steps/s", "saga ms p50/p99/p999",
-              "step ms p50/p99/p999", "CPU s/1k", "RSS MiB", "÷ceiling");
+  std::printf("%-20s %9s %9s %24s %24s %9s %8s %8s %8s\n", "scenario", "sagas/s", "steps/s", "saga ms p50/p99/p999",
+              "step ms p50/p99/p999", "CPU s/1k", "RSS MiB", "commit%", "÷ceiling");
   for (const auto& [name, r] : scenarios.as_object()) {
     if (r.find("error") != nullptr) {
       std::printf("%-20s failed: %s\n", name.c_str(), r.find("error")->as_string().c_str());
@@ -233,22 +234,26 @@ int main(int argc, char** argv) {
     std::string ratio = ceiling > 0 && !is_ceiling && num(r, "concurrency") == s.concurrency
                             ? printed("%.2f", num(r, "steps_per_s") / ceiling)
                             : "-";
-    std::printf("%-20s %9s %9.0f %24s %24s %9s %8.1f %8s\n", name.c_str(), per_saga.c_str(), num(r, "steps_per_s"),
-                saga_lat.c_str(), latencies(r, "step_latency").c_str(), cpu.c_str(), num(r, "peak_rss_mib"),
-                ratio.c_str());
+    std::string commit_share = is_ceiling ? "-" : printed("%.0f", num(r, "commit_share") * 100);
+    std::printf("%-20s %9s %9.0f %24s %24s %9s %8.1f %8s %8s\n", name.c_str(), per_saga.c_str(),
+                num(r, "steps_per_s"), saga_lat.c_str(), latencies(r, "step_latency").c_str(), cpu.c_str(),
+                num(r, "peak_rss_mib"), commit_share.c_str(), ratio.c_str());
   }
   std::printf("\n(ceiling and round-trip rows: one step = one raw request/reply; CPU per 1000 sagas' worth of "
-              "steps; CPU counts every thread of the process: broker, participants, engine)\n");
+              "steps; CPU counts every thread of the process: broker, participants, engine; commit%%: share of the "
+              "time the engine's thread spent in the store's commit)\n");
   if (summary.find("added_step_latency_p50_ms") != nullptr) {
     std::printf("\nadded step latency at one in flight (order-1 minus ceiling-1): p50 %.2f ms, p99 %.2f ms\n",
                 num(summary, "added_step_latency_p50_ms"), num(summary, "added_step_latency_p99_ms"));
   }
   if (!scale_runs.as_array().empty()) {
-    std::printf("\nscale (order saga over Kafka, %d in flight)\n%10s %9s %14s %12s %12s\n", s.concurrency, "sagas",
-                "sagas/s", "saga p99 ms", "peak RSS MiB", "end RSS MiB");
+    std::printf("\nscale (order saga over Kafka, %d in flight)\n%10s %9s %14s %12s %12s %14s %16s\n", s.concurrency,
+                "sagas", "sagas/s", "saga p99 ms", "peak RSS MiB", "end RSS MiB", "state file MiB",
+                "in memory at end");
     for (const auto& r : scale_runs.as_array()) {
-      std::printf("%10.0f %9.0f %14.2f %12.1f %12.1f\n", num(r, "sagas"), num(r, "sagas_per_s"),
-                  num(r, "saga_latency.p99_ms"), num(r, "peak_rss_mib"), num(r, "rss_end_mib"));
+      std::printf("%10.0f %9.0f %14.2f %12.1f %12.1f %14.1f %16.0f\n", num(r, "sagas"), num(r, "sagas_per_s"),
+                  num(r, "saga_latency.p99_ms"), num(r, "peak_rss_mib"), num(r, "rss_end_mib"),
+                  num(r, "state_file_mib"), num(r, "active_sagas_at_end"));
     }
   }
   return 0;

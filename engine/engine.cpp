@@ -101,7 +101,7 @@ SagaStatus make_status(const sagas::Definition* def, const Instance& inst) {
 
 struct Engine::Impl {
   struct TimerRef {
-    enum class Kind { step, deadline, retention, resend, commit_retry } kind = Kind::step;
+    enum class Kind { step, deadline, retention, resend, commit_retry, clear_outbox } kind = Kind::step;
     std::string saga_id;
     std::size_t step = 0;
     std::int64_t outbox_id = 0;
@@ -152,6 +152,7 @@ struct Engine::Impl {
   std::unordered_map<std::int64_t, Message> inflight;  // sent, delivery not yet confirmed
   bool flush_posted = false;
   bool commit_blocked = false;  // a failed commit waits for its retry
+  bool clear_outbox_armed = false;  // a commit of delivered outbox ids is due
   bool opened = false;
   bool closed = false;
   std::vector<std::function<void(const Event&)>> subscribers;
@@ -435,6 +436,10 @@ struct Engine::Impl {
         commit_blocked = false;
         flush();
         return;
+      case TimerRef::Kind::clear_outbox:
+        clear_outbox_armed = false;
+        flush();
+        return;
     }
   }
 
@@ -542,8 +547,15 @@ struct Engine::Impl {
         arm({clock.now() + options.resend_delay, TimerRef{TimerRef::Kind::resend, {}, 0, d.outbox_id}});
       }
     }
+    // Only a full batch of deletions is worth a commit of its own now; otherwise they ride
+    // on the next commit, or on one made after outbox_clear_delay.
+    if (pending.sent.size() >= options.max_batch) {
+      schedule_flush();
+    } else if (any && !clear_outbox_armed) {
+      clear_outbox_armed = true;
+      arm({clock.now() + options.outbox_clear_delay, TimerRef{TimerRef::Kind::clear_outbox, {}, 0, 0}});
+    }
     rearm_clock();
-    if (any) schedule_flush();
   }
 
   // --- recovery ---

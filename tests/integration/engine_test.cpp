@@ -638,6 +638,22 @@ TEST(Engine, ACrashBeforeTheFirstCommitLeavesNoTrace) {
   EXPECT_EQ(w.run(id), SagaState::completed);
 }
 
+TEST(Engine, ADeliveryConfirmationWaitsForTheNextCommitOrCommitsAloneAfterTheDelay) {
+  World w(examples());
+  w.copies = [](const Command&) { return 0; };  // no replies: nothing else will commit
+  w.boot();
+  w.start("order-fulfilment", kOrderInput);
+  w.settle();
+  EXPECT_EQ(w.engine->unconfirmed_sends(), 0u);  // the command was delivered
+  auto commits = w.engine->stats().commits;
+  w.clock->advance(99);
+  w.settle();
+  EXPECT_EQ(w.engine->stats().commits, commits);  // its deletion waits for company
+  w.clock->advance(1);
+  w.settle();
+  EXPECT_EQ(w.engine->stats().commits, commits + 1);  // outbox_clear_delay: alone
+}
+
 TEST(Engine, TimersAreReArmedFromTheFileAfterACrash) {
   World w(examples());
   w.copies = [](const Command& c) { return c.step == "reserve-stock" && c.attempt == 1 ? 0 : 1; };
@@ -645,11 +661,14 @@ TEST(Engine, TimersAreReArmedFromTheFileAfterACrash) {
   SagaId id = w.start("order-fulfilment", kOrderInput);
   w.settle();
   TimeMs started = w.engine->status(id)->created_at;
+  w.clock->advance(100);  // outbox_clear_delay: the delivered command leaves the outbox
+  w.settle();
   w.crash();
   w.boot();
   w.settle();
   ASSERT_TRUE(w.clock->next_wake());
   EXPECT_EQ(*w.clock->next_wake(), started + 5'000);  // reserve-stock's 5 s attempt timeout
+  EXPECT_EQ(w.commands("execute").size(), 1u);       // delivered before the crash: not re-sent
   EXPECT_EQ(w.run(id), SagaState::completed);
   EXPECT_EQ(w.commands("execute")[1], "reserve-stock#2");
 }
