@@ -161,6 +161,10 @@ int main(int argc, char** argv) {
     run("round-trip-1", [&](const std::string& d) { return bench::run_ceiling(with_dir(one, d), false); });
     run("ceiling-1", [&](const std::string& d) { return bench::run_ceiling(with_dir(one, d), true); });
     run("order-1", [&](const std::string& d) { return bench::run_engine(with_dir(one, d), Wire::kafka, false); });
+    // The engine's own cost of a step (machine, store commit with its fsync, dispatch) with
+    // no broker in the way.
+    run("order-in-process-1",
+        [&](const std::string& d) { return bench::run_engine(with_dir(one, d), Wire::in_process, false); });
   }
   Json scale_runs = Json::array();
   if (wanted("scale")) {
@@ -245,6 +249,10 @@ int main(int argc, char** argv) {
   if (summary.find("added_step_latency_p50_ms") != nullptr) {
     std::printf("\nadded step latency at one in flight (order-1 minus ceiling-1): p50 %.2f ms, p99 %.2f ms\n",
                 num(summary, "added_step_latency_p50_ms"), num(summary, "added_step_latency_p99_ms"));
+    std::printf("the engine's own step at one in flight, fsync included (order-in-process-1): p50 %.2f ms, p99 %.2f "
+                "ms\n",
+                num(scenarios, "order-in-process-1.step_latency.p50_ms"),
+                num(scenarios, "order-in-process-1.step_latency.p99_ms"));
   }
   if (!scale_runs.as_array().empty()) {
     std::printf("\nscale (order saga over Kafka, %d in flight)\n%10s %9s %14s %12s %12s %14s %16s\n", s.concurrency,
