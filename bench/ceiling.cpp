@@ -235,18 +235,17 @@ sagas::Json run_ceiling(const Settings& s, bool durable) {
     rd_kafka_poll(out.get(), 0);
     auto batch = consume(in.get(), 1, 512);
     if (batch.empty()) continue;
+    std::vector<long> ids;
+    ids.reserve(batch.size());
+    for (const auto& m : batch) ids.push_back(std::stol(std::string(static_cast<const char*>(m->key), m->key_len)));
     if (durable) {
       db.exec("BEGIN");
-      for (const auto& m : batch) {
-        long id = std::stol(std::string(static_cast<const char*>(m->key), m->key_len));
-        db.put(id, m->payload, m->len);
-      }
+      for (std::size_t i = 0; i < batch.size(); ++i) db.put(ids[i], batch[i]->payload, batch[i]->len);
       db.exec("COMMIT");
       ++commits;
     }
     auto now = Clock::now();
-    for (const auto& m : batch) {
-      long id = std::stol(std::string(static_cast<const char*>(m->key), m->key_len));
+    for (long id : ids) {
       if (id >= warmup) {
         latency.add(std::chrono::duration<double, std::micro>(now - sent_at[static_cast<std::size_t>(id) % ring]).count());
       }
