@@ -145,8 +145,18 @@ struct Engine::Impl {
 
   std::map<std::string, std::map<int, DefinitionPtr>> defs;  // name -> version -> definition
   std::unordered_map<std::string, Active> active;
+  // Saga timers (attempt timeouts, backoffs, deadlines) wait for the consumer as well as the
+  // clock; engine housekeeping (retention, resends, commit retries) only for the clock.
   TimerQueue timers;
+  TimerQueue internal;
   std::optional<TimeMs> clock_armed_at;
+  // Invariant: every reply that stood on the reply partitions at `caught_up_at` has been
+  // applied. A saga timer due at T fires only once caught_up_at >= T; otherwise a catch-up
+  // barrier (Transport::catch_up) is requested and the timer waits for it.
+  TimeMs caught_up_at = 0;
+  bool catching_up = false;  // a barrier is outstanding
+  bool caught_up_once = false;  // readiness: the first barrier after open() completed
+  std::shared_ptr<int> life = std::make_shared<int>(0);  // callbacks held by the transport check it
   Pending pending;
   std::unordered_set<std::string> touched;  // sagas whose timers need syncing after the commit
   std::unordered_map<std::int64_t, Message> inflight;  // sent, delivery not yet confirmed
@@ -331,16 +341,23 @@ struct Engine::Impl {
 
   // --- timers ---
 
-  void arm(std::pair<TimeMs, TimerRef> entry) { timers.insert(std::move(entry)); }
+  // Engine housekeeping only; saga timers come from sync_timers.
+  void arm(std::pair<TimeMs, TimerRef> entry) { internal.insert(std::move(entry)); }
 
   void rearm_clock() {
     if (closed) return;
-    if (timers.empty()) {
+    std::optional<TimeMs> next;
+    if (!internal.empty()) next = internal.begin()->first;
+    // While a barrier is outstanding, saga timers it does not cover wake on its completion.
+    if (!timers.empty() && (!catching_up || timers.begin()->first <= caught_up_at)) {
+      next = std::min(next.value_or(timers.begin()->first), timers.begin()->first);
+    }
+    if (!next) {
       if (clock_armed_at) clock.cancel();
       clock_armed_at.reset();
       return;
     }
-    TimeMs first = timers.begin()->first;
+    TimeMs first = *next;
     if (clock_armed_at && *clock_armed_at == first) return;
     clock_armed_at = first;
     clock.wake_at(first, [this] {
@@ -381,23 +398,41 @@ struct Engine::Impl {
   void on_wake() {
     TimeMs now = clock.now();
     std::vector<TimerRef> due;
-    while (!timers.empty() && timers.begin()->first <= now) {
+    while (!internal.empty() && internal.begin()->first <= now) {
+      due.push_back(std::move(internal.begin()->second));
+      internal.erase(internal.begin());
+    }
+    while (!timers.empty() && timers.begin()->first <= std::min(now, caught_up_at)) {
       TimerRef ref = std::move(timers.begin()->second);
-      if (ref.kind == TimerRef::Kind::step || ref.kind == TimerRef::Kind::deadline) {
-        auto it = active.find(ref.saga_id);
-        if (it != active.end()) {
-          if (ref.kind == TimerRef::Kind::step) {
-            it->second.step_timers[ref.step] = timers.end();
-          } else {
-            it->second.deadline = timers.end();
-          }
+      if (auto it = active.find(ref.saga_id); it != active.end()) {
+        if (ref.kind == TimerRef::Kind::step) {
+          it->second.step_timers[ref.step] = timers.end();
+        } else {
+          it->second.deadline = timers.end();
         }
       }
       timers.erase(timers.begin());
       due.push_back(std::move(ref));
     }
     for (auto& ref : due) fire(ref);
+    if (!timers.empty() && timers.begin()->first <= now) request_catch_up(now);
     rearm_clock();
+  }
+
+  // Due saga timers wait until the replies that stood on the partitions now are applied.
+  void request_catch_up(TimeMs now) {
+    if (catching_up || closed) return;
+    catching_up = true;
+    transport.catch_up([this, life = std::weak_ptr<int>(life), now] {
+      if (life.expired() || closed) return;
+      catching_up = false;
+      caught_up_at = std::max(caught_up_at, now);
+      if (!caught_up_once) {
+        caught_up_once = true;
+        spdlog::info("ready: the replies that waited on the reply topics are applied; timers run");
+      }
+      on_wake();
+    });
   }
 
   void fire(const TimerRef& ref) {
@@ -595,6 +630,7 @@ struct Engine::Impl {
     }
     if (options.retention > 0) arm({clock.now(), TimerRef{TimerRef::Kind::retention, {}, 0, 0}});
     opened = true;
+    request_catch_up(clock.now());
     rearm_clock();
     return {};
   }
@@ -612,6 +648,7 @@ struct Engine::Impl {
     transport.close();
     clock.cancel();
     timers.clear();
+    internal.clear();
     active.clear();
   }
 };
@@ -766,5 +803,6 @@ const EngineStats& Engine::stats() const { return impl_->stats; }
 std::size_t Engine::active_sagas() const { return impl_->active.size(); }
 std::size_t Engine::unconfirmed_sends() const { return impl_->inflight.size(); }
 bool Engine::store_healthy() const { return !impl_->commit_blocked; }
+bool Engine::ready() const { return impl_->caught_up_once && impl_->transport.ready(); }
 
 }  // namespace saga

@@ -10,7 +10,13 @@
 //      published, and the replies that caused the transitions acknowledged.
 // A crash anywhere loses nothing: open() resumes every unfinished saga from its last commit,
 // re-sends outbox messages that were never confirmed (same message id and idempotency key)
-// and re-arms timers from the persisted deadlines. If a commit fails (disk full, I/O error)
+// and re-arms timers from the persisted deadlines.
+//
+// Time is the participant's: a saga timer (attempt timeout, backoff, deadline) due at T fires
+// only after the transport has consumed its reply partitions up to where they stood at T
+// (Transport::catch_up). Unassigned partitions, a rebalance, an unreachable broker or a
+// restart's backlog therefore delay timeouts instead of turning into them, and replies that
+// waited in the broker during a crash are applied before any overdue timer. If a commit fails (disk full, I/O error)
 // nothing of that batch is acted on and the commit is retried.
 //
 // Threading: every member function must be called on the io_context's thread (or before it
@@ -184,6 +190,9 @@ class Engine {
   std::size_t active_sagas() const;  // in memory: unfinished ones only
   std::size_t unconfirmed_sends() const;  // outbox messages awaiting the broker's acknowledgement
   bool store_healthy() const;  // false while a failed commit waits for its retry
+  // Readiness: the transport owns its partitions and the replies that waited on them when
+  // the engine opened have been applied. Until then no saga timer fires.
+  bool ready() const;
 
  private:
   struct Impl;

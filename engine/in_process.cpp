@@ -120,7 +120,7 @@ void InProcessTransport::post_drain() {
   boost::asio::post(io_, [this, alive = std::weak_ptr<bool>(alive_)] {
     if (alive.expired() || !*alive.lock()) return;
     drain_posted_ = false;
-    if (closed_ || !on_receive_) return;
+    if (closed_ || offline_ || !on_receive_) return;
     auto batch = bus_.poll(consumer_, 512);
     if (batch.empty()) return;
     if (batch.size() == 512) post_drain();  // more waiting: continue after others had a turn
@@ -153,6 +153,36 @@ void InProcessTransport::publish(const Message& message) {
 
 void InProcessTransport::acknowledge(std::span<const std::uint64_t> tokens) {
   if (!closed_) bus_.commit(consumer_, tokens);
+}
+
+void InProcessTransport::catch_up(std::function<void()> done) {
+  barriers_.push_back(std::move(done));
+  post_barriers();
+}
+
+// Everything published so far is handed over first, then the barriers complete: on one
+// executor that is exactly "consumed up to where the topics stood".
+void InProcessTransport::post_barriers() {
+  if (barriers_posted_ || offline_ || closed_ || barriers_.empty()) return;
+  barriers_posted_ = true;
+  boost::asio::post(io_, [this, alive = std::weak_ptr<bool>(alive_)] {
+    if (alive.expired() || !*alive.lock()) return;
+    barriers_posted_ = false;
+    if (closed_ || offline_) return;
+    for (auto batch = bus_.poll(consumer_, 512); !batch.empty(); batch = bus_.poll(consumer_, 512)) {
+      if (on_receive_) on_receive_(std::move(batch));
+      if (closed_ || offline_) return;
+    }
+    for (auto& done : std::exchange(barriers_, {})) done();
+  });
+}
+
+void InProcessTransport::set_offline(bool offline) {
+  offline_ = offline;
+  if (!offline_) {
+    post_drain();
+    post_barriers();
+  }
 }
 
 void InProcessTransport::close() {

@@ -83,13 +83,22 @@ class InProcessTransport final : public Transport {
   void publish(const Message& message) override;
   void acknowledge(std::span<const std::uint64_t> tokens) override;
   void close() override;
+  void catch_up(std::function<void()> done) override;
+  bool ready() const override { return !offline_ && !closed_; }
 
   // Test hook: a non-empty answer fails the send with that delivery error.
   std::function<std::string(const Message&)> fail_send;
+  // Test hook: while offline nothing is received and catch-up barriers wait, as when the
+  // brokers are unreachable or the partitions are not assigned; sends still go out.
+  void set_offline(bool offline);
 
  private:
   void post_drain();
   void post_deliveries();
+  void post_barriers();
+  std::vector<std::function<void()>> barriers_;
+  bool barriers_posted_ = false;
+  bool offline_ = false;
 
   boost::asio::io_context& io_;
   Bus& bus_;

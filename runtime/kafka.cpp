@@ -4,6 +4,8 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <cstdlib>
+#include <cstring>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <map>
@@ -13,11 +15,17 @@
 #include <tuple>
 #include <unordered_map>
 
+#include "runtime/kafka_catch_up.h"
 #include "runtime/kafka_handles.h"
 
 namespace saga {
 
 namespace {
+
+// How long the pollers wait for work before looking at barriers and the stop flag again.
+constexpr int kIdlePollMs = 100;
+constexpr int kMetadataTimeoutMs = 10'000;
+constexpr int kOwnerCheckTimeoutMs = 10'000;
 
 struct Raw {
   Message message;
@@ -73,6 +81,94 @@ struct KafkaTransport::Impl {
 
   std::atomic<bool> up{true};  // set by librdkafka's threads, read by the executor
 
+  std::unique_ptr<kafka::CatchUp> catch_up;  // created with the consumer
+
+  // The offset after the acknowledged prefix of each partition: written by acknowledge() on
+  // the executor, read by the rebalance callback on the poller thread.
+  std::mutex acked_mu;
+  std::map<std::pair<std::string, std::int32_t>, std::int64_t> acked_next;
+
+  // Every offset commit carries this metadata, so the group's offsets name the orchestrator
+  // that consumes with them (see check_owner).
+  std::string owner_metadata() const { return std::string(kOwnerPrefix) + options.owner; }
+  static constexpr const char* kOwnerPrefix = "sagactl owner=";
+
+  void add_commit(rd_kafka_topic_partition_list_t* list, const std::string& topic, std::int32_t partition,
+                  std::int64_t offset) const {
+    auto* e = rd_kafka_topic_partition_list_add(list, topic.c_str(), partition);
+    e->offset = offset;
+    if (options.owner.empty()) return;
+    std::string meta = owner_metadata();
+    e->metadata = std::malloc(meta.size());  // freed with the list
+    if (e->metadata == nullptr) return;
+    std::memcpy(e->metadata, meta.data(), meta.size());
+    e->metadata_size = meta.size();
+  }
+
+  // Rebalance (group mode), on the poller thread inside rd_kafka_consumer_poll.
+  static void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts,
+                           void* opaque) {
+    auto* self = static_cast<Impl*>(opaque);
+    bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      spdlog::info("kafka: {} partition(s) assigned to this orchestrator", parts->cnt);
+      if (cooperative) {
+        if (rd_kafka_error_t* e = rd_kafka_incremental_assign(rk, parts)) {
+          spdlog::error("kafka: cannot take the assigned partitions: {}", rd_kafka_error_string(e));
+          rd_kafka_error_destroy(e);
+        }
+      } else {
+        rd_kafka_assign(rk, parts);
+      }
+      self->catch_up->assignment_changed(nullptr);
+      return;
+    }
+    spdlog::info("kafka: {} partition(s) revoked ({})", parts->cnt, rd_kafka_err2name(err));
+    if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) self->commit_acknowledged(rk, parts);
+    if (cooperative) {
+      if (rd_kafka_error_t* e = rd_kafka_incremental_unassign(rk, parts)) rd_kafka_error_destroy(e);
+    } else {
+      rd_kafka_assign(rk, nullptr);
+    }
+    self->catch_up->assignment_changed(parts);
+    std::vector<std::pair<std::string, std::int32_t>> gone;
+    for (int i = 0; i < parts->cnt; ++i) gone.emplace_back(parts->elems[i].topic, parts->elems[i].partition);
+    boost::asio::post(self->io, [self, alive = self->alive, gone = std::move(gone)] {
+      if (*alive) self->forget(gone);
+    });
+  }
+
+  // Commits, synchronously, what the engine acknowledged on partitions about to be revoked,
+  // so their next owner starts right after it.
+  void commit_acknowledged(rd_kafka_t* rk, const rd_kafka_topic_partition_list_t* parts) {
+    kafka::ListPtr list(rd_kafka_topic_partition_list_new(parts->cnt));
+    {
+      std::lock_guard lock(acked_mu);
+      for (int i = 0; i < parts->cnt; ++i) {
+        auto it = acked_next.find({parts->elems[i].topic, parts->elems[i].partition});
+        if (it != acked_next.end()) add_commit(list.get(), it->first.first, it->first.second, it->second);
+      }
+    }
+    if (list->cnt == 0) return;
+    if (auto e = rd_kafka_commit(rk, list.get(), 0)) {
+      spdlog::warn("kafka: committing the revoked partitions' offsets failed (their next owner re-reads "
+                   "from the last commit; replies already applied are recognised): {}",
+                   rd_kafka_err2str(e));
+    }
+  }
+
+  // Executor: drops the bookkeeping of revoked partitions; later acknowledgements of their
+  // messages are no-ops (the new owner re-reads what was not committed).
+  void forget(const std::vector<std::pair<std::string, std::int32_t>>& gone) {
+    for (const auto& tp : gone) partitions.erase(tp);
+    std::erase_if(tokens, [&](const auto& entry) {
+      const auto& [topic, partition, offset] = entry.second;
+      return std::find(gone.begin(), gone.end(), std::pair{topic, partition}) != gone.end();
+    });
+    std::lock_guard lock(acked_mu);
+    for (const auto& tp : gone) acked_next.erase(tp);
+  }
+
   static void on_error(rd_kafka_t*, int err, const char* reason, void* opaque) {
     auto* self = static_cast<Impl*>(opaque);
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) self->up = false;
@@ -122,8 +218,11 @@ struct KafkaTransport::Impl {
 
   void run_consumer_poller() {
     while (!stopping) {
-      rd_kafka_message_t* first = rd_kafka_consumer_poll(consumer.get(), 100);
-      if (first == nullptr) continue;
+      rd_kafka_message_t* first = rd_kafka_consumer_poll(consumer.get(), kIdlePollMs);
+      if (first == nullptr) {
+        post_passed_barriers();
+        continue;
+      }
       std::vector<Raw> batch;
       for (rd_kafka_message_t* m = first; m != nullptr;
            m = batch.size() < 1000 ? rd_kafka_consumer_poll(consumer.get(), 0) : nullptr) {
@@ -135,13 +234,26 @@ struct KafkaTransport::Impl {
           continue;
         }
         up = true;
+        catch_up->delivered(rd_kafka_topic_name(m->rkt), m->partition, m->offset);
         batch.push_back({to_message(m), m->partition, m->offset});
       }
-      if (batch.empty()) continue;
-      boost::asio::post(io, [this, alive = alive, batch = std::move(batch)]() mutable {
-        if (*alive && !closed) deliver(std::move(batch));
-      });
+      if (!batch.empty()) {
+        boost::asio::post(io, [this, alive = alive, batch = std::move(batch)]() mutable {
+          if (*alive && !closed) deliver(std::move(batch));
+        });
+      }
+      post_passed_barriers();
     }
+  }
+
+  // Posted after the messages they cover, so the engine applies those first.
+  void post_passed_barriers() {
+    auto passed = catch_up->service();
+    if (passed.empty()) return;
+    boost::asio::post(io, [this, alive = alive, passed = std::move(passed)] {
+      if (!*alive || closed) return;
+      for (const auto& done : passed) done();
+    });
   }
 
   void deliver(std::vector<Raw> batch) {
@@ -200,25 +312,52 @@ struct KafkaTransport::Impl {
     return md->topics[0].partition_cnt;
   }
 
+  // Refuses to consume where another orchestrator commits: the group's committed offsets
+  // carry the owner's name (add_commit). Our own earlier run has our name and passes.
+  std::optional<std::string> check_owner(const rd_kafka_topic_partition_list_t* wanted) {
+    if (options.owner.empty()) return std::nullopt;
+    kafka::ListPtr committed(rd_kafka_topic_partition_list_copy(wanted));
+    if (auto err = rd_kafka_committed(consumer.get(), committed.get(), kOwnerCheckTimeoutMs)) {
+      return std::string("cannot read the committed offsets of group \"") + options.group_id +
+             "\": " + rd_kafka_err2str(err) + " (is the broker reachable?)";
+    }
+    const std::string prefix = kOwnerPrefix;
+    for (int i = 0; i < committed->cnt; ++i) {
+      const auto& p = committed->elems[i];
+      if (p.metadata == nullptr || p.metadata_size <= prefix.size()) continue;
+      std::string meta(static_cast<const char*>(p.metadata), p.metadata_size);
+      if (meta.compare(0, prefix.size(), prefix) != 0) continue;
+      std::string other = meta.substr(prefix.size());
+      if (other == options.owner) continue;
+      return "consumer group \"" + options.group_id + "\" already consumes " + p.topic + " for another " +
+             "orchestrator (" + other + "); this one is " + options.owner + ". Two orchestrators with their " +
+             "own state on one reply topic would take each other's replies. Stop the other one, or give this " +
+             "one its own reply topics and kafka.group; if the other is gone for good (its state file moved " +
+             "or deleted), start this one with a new kafka.group";
+    }
+    return std::nullopt;
+  }
+
   std::optional<std::string> apply_subscription() {
-    kafka::ListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(topics.size())));
+    kafka::ListPtr all(rd_kafka_topic_partition_list_new(static_cast<int>(topics.size())));
+    for (const auto& t : topics) {
+      auto n = partitions_of(consumer.get(), t, kMetadataTimeoutMs);
+      if (!n) return n.error();
+      for (int p = 0; p < *n; ++p) rd_kafka_topic_partition_list_add(all.get(), t.c_str(), p)->offset = RD_KAFKA_OFFSET_STORED;
+    }
+    if (auto refused = check_owner(all.get())) return refused;
     if (options.consume == KafkaOptions::Consume::group) {
+      kafka::ListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(topics.size())));
       for (const auto& t : topics) rd_kafka_topic_partition_list_add(list.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
       if (auto err = rd_kafka_subscribe(consumer.get(), list.get())) {
         return std::string("cannot subscribe: ") + rd_kafka_err2str(err);
       }
       return std::nullopt;
     }
-    for (const auto& t : topics) {
-      auto n = partitions_of(consumer.get(), t, 10'000);
-      if (!n) return n.error();
-      for (int p = 0; p < *n; ++p) {
-        rd_kafka_topic_partition_list_add(list.get(), t.c_str(), p)->offset = RD_KAFKA_OFFSET_STORED;
-      }
-    }
-    if (auto err = rd_kafka_assign(consumer.get(), list.get())) {
+    if (auto err = rd_kafka_assign(consumer.get(), all.get())) {
       return std::string("cannot assign partitions: ") + rd_kafka_err2str(err);
     }
+    catch_up->assignment_changed(nullptr);
     return std::nullopt;
   }
 
@@ -248,6 +387,12 @@ sagas::Result<std::unique_ptr<KafkaTransport>, std::string> KafkaTransport::crea
                                        {"enable.auto.offset.store", "false"},
                                        {"auto.offset.reset", "earliest"},
                                        {"fetch.wait.max.ms", std::to_string(options.fetch_wait_max_ms)}});
+      if (options.consume == KafkaOptions::Consume::group) {
+        // Defaults for shared work; kafka.properties may override each.
+        settings.insert(settings.end(), {{"partition.assignment.strategy", "cooperative-sticky"},
+                                         {"session.timeout.ms", std::to_string(options.session_timeout_ms)}});
+        if (!options.instance_id.empty()) settings.emplace_back("group.instance.id", options.instance_id);
+      }
     }
     for (const auto& [k, v] : settings) {
       if (auto err = kafka::set(conf.get(), k, v)) return *err;
@@ -270,10 +415,12 @@ sagas::Result<std::unique_ptr<KafkaTransport>, std::string> KafkaTransport::crea
 
   auto cconf = base(false);
   if (!cconf) return cconf.error();
+  if (options.consume == KafkaOptions::Consume::group) rd_kafka_conf_set_rebalance_cb(cconf->get(), &Impl::on_rebalance);
   auto consumer = kafka::make_handle(RD_KAFKA_CONSUMER, std::move(*cconf));
   if (!consumer) return consumer.error();
   impl->consumer = std::move(*consumer);
   rd_kafka_poll_set_consumer(impl->consumer.get());
+  impl->catch_up = std::make_unique<kafka::CatchUp>(impl->consumer.get());
 
   // The first message to a topic this client has not seen waits for a topic scan: ask now.
   for (const auto& t : options.warm_topics) {
@@ -350,7 +497,10 @@ void KafkaTransport::acknowledge(std::span<const std::uint64_t> tokens) {
       last = p.inflight.begin()->first;
       p.inflight.erase(p.inflight.begin());
     }
-    if (last) rd_kafka_topic_partition_list_add(list.get(), key.first.c_str(), key.second)->offset = *last + 1;
+    if (!last) continue;
+    d.add_commit(list.get(), key.first, key.second, *last + 1);
+    std::lock_guard lock(d.acked_mu);
+    d.acked_next[key] = *last + 1;
   }
   if (list->cnt > 0 && !d.closed) {
     if (auto err = rd_kafka_commit(d.consumer.get(), list.get(), 1)) {
@@ -359,6 +509,14 @@ void KafkaTransport::acknowledge(std::span<const std::uint64_t> tokens) {
     }
   }
 }
+
+void KafkaTransport::catch_up(std::function<void()> done) {
+  if (impl_->closed) return;
+  impl_->catch_up->request(std::move(done));
+  if (impl_->consumer_queue) rd_kafka_queue_yield(impl_->consumer_queue.get());  // look now, not after the idle poll
+}
+
+bool KafkaTransport::ready() const { return !impl_->closed && impl_->catch_up->ready(); }
 
 void KafkaTransport::flush(int timeout_ms) {
   rd_kafka_flush(impl_->producer.get(), timeout_ms);

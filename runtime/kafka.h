@@ -10,10 +10,17 @@
 // Consuming: manual offset commits only. A received message's offset is committed once it
 // and every earlier message of its partition are acknowledged (after the engine's SQLite
 // commit), so a crash re-delivers exactly what was not yet applied. Two modes:
-//  - group (default): subscribe in consumer group `group_id`; partitions are balanced and
-//    fail over between members;
-//  - assign: take every partition of the topics directly (no group join; still commits to
-//    `group_id`). The one-orchestrator-per-state-file deployment, and fast in tests.
+//  - assign: take every partition of the topics directly (no group join, so a restarted
+//    orchestrator consumes at once; offsets still committed to `group_id`). The
+//    one-orchestrator-per-state-file deployment, and what `sagactl run` uses by default;
+//  - group: subscribe in consumer group `group_id` (cooperative-sticky assignment, static
+//    membership with `instance_id`, `session_timeout_ms`); partitions are balanced between
+//    members. On revoke the acknowledged offsets are committed synchronously and the
+//    partitions' bookkeeping dropped.
+// Every commit names the orchestrator (`owner`) in its metadata; consuming where the
+// group's offsets name another owner is refused at subscribe().
+// catch_up() and ready() implement the engine's rule that time is the participant's: see
+// kafka_catch_up.h.
 //
 // Threading: librdkafka's work happens on its own threads and on two poller threads owned
 // here; every handler is posted to the io_context given at construction, so the engine
@@ -50,6 +57,13 @@ struct KafkaOptions {
   // wait for librdkafka's topic scan (~1 s).
   std::vector<std::string> warm_topics;
   std::string client_id = "sagactl";
+  // Group mode: static membership (group.instance.id; empty: dynamic) and the session
+  // timeout after which a member that vanished loses its partitions (failover time).
+  std::string instance_id;
+  int session_timeout_ms = 10'000;
+  // Who consumes with this group ("host:state-file"): written into every offset commit, and
+  // consuming is refused when the group's offsets name another owner. Empty: no check.
+  std::string owner;
 };
 
 class KafkaTransport final : public Transport {
@@ -67,6 +81,8 @@ class KafkaTransport final : public Transport {
   void send(std::int64_t outbox_id, const Message& message) override;
   void publish(const Message& message) override;
   void acknowledge(std::span<const std::uint64_t> tokens) override;
+  void catch_up(std::function<void()> done) override;
+  bool ready() const override;
   void close() override;
 
   // Waits up to `timeout_ms` for produced messages to be delivered (for clean shutdown).

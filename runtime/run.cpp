@@ -1,11 +1,15 @@
 // `sagactl dev-broker` and `sagactl run`: the development broker, and the orchestrator as a
 // foreground service over Kafka and SQLite.
 #include <signal.h>
+#include <unistd.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <cctype>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <ostream>
 #include <set>
@@ -44,6 +48,27 @@ std::optional<std::string> create_topics(saga::DevBroker& broker, const std::set
     if (auto err = broker.create_topic(t, partitions)) return err;
   }
   return std::nullopt;
+}
+
+// "host:/absolute/state/file": who consumes with the group (stable across restarts).
+std::string owner_of(const std::string& state) {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) std::strcpy(host, "localhost");
+  std::error_code ec;
+  auto abs = std::filesystem::absolute(state, ec);
+  return std::string(host) + ":" + (ec ? state : abs.lexically_normal().string());
+}
+
+// group.instance.id allows [a-zA-Z0-9._-]: the host, and a hash of the whole owner so two
+// state files on one host are two members. Stable across restarts: static membership.
+std::string instance_id_of(const std::string& owner) {
+  std::uint64_t h = 1469598103934665603ULL;  // FNV-1a
+  for (unsigned char ch : owner) h = (h ^ ch) * 1099511628211ULL;
+  std::string id = "sagactl-";
+  for (char ch : owner.substr(0, owner.find(':'))) id += std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' ? ch : '-';
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return id + "-" + hex;
 }
 
 dsl::LoadResult load_or_report(const std::vector<std::string>& paths, std::ostream& err) {
@@ -119,6 +144,7 @@ struct Admin {
   void handle(const HttpRequest& req, const std::function<void(HttpResponse)>& respond) {
     std::string path = req.target.substr(0, req.target.find('?'));
     if (req.method == "GET" && path == "/healthz") return respond(health());
+    if (req.method == "GET" && path == "/readyz") return respond(readiness());
     if (req.method == "GET" && path == "/metrics") {
       Metrics::Gauges g;
       g.active_sagas = engine.active_sagas();
@@ -146,7 +172,7 @@ struct Admin {
       }
     }
     respond(error_response(404, "no such endpoint: " + req.method + " " + path +
-                                    " (GET /healthz, GET /metrics, POST /v1/sagas, GET /v1/sagas/ID, "
+                                    " (GET /healthz, GET /readyz, GET /metrics, POST /v1/sagas, GET /v1/sagas/ID, "
                                     "POST /v1/sagas/ID/compensate)"));
   }
 
@@ -158,6 +184,21 @@ struct Admin {
     j.set("store", sagas::Json(store ? "ok" : "failing"));
     j.set("broker", sagas::Json(broker ? "ok" : "down"));
     return json_response(store && broker ? 200 : 503, j);
+  }
+
+  // 200 once the reply consumer owns its partitions and has applied what waited on them.
+  HttpResponse readiness() {
+    bool consumer = engine.ready();
+    bool store = engine.store_healthy();
+    sagas::Json j = sagas::Json::object();
+    j.set("status", sagas::Json(consumer && store ? "ready" : "not ready"));
+    if (!consumer) {
+      j.set("reason", sagas::Json("the reply consumer has not yet caught up with its partitions (starting, "
+                                  "rebalancing, or the brokers are unreachable)"));
+    } else if (!store) {
+      j.set("reason", sagas::Json("the state file is failing; commits are being retried"));
+    }
+    return json_response(consumer && store ? 200 : 503, j);
   }
 
   void start(const HttpRequest& req, const std::function<void(HttpResponse)>& respond) {
@@ -226,9 +267,11 @@ int run_command(const Config& c, std::ostream& out, std::ostream& err) {
   kafka.brokers = c.kafka.brokers;
   kafka.properties = c.kafka.properties;
   kafka.group_id = c.kafka.group;
-  kafka.consume = (c.kafka.consume.empty() ? embedded : c.kafka.consume == "assign")
-                      ? saga::KafkaOptions::Consume::assign
-                      : saga::KafkaOptions::Consume::group;
+  // One orchestrator owns one state file, so it needs no group membership to own its reply
+  // partitions: it takes them (a restart consumes at once). The group is for shared work.
+  kafka.consume = c.kafka.consume == "group" ? saga::KafkaOptions::Consume::group : saga::KafkaOptions::Consume::assign;
+  kafka.owner = owner_of(c.state);
+  kafka.instance_id = instance_id_of(kafka.owner);
   kafka.fetch_wait_max_ms = c.kafka.fetch_wait_ms >= 0 ? c.kafka.fetch_wait_ms : (embedded ? 1 : 100);
   auto topics = topics_of(loaded.definitions);
   if (!c.kafka.events_topic.empty()) topics.insert(c.kafka.events_topic);

@@ -1,0 +1,75 @@
+// CatchUp: the consumer side of KafkaTransport::catch_up and of readiness (internal to the
+// Kafka transport; includes librdkafka).
+//
+// A barrier requested at time T passes once every message that stood on the assigned
+// partitions at T has been handed to the engine. It is measured by asking the brokers for
+// each assigned partition's high watermark after the request (ListOffsets, not the cached
+// value), then waiting until the consumer's position passes it. The position of a partition
+// is the offset after the last message handed over, or, before any was, the group's
+// committed offset (the engine commits only what it applied), or the partition's start.
+// No assignment, a rebalance, or brokers that do not answer the watermark query keep the
+// barrier waiting: nothing is declared caught up that was not read.
+//
+// Readiness is an internal barrier taken whenever the assignment changes: the transport is
+// ready once it owns partitions and has passed the barrier taken when it got them.
+//
+// Threading: request() and ready() are safe from any thread; everything else runs on the
+// consumer poller thread only.
+#pragma once
+
+#include <librdkafka/rdkafka.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace saga::kafka {
+
+class CatchUp {
+ public:
+  using Done = std::function<void()>;
+  using TopicPartition = std::pair<std::string, std::int32_t>;
+
+  // How long one watermark or committed-offset query may wait for the brokers.
+  static constexpr int kQueryTimeoutMs = 1'000;
+
+  explicit CatchUp(rd_kafka_t* consumer) : consumer_(consumer) {}
+
+  void request(Done done);
+  bool ready() const { return ready_; }
+
+  // The message at `offset` was handed to the engine.
+  void delivered(const std::string& topic, std::int32_t partition, std::int64_t offset);
+  // Partitions were assigned or revoked: the measurement starts again, readiness is lost
+  // until a new barrier passes, and revoked partitions forget their positions.
+  void assignment_changed(const rd_kafka_topic_partition_list_t* revoked);
+  // Measures or checks the outstanding barriers; returns the callbacks of those passed
+  // (to be posted to the executor after the messages already posted).
+  std::vector<Done> service();
+
+ private:
+  bool measure();
+  bool passed() const;
+
+  rd_kafka_t* consumer_;
+  std::atomic<bool> ready_{false};
+
+  std::mutex mu_;
+  std::vector<Done> requested_;  // guarded by mu_
+
+  // Poller thread only.
+  bool readiness_due_ = true;         // an assignment has not yet been caught up with
+  bool measured_ = false;             // targets_ hold the watermarks for measuring_
+  bool measuring_readiness_ = false;  // the measurement includes the readiness barrier
+  std::vector<Done> measuring_;
+  std::map<TopicPartition, std::int64_t> targets_;   // high watermark to reach
+  std::map<TopicPartition, std::int64_t> baseline_;  // committed offset (or start) at measuring
+  std::map<TopicPartition, std::int64_t> next_;      // offset after the last message handed over
+};
+
+}  // namespace saga::kafka
