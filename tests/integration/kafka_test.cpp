@@ -224,6 +224,58 @@ TEST(Kafka, ABrokerOutageMidSagaLosesNothing) {
   for (const auto& [key, n] : w.all_calls()) EXPECT_EQ(n, 1) << key;
 }
 
+// The participants answer, but the orchestrator cannot read the replies: however far its
+// clock moves meanwhile, no step times out (time is the participant's).
+TEST(Kafka, ABrokerOutageNeverTurnsIntoATimeout) {
+  KafkaWorld w;
+  w.start_participants();
+  w.start_orchestrator();
+  ASSERT_TRUE(w.run_until([&] { return w.engine->ready(); }));
+  SagaId id = w.start("o-t", "outage-timeout");
+  ASSERT_TRUE(w.run_until([&] { return !w.handled.empty(); }));
+  SharedBroker::get().set_down(1);
+  w.clock->advance(10 * 60 * 1000);  // far past every timeout and retry
+  w.run_until([] { return false; }, std::chrono::seconds(2));
+  EXPECT_EQ(w.state_of(id), SagaState::running);
+  SharedBroker::get().set_up(1);
+  EXPECT_EQ(w.finish(id), SagaState::completed);
+  for (const auto& h : w.engine->history(id)) EXPECT_NE(h.event, "step-timed-out") << h.detail;
+  EXPECT_TRUE(compensations(w).empty());
+}
+
+TEST(Kafka, TheOrchestratorIsReadyOnceItHasCaughtUpWithItsReplyPartitions) {
+  KafkaWorld w;
+  w.start_participants();
+  w.start_orchestrator();
+  EXPECT_FALSE(w.engine->ready()) << "nothing consumed yet";
+  EXPECT_TRUE(w.run_until([&] { return w.engine->ready(); }));
+}
+
+// A second orchestrator (another state file) on the same group and reply topic would take
+// the first one's replies: it is refused, with the first one named. The first one restarted
+// (same owner) is not.
+TEST(Kafka, ASecondOrchestratorOnTheSameGroupIsRefusedNamingTheFirst) {
+  KafkaWorld w;
+  w.start_participants();
+  w.start_orchestrator();
+  SagaId id = w.start("o-s", "second-1");
+  EXPECT_EQ(w.finish(id), SagaState::completed);  // offsets committed, naming the owner
+  boost::asio::io_context io;
+  KafkaOptions o = w.kafka_options("sagactl-" + w.prefix());
+  o.owner = "other-host:/elsewhere/state.db";
+  auto second = KafkaTransport::create(io, o);
+  ASSERT_TRUE(second.ok()) << second.error();
+  auto refused = (*second)->subscribe({w.topic("replies")});
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_NE(refused->find("test-host:"), std::string::npos) << *refused;
+  EXPECT_NE(refused->find("kafka.group"), std::string::npos) << *refused;
+
+  o.owner = "test-host:" + (w.dir() / "state.db").string();
+  auto same = KafkaTransport::create(io, o);
+  ASSERT_TRUE(same.ok()) << same.error();
+  EXPECT_FALSE((*same)->subscribe({w.topic("replies")}).has_value());
+}
+
 TEST(Kafka, InvalidKafkaPropertiesAreRefusedWithLibrdkafkasMessage) {
   boost::asio::io_context io;
   KafkaOptions o;

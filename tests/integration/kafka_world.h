@@ -204,6 +204,7 @@ class KafkaWorld {
     ko.warm_topics = {topic("inventory"), topic("payments"), topic("billing"), topic("orders"), topic("events"),
                       topic("replies.dlq")};
     ko.consume = orchestrator_consume;
+    ko.owner = "test-host:" + (dir_ / "state.db").string();
     auto t = KafkaTransport::create(*io, ko);
     ASSERT_TRUE(t.ok()) << t.error();
     transport = std::move(t).value();
