@@ -44,7 +44,8 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   void dispatch() {
     const auto& req = request_.get();
-    HttpRequest r{std::string(req.method_string()), std::string(req.target()), req.body()};
+    HttpRequest r{std::string(req.method_string()), std::string(req.target()), req.body(),
+                  std::string(req[http::field::authorization])};
     handler_(r, [self = shared_from_this()](HttpResponse resp) { self->write(std::move(resp)); });
   }
 
@@ -53,6 +54,7 @@ class Session : public std::enable_shared_from_this<Session> {
     response_.version(11);
     response_.set(http::field::server, "sagactl");
     response_.set(http::field::content_type, resp.content_type);
+    for (const auto& [name, value] : resp.headers) response_.set(name, value);
     response_.keep_alive(false);
     response_.body() = std::move(resp.body);
     response_.prepare_payload();
@@ -70,6 +72,24 @@ class Session : public std::enable_shared_from_this<Session> {
 };
 
 }  // namespace
+
+bool is_loopback(const std::string& address) {
+  auto ep = parse_address(address);
+  return ep && ep->address().is_loopback();
+}
+
+bool bearer_matches(const std::string& authorization, const std::string& token) {
+  const std::string scheme = "Bearer ";
+  if (token.empty() || authorization.size() != scheme.size() + token.size() ||
+      authorization.compare(0, scheme.size(), scheme) != 0) {
+    return false;
+  }
+  unsigned char diff = 0;
+  for (std::size_t i = 0; i < token.size(); ++i) {
+    diff |= static_cast<unsigned char>(authorization[scheme.size() + i] ^ token[i]);
+  }
+  return diff == 0;
+}
 
 struct AdminServer::Impl : std::enable_shared_from_this<AdminServer::Impl> {
   Impl(asio::io_context& io, HttpHandler h) : acceptor(io), handler(std::move(h)) {}
@@ -120,7 +140,7 @@ void AdminServer::stop() {
 
 sagas::Result<HttpResponse, std::string> http_request(const std::string& address, const std::string& method,
                                                       const std::string& target, const std::string& body,
-                                                      int timeout_ms) {
+                                                      int timeout_ms, const std::string& token) {
   auto ep = parse_address(address);
   if (!ep) return ep.error();
   asio::io_context io;
@@ -135,6 +155,7 @@ sagas::Result<HttpResponse, std::string> http_request(const std::string& address
   http::request<http::string_body> req{method == "POST" ? http::verb::post : http::verb::get, target, 11};
   req.set(http::field::host, address);
   req.set(http::field::content_type, "application/json");
+  if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
   req.body() = body;
   req.prepare_payload();
   http::write(stream, req, ec);
@@ -142,7 +163,7 @@ sagas::Result<HttpResponse, std::string> http_request(const std::string& address
   http::response<http::string_body> res;
   if (!ec) http::read(stream, buffer, res, ec);
   if (ec) return std::string("the orchestrator at " + address + " did not answer (" + ec.message() + ")");
-  return HttpResponse{static_cast<int>(res.result_int()), std::string(res[http::field::content_type]), res.body()};
+  return HttpResponse{static_cast<int>(res.result_int()), std::string(res[http::field::content_type]), res.body(), {}};
 }
 
 }  // namespace runtime

@@ -8,6 +8,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "sagas/result.h"
 
@@ -21,13 +23,22 @@ struct HttpRequest {
   std::string method;  // GET, POST, ...
   std::string target;  // path and query
   std::string body;
+  std::string authorization;  // the Authorization header, empty when absent
 };
 
 struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // extra response headers
 };
+
+// True for an address ("host:port") whose host is a loopback IP (127.0.0.0/8, ::1, localhost).
+bool is_loopback(const std::string& address);
+
+// Checks an Authorization header against the admin token in constant time (the comparison
+// does not leak how much of the token matched).
+bool bearer_matches(const std::string& authorization, const std::string& token);
 
 using HttpHandler = std::function<void(const HttpRequest&, std::function<void(HttpResponse)> respond)>;
 
@@ -51,8 +62,9 @@ class AdminServer {
 
 // A blocking HTTP/1.1 request to "host:port", for the CLI. The error says whether the
 // orchestrator could not be reached or the connection broke.
+// `token`, when set, is sent as `Authorization: Bearer TOKEN`.
 sagas::Result<HttpResponse, std::string> http_request(const std::string& address, const std::string& method,
                                                       const std::string& target, const std::string& body = "",
-                                                      int timeout_ms = 10'000);
+                                                      int timeout_ms = 10'000, const std::string& token = "");
 
 }  // namespace runtime

@@ -15,6 +15,8 @@ namespace {
 
 using sagas::Json;
 
+constexpr int kRequestTimeoutMs = 10'000;
+
 // The "error" of an API answer, or the body itself.
 std::string error_of(const HttpResponse& r) {
   auto j = Json::parse(r.body);
@@ -54,7 +56,7 @@ int start_command(const StartCommandOptions& o, std::ostream& out, std::ostream&
   body.set("saga", Json(o.saga));
   body.set("input", std::move(*input));
   if (!o.id.empty()) body.set("id", Json(o.id));
-  auto r = http_request(o.admin, "POST", "/v1/sagas", body.dump());
+  auto r = http_request(o.admin, "POST", "/v1/sagas", body.dump(), kRequestTimeoutMs, o.token);
   if (!r) {
     err << "start: " << r.error() << "\n";
     return kExitError;
@@ -76,7 +78,7 @@ int start_command(const StartCommandOptions& o, std::ostream& out, std::ostream&
   auto until = std::chrono::steady_clock::now() + o.timeout;
   std::map<std::string, std::string> shown;
   for (;;) {
-    auto s = http_request(o.admin, "GET", "/v1/sagas/" + id->as_string());
+    auto s = http_request(o.admin, "GET", "/v1/sagas/" + id->as_string(), "", kRequestTimeoutMs, o.token);
     if (!s) {
       err << "start: " << s.error() << "\n";
       return kExitError;
@@ -118,7 +120,7 @@ int start_command(const StartCommandOptions& o, std::ostream& out, std::ostream&
 int compensate_command(const CompensateCommandOptions& o, std::ostream& out, std::ostream& err) {
   Json body = Json::object();
   body.set("reason", Json(o.reason));
-  auto r = http_request(o.admin, "POST", "/v1/sagas/" + o.id + "/compensate", body.dump());
+  auto r = http_request(o.admin, "POST", "/v1/sagas/" + o.id + "/compensate", body.dump(), kRequestTimeoutMs, o.token);
   if (!r) {
     err << "compensate: " << r.error() << "\n";
     return kExitError;

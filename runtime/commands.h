@@ -44,6 +44,7 @@ int run_command(const Config& config, std::ostream& out, std::ostream& err);
 
 struct StartCommandOptions {
   std::string admin;              // the orchestrator's admin address
+  std::string token;              // its bearer token, when it has one
   std::string saga;
   std::string input = "{}";       // JSON, or @FILE
   std::string id;                 // empty: the orchestrator makes one
@@ -57,6 +58,7 @@ int start_command(const StartCommandOptions& options, std::ostream& out, std::os
 
 struct CompensateCommandOptions {
   std::string admin;
+  std::string token;
   std::string id;
   std::string reason;
 };

@@ -109,7 +109,16 @@ void read(const YAML::Node& root, Reader& rd, Config& c) {
     rd.choice(n, "synchronous", kSynchronous, v);
     c.synchronous_full = v == "full";
   }
-  if (auto n = root["admin"]) rd.scalar(n, "admin", c.admin);
+  if (auto n = root["admin"]) {
+    if (n.IsMap()) {
+      rd.keys(n, "admin", {"address", "token", "token_file"});
+      if (auto a = n["address"]) rd.scalar(a, "admin.address", c.admin);
+      if (auto t = n["token"]) rd.scalar(t, "admin.token", c.admin_token);
+      if (auto f = n["token_file"]) rd.scalar(f, "admin.token_file", c.admin_token_file);
+    } else {
+      rd.scalar(n, "admin", c.admin);  // the address alone
+    }
+  }
   if (auto n = root["retention"]) {
     std::string v;
     if (rd.scalar(n, "retention", v)) {
@@ -244,6 +253,8 @@ void apply_environment(ConfigResult& r) {
     }
   }
   if (auto v = env("SAGACTL_ADMIN")) c.admin = *v;
+  if (auto v = env("SAGACTL_ADMIN_TOKEN")) c.admin_token = *v;
+  if (auto v = env("SAGACTL_ADMIN_TOKEN_FILE")) c.admin_token_file = *v;
   if (auto v = env("SAGACTL_LOG_LEVEL")) {
     if (auto e = check_choice("SAGACTL_LOG_LEVEL", *v, kLevels)) bad("SAGACTL_LOG_LEVEL", *e);
     else c.log.level = *v;
@@ -259,6 +270,19 @@ void apply_environment(ConfigResult& r) {
       bad("SAGACTL_RETENTION", "SAGACTL_RETENTION \"" + *v + "\" is not a duration: " + std::string(dsl::kDurationHint));
     }
   }
+}
+
+sagas::Result<AdminToken, std::string> admin_token(const Config& c) {
+  if (!c.admin_token.empty() || c.admin_token_file.empty()) return AdminToken{c.admin_token};
+  std::ifstream in(c.admin_token_file);
+  std::string line;
+  if (!in || !std::getline(in, line)) {
+    return std::string("cannot read the admin token file " + c.admin_token_file +
+                       ": check admin.token_file (or SAGACTL_ADMIN_TOKEN_FILE) and the file's permissions");
+  }
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+  if (line.empty()) return std::string("the admin token file " + c.admin_token_file + " is empty");
+  return AdminToken{line};
 }
 
 }  // namespace runtime

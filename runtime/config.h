@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "dsl/diagnostic.h"
+#include "sagas/result.h"
 
 namespace runtime {
 
@@ -32,6 +33,10 @@ struct Config {
     int fetch_wait_ms = -1;     // -1: 1 when embedded, 100 otherwise
   } kafka;
   std::string admin = "127.0.0.1:7468";  // host:port of the admin HTTP endpoint; empty: off
+  // The admin endpoint's bearer token (admin.token), or the file holding it
+  // (admin.token_file; one line). Required to listen beyond loopback.
+  std::string admin_token;
+  std::string admin_token_file;
   struct Log {
     std::string level = "info";  // trace | debug | info | warn | error | off
     std::string format = "text";  // text | json
@@ -48,9 +53,17 @@ struct ConfigResult {
 // Reads `path` over the defaults; `explicit_path` says the user named it (so it must exist).
 ConfigResult load_config(const std::string& path, bool explicit_path);
 
+// The admin token: admin.token, else the first line of admin.token_file (relative to the
+// working directory). Empty when neither is set; an error when the file cannot be read.
+struct AdminToken {
+  std::string value;
+};
+sagas::Result<AdminToken, std::string> admin_token(const Config& config);
+
 // Applies SAGACTL_SAGAS, SAGACTL_STATE, SAGACTL_SYNCHRONOUS, SAGACTL_KAFKA_BROKERS,
 // SAGACTL_KAFKA_EVENTS_TOPIC, SAGACTL_KAFKA_START_TOPIC, SAGACTL_KAFKA_GROUP,
 // SAGACTL_KAFKA_CONSUME, SAGACTL_KAFKA_PARTITIONS, SAGACTL_KAFKA_FETCH_WAIT_MS, SAGACTL_ADMIN,
+// SAGACTL_ADMIN_TOKEN, SAGACTL_ADMIN_TOKEN_FILE,
 // SAGACTL_LOG_LEVEL, SAGACTL_LOG_FORMAT and SAGACTL_RETENTION (librdkafka properties come
 // from the file or --property). Bad values are diagnostics naming the variable.
 void apply_environment(ConfigResult& result);

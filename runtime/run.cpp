@@ -117,7 +117,9 @@ int dev_broker_command(const DevBrokerOptions& options, std::ostream& out, std::
 
 namespace {
 
-HttpResponse json_response(int status, const sagas::Json& body) { return {status, "application/json", body.dump() + "\n"}; }
+HttpResponse json_response(int status, const sagas::Json& body) {
+  return {status, "application/json", body.dump() + "\n", {}};
+}
 
 HttpResponse error_response(int status, const std::string& message) {
   sagas::Json j = sagas::Json::object();
@@ -140,11 +142,22 @@ struct Admin {
   saga::Engine& engine;
   saga::KafkaTransport& transport;
   Metrics& metrics;
+  std::string token;  // empty: no credentials asked (loopback only)
 
   void handle(const HttpRequest& req, const std::function<void(HttpResponse)>& respond) {
     std::string path = req.target.substr(0, req.target.find('?'));
+    // Probes stay open: orchestrators of containers call them without credentials.
     if (req.method == "GET" && path == "/healthz") return respond(health());
     if (req.method == "GET" && path == "/readyz") return respond(readiness());
+    if (!token.empty() && !bearer_matches(req.authorization, token)) {
+      HttpResponse r = error_response(401, req.authorization.empty()
+                                               ? "this endpoint needs the admin token: send Authorization: Bearer "
+                                                 "TOKEN (sagactl sends admin.token from its configuration)"
+                                               : "the admin token does not match: check admin.token (or "
+                                                 "admin.token_file, SAGACTL_ADMIN_TOKEN) against the orchestrator's");
+      r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"sagactl\"");
+      return respond(std::move(r));
+    }
     if (req.method == "GET" && path == "/metrics") {
       Metrics::Gauges g;
       g.active_sagas = engine.active_sagas();
@@ -154,7 +167,7 @@ struct Admin {
       g.duplicate_replies = engine.stats().duplicates;
       g.broker_up = transport.brokers_up();
       g.store_ok = engine.store_healthy();
-      return respond({200, "text/plain; version=0.0.4; charset=utf-8", metrics.render(g)});
+      return respond({200, "text/plain; version=0.0.4; charset=utf-8", metrics.render(g), {}});
     }
     const std::string prefix = "/v1/sagas";
     if (path == prefix && req.method == "POST") return start(req, respond);
@@ -255,6 +268,17 @@ int run_command(const Config& c, std::ostream& out, std::ostream& err) {
     err << "run: no saga files (*.yaml, *.yml) in " << c.sagas.front() << "; point sagas (or --sagas) at them\n";
     return kExitError;
   }
+  auto token = admin_token(c);
+  if (!token) {
+    err << "run: " << token.error() << "\n";
+    return kExitError;
+  }
+  if (!c.admin.empty() && token->value.empty() && !is_loopback(c.admin)) {
+    err << "run: the admin endpoint " << c.admin << " would accept saga control from the network without "
+        << "credentials; set a token (admin.token or admin.token_file in the config, SAGACTL_ADMIN_TOKEN, or "
+        << "--admin-token-file), or listen on 127.0.0.1\n";
+    return kExitError;
+  }
   auto store = state::SqliteStore::open({c.state, c.synchronous_full, false});
   if (!store) {
     err << "run: " << store.error().message << "\n";
@@ -308,7 +332,7 @@ int run_command(const Config& c, std::ostream& out, std::ostream& err) {
   eo.on_commit = [&](double seconds, std::size_t n) { metrics.observe_commit(seconds, n); };
   saga::Engine engine(io, **store, **transport, clock, eo);
   for (const auto& d : loaded.definitions) engine.add(d);
-  Admin admin{engine, **transport, metrics};
+  Admin admin{engine, **transport, metrics, token->value};
   engine.on_event([&](const saga::Event& e) { metrics.observe(e); });
   if (auto st = engine.open(); !st.ok()) {
     err << "run: " << st.message << "\n";

@@ -39,11 +39,11 @@ _sagactl() {
   case "$cmd" in
     validate) opts="--strict" ;;
     graph) opts="--format" ;;
-    run) opts="--config --sagas --state --brokers --property --group --consume --partitions --events-topic --start-topic --fetch-wait-ms --admin --retention --log-level --log-format" ;;
-    start) opts="--config --admin --input --id --wait --timeout" ;;
+    run) opts="--config --sagas --state --brokers --property --group --consume --partitions --events-topic --start-topic --fetch-wait-ms --admin --admin-token-file --retention --log-level --log-format" ;;
+    start) opts="--config --admin --admin-token-file --input --id --wait --timeout" ;;
     status|history) opts="--config --state --sagas --json" ;;
     list) opts="--config --state --sagas --json --status --saga --limit --offset" ;;
-    compensate) opts="--config --admin --reason" ;;
+    compensate) opts="--config --admin --admin-token-file --reason" ;;
     dev-broker) opts="--brokers --partitions --sagas" ;;
     completion) opts="bash" ;;
   esac
@@ -161,6 +161,8 @@ int main(int argc, char** argv) {
                                 "fetch.wait.max.ms (default 1 embedded, 100 otherwise) [kafka.fetch_wait_ms]")
                       ->check(CLI::Range(0, 60000));
   auto* r_admin = r->add_option("--admin", flags.admin, "Admin HTTP endpoint host:port, empty: off [admin]");
+  auto* r_token = r->add_option("--admin-token-file", flags.admin_token_file,
+                                "File holding the admin endpoint's bearer token [admin.token_file]");
   auto* r_retention = r->add_option("--retention", retention, "Prune finished sagas after this (7d, 12h, 0: never) [retention]");
   auto* r_level = r->add_option("--log-level", flags.log.level, "trace, debug, info, warn, error, off [log.level]")
                       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
@@ -178,6 +180,8 @@ int main(int argc, char** argv) {
   s->add_flag("--wait", start.wait, "Wait for the end: exit 0 completed, 2 compensated, 3 failed, 4 timed out");
   s->add_option("--timeout", start_timeout, "How long --wait waits")->capture_default_str();
   auto* s_admin = s->add_option("--admin", admin_flag, "The orchestrator's admin endpoint host:port [admin]");
+  std::string token_file_flag;
+  auto* s_token = s->add_option("--admin-token-file", token_file_flag, "File holding the admin token [admin.token_file]");
 
   runtime::CompensateCommandOptions compensate;
   auto* c = app.add_subcommand("compensate", "Abort a running saga (or retry a failed one's compensations)");
@@ -185,6 +189,7 @@ int main(int argc, char** argv) {
   c->add_option("id", compensate.id, "Saga id")->required();
   c->add_option("--reason", compensate.reason, "Why, kept in the saga's history");
   auto* c_admin = c->add_option("--admin", admin_flag, "The orchestrator's admin endpoint host:port [admin]");
+  auto* c_token = c->add_option("--admin-token-file", token_file_flag, "File holding the admin token [admin.token_file]");
 
   runtime::InspectOptions inspect;
   std::vector<std::string> inspect_sagas;
@@ -248,6 +253,10 @@ int main(int argc, char** argv) {
     if (r_start->count()) config->kafka.start_topic = flags.kafka.start_topic;
     if (r_fetch->count()) config->kafka.fetch_wait_ms = flags.kafka.fetch_wait_ms;
     if (r_admin->count()) config->admin = flags.admin;
+    if (r_token->count()) {
+      config->admin_token.clear();
+      config->admin_token_file = flags.admin_token_file;
+    }
     if (r_level->count()) config->log.level = flags.log.level;
     if (r_format->count()) config->log.format = flags.log.format;
     if (r_retention->count()) {
@@ -278,6 +287,15 @@ int main(int argc, char** argv) {
                           (s->parsed() ? s_config : c_config)->count() > 0);
     if (!config) return runtime::kExitError;
     std::string admin = (s->parsed() ? s_admin : c_admin)->count() ? admin_flag : config->admin;
+    if ((s->parsed() ? s_token : c_token)->count()) {
+      config->admin_token.clear();
+      config->admin_token_file = token_file_flag;
+    }
+    auto token = runtime::admin_token(*config);
+    if (!token) {
+      std::cerr << (s->parsed() ? "start" : "compensate") << ": " << token.error() << "\n";
+      return runtime::kExitError;
+    }
     if (admin.empty()) {
       std::cerr << (s->parsed() ? "start" : "compensate")
                 << ": the admin endpoint is off in the configuration; set admin (or --admin) to reach the orchestrator\n";
@@ -290,11 +308,13 @@ int main(int argc, char** argv) {
         return runtime::kExitError;
       }
       start.admin = admin;
+      start.token = token->value;
       start.timeout = *timeout;
       start.tty = tty;
       return runtime::start_command(start, std::cout, std::cerr);
     }
     compensate.admin = admin;
+    compensate.token = token->value;
     return runtime::compensate_command(compensate, std::cout, std::cerr);
   }
 

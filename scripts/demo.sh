@@ -47,6 +47,15 @@ for _ in $(seq 100); do grep -q '^admin: ' "$work/run.out" 2>/dev/null && break;
 bootstrap=$(sed -n 's/^bootstrap: //p' "$work/run.out")
 admin=$(sed -n 's/^admin: //p' "$work/run.out")
 [ -n "$admin" ] || { echo "demo: sagactl run did not start:" >&2; cat "$work/run.log" >&2; exit 1; }
+# Ready, not merely listening: GET /readyz answers 200 once the reply consumer has caught up.
+readyz() {
+  exec 3<>"/dev/tcp/${admin%:*}/${admin##*:}" || return 1
+  printf 'GET /readyz HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' "$admin" >&3
+  local status; read -r _ status _ <&3; exec 3<&-
+  [ "$status" = 200 ]
+}
+for _ in $(seq 300); do readyz 2>/dev/null && break; sleep 0.1; done
+readyz || { echo "demo: sagactl run did not become ready:" >&2; cat "$work/run.log" >&2; exit 1; }
 echo "broker $bootstrap, admin endpoint $admin, state $work/sagactl.db"
 build/examples/order-services --brokers "$bootstrap" --state-dir "$work" 2>"$work/services.log" &
 svc_pid=$!

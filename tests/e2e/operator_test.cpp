@@ -86,12 +86,16 @@ class Operator : public ::testing::Test {
     fs::remove_all(dir_);
   }
 
-  // Starts `sagactl run` and waits for its bootstrap and admin lines.
+  // Starts `sagactl run` and waits until it is ready (/readyz), not merely listening.
   void start_run() {
     run_ = std::make_unique<BackgroundProcess>(std::vector<std::string>{kBin, "run", "--config", config_});
     ASSERT_TRUE(await([&] { return !line_value(run_->out(), "admin: ").empty(); })) << run_->err();
     bootstrap_ = line_value(run_->out(), "bootstrap: ");
     admin_ = line_value(run_->out(), "admin: ");
+    ASSERT_TRUE(await([&] {
+      auto r = runtime::http_request(admin_, "GET", "/readyz");
+      return r.ok() && r->status == 200;
+    })) << run_->err();
   }
 
   void start_services(std::vector<std::string> flags = {}) {
@@ -246,6 +250,69 @@ TEST_F(Operator, AKilledRunResumesWhereItStopped) {
   auto history = sagactl({"history", "k-1", "--json"}).out;
   EXPECT_EQ(std::count(history.begin(), history.end(), '{') > 0, true);
   EXPECT_EQ(history.find("saga-started"), history.rfind("saga-started")) << "started twice: " << history;
+}
+
+TEST_F(Operator, ReadyzAnswersOnceCaughtUpAndRunLogsIt) {
+  run_ = std::make_unique<BackgroundProcess>(std::vector<std::string>{kBin, "run", "--config", config_, "--log-level", "info"});
+  ASSERT_TRUE(await([&] { return !line_value(run_->out(), "admin: ").empty(); })) << run_->err();
+  admin_ = line_value(run_->out(), "admin: ");
+  ASSERT_TRUE(await([&] {
+    auto r = runtime::http_request(admin_, "GET", "/readyz");
+    return r.ok() && r->status == 200;
+  })) << run_->err();
+  auto ready = runtime::http_request(admin_, "GET", "/readyz");
+  ASSERT_TRUE(ready.ok()) << ready.error();
+  EXPECT_EQ(ready->status, 200);
+  EXPECT_EQ(ready->body, "{\"status\":\"ready\"}\n");
+  EXPECT_NE(run_->err().find("ready"), std::string::npos) << "run logs when it becomes ready: " << run_->err();
+}
+
+TEST_F(Operator, TheAdminTokenGuardsEveryRequestButTheProbes) {
+  std::ofstream(dir_ / "token") << "s3cret-token\n";
+  std::ofstream(config_, std::ios::app) << "admin:\n  address: 127.0.0.1:0\n  token_file: " << (dir_ / "token").string()
+                                        << "\n";
+  // The appended admin mapping replaces the scalar one: rewrite the file without it.
+  {
+    std::ifstream in(config_);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    text.erase(text.find("admin: 127.0.0.1:0\n"), std::string("admin: 127.0.0.1:0\n").size());
+    std::ofstream(config_) << text;
+  }
+  start_run();
+  start_services();
+  auto call = [&](const std::string& method, const std::string& target, const std::string& token) {
+    auto r = runtime::http_request(admin_, method, target, "{}", 10'000, token);
+    EXPECT_TRUE(r.ok()) << r.error();
+    return r.ok() ? r->status : -1;
+  };
+  EXPECT_EQ(call("GET", "/healthz", ""), 200);
+  EXPECT_EQ(call("GET", "/readyz", ""), 200);
+  EXPECT_EQ(call("GET", "/metrics", ""), 401);
+  EXPECT_EQ(call("GET", "/v1/sagas/nope", ""), 401);
+  EXPECT_EQ(call("POST", "/v1/sagas/nope/compensate", ""), 401);
+  EXPECT_EQ(call("POST", "/v1/sagas/nope/compensate", "wrong-token"), 401);
+  EXPECT_EQ(call("POST", "/v1/sagas/nope/compensate", "s3cret-token"), 404);
+  auto missing = runtime::http_request(admin_, "GET", "/metrics");
+  ASSERT_TRUE(missing.ok());
+  EXPECT_NE(missing->body.find("Authorization: Bearer"), std::string::npos) << missing->body;
+  // sagactl sends the token from the same configuration.
+  EXPECT_EQ(sagactl({"start", "order-fulfilment", "--input", kGoodOrder, "--wait"}).exit_code, 0);
+  std::ofstream(dir_ / "wrong") << "guess\n";
+  auto refused = sagactl({"compensate", "some-id", "--admin-token-file", (dir_ / "wrong").string()});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("token does not match"), std::string::npos) << refused.err;
+}
+
+TEST_F(Operator, ANonLoopbackAdminAddressWithoutATokenIsRefused) {
+  auto r = run_process({kBin, "run", "--config", config_, "--admin", "0.0.0.0:0"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("without credentials"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("admin.token"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out.find("bootstrap:"), std::string::npos) << "refused before anything started";
+  // With a token from the environment it listens.
+  BackgroundProcess with_token({"/usr/bin/env", "SAGACTL_ADMIN_TOKEN=t0ken", kBin, "run", "--config", config_, "--admin",
+                                "0.0.0.0:0"});
+  EXPECT_TRUE(await([&] { return !line_value(with_token.out(), "admin: ").empty(); })) << with_token.err();
 }
 
 TEST_F(Operator, MetricsAreValidPrometheusTextAndCountWhatHappened) {
