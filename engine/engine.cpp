@@ -101,7 +101,7 @@ SagaStatus make_status(const sagas::Definition* def, const Instance& inst) {
 
 struct Engine::Impl {
   struct TimerRef {
-    enum class Kind { step, deadline, retention, resend, commit_retry, clear_outbox } kind = Kind::step;
+    enum class Kind { step, deadline, retention, resend, commit_retry, clear_outbox, retry_replies } kind = Kind::step;
     std::string saga_id;
     std::size_t step = 0;
     std::int64_t outbox_id = 0;
@@ -159,6 +159,12 @@ struct Engine::Impl {
   std::shared_ptr<int> life = std::make_shared<int>(0);  // callbacks held by the transport check it
   Pending pending;
   std::unordered_set<std::string> touched;  // sagas whose timers need syncing after the commit
+  // Reply message ids applied by transitions not yet committed: the store cannot know them
+  // yet, so a duplicate within one batch is recognised here.
+  std::unordered_set<std::string> batch_replies;
+  // Replies whose saga could not be read (the store failed): tried again after
+  // commit_retry_delay, unacknowledged meanwhile, so nothing after them is committed past.
+  std::vector<Received> deferred;
   std::unordered_map<std::int64_t, Message> inflight;  // sent, delivery not yet confirmed
   bool flush_posted = false;
   bool commit_blocked = false;  // a failed commit waits for its retry
@@ -203,6 +209,10 @@ struct Engine::Impl {
     });
   }
 
+  static state::OutboxMessage outbox_of(const std::string& saga_id, Message m) {
+    return {0, saga_id, std::move(m.topic), std::move(m.key), std::move(m.headers), std::move(m.value)};
+  }
+
   // Runs the machine for one event of one saga and queues what it decided. Returns why the
   // event was rejected, if it was.
   std::optional<std::string> apply(Active& a, const sagas::Event& event, Extra extra = {}) {
@@ -227,11 +237,16 @@ struct Engine::Impl {
       c.history.push_back({now, std::move(r.event), r.step ? a.def->step(*r.step).name : std::string(),
                            std::move(r.detail)});
     }
-    for (const auto& s : t.sends) {
-      Message m = protocol::command_message(*a.def, a.inst.id, s);
-      c.outbox.push_back({0, a.inst.id, std::move(m.topic), std::move(m.key), std::move(m.headers),
-                          std::move(m.value)});
+    for (const auto& s : t.sends) c.outbox.push_back(outbox_of(a.inst.id, protocol::command_message(*a.def, a.inst.id, s)));
+    // Lifecycle events ride in the same transaction: delivered at least once, like commands.
+    if (!options.events_topic.empty()) {
+      for (const auto& h : c.history) {
+        c.outbox.push_back(outbox_of(a.inst.id, protocol::event_message(options.events_topic, a.inst.id, a.inst.saga,
+                                                                         a.inst.version, h.event, h.step, h.detail,
+                                                                         h.at)));
+      }
     }
+    if (c.processed_reply) batch_replies.insert(*c.processed_reply);
     pending.commits.push_back(std::move(c));
     pending.callbacks.push_back(std::move(extra.on_committed));
     touched.insert(a.inst.id);
@@ -261,6 +276,7 @@ struct Engine::Impl {
         options.on_commit(std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count(), n);
       }
       pending.sent.clear();
+      if (pending.commits.size() == n) batch_replies.clear();
       // Detach the committed part first: acting on it may queue new transitions.
       std::vector<state::Commit> done(std::make_move_iterator(pending.commits.begin()),
                                       std::make_move_iterator(pending.commits.begin() + static_cast<long>(n)));
@@ -298,13 +314,10 @@ struct Engine::Impl {
 
   void after_commit(state::Commit& c, const std::function<void(const Status&)>& callback) {
     for (auto& m : c.outbox) dispatch(m);
+    if (c.messages_only) return;
     for (const auto& h : c.history) {
       Event e{SagaId(c.instance.id), c.instance.saga, h.event, h.step, h.detail, h.at};
       log_event(c.instance, e);
-      if (!options.events_topic.empty()) {
-        transport.publish(protocol::event_message(options.events_topic, c.instance.id, c.instance.saga,
-                                                  c.instance.version, h.event, h.step, h.detail, h.at));
-      }
       for (const auto& sub : subscribers) sub(e);
     }
     if (callback) callback(Status{});
@@ -475,12 +488,23 @@ struct Engine::Impl {
         clear_outbox_armed = false;
         flush();
         return;
+      case TimerRef::Kind::retry_replies:
+        on_receive(std::exchange(deferred, {}));
+        return;
     }
   }
 
   void prune() {
     if (options.retention <= 0) return;
-    std::size_t n = store.prune(clock.now() - options.retention, options.retention_batch);
+    auto pruned = store.prune(clock.now() - options.retention, options.retention_batch, clock.now());
+    if (!pruned) {
+      ++stats.read_failures;
+      spdlog::error("retention: pruning failed, trying again in {} ms: {}", options.retention_interval,
+                    pruned.error().message);
+      arm({clock.now() + options.retention_interval, TimerRef{TimerRef::Kind::retention, {}, 0, 0}});
+      return;
+    }
+    std::size_t n = *pruned;
     stats.pruned += n;
     if (n > 0) spdlog::info("retention: pruned {} finished sagas older than {} ms", n, options.retention);
     // A full batch means more are due: continue soon, letting other work run in between.
@@ -490,13 +514,24 @@ struct Engine::Impl {
 
   // --- transport callbacks ---
 
-  void receive_start(const Received& r) {
+  // What became of a received message.
+  enum class Handled { done, deferred };
+
+  Handled receive_start(const Received& r) {
     auto request = protocol::parse_start(r.message);
-    if (!request) return dead_letter(r, request.error().message);
+    if (!request) {
+      dead_letter(r, request.error().message);
+      return Handled::done;
+    }
     auto started = start(request->saga, std::move(request->input), StartOptions{request->id}, {});
-    if (!started) return dead_letter(r, started.error().message);
+    if (!started && started.error().code == Errc::store) return store_failed(r, {state::Errc::io, started.error().message});
+    if (!started) {
+      dead_letter(r, started.error().message);
+      return Handled::done;
+    }
     spdlog::info("saga={} name={} {} from {}", started->id.value(), request->saga,
                  started->existed ? "already exists: start request ignored" : "start requested", r.message.topic);
+    return Handled::done;
   }
 
   Result<StartResult> start(const std::string& saga, Json input, StartOptions opts,
@@ -507,50 +542,99 @@ struct Engine::Impl {
     const std::string* sid = r.message.header(protocol::header::kSagaId);
     spdlog::warn("saga={} reply on {} dead-lettered to {}.dlq: {}", sid ? *sid : "-", r.message.topic,
                  r.message.topic, error);
-    transport.publish(protocol::dead_letter(r.message, r.message.topic + ".dlq", error));
+    // Written to the outbox before the reply is acknowledged: a crash cannot lose it.
+    state::Commit c;
+    c.messages_only = true;
+    if (sid) c.instance.id = *sid;
+    c.outbox.push_back(outbox_of(c.instance.id, protocol::dead_letter(r.message, r.message.topic + ".dlq", error)));
+    pending.commits.push_back(std::move(c));
+    pending.callbacks.emplace_back();
+    schedule_flush();
   }
 
   void on_receive(std::vector<Received> batch) {
     if (closed) return;
     for (auto& r : batch) {
+      Handled h = Handled::done;
       if (!options.start_topic.empty() && r.message.topic == options.start_topic) {
-        receive_start(r);
+        h = receive_start(r);
       } else {
         ++stats.replies;
-        receive(r);
+        h = receive(r);
+      }
+      if (h == Handled::deferred) {
+        defer(std::move(r));
+        continue;
       }
       pending.acks.push_back(r.token);  // acknowledged after the commit of everything before it
     }
     schedule_flush();
   }
 
-  void receive(const Received& r) {
+  void defer(Received r) {
+    if (deferred.empty()) {
+      arm({clock.now() + options.commit_retry_delay, TimerRef{TimerRef::Kind::retry_replies, {}, 0, 0}});
+      rearm_clock();
+    }
+    deferred.push_back(std::move(r));
+  }
+
+  Handled store_failed(const Received& r, const state::Status& st) {
+    ++stats.read_failures;
+    const std::string* sid = r.message.header(protocol::header::kSagaId);
+    spdlog::error("saga={} reading the state file failed; the message on {} is applied after a retry in {} ms: {}",
+                  sid ? *sid : "-", r.message.topic, options.commit_retry_delay, st.message);
+    return Handled::deferred;
+  }
+
+  // A reply for a saga not in memory: late for a finished or pruned one, or unknown.
+  Handled receive_for_stored(const Received& r, const protocol::Reply& reply) {
+    auto stored = store.load(reply.saga_id);
+    if (!stored) return store_failed(r, stored.error());
+    if (*stored && sagas::is_terminal((*stored)->state)) {
+      ++stats.duplicates;
+      spdlog::debug("saga={} step={} late reply ignored: the saga is {}", reply.saga_id, reply.step,
+                    sagas::to_string((*stored)->state));
+      return Handled::done;
+    }
+    if (!*stored) {
+      auto pruned = store.was_pruned(reply.saga_id);
+      if (!pruned) return store_failed(r, pruned.error());
+      if (*pruned) {
+        ++stats.duplicates;
+        spdlog::debug("saga={} step={} late reply ignored: the saga finished and was pruned", reply.saga_id, reply.step);
+        return Handled::done;
+      }
+    }
+    dead_letter(r, "unknown saga id \"" + reply.saga_id + "\"");
+    return Handled::done;
+  }
+
+  Handled receive(const Received& r) {
     auto parsed = protocol::parse_reply(r.message);
-    if (!parsed) return dead_letter(r, parsed.error().message);
+    if (!parsed) {
+      dead_letter(r, parsed.error().message);
+      return Handled::done;
+    }
     protocol::Reply& reply = *parsed;
     auto it = active.find(reply.saga_id);
-    if (it == active.end()) {
-      auto stored = store.load(reply.saga_id);
-      if (stored && sagas::is_terminal(stored->state) && !find_def(stored->saga, stored->version)) {
-        return dead_letter(r, "saga " + reply.saga_id + " has finished and its definition is not loaded");
-      }
-      if (stored && sagas::is_terminal(stored->state)) {
-        ++stats.duplicates;
-        spdlog::debug("saga={} step={} late reply ignored: the saga is {}", reply.saga_id, reply.step,
-                      sagas::to_string(stored->state));
-        return;
-      }
-      return dead_letter(r, "unknown saga id \"" + reply.saga_id + "\"");
-    }
+    if (it == active.end()) return receive_for_stored(r, reply);
     Active& a = it->second;
     auto step = a.def->find_step(reply.step);
     if (!step) {
-      return dead_letter(r, "saga " + a.def->name + " has no step \"" + reply.step + "\"");
+      dead_letter(r, "saga " + a.def->name + " has no step \"" + reply.step + "\"");
+      return Handled::done;
     }
-    if (store.reply_processed(reply.in_reply_to)) {
+    bool seen = batch_replies.count(reply.in_reply_to) > 0;
+    if (!seen) {
+      auto processed = store.reply_processed(reply.in_reply_to);
+      if (!processed) return store_failed(r, processed.error());
+      seen = *processed;
+    }
+    if (seen) {
       ++stats.duplicates;
       spdlog::debug("saga={} step={} duplicate reply to {} ignored", reply.saga_id, reply.step, reply.in_reply_to);
-      return;
+      return Handled::done;
     }
     std::string in_reply_to = reply.in_reply_to;
     std::size_t queued = pending.commits.size();
@@ -563,6 +647,7 @@ struct Engine::Impl {
     } else if (pending.commits.size() == queued) {
       ++stats.duplicates;  // the machine recognised it (a second reply to one command)
     }
+    return Handled::done;
   }
 
   void on_delivery(std::vector<Delivery> deliveries) {
@@ -597,7 +682,11 @@ struct Engine::Impl {
 
   Status open() {
     if (opened) return {Errc::conflict, "the engine is already open"};
-    std::vector<Instance> unfinished = store.load_active();
+    auto loaded = store.load_active();
+    if (!loaded) return {Errc::store, loaded.error().message};
+    auto outbox = store.pending_outbox();
+    if (!outbox) return {Errc::store, outbox.error().message};
+    std::vector<Instance> unfinished = std::move(loaded).value();
     std::map<std::pair<std::string, int>, std::size_t> missing;
     for (const auto& inst : unfinished) {
       if (!find_def(inst.saga, inst.version)) ++missing[{inst.saga, inst.version}];
@@ -622,7 +711,7 @@ struct Engine::Impl {
       Active& a = active.emplace(id, Active{def, std::move(inst), {}, timers.end()}).first->second;
       sync_timers(a);
     }
-    std::vector<state::OutboxMessage> unsent = store.pending_outbox();
+    std::vector<state::OutboxMessage> unsent = std::move(outbox).value();
     for (auto& m : unsent) dispatch(m);
     std::size_t resent = unsent.size();
     if (!unfinished.empty() || resent > 0) {
@@ -708,8 +797,10 @@ Result<StartResult> Engine::Impl::start(const std::string& saga, Json input, Sta
     std::optional<std::string> existing_saga;
     if (auto a = d.active.find(id); a != d.active.end()) {
       existing_saga = a->second.inst.saga;
-    } else if (auto stored = d.store.load(id)) {
-      existing_saga = stored->saga;
+    } else {
+      auto stored = d.store.load(id);
+      if (!stored) return Status{Errc::store, stored.error().message};
+      if (*stored) existing_saga = (*stored)->saga;
     }
     if (existing_saga) {
       if (*existing_saga != saga) {
@@ -743,7 +834,9 @@ Status Engine::compensate(const SagaId& id, std::string reason) {
   if (d.closed || !d.opened) return {Errc::closed, "the engine is not open: call open() first"};
   auto it = d.active.find(id.value());
   if (it == d.active.end()) {
-    auto stored = d.store.load(id.value());
+    auto loaded = d.store.load(id.value());
+    if (!loaded) return {Errc::store, loaded.error().message};
+    auto& stored = *loaded;
     if (!stored) return {Errc::not_found, "no saga with id \"" + id.value() + "\""};
     DefinitionPtr def = d.find_def(stored->saga, stored->version);
     if (!def) {
@@ -763,28 +856,34 @@ Status Engine::compensate(const SagaId& id, std::string reason) {
   return {};
 }
 
-std::optional<SagaStatus> Engine::status(const SagaId& id) {
+Result<SagaStatus> Engine::status(const SagaId& id) {
   auto& d = *impl_;
   if (auto it = d.active.find(id.value()); it != d.active.end()) {
     return make_status(it->second.def.get(), it->second.inst);
   }
   auto stored = d.store.load(id.value());
-  if (!stored) return std::nullopt;
+  if (!stored) return Status{Errc::store, stored.error().message};
+  if (!*stored) return Status{Errc::not_found, "no saga with id \"" + id.value() + "\""};
   // Without its definition the step names are unknown: the status has no steps.
-  return make_status(d.find_def(stored->saga, stored->version).get(), *stored);
+  return make_status(d.find_def((*stored)->saga, (*stored)->version).get(), **stored);
 }
 
-std::vector<SagaStatus> Engine::list(const state::ListFilter& filter) {
+Result<SagaList> Engine::list(const state::ListFilter& filter) {
   // Commit first, so the list is what the store holds and newest-first ordering is exact.
   impl_->flush();
-  std::vector<SagaStatus> out;
-  for (const auto& inst : impl_->store.list(filter)) out.push_back(make_status(nullptr, inst));
+  auto listed = impl_->store.list(filter);
+  if (!listed) return Status{Errc::store, listed.error().message};
+  SagaList out;
+  for (const auto& inst : listed->sagas) out.sagas.push_back(make_status(nullptr, inst));
+  out.unreadable = std::move(listed->unreadable);
   return out;
 }
 
-std::vector<state::HistoryRow> Engine::history(const SagaId& id) {
+Result<std::vector<state::HistoryRow>> Engine::history(const SagaId& id) {
   impl_->flush();
-  return impl_->store.history(id.value());
+  auto rows = impl_->store.history(id.value());
+  if (!rows) return Status{Errc::store, rows.error().message};
+  return std::move(rows).value();
 }
 
 void Engine::on_event(std::function<void(const Event&)> subscriber) {

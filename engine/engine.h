@@ -115,8 +115,9 @@ struct SagaStatus {
   std::vector<StepStatus> steps;  // definition order, group members in place
 };
 
-// A lifecycle event ("saga-started", "step-succeeded", "saga-compensated", ...), published
-// after the transition that caused it is committed.
+// A lifecycle event ("saga-started", "step-succeeded", "saga-compensated", ...): written to
+// the outbox with the transition that caused it (so published at least once, in order per
+// saga), and told to on_event subscribers after that commit.
 struct Event {
   SagaId saga_id;
   std::string saga;
@@ -124,6 +125,12 @@ struct Event {
   std::string step;  // empty for saga-level events
   std::string detail;
   TimeMs at = 0;
+};
+
+// A page of sagas, newest first, and the rows of the state file that could not be read.
+struct SagaList {
+  std::vector<SagaStatus> sagas;
+  std::vector<state::BrokenRow> unreadable;
 };
 
 struct StartOptions {
@@ -146,6 +153,7 @@ struct EngineStats {
   std::uint64_t sends = 0;          // commands handed to the transport (resends included)
   std::uint64_t send_failures = 0;
   std::uint64_t pruned = 0;
+  std::uint64_t read_failures = 0;  // reads of the state file that failed (retried)
 };
 
 class Engine {
@@ -179,9 +187,11 @@ class Engine {
   // compensations of a failed one.
   Status compensate(const SagaId& id, std::string reason);
 
-  std::optional<SagaStatus> status(const SagaId& id);
-  std::vector<SagaStatus> list(const state::ListFilter& filter);
-  std::vector<state::HistoryRow> history(const SagaId& id);
+  // not_found when there is no such saga; store when the state file failed or its row is
+  // damaged (the message names the saga).
+  Result<SagaStatus> status(const SagaId& id);
+  Result<SagaList> list(const state::ListFilter& filter);
+  Result<std::vector<state::HistoryRow>> history(const SagaId& id);
 
   void on_event(std::function<void(const Event&)> subscriber);
 

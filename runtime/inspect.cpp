@@ -72,13 +72,19 @@ void table(std::ostream& out, const std::vector<std::vector<std::string>>& rows,
 std::string or_dash(const std::string& s) { return s.empty() ? "-" : s; }
 std::string time_or_dash(sagas::TimeMs t) { return t == 0 ? "-" : saga::protocol::format_time(t); }
 
-std::optional<saga::SagaStatus> find(state::SqliteStore& store, const InspectOptions& o) {
-  auto inst = store.load(o.id);
-  if (!inst) return std::nullopt;
+// The saga's status; nullopt when there is no such saga; the store's error (a damaged row
+// or a failing file) otherwise.
+state::Result<std::optional<saga::SagaStatus>> find(state::SqliteStore& store, const InspectOptions& o) {
+  auto loaded = store.load(o.id);
+  if (!loaded) return loaded.error();
+  if (!*loaded) return std::optional<saga::SagaStatus>();
+  const auto& inst = **loaded;
   auto defs = definitions(o);
-  auto it = defs.find({inst->saga, inst->version});
-  return saga::make_status(it == defs.end() ? nullptr : it->second.get(), *inst);
+  auto it = defs.find({inst.saga, inst.version});
+  return std::optional<saga::SagaStatus>(saga::make_status(it == defs.end() ? nullptr : it->second.get(), inst));
 }
+
+constexpr const char* kUnreadable = "unreadable";
 
 }  // namespace
 
@@ -88,7 +94,12 @@ int status_command(const InspectOptions& o, std::ostream& out, std::ostream& err
     err << "status: " << store.error() << "\n";
     return kExitError;
   }
-  auto s = find(**store, o);
+  auto found = find(**store, o);
+  if (!found) {
+    err << "status: " << found.error().message << "\n";
+    return kExitError;
+  }
+  auto& s = *found;
   if (!s) {
     err << "status: no saga with id \"" << o.id << "\" in " << o.state << " (sagactl list shows the ids)\n";
     return kExitError;
@@ -137,22 +148,41 @@ int list_command(const InspectOptions& o, std::ostream& out, std::ostream& err) 
     err << "list: " << store.error() << "\n";
     return kExitError;
   }
+  auto listed = (*store)->list(f);
+  if (!listed) {
+    err << "list: " << listed.error().message << "\n";
+    return kExitError;
+  }
   std::vector<saga::SagaStatus> all;
-  for (const auto& inst : (*store)->list(f)) all.push_back(saga::make_status(nullptr, inst));
+  for (const auto& inst : listed->sagas) all.push_back(saga::make_status(nullptr, inst));
+  const auto& broken = listed->unreadable;
+  // Damaged rows are shown, never hidden: state "unreadable", the problem as the error.
   if (o.json) {
     Json arr = Json::array();
     for (const auto& s : all) arr.as_array().push_back(summary_json(s));
+    for (const auto& b : broken) {
+      Json j = Json::object();
+      j.set("id", Json(b.saga_id));
+      j.set("state", Json(kUnreadable));
+      j.set("error", Json(b.problem));
+      arr.as_array().push_back(std::move(j));
+    }
     out << arr.dump() << "\n";
-    return kExitOk;
+  } else {
+    std::vector<std::vector<std::string>> rows = {{"ID", "SAGA", "STATE", "CREATED", "UPDATED", "ERROR"}};
+    for (const auto& s : all) {
+      rows.push_back({s.id.value(), s.saga + " v" + std::to_string(s.version), std::string(sagas::to_string(s.state)),
+                      time_or_dash(s.created_at), time_or_dash(s.updated_at), or_dash(s.error)});
+    }
+    for (const auto& b : broken) rows.push_back({b.saga_id, "-", kUnreadable, "-", "-", b.problem});
+    table(out, rows, o.color, {2});
+    if (all.size() + broken.size() == o.limit) out << "(more may follow: --offset " << o.offset + o.limit << ")\n";
   }
-  std::vector<std::vector<std::string>> rows = {{"ID", "SAGA", "STATE", "CREATED", "UPDATED", "ERROR"}};
-  for (const auto& s : all) {
-    rows.push_back({s.id.value(), s.saga + " v" + std::to_string(s.version), std::string(sagas::to_string(s.state)),
-                    time_or_dash(s.created_at), time_or_dash(s.updated_at), or_dash(s.error)});
-  }
-  table(out, rows, o.color, {2});
-  if (all.size() == o.limit) out << "(more may follow: --offset " << o.offset + o.limit << ")\n";
-  return kExitOk;
+  if (broken.empty()) return kExitOk;
+  err << "list: " << broken.size() << " saga row(s) in " << o.state
+      << " cannot be read (shown as unreadable); restore the file from a backup, or salvage it with `sqlite3 "
+      << o.state << " .recover`\n";
+  return kExitError;
 }
 
 int history_command(const InspectOptions& o, std::ostream& out, std::ostream& err) {
@@ -161,21 +191,34 @@ int history_command(const InspectOptions& o, std::ostream& out, std::ostream& er
     err << "history: " << store.error() << "\n";
     return kExitError;
   }
-  if (!(*store)->load(o.id)) {
+  auto loaded = (*store)->load(o.id);
+  // A damaged saga row still has its history: show it, and say what is wrong.
+  bool damaged = !loaded && loaded.error().code == state::Errc::corrupt;
+  if (!loaded && !damaged) {
+    err << "history: " << loaded.error().message << "\n";
+    return kExitError;
+  }
+  if (loaded && !*loaded) {
     err << "history: no saga with id \"" << o.id << "\" in " << o.state << " (sagactl list shows the ids)\n";
     return kExitError;
   }
   auto rows_in = (*store)->history(o.id);
+  if (!rows_in) {
+    err << "history: " << rows_in.error().message << "\n";
+    return kExitError;
+  }
   if (o.json) {
     Json arr = Json::array();
-    for (const auto& h : rows_in) arr.as_array().push_back(history_json(h));
+    for (const auto& h : *rows_in) arr.as_array().push_back(history_json(h));
     out << arr.dump() << "\n";
-    return kExitOk;
+  } else {
+    std::vector<std::vector<std::string>> rows = {{"AT", "EVENT", "STEP", "DETAIL"}};
+    for (const auto& h : *rows_in) rows.push_back({time_or_dash(h.at), h.event, or_dash(h.step), h.detail});
+    table(out, rows, o.color);
   }
-  std::vector<std::vector<std::string>> rows = {{"AT", "EVENT", "STEP", "DETAIL"}};
-  for (const auto& h : rows_in) rows.push_back({time_or_dash(h.at), h.event, or_dash(h.step), h.detail});
-  table(out, rows, o.color);
-  return kExitOk;
+  if (!damaged) return kExitOk;
+  err << "history: " << loaded.error().message << " (its state cannot be read; the history above can)\n";
+  return kExitError;
 }
 
 }  // namespace runtime

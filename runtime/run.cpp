@@ -180,7 +180,7 @@ struct Admin {
       }
       if (req.method == "GET" && rest.find('/') == std::string::npos) {
         auto s = engine.status(saga::SagaId(rest));
-        if (!s) return respond(error_response(404, "no saga with id \"" + rest + "\""));
+        if (!s) return respond(error_response(http_status_of(s.error().code), s.error().message));
         return respond(json_response(200, status_json(*s)));
       }
     }

@@ -11,6 +11,14 @@ Status MemoryStore::commit(std::span<Commit> batch, std::span<const std::int64_t
     }
   }
   for (auto& c : batch) {
+    if (c.messages_only) {
+      for (auto& m : c.outbox) {
+        m.id = next_outbox_id_++;
+        m.saga_id = c.instance.id;
+        outbox_[m.id] = m;
+      }
+      continue;
+    }
     instances_[c.instance.id] = c.instance;
     auto& h = history_[c.instance.id];
     h.insert(h.end(), c.history.begin(), c.history.end());
@@ -25,13 +33,13 @@ Status MemoryStore::commit(std::span<Commit> batch, std::span<const std::int64_t
   return Status::success();
 }
 
-std::optional<sagas::Instance> MemoryStore::load(const std::string& id) {
+Result<std::optional<sagas::Instance>> MemoryStore::load(const std::string& id) {
   auto it = instances_.find(id);
-  if (it == instances_.end()) return std::nullopt;
-  return it->second;
+  if (it == instances_.end()) return std::optional<sagas::Instance>();
+  return std::optional<sagas::Instance>(it->second);
 }
 
-std::vector<sagas::Instance> MemoryStore::load_active() {
+Result<std::vector<sagas::Instance>> MemoryStore::load_active() {
   std::vector<sagas::Instance> out;
   for (const auto& [id, inst] : instances_) {
     if (!sagas::is_terminal(inst.state)) out.push_back(inst);
@@ -39,7 +47,7 @@ std::vector<sagas::Instance> MemoryStore::load_active() {
   return out;
 }
 
-std::vector<sagas::Instance> MemoryStore::list(const ListFilter& f) {
+Result<Listed> MemoryStore::list(const ListFilter& f) {
   std::vector<sagas::Instance> all;
   for (const auto& [id, inst] : instances_) {
     if (f.state && inst.state != *f.state) continue;
@@ -48,18 +56,18 @@ std::vector<sagas::Instance> MemoryStore::list(const ListFilter& f) {
   }
   std::stable_sort(all.begin(), all.end(),
                    [](const auto& a, const auto& b) { return a.created_at > b.created_at; });
-  if (f.offset >= all.size()) return {};
+  if (f.offset >= all.size()) return Listed{};
   auto first = all.begin() + static_cast<std::ptrdiff_t>(f.offset);
   auto last = first + static_cast<std::ptrdiff_t>(std::min(f.limit, all.size() - f.offset));
-  return {first, last};
+  return Listed{{first, last}, {}};
 }
 
-std::vector<HistoryRow> MemoryStore::history(const std::string& id) {
+Result<std::vector<HistoryRow>> MemoryStore::history(const std::string& id) {
   auto it = history_.find(id);
   return it == history_.end() ? std::vector<HistoryRow>{} : it->second;
 }
 
-std::vector<OutboxMessage> MemoryStore::pending_outbox() {
+Result<std::vector<OutboxMessage>> MemoryStore::pending_outbox() {
   std::vector<OutboxMessage> out;
   for (const auto& [id, m] : outbox_) out.push_back(m);
   return out;
@@ -70,9 +78,12 @@ Status MemoryStore::mark_sent(std::span<const std::int64_t> ids) {
   return Status::success();
 }
 
-bool MemoryStore::reply_processed(const std::string& message_id) { return processed_.count(message_id) > 0; }
+Result<bool> MemoryStore::reply_processed(const std::string& message_id) { return processed_.count(message_id) > 0; }
 
-std::size_t MemoryStore::prune(TimeMs before, std::size_t max_sagas) {
+Result<bool> MemoryStore::was_pruned(const std::string& id) { return pruned_.count(id) > 0; }
+
+Result<std::size_t> MemoryStore::prune(TimeMs before, std::size_t max_sagas, TimeMs now) {
+  std::erase_if(pruned_, [&](const auto& kv) { return kv.second < before; });
   std::vector<std::string> ids;
   for (const auto& [id, inst] : instances_) {
     if (ids.size() >= max_sagas) break;
@@ -83,6 +94,7 @@ std::size_t MemoryStore::prune(TimeMs before, std::size_t max_sagas) {
     history_.erase(id);
     std::erase_if(outbox_, [&](const auto& kv) { return kv.second.saga_id == id; });
     std::erase_if(processed_, [&](const auto& kv) { return kv.second == id; });
+    pruned_[id] = now;
   }
   return ids.size();
 }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <functional>
 #include <map>
 
 #include "state/codec.h"
@@ -85,6 +86,13 @@ CREATE TABLE processed_replies (
 ) WITHOUT ROWID;
 CREATE INDEX processed_by_saga ON processed_replies (saga_id);
 )sql",
+    // 2: tombstones of pruned sagas, so a late reply to one is recognised as late.
+    R"sql(
+CREATE TABLE pruned (
+  saga_id TEXT PRIMARY KEY,
+  at INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql",
 };
 
 std::string col_text(sqlite3_stmt* s, int i) {
@@ -99,18 +107,23 @@ Json headers_json(const Headers& h) {
   return arr;
 }
 
-Headers headers_from(const std::string& text) {
+// nullopt when the column is not the JSON array of [name, value] pairs it was written as.
+std::optional<Headers> headers_from(const std::string& text) {
   Headers out;
   auto j = Json::parse(text);
-  if (!j || !j->is_array()) return out;
+  if (!j || !j->is_array()) return std::nullopt;
   for (const auto& pair : j->as_array()) {
-    if (pair.is_array() && pair.as_array().size() == 2 && pair.as_array()[0].is_string() &&
-        pair.as_array()[1].is_string()) {
-      out.emplace_back(pair.as_array()[0].as_string(), pair.as_array()[1].as_string());
+    if (!pair.is_array() || pair.as_array().size() != 2 || !pair.as_array()[0].is_string() ||
+        !pair.as_array()[1].is_string()) {
+      return std::nullopt;
     }
+    out.emplace_back(pair.as_array()[0].as_string(), pair.as_array()[1].as_string());
   }
   return out;
 }
+
+// How many unreadable sagas an error names before "and N more".
+constexpr std::size_t kNamedBrokenRows = 10;
 
 }  // namespace
 
@@ -147,32 +160,69 @@ struct SqliteStore::Impl {
   }
   static void bind(sqlite3_stmt* s, int i, std::int64_t v) { sqlite3_bind_int64(s, i, v); }
 
-  std::optional<sagas::Instance> read_instance(const std::string& id, const std::string& text) {
+  Status corrupt(const std::string& id, const std::string& problem) const {
+    return {Errc::corrupt, "saga " + id + ": " + problem};
+  }
+
+  // The first column of a statement's first row (PRAGMA answers); nullopt on failure.
+  std::optional<std::string> query_one(const char* sql) {
+    StmtPtr owned;
+    sqlite3_stmt* raw = nullptr;
+    if (sqlite3_prepare_v2(db.get(), sql, -1, &raw, nullptr) != SQLITE_OK) return std::nullopt;
+    owned.reset(raw);
+    if (sqlite3_step(raw) != SQLITE_ROW) return std::nullopt;
+    return col_text(raw, 0);
+  }
+
+  Result<sagas::Instance> read_instance(const std::string& id, const std::string& text) {
     auto data = Json::parse(text);
-    if (!data) return std::nullopt;
-    sqlite3_stmt* st = stmt("SELECT data FROM steps WHERE saga_id = ? ORDER BY idx");
-    if (st == nullptr) return std::nullopt;
+    if (!data) return corrupt(id, "its instance row is not JSON (" + data.error().message + ")");
+    if (!data->is_object()) return corrupt(id, "its instance row is not a JSON object");
+    sqlite3_stmt* st = stmt("SELECT idx, data FROM steps WHERE saga_id = ? ORDER BY idx");
+    if (st == nullptr) return fail("cannot read the steps of saga " + id);
     bind(st, 1, id);
     Json steps = Json::array();
-    while (sqlite3_step(st) == SQLITE_ROW) {
-      auto sj = Json::parse(col_text(st, 0));
-      if (!sj) return std::nullopt;
+    int rc = SQLITE_ROW;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+      auto sj = Json::parse(col_text(st, 1));
+      if (!sj) {
+        return corrupt(id, "its step row " + std::to_string(sqlite3_column_int64(st, 0)) + " is not JSON (" +
+                               sj.error().message + ")");
+      }
       steps.as_array().push_back(std::move(sj).value());
     }
+    if (rc != SQLITE_DONE) return fail("cannot read the steps of saga " + id);
     data->set("steps", std::move(steps));
     auto inst = instance_from_json(*data);
-    if (!inst) return std::nullopt;
+    if (!inst) return corrupt(id, inst.error().message);
     return std::move(inst).value();
   }
 
-  // Runs a query whose columns are (id, data) and loads each instance.
-  std::vector<sagas::Instance> read_instances(sqlite3_stmt* s) {
-    // Collect the rows first: loading the steps reuses another statement.
+  // Runs a query whose columns are (id, data): every row, or the I/O error.
+  Result<std::vector<std::pair<std::string, std::string>>> rows_of(sqlite3_stmt* s, const std::string& what) {
     std::vector<std::pair<std::string, std::string>> rows;
-    while (sqlite3_step(s) == SQLITE_ROW) rows.emplace_back(col_text(s, 0), col_text(s, 1));
-    std::vector<sagas::Instance> out;
-    for (const auto& [id, data] : rows) {
-      if (auto inst = read_instance(id, data)) out.push_back(std::move(*inst));
+    int rc = SQLITE_ROW;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) rows.emplace_back(col_text(s, 0), col_text(s, 1));
+    if (rc != SQLITE_DONE) return fail("cannot read " + what);
+    return rows;
+  }
+
+  // Loads each (id, data) row: the readable ones, and the damaged ones apart. I/O errors
+  // fail the whole read.
+  Result<Listed> read_instances(sqlite3_stmt* s, const std::string& what) {
+    // Collect the rows first: loading the steps reuses another statement.
+    auto rows = rows_of(s, what);
+    if (!rows) return rows.error();
+    Listed out;
+    for (const auto& [id, data] : *rows) {
+      auto inst = read_instance(id, data);
+      if (inst) {
+        out.sagas.push_back(std::move(inst).value());
+      } else if (inst.error().code == Errc::corrupt) {
+        out.unreadable.push_back({id, inst.error().message});
+      } else {
+        return inst.error();
+      }
     }
     return out;
   }
@@ -198,7 +248,25 @@ struct SqliteStore::Impl {
     return Status::success();
   }
 
+  Status write_outbox(Commit& c) {
+    const auto& inst = c.instance;
+    for (auto& m : c.outbox) {
+      sqlite3_stmt* st = stmt("INSERT INTO outbox (saga_id, topic, key, headers, value) VALUES (?, ?, ?, ?, ?)");
+      if (st == nullptr) return fail("cannot prepare");
+      bind(st, 1, inst.id);
+      bind(st, 2, m.topic);
+      bind(st, 3, m.key);
+      bind(st, 4, headers_json(m.headers).dump());
+      bind(st, 5, m.value);
+      if (sqlite3_step(st) != SQLITE_DONE) return fail("cannot write outbox of saga " + inst.id);
+      m.id = sqlite3_last_insert_rowid(db.get());
+      m.saga_id = inst.id;
+    }
+    return Status::success();
+  }
+
   Status write(Commit& c) {
+    if (c.messages_only) return write_outbox(c);
     Json data = to_json(c.instance);
     Json steps = *data.find("steps");
     data.set("steps", Json::array());
@@ -247,17 +315,7 @@ struct SqliteStore::Impl {
       bind(st, 5, h.detail);
       if (sqlite3_step(st) != SQLITE_DONE) return fail("cannot write history of saga " + inst.id);
     }
-    for (auto& m : c.outbox) {
-      sqlite3_stmt* st = stmt("INSERT INTO outbox (saga_id, topic, key, headers, value) VALUES (?, ?, ?, ?, ?)");
-      bind(st, 1, inst.id);
-      bind(st, 2, m.topic);
-      bind(st, 3, m.key);
-      bind(st, 4, headers_json(m.headers).dump());
-      bind(st, 5, m.value);
-      if (sqlite3_step(st) != SQLITE_DONE) return fail("cannot write outbox of saga " + inst.id);
-      m.id = sqlite3_last_insert_rowid(db.get());
-      m.saga_id = inst.id;
-    }
+    if (Status st = write_outbox(c); !st.ok()) return st;
     if (c.processed_reply) {
       sqlite3_stmt* st = stmt("INSERT OR IGNORE INTO processed_replies (message_id, saga_id) VALUES (?, ?)");
       bind(st, 1, *c.processed_reply);
@@ -339,11 +397,19 @@ sagas::Result<std::unique_ptr<SqliteStore>, Status> SqliteStore::open(const Sqli
   }
   sqlite3_busy_timeout(raw, 5000);
   if (!options.read_only) {
-    if (!impl->exec("PRAGMA journal_mode = WAL")) {
-      return Status{Errc::corrupt, options.path + " is not a sagactl state file (" + impl->last_error() + ")"};
+    // Durability rests on these two settings: each is read back, not assumed.
+    auto mode = impl->query_one("PRAGMA journal_mode = WAL");
+    if (!mode) return Status{Errc::corrupt, options.path + " is not a sagactl state file (" + impl->last_error() + ")"};
+    if (*mode != "wal") {
+      return Status{Errc::io, options.path + " cannot use write-ahead logging (journal_mode is " + *mode +
+                                  "); put the state file on a local file system that supports shared memory"};
     }
+    const char* want = options.synchronous_full ? "2" : "1";  // FULL : NORMAL
     impl->exec(options.synchronous_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
-    impl->exec("PRAGMA foreign_keys = OFF");
+    if (auto sync = impl->query_one("PRAGMA synchronous"); !sync || *sync != want) {
+      return Status{Errc::io, "cannot set synchronous = " + std::string(options.synchronous_full ? "FULL" : "NORMAL") +
+                                  " on " + options.path + " (" + impl->last_error() + ")"};
+    }
     if (Status st = impl->migrate(); !st.ok()) return st;
   } else {
     sqlite3_stmt* s = impl->stmt("SELECT version FROM schema_version");
@@ -371,52 +437,80 @@ Status SqliteStore::commit(std::span<Commit> batch, std::span<const std::int64_t
   return st;
 }
 
-std::optional<sagas::Instance> SqliteStore::load(const std::string& id) {
+Result<std::optional<sagas::Instance>> SqliteStore::load(const std::string& id) {
   sqlite3_stmt* s = impl_->stmt("SELECT id, data FROM instances WHERE id = ?");
-  if (s == nullptr) return std::nullopt;
+  if (s == nullptr) return impl_->fail("cannot read saga " + id);
   Impl::bind(s, 1, id);
-  auto all = impl_->read_instances(s);
-  if (all.empty()) return std::nullopt;
-  return std::move(all.front());
+  auto rows = impl_->rows_of(s, "saga " + id);
+  if (!rows) return rows.error();
+  if (rows->empty()) return std::optional<sagas::Instance>();
+  auto inst = impl_->read_instance(rows->front().first, rows->front().second);
+  if (!inst) return inst.error();
+  return std::optional<sagas::Instance>(std::move(inst).value());
 }
 
-std::vector<sagas::Instance> SqliteStore::load_active() {
+Result<std::vector<sagas::Instance>> SqliteStore::load_active() {
   sqlite3_stmt* s =
       impl_->stmt("SELECT id, data FROM instances WHERE state IN ('running', 'compensating') ORDER BY created_at");
-  return s == nullptr ? std::vector<sagas::Instance>{} : impl_->read_instances(s);
+  if (s == nullptr) return impl_->fail("cannot read the unfinished sagas");
+  auto read = impl_->read_instances(s, "the unfinished sagas");
+  if (!read) return read.error();
+  if (read->unreadable.empty()) return std::move(read->sagas);
+  std::string what;
+  for (std::size_t i = 0; i < read->unreadable.size() && i < kNamedBrokenRows; ++i) {
+    what += (what.empty() ? "" : "; ") + read->unreadable[i].problem;
+  }
+  if (read->unreadable.size() > kNamedBrokenRows) {
+    what += "; and " + std::to_string(read->unreadable.size() - kNamedBrokenRows) + " more";
+  }
+  return Status{Errc::corrupt, std::to_string(read->unreadable.size()) + " unfinished saga(s) in " + impl_->path +
+                                   " cannot be read: " + what +
+                                   ". Recovery never skips a saga, so nothing was started: restore the file from a "
+                                   "backup, or salvage what is readable with `sqlite3 " + impl_->path +
+                                   " .recover` into a new file and start on that"};
 }
 
-std::vector<sagas::Instance> SqliteStore::list(const ListFilter& f) {
+Result<Listed> SqliteStore::list(const ListFilter& f) {
   sqlite3_stmt* s = impl_->stmt(
       "SELECT id, data FROM instances WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR saga = ?2) "
       "ORDER BY created_at DESC, id LIMIT ?3 OFFSET ?4");
-  if (s == nullptr) return {};
+  if (s == nullptr) return impl_->fail("cannot list sagas");
   if (f.state) Impl::bind(s, 1, std::string(sagas::to_string(*f.state)));
   if (f.saga) Impl::bind(s, 2, *f.saga);
   Impl::bind(s, 3, static_cast<std::int64_t>(f.limit));
   Impl::bind(s, 4, static_cast<std::int64_t>(f.offset));
-  return impl_->read_instances(s);
+  return impl_->read_instances(s, "the list of sagas");
 }
 
-std::vector<HistoryRow> SqliteStore::history(const std::string& id) {
+Result<std::vector<HistoryRow>> SqliteStore::history(const std::string& id) {
   std::vector<HistoryRow> out;
   sqlite3_stmt* s = impl_->stmt("SELECT at, event, step, detail FROM history WHERE saga_id = ? ORDER BY id");
-  if (s == nullptr) return out;
+  if (s == nullptr) return impl_->fail("cannot read the history of saga " + id);
   Impl::bind(s, 1, id);
-  while (sqlite3_step(s) == SQLITE_ROW) {
+  int rc = SQLITE_ROW;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
     out.push_back({sqlite3_column_int64(s, 0), col_text(s, 1), col_text(s, 2), col_text(s, 3)});
   }
+  if (rc != SQLITE_DONE) return impl_->fail("cannot read the history of saga " + id);
   return out;
 }
 
-std::vector<OutboxMessage> SqliteStore::pending_outbox() {
+Result<std::vector<OutboxMessage>> SqliteStore::pending_outbox() {
   std::vector<OutboxMessage> out;
   sqlite3_stmt* s = impl_->stmt("SELECT id, saga_id, topic, key, headers, value FROM outbox ORDER BY id");
-  if (s == nullptr) return out;
-  while (sqlite3_step(s) == SQLITE_ROW) {
-    out.push_back({sqlite3_column_int64(s, 0), col_text(s, 1), col_text(s, 2), col_text(s, 3),
-                   headers_from(col_text(s, 4)), col_text(s, 5)});
+  if (s == nullptr) return impl_->fail("cannot read the outbox");
+  int rc = SQLITE_ROW;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    auto headers = headers_from(col_text(s, 4));
+    if (!headers) {
+      return Status{Errc::corrupt, "outbox message " + std::to_string(sqlite3_column_int64(s, 0)) + " of saga " +
+                                       col_text(s, 1) + " in " + impl_->path +
+                                       " has damaged headers; restore the file from a backup"};
+    }
+    out.push_back({sqlite3_column_int64(s, 0), col_text(s, 1), col_text(s, 2), col_text(s, 3), std::move(*headers),
+                   col_text(s, 5)});
   }
+  if (rc != SQLITE_DONE) return impl_->fail("cannot read the outbox");
   return out;
 }
 
@@ -425,37 +519,61 @@ Status SqliteStore::mark_sent(std::span<const std::int64_t> ids) {
   return impl_->transaction([&] { return impl_->delete_outbox(ids); });
 }
 
-bool SqliteStore::reply_processed(const std::string& message_id) {
-  sqlite3_stmt* s = impl_->stmt("SELECT 1 FROM processed_replies WHERE message_id = ?");
-  if (s == nullptr) return false;
-  Impl::bind(s, 1, message_id);
-  return sqlite3_step(s) == SQLITE_ROW;
+namespace {
+
+// Whether a one-parameter existence query finds a row.
+Result<bool> exists(sqlite3_stmt* s, const std::string& value, const std::function<Status()>& fail) {
+  if (s == nullptr) return fail();
+  sqlite3_bind_text(s, 1, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT);
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  return fail();
 }
 
-std::size_t SqliteStore::prune(TimeMs before, std::size_t max_sagas) {
+}  // namespace
+
+Result<bool> SqliteStore::reply_processed(const std::string& message_id) {
+  return exists(impl_->stmt("SELECT 1 FROM processed_replies WHERE message_id = ?"), message_id,
+                [&] { return impl_->fail("cannot look up reply " + message_id); });
+}
+
+Result<bool> SqliteStore::was_pruned(const std::string& id) {
+  return exists(impl_->stmt("SELECT 1 FROM pruned WHERE saga_id = ?"), id,
+                [&] { return impl_->fail("cannot look up saga " + id); });
+}
+
+Result<std::size_t> SqliteStore::prune(TimeMs before, std::size_t max_sagas, TimeMs now) {
   auto& d = *impl_;
   std::vector<std::string> ids;
   sqlite3_stmt* s = d.stmt(
       "SELECT id FROM instances WHERE state IN ('completed', 'compensated', 'failed') AND updated_at < ? LIMIT ?");
-  if (s == nullptr) return 0;
+  if (s == nullptr) return d.fail("cannot look for sagas to prune");
   Impl::bind(s, 1, before);
   Impl::bind(s, 2, static_cast<std::int64_t>(max_sagas));
-  while (sqlite3_step(s) == SQLITE_ROW) ids.push_back(col_text(s, 0));
-  if (ids.empty()) return 0;
+  int rc = SQLITE_ROW;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) ids.push_back(col_text(s, 0));
+  if (rc != SQLITE_DONE) return d.fail("cannot look for sagas to prune");
   Status st = d.transaction([&]() -> Status {
+    // A tombstone outlives its saga by one more retention period.
+    sqlite3_stmt* old = d.stmt("DELETE FROM pruned WHERE at < ?");
+    if (old == nullptr) return d.fail("cannot prune");
+    Impl::bind(old, 1, before);
+    if (sqlite3_step(old) != SQLITE_DONE) return d.fail("cannot prune");
     for (const auto& id : ids) {
       for (const char* sql : {"DELETE FROM history WHERE saga_id = ?", "DELETE FROM steps WHERE saga_id = ?",
                               "DELETE FROM outbox WHERE saga_id = ?", "DELETE FROM processed_replies WHERE saga_id = ?",
-                              "DELETE FROM instances WHERE id = ?"}) {
+                              "DELETE FROM instances WHERE id = ?", "INSERT OR REPLACE INTO pruned (saga_id, at) VALUES (?, ?)"}) {
         sqlite3_stmt* del = d.stmt(sql);
         if (del == nullptr) return d.fail("cannot prune");
         Impl::bind(del, 1, id);
+        if (sqlite3_bind_parameter_count(del) == 2) Impl::bind(del, 2, now);
         if (sqlite3_step(del) != SQLITE_DONE) return d.fail("cannot prune");
       }
     }
     return Status::success();
   });
-  if (!st.ok()) return 0;
+  if (!st.ok()) return st;
   return ids.size();
 }
 

@@ -32,16 +32,17 @@ class SqliteStore final : public Store {
 
   Status commit(std::span<Commit> batch, std::span<const std::int64_t> sent) override;
   using Store::commit;
-  std::optional<sagas::Instance> load(const std::string& id) override;
-  std::vector<sagas::Instance> load_active() override;
-  std::vector<sagas::Instance> list(const ListFilter& filter) override;
-  std::vector<HistoryRow> history(const std::string& id) override;
-  std::vector<OutboxMessage> pending_outbox() override;
+  Result<std::optional<sagas::Instance>> load(const std::string& id) override;
+  Result<std::vector<sagas::Instance>> load_active() override;
+  Result<Listed> list(const ListFilter& filter) override;
+  Result<std::vector<HistoryRow>> history(const std::string& id) override;
+  Result<std::vector<OutboxMessage>> pending_outbox() override;
   Status mark_sent(std::span<const std::int64_t> outbox_ids) override;
-  bool reply_processed(const std::string& message_id) override;
-  std::size_t prune(TimeMs before, std::size_t max_sagas) override;
+  Result<bool> reply_processed(const std::string& message_id) override;
+  Result<bool> was_pruned(const std::string& id) override;
+  Result<std::size_t> prune(TimeMs before, std::size_t max_sagas, TimeMs now) override;
 
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
  private:
   struct Impl;

@@ -9,6 +9,10 @@
 // key). Reply message ids are recorded with the transition they caused, so a redelivered
 // reply is recognised after a restart.
 //
+// Reads never hide a failure: each returns the value, or a Status saying whether the file
+// failed (io) or a row is damaged (corrupt), naming the saga; "not found" is a value
+// (nullopt), never an error in disguise. Lists report unreadable rows beside the good ones.
+//
 // Not thread-safe: one owner (the engine's executor) calls it.
 #pragma once
 
@@ -20,6 +24,7 @@
 #include <vector>
 
 #include "sagas/instance.h"
+#include "sagas/result.h"
 
 namespace state {
 
@@ -32,6 +37,15 @@ struct Status {
   std::string message;  // what went wrong and what to do
   bool ok() const { return code == Errc::ok; }
   static Status success() { return {}; }
+};
+
+template <typename T>
+using Result = sagas::Result<T, Status>;
+
+// A saga's row that exists but cannot be read (bad JSON, a missing step, an unknown state).
+struct BrokenRow {
+  std::string saga_id;
+  std::string problem;
 };
 
 struct HistoryRow {
@@ -62,6 +76,15 @@ struct Commit {
   // Which steps this transition changed (index -> changed); empty: all of them. A reply
   // touches one step of many, and rewriting the others would only cost disk writes.
   std::vector<bool> steps_changed;
+  // No saga state, only messages for the outbox (a dead letter for a reply that matches no
+  // saga): `instance` is ignored except for its id, which may be empty.
+  bool messages_only = false;
+};
+
+// A page of `list`: the sagas that could be read, and the rows that could not.
+struct Listed {
+  std::vector<sagas::Instance> sagas;
+  std::vector<BrokenRow> unreadable;
 };
 
 struct ListFilter {
@@ -81,22 +104,28 @@ class Store {
   virtual Status commit(std::span<Commit> batch, std::span<const std::int64_t> sent) = 0;
   Status commit(std::span<Commit> batch) { return commit(batch, {}); }
 
-  virtual std::optional<sagas::Instance> load(const std::string& id) = 0;
-  // Every instance that is not in a terminal state, for recovery.
-  virtual std::vector<sagas::Instance> load_active() = 0;
+  // nullopt: no saga with that id.
+  virtual Result<std::optional<sagas::Instance>> load(const std::string& id) = 0;
+  // Every instance that is not in a terminal state, for recovery. Fails (corrupt), naming
+  // each saga, when any of their rows cannot be read: recovery must not skip a saga.
+  virtual Result<std::vector<sagas::Instance>> load_active() = 0;
   // Newest first.
-  virtual std::vector<sagas::Instance> list(const ListFilter& filter) = 0;
-  virtual std::vector<HistoryRow> history(const std::string& id) = 0;
+  virtual Result<Listed> list(const ListFilter& filter) = 0;
+  virtual Result<std::vector<HistoryRow>> history(const std::string& id) = 0;
 
   // Messages committed but not yet confirmed sent, oldest first.
-  virtual std::vector<OutboxMessage> pending_outbox() = 0;
+  virtual Result<std::vector<OutboxMessage>> pending_outbox() = 0;
   virtual Status mark_sent(std::span<const std::int64_t> outbox_ids) = 0;
 
-  virtual bool reply_processed(const std::string& message_id) = 0;
+  virtual Result<bool> reply_processed(const std::string& message_id) = 0;
+  // True when a saga with this id finished and was pruned by retention (a tombstone is
+  // kept for a further retention period), so a late reply to it is recognised as late.
+  virtual Result<bool> was_pruned(const std::string& id) = 0;
 
   // Deletes terminal sagas last updated before `before`, with their history, outbox and
-  // dedup rows, at most `max_sagas` of them; returns how many.
-  virtual std::size_t prune(TimeMs before, std::size_t max_sagas) = 0;
+  // dedup rows, at most `max_sagas` of them, leaving a tombstone dated `now` each; drops
+  // tombstones dated before `before`. Returns how many sagas.
+  virtual Result<std::size_t> prune(TimeMs before, std::size_t max_sagas, TimeMs now) = 0;
 };
 
 }  // namespace state

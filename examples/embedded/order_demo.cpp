@@ -99,6 +99,11 @@ int main(int argc, char** argv) {
 
   for (const char* id : {"order-1", "order-2"}) {
     auto s = engine.status(saga::SagaId(id));
+    auto history = engine.history(saga::SagaId(id));
+    if (!s || !history) {
+      std::fprintf(stderr, "%s: %s\n", id, (!s ? s.error() : history.error()).message.c_str());
+      return 1;
+    }
     std::printf("\n%s  %s v%d  %s%s%s\n", id, s->saga.c_str(), s->version, std::string(sagas::to_string(s->state)).c_str(),
                 s->error.empty() ? "" : "  error: ", s->error.c_str());
     for (const auto& step : s->steps) {
@@ -106,7 +111,7 @@ int main(int argc, char** argv) {
                   step.attempts);
     }
     std::printf("  history:\n");
-    for (const auto& h : engine.history(saga::SagaId(id))) {
+    for (const auto& h : *history) {
       std::printf("    %s  %-26s %-15s %s\n", saga::protocol::format_time(h.at).c_str(), h.event.c_str(), h.step.c_str(), h.detail.c_str());
     }
   }

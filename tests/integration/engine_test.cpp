@@ -8,9 +8,12 @@
 #include <random>
 #include <set>
 
+#include "tests/support/must.h"
 #include "tests/integration/engine_world.h"
 
 namespace engine_test {
+using testing_support::must;
+
 namespace {
 
 const char* const kOrderInput = R"({"orderId": "o-1", "amount": 42, "items": [{"sku": "a", "qty": 1}], "express": true})";
@@ -56,7 +59,7 @@ void expect_applied_once(const World& w, const SagaId& id) {
 
 void expect_steps_once(const World& w, const SagaId& id) {
   std::map<std::string, int> succeeded;
-  for (const auto& row : w.engine->history(id)) {
+  for (const auto& row : must(w.engine->history(id))) {
     if (row.event == "step-succeeded" || row.event == "step-compensated") ++succeeded[row.event + ":" + row.step];
   }
   for (const auto& [what, n] : succeeded) EXPECT_EQ(n, 1) << what;
@@ -79,10 +82,10 @@ TEST(Engine, OrderSagaCompletesAndEveryTransitionIsDurable) {
   w.engine->close();
   auto reopened = state::SqliteStore::open({w.db(), true, true});
   ASSERT_TRUE(reopened.ok());
-  auto stored = (*reopened)->load(id.value());
+  auto stored = must((*reopened)->load(id.value()));
   ASSERT_TRUE(stored);
   EXPECT_EQ(stored->state, SagaState::completed);
-  EXPECT_TRUE((*reopened)->pending_outbox().empty());
+  EXPECT_TRUE(must((*reopened)->pending_outbox()).empty());
   EXPECT_EQ(w.engine->active_sagas(), 0u);
 }
 
@@ -254,7 +257,7 @@ TEST(Engine, ALateSuccessOfAnEarlierAttemptCountsAfterItTimedOut) {
   w.bus.publish(protocol::reply_message(first, true, success_body(*read_command(first, nullptr))));
   w.copies = [](const Command&) { return 1; };
   EXPECT_EQ(w.run(id), SagaState::completed);
-  auto hist = w.engine->history(id);
+  auto hist = must(w.engine->history(id));
   EXPECT_TRUE(std::any_of(hist.begin(), hist.end(), [](const auto& r) {
     return r.event == "step-succeeded" && r.step == "reserve-stock" && r.detail.find("attempt 1") != std::string::npos;
   }));
@@ -315,7 +318,7 @@ TEST(Engine, StartValidatesInputAgainstTheSchemaAndStoresNothingWhenItFails) {
   EXPECT_NE(r.error().message.find("$.orderId"), std::string::npos) << r.error().message;
   EXPECT_NE(r.error().message.find("$.amount"), std::string::npos) << r.error().message;
   w.settle();
-  EXPECT_TRUE(w.engine->list({}).empty());
+  EXPECT_TRUE(must(w.engine->list({})).sagas.empty());
   EXPECT_TRUE(w.published.empty());
 
   auto unknown = w.engine->start("order-fulfillment", Json::object());
@@ -347,7 +350,7 @@ TEST(Engine, ARepeatedIdReturnsTheExistingSagaEvenAfterARestart) {
   ASSERT_FALSE(other.ok());
   EXPECT_EQ(other.error().code, Errc::conflict);
   w.settle();
-  EXPECT_EQ(w.engine->list({}).size(), 1u);
+  EXPECT_EQ(must(w.engine->list({})).sagas.size(), 1u);
   EXPECT_EQ(w.commands("execute").size(), 5u);
 }
 
@@ -359,13 +362,13 @@ TEST(Engine, StartIsReportedDurableOnlyAfterItsCommit) {
   bool durable = false;
   auto r = w.engine->start("order-fulfilment", *Json::parse(kOrderInput), {}, [&](const Status& st) {
     EXPECT_TRUE(st.ok());
-    EXPECT_TRUE(reader()->load(id));  // in the file by the time the caller hears of it
+    EXPECT_TRUE(must(reader()->load(id)));  // in the file by the time the caller hears of it
     durable = true;
   });
   ASSERT_TRUE(r.ok());
   id = r->id.value();
   EXPECT_FALSE(durable);
-  EXPECT_FALSE(reader()->load(id));
+  EXPECT_FALSE(must(reader()->load(id)));
   w.settle();
   EXPECT_TRUE(durable);
 }
@@ -514,7 +517,7 @@ TEST(Engine, RetentionPrunesFinishedSagasOnlyOnceTheyAreOldEnough) {
   w.clock->advance(6'000);
   w.settle();
   EXPECT_FALSE(w.engine->status(done));
-  EXPECT_TRUE(w.engine->history(done).empty());
+  EXPECT_TRUE(must(w.engine->history(done)).empty());
   EXPECT_TRUE(w.engine->status(running));
   EXPECT_EQ(w.engine->stats().pruned, 1u);
 }
@@ -538,7 +541,7 @@ TEST(Engine, LifecycleEventsArePublishedAfterTheirCommitInOrder) {
   w.engine->on_event([&](const Event& e) {
     // Already in the file when subscribers hear of it.
     auto ro = state::SqliteStore::open({w.db(), true, true});
-    auto rows = (*ro)->history(e.saga_id.value());
+    auto rows = must((*ro)->history(e.saga_id.value()));
     EXPECT_TRUE(std::any_of(rows.begin(), rows.end(), [&](const auto& r) { return r.event == e.type; })) << e.type;
     seen.push_back(e.type);
   });
@@ -706,7 +709,7 @@ TEST_P(CrashAtEveryCommit, ResumesFromTheLastCommitAndAppliesNothingTwice) {
           EXPECT_EQ(n, 1) << key;
         }
       }
-      auto hist = w.engine->history(id);
+      auto hist = must(w.engine->history(id));
       EXPECT_EQ(std::count_if(hist.begin(), hist.end(), [](const auto& r) { return r.event == "saga-started"; }), 1);
       EXPECT_EQ(std::count_if(hist.begin(), hist.end(),
                               [](const auto& r) { return r.event.rfind("saga-", 0) == 0 && r.event != "saga-started"; }),

@@ -5,10 +5,13 @@
 #include <algorithm>
 #include <set>
 
+#include "tests/support/must.h"
 #include "tests/e2e/process.h"
 #include "tests/integration/kafka_world.h"
 
 namespace kafka_test {
+using testing_support::must;
+
 namespace {
 
 TEST(Kafka, ASagaCompletesAcrossTheBroker) {
@@ -64,7 +67,7 @@ TEST(Kafka, ParallelCompensationSendsEveryUndoAtOnce) {
   EXPECT_EQ(std::set<std::string>(undone.begin(), undone.end()), (std::set<std::string>{"reserve", "pay", "invoice"}));
   // All three were sent before any came back.
   std::vector<std::string> events;
-  for (const auto& h : w.engine->history(id)) {
+  for (const auto& h : must(w.engine->history(id))) {
     if (h.event == "compensation-step-started" || h.event == "step-compensated") events.push_back(h.event);
   }
   ASSERT_EQ(events.size(), 6u);
@@ -117,7 +120,7 @@ TEST(Kafka, ALateReplyToAnEarlierAttemptCounts) {
   w.copies = [](const Command&) { return 1; };
   w.produce(protocol::reply_message(first, true, Json::object()));
   EXPECT_EQ(w.finish(id), SagaState::completed);
-  auto hist = w.engine->history(id);
+  auto hist = must(w.engine->history(id));
   EXPECT_TRUE(std::any_of(hist.begin(), hist.end(), [](const auto& h) {
     return h.event == "step-succeeded" && h.step == "reserve" && h.detail.find("attempt 1") != std::string::npos;
   }));
@@ -185,7 +188,7 @@ TEST(Kafka, TheStartTopicStartsASagaOncePerId) {
   ASSERT_EQ(dlq.size(), 1u);
   EXPECT_NE(dlq[0].header("error")->find("no saga named \"nope\""), std::string::npos);
   w.run_until([] { return false; }, std::chrono::milliseconds(300));  // let the duplicate arrive
-  EXPECT_EQ(w.engine->list({}).size(), 1u);
+  EXPECT_EQ(must(w.engine->list({})).sagas.size(), 1u);
   EXPECT_EQ(w.calls("started-1/reserve/execute"), 1);
 }
 
@@ -239,7 +242,7 @@ TEST(Kafka, ABrokerOutageNeverTurnsIntoATimeout) {
   EXPECT_EQ(w.state_of(id), SagaState::running);
   SharedBroker::get().set_up(1);
   EXPECT_EQ(w.finish(id), SagaState::completed);
-  for (const auto& h : w.engine->history(id)) EXPECT_NE(h.event, "step-timed-out") << h.detail;
+  for (const auto& h : must(w.engine->history(id))) EXPECT_NE(h.event, "step-timed-out") << h.detail;
   EXPECT_TRUE(compensations(w).empty());
 }
 
@@ -349,7 +352,7 @@ TEST(Kafka, AKilledOrchestratorProcessResumesAndAppliesNothingTwice) {
     auto store = state::SqliteStore::open({db, true, true});
     if (!store) return false;
     return std::all_of(ids.begin(), ids.end(), [&](const std::string& id) {
-      auto inst = (*store)->load(id);
+      auto inst = must((*store)->load(id));
       return inst && inst->state == SagaState::completed;
     });
   };

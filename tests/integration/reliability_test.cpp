@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "tests/support/must.h"
 #include "tests/integration/engine_world.h"
 
 namespace engine_test {

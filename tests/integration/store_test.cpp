@@ -7,6 +7,9 @@
 
 #include "state/codec.h"
 #include "state/sqlite_store.h"
+#include "tests/support/must.h"
+
+using testing_support::must;
 
 namespace {
 
@@ -88,22 +91,22 @@ TEST_F(Store, CommitAndLoadRoundTripAcrossReopen) {
     EXPECT_GT(batch[0].outbox[0].id, 0);
   }
   auto s = open();
-  auto inst = s->load("a");
+  auto inst = must(s->load("a"));
   ASSERT_TRUE(inst.has_value());
   EXPECT_EQ(*inst, sample("a"));
-  auto h = s->history("a");
+  auto h = must(s->history("a"));
   ASSERT_EQ(h.size(), 2u);
   EXPECT_EQ(h[1].event, "step-started");
   EXPECT_EQ(h[1].step, "s0");
-  auto out = s->pending_outbox();
+  auto out = must(s->pending_outbox());
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].headers, (Headers{{"saga-id", "a"}, {"attempt", "1"}}));
   EXPECT_EQ(out[0].value, R"({"x":1})");
   EXPECT_EQ(out[0].saga_id, "a");
-  EXPECT_TRUE(s->reply_processed("m-1"));
-  EXPECT_FALSE(s->reply_processed("m-2"));
+  EXPECT_TRUE(must(s->reply_processed("m-1")));
+  EXPECT_FALSE(must(s->reply_processed("m-2")));
   ASSERT_TRUE(s->mark_sent(std::vector<std::int64_t>{out[0].id}).ok());
-  EXPECT_TRUE(s->pending_outbox().empty());
+  EXPECT_TRUE(must(s->pending_outbox()).empty());
 }
 
 TEST_F(Store, AGroupCommitIsAllOrNothing) {
@@ -121,8 +124,8 @@ TEST_F(Store, AGroupCommitIsAllOrNothing) {
   Status st = s->commit(batch);
   EXPECT_FALSE(st.ok());
   EXPECT_EQ(st.message, "saga id \"dup\" already exists");
-  EXPECT_FALSE(s->load("fresh").has_value());
-  EXPECT_TRUE(s->pending_outbox().empty());
+  EXPECT_FALSE(must(s->load("fresh")).has_value());
+  EXPECT_TRUE(must(s->pending_outbox()).empty());
   EXPECT_EQ(batch[0].outbox[0].id, 0);
 }
 
@@ -138,10 +141,10 @@ TEST_F(Store, UpdatesReplaceTheInstanceAndAppendHistory) {
   c[0].new_instance = false;
   c[0].history = {{2, "saga-completed", "", ""}};
   ASSERT_TRUE(s->commit(c).ok());
-  EXPECT_EQ(s->load("a")->state, SagaState::completed);
-  EXPECT_EQ(s->load("a")->steps[1].state, sagas::StepState::succeeded);
-  EXPECT_EQ(s->history("a").size(), 2u);
-  EXPECT_TRUE(s->load_active().empty());
+  EXPECT_EQ(must(s->load("a"))->state, SagaState::completed);
+  EXPECT_EQ(must(s->load("a"))->steps[1].state, sagas::StepState::succeeded);
+  EXPECT_EQ(must(s->history("a")).size(), 2u);
+  EXPECT_TRUE(must(s->load_active()).empty());
 }
 
 TEST_F(Store, AnUpdateRewritesOnlyTheStepsItMarksChanged) {
@@ -151,7 +154,7 @@ TEST_F(Store, AnUpdateRewritesOnlyTheStepsItMarksChanged) {
   c[0].new_instance = true;
   c[0].steps_changed = {false, false};  // ignored for a new instance: every step is written
   ASSERT_TRUE(s->commit(c).ok());
-  EXPECT_EQ(*s->load("a"), c[0].instance);
+  EXPECT_EQ(*must(s->load("a")), c[0].instance);
 
   // Step 1 changed and is written; step 0 is marked unchanged, so its row stays as it was
   // (the engine only marks unchanged what is equal, so the row is still right).
@@ -160,7 +163,7 @@ TEST_F(Store, AnUpdateRewritesOnlyTheStepsItMarksChanged) {
   c[0].instance.steps[1].state = sagas::StepState::succeeded;
   c[0].steps_changed = {false, true};
   ASSERT_TRUE(s->commit(c).ok());
-  auto loaded = s->load("a");
+  auto loaded = must(s->load("a"));
   EXPECT_EQ(loaded->steps[0].attempts, 2u);
   EXPECT_EQ(loaded->steps[1].state, sagas::StepState::succeeded);
 }
@@ -175,16 +178,20 @@ TEST_F(Store, ListFiltersNewestFirstWithPaging) {
   }
   c[3].instance.saga = "other";
   ASSERT_TRUE(s->commit(c).ok());
-  auto names = [](const std::vector<sagas::Instance>& v) {
+  auto names = [](const auto& listed) {
     std::vector<std::string> out;
-    for (const auto& i : v) out.push_back(i.id);
+    if constexpr (std::is_same_v<std::decay_t<decltype(listed)>, state::Listed>) {
+      for (const auto& i : listed.sagas) out.push_back(i.id);
+    } else {
+      for (const auto& i : listed) out.push_back(i.id);
+    }
     return out;
   };
-  EXPECT_EQ(names(s->list({})), (std::vector<std::string>{"d", "c", "b", "a"}));
-  EXPECT_EQ(names(s->list({SagaState::completed, std::nullopt, 100, 0})), (std::vector<std::string>{"d", "b"}));
-  EXPECT_EQ(names(s->list({std::nullopt, "shop", 100, 0})), (std::vector<std::string>{"c", "b", "a"}));
-  EXPECT_EQ(names(s->list({std::nullopt, std::nullopt, 2, 1})), (std::vector<std::string>{"c", "b"}));
-  EXPECT_EQ(names(s->load_active()), (std::vector<std::string>{"a", "c"}));
+  EXPECT_EQ(names(must(s->list({}))), (std::vector<std::string>{"d", "c", "b", "a"}));
+  EXPECT_EQ(names(must(s->list({SagaState::completed, std::nullopt, 100, 0}))), (std::vector<std::string>{"d", "b"}));
+  EXPECT_EQ(names(must(s->list({std::nullopt, "shop", 100, 0}))), (std::vector<std::string>{"c", "b", "a"}));
+  EXPECT_EQ(names(must(s->list({std::nullopt, std::nullopt, 2, 1}))), (std::vector<std::string>{"c", "b"}));
+  EXPECT_EQ(names(must(s->load_active())), (std::vector<std::string>{"a", "c"}));
 }
 
 TEST_F(Store, RetentionPrunesOnlyOldTerminalSagasInBatches) {
@@ -199,13 +206,17 @@ TEST_F(Store, RetentionPrunesOnlyOldTerminalSagasInBatches) {
     x.processed_reply = "reply-of-" + x.instance.id;
   }
   ASSERT_TRUE(s->commit(c).ok());
-  EXPECT_EQ(s->prune(1000, 10), 1u);
-  EXPECT_FALSE(s->load("old-done").has_value());
-  EXPECT_TRUE(s->history("old-done").empty());
-  EXPECT_FALSE(s->reply_processed("reply-of-old-done"));
-  EXPECT_TRUE(s->load("old-running").has_value());
-  EXPECT_TRUE(s->load("new-done").has_value());
-  EXPECT_EQ(s->prune(1000, 10), 0u);
+  EXPECT_EQ(must(s->prune(1000, 10, 2000)), 1u);
+  EXPECT_FALSE(must(s->load("old-done")).has_value());
+  EXPECT_TRUE(must(s->history("old-done")).empty());
+  EXPECT_FALSE(must(s->reply_processed("reply-of-old-done")));
+  EXPECT_TRUE(must(s->load("old-running")).has_value());
+  EXPECT_TRUE(must(s->load("new-done")).has_value());
+  EXPECT_TRUE(must(s->was_pruned("old-done"))) << "a tombstone recognises late replies";
+  EXPECT_FALSE(must(s->was_pruned("new-done")));
+  EXPECT_EQ(must(s->prune(1000, 10, 2000)), 0u);
+  EXPECT_EQ(must(s->prune(2001, 10, 9000)), 0u);
+  EXPECT_FALSE(must(s->was_pruned("old-done"))) << "tombstones last one more retention period";
 }
 
 TEST_F(Store, ASecondOrchestratorIsRefusedWithTheHoldersPid) {

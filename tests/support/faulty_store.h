@@ -38,16 +38,45 @@ class FaultyStore final : public state::Store {
   }
   using Store::commit;
 
-  std::optional<sagas::Instance> load(const std::string& id) override { return inner_.load(id); }
-  std::vector<sagas::Instance> load_active() override { return inner_.load_active(); }
-  std::vector<sagas::Instance> list(const state::ListFilter& f) override { return inner_.list(f); }
-  std::vector<state::HistoryRow> history(const std::string& id) override { return inner_.history(id); }
-  std::vector<state::OutboxMessage> pending_outbox() override { return inner_.pending_outbox(); }
+  // Reads fail with this I/O error while it is set (a failing disk).
+  std::optional<std::string> fail_reads;
+
+  state::Result<std::optional<sagas::Instance>> load(const std::string& id) override {
+    if (fail_reads) return read_error();
+    return inner_.load(id);
+  }
+  state::Result<std::vector<sagas::Instance>> load_active() override {
+    if (fail_reads) return read_error();
+    return inner_.load_active();
+  }
+  state::Result<state::Listed> list(const state::ListFilter& f) override {
+    if (fail_reads) return read_error();
+    return inner_.list(f);
+  }
+  state::Result<std::vector<state::HistoryRow>> history(const std::string& id) override {
+    if (fail_reads) return read_error();
+    return inner_.history(id);
+  }
+  state::Result<std::vector<state::OutboxMessage>> pending_outbox() override {
+    if (fail_reads) return read_error();
+    return inner_.pending_outbox();
+  }
   state::Status mark_sent(std::span<const std::int64_t> ids) override { return inner_.mark_sent(ids); }
-  bool reply_processed(const std::string& id) override { return inner_.reply_processed(id); }
-  std::size_t prune(sagas::TimeMs before, std::size_t max) override { return inner_.prune(before, max); }
+  state::Result<bool> reply_processed(const std::string& id) override {
+    if (fail_reads) return read_error();
+    return inner_.reply_processed(id);
+  }
+  state::Result<bool> was_pruned(const std::string& id) override {
+    if (fail_reads) return read_error();
+    return inner_.was_pruned(id);
+  }
+  state::Result<std::size_t> prune(sagas::TimeMs before, std::size_t max, sagas::TimeMs now) override {
+    if (fail_reads) return read_error();
+    return inner_.prune(before, max, now);
+  }
 
  private:
+  state::Status read_error() const { return {state::Errc::io, *fail_reads}; }
   state::Store& inner_;
 };
 

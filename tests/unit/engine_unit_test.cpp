@@ -12,6 +12,9 @@
 #include "engine/in_process.h"
 #include "engine/participant.h"
 #include "state/memory_store.h"
+#include "tests/support/must.h"
+
+using testing_support::must;
 
 namespace {
 
@@ -68,7 +71,7 @@ TEST_F(EngineUnit, ASagaRunsToCompletionAndTheNextStepSeesThePreviousReply) {
   EXPECT_EQ(s->state, SagaState::completed);
   EXPECT_EQ(b_payload_, R"({"a":"a-1"})");
   EXPECT_EQ(engine_.active_sagas(), 0u);
-  EXPECT_TRUE(store_.pending_outbox().empty());
+  EXPECT_TRUE(must(store_.pending_outbox()).empty());
 }
 
 TEST_F(EngineUnit, AFailureCompensatesAndTheHistoryTellsTheStory) {
@@ -78,7 +81,7 @@ TEST_F(EngineUnit, AFailureCompensatesAndTheHistoryTellsTheStory) {
   settle();
   EXPECT_EQ(engine_.status(r->id)->state, SagaState::compensated);
   std::vector<std::string> events;
-  for (const auto& h : engine_.history(r->id)) events.push_back(h.event + (h.step.empty() ? "" : ":" + h.step));
+  for (const auto& h : must(engine_.history(r->id))) events.push_back(h.event + (h.step.empty() ? "" : ":" + h.step));
   EXPECT_EQ(events, (std::vector<std::string>{"saga-started", "step-started:a", "step-succeeded:a", "step-started:b",
                                               "step-failed:b", "compensation-started", "compensation-step-started:a",
                                               "step-compensated:a", "saga-compensated"}));
