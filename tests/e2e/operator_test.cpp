@@ -230,6 +230,36 @@ TEST_F(Operator, SigtermDrainsAndARestartFinishesEverything) {
   for (const auto& id : ids) EXPECT_TRUE(await([&] { return state_of(id) == "completed"; })) << id;
 }
 
+TEST_F(Operator, ADamagedRowIsReportedAndRunRefusesToStartOverIt) {
+  start_run();
+  for (const char* id : {"fine-1", "torn-1"}) {
+    ASSERT_EQ(sagactl({"start", "order-fulfilment", "--input", kGoodOrder, "--id", id}).exit_code, 0);
+  }
+  run_->signal(SIGTERM);  // no participant: both stay running
+  ASSERT_EQ(run_->wait(), 0) << run_->err();
+  auto db = (dir_ / "state.db").string();
+  auto damage = run_process({"/usr/bin/sqlite3", db, "UPDATE instances SET data = '{torn' WHERE id = 'torn-1'"});
+  ASSERT_EQ(damage.exit_code, 0) << damage.err;
+
+  auto list = sagactl({"list"});
+  EXPECT_EQ(list.exit_code, 1);
+  EXPECT_NE(list.out.find("fine-1"), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("torn-1"), std::string::npos) << "shown, not hidden: " << list.out;
+  EXPECT_NE(list.out.find("unreadable"), std::string::npos) << list.out;
+  auto status = sagactl({"status", "torn-1"});
+  EXPECT_EQ(status.exit_code, 1);
+  EXPECT_NE(status.err.find("torn-1"), std::string::npos) << status.err;
+  EXPECT_EQ(status.err.find("no saga"), std::string::npos) << "damaged is not \"not found\": " << status.err;
+  auto history = sagactl({"history", "torn-1"});
+  EXPECT_EQ(history.exit_code, 1);
+  EXPECT_NE(history.out.find("saga-started"), std::string::npos) << "its history is still shown: " << history.out;
+
+  auto run = run_process({kBin, "run", "--config", config_});
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_NE(run.err.find("torn-1"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("backup"), std::string::npos) << run.err;
+}
+
 TEST_F(Operator, AKilledRunResumesWhereItStopped) {
   start_run();
   start_services({"--silent", "CreateInvoice"});
