@@ -166,16 +166,18 @@ class Driver {
     auto saga = sagas_.find(id);
     if (saga == sagas_.end()) return;
     bool measured = saga->second.measured;
-    const std::string& t = e.type;
-    if (t == "step-started" || t == "compensation-step-started") {
+    using sagas::EventType;
+    const EventType t = e.type;
+    if (t == EventType::step_started || t == EventType::compensation_step_started) {
       steps_[id + '/' + e.step] = now;
-    } else if (t == "step-succeeded" || t == "step-failed" || t == "step-attempt-failed" ||
-               t == "step-compensated" || t == "step-compensation-failed" || t == "compensation-attempt-failed") {
+    } else if (t == EventType::step_succeeded || t == EventType::step_failed || t == EventType::step_attempt_failed ||
+               t == EventType::step_compensated || t == EventType::step_compensation_failed ||
+               t == EventType::compensation_attempt_failed) {
       auto it = steps_.find(id + '/' + e.step);
       if (it == steps_.end()) return;
       if (measured) step_latency.add(micros(now - it->second));
       steps_.erase(it);
-    } else if (t == "saga-completed" || t == "saga-compensated" || t == "saga-failed") {
+    } else if (sagas::is_terminal_event(t)) {
       if (measured) saga_latency.add(micros(now - saga->second.began));
       sagas_.erase(saga);
       if (++finished_ == total()) return finish();

@@ -55,12 +55,10 @@ std::optional<std::string> check_id(const std::string& id) {
   return std::nullopt;
 }
 
-spdlog::level::level_enum level_of(const std::string& event) {
-  if (event == "step-failed" || event == "step-timed-out" || event == "step-compensation-failed" ||
-      event == "compensation-timed-out" || event == "deadline-passed" || event == "saga-failed") {
-    return spdlog::level::warn;
-  }
-  if (event.rfind("saga-", 0) == 0) return spdlog::level::info;
+spdlog::level::level_enum level_of(sagas::EventType event) {
+  using sagas::EventType;
+  if (sagas::is_warning(event)) return spdlog::level::warn;
+  if (event == EventType::saga_started || sagas::is_terminal_event(event)) return spdlog::level::info;
   return spdlog::level::debug;
 }
 
@@ -234,7 +232,7 @@ struct Engine::Impl {
     c.processed_reply = std::move(extra.processed_reply);
     TimeMs now = a.inst.updated_at;
     for (auto& r : t.records) {
-      c.history.push_back({now, std::move(r.event), r.step ? a.def->step(*r.step).name : std::string(),
+      c.history.push_back({now, r.event, r.step ? a.def->step(*r.step).name : std::string(),
                            std::move(r.detail)});
     }
     for (const auto& s : t.sends) c.outbox.push_back(outbox_of(a.inst.id, protocol::command_message(*a.def, a.inst.id, s)));
@@ -242,7 +240,7 @@ struct Engine::Impl {
     if (!options.events_topic.empty()) {
       for (const auto& h : c.history) {
         c.outbox.push_back(outbox_of(a.inst.id, protocol::event_message(options.events_topic, a.inst.id, a.inst.saga,
-                                                                         a.inst.version, h.event, h.step, h.detail,
+                                                                         a.inst.version, std::string(sagas::to_string(h.event)), h.step, h.detail,
                                                                          h.at)));
       }
     }
@@ -333,9 +331,10 @@ struct Engine::Impl {
       }
     }
     if (e.step.empty()) {
-      spdlog::log(level, "saga={} name={} event={} {}", inst.id, inst.saga, e.type, e.detail);
+      spdlog::log(level, "saga={} name={} event={} {}", inst.id, inst.saga, sagas::to_string(e.type), e.detail);
     } else {
-      spdlog::log(level, "saga={} name={} step={} attempt={} event={} {}", inst.id, inst.saga, e.step, attempt, e.type,
+      spdlog::log(level, "saga={} name={} step={} attempt={} event={} {}", inst.id, inst.saga, e.step, attempt,
+                  sagas::to_string(e.type),
                   e.detail);
     }
   }
@@ -457,7 +456,7 @@ struct Engine::Impl {
         const auto& r = a.inst.steps[ref.step];
         if (!r.timer_at) return;
         std::uint32_t attempt = r.timer_for == CommandKind::execute ? r.attempts : r.compensation_attempts;
-        if (auto why = apply(a, sagas::TimerFired{StepIndex(ref.step), r.timer_for, r.timer_kind, attempt})) {
+        if (auto why = apply(a, sagas::TimerFired{StepIndex(ref.step), r.timer_for, r.timer_kind, sagas::Attempt(attempt)})) {
           spdlog::debug("saga={} step={} timer ignored: {}", ref.saga_id, a.def->steps[ref.step].name, *why);
         }
         touched.insert(ref.saga_id);  // re-arm even if the machine ignored it

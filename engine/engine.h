@@ -121,7 +121,7 @@ struct SagaStatus {
 struct Event {
   SagaId saga_id;
   std::string saga;
-  std::string type;
+  sagas::EventType type = sagas::EventType::saga_started;
   std::string step;  // empty for saga-level events
   std::string detail;
   TimeMs at = 0;

@@ -47,7 +47,7 @@ Message command_message(const sagas::Definition& def, const std::string& saga_id
       {std::string(header::kMessageId), send.message_id},
       {std::string(header::kIdempotencyKey), send.idempotency_key},
       {std::string(header::kReplyTo), def.reply_topic},
-      {std::string(header::kAttempt), std::to_string(send.attempt)},
+      {std::string(header::kAttempt), std::to_string(send.attempt.value())},
       {std::string(header::kTraceparent), traceparent(saga_id, send.message_id)},
   };
   return m;

@@ -213,7 +213,7 @@ int history_command(const InspectOptions& o, std::ostream& out, std::ostream& er
     out << arr.dump() << "\n";
   } else {
     std::vector<std::vector<std::string>> rows = {{"AT", "EVENT", "STEP", "DETAIL"}};
-    for (const auto& h : *rows_in) rows.push_back({time_or_dash(h.at), h.event, or_dash(h.step), h.detail});
+    for (const auto& h : *rows_in) rows.push_back({time_or_dash(h.at), std::string(sagas::to_string(h.event)), or_dash(h.step), h.detail});
     table(out, rows, o.color);
   }
   if (!damaged) return kExitOk;

@@ -57,27 +57,38 @@ void Histogram::render(std::string& out, const std::string& name, const std::str
 }
 
 void Metrics::observe(const saga::Event& e) {
-  const std::string& t = e.type;
-  if (t == "saga-started") ++sagas_[{e.saga, "started"}];
-  else if (t == "saga-completed") ++sagas_[{e.saga, "completed"}];
-  else if (t == "saga-compensated") ++sagas_[{e.saga, "compensated"}];
-  else if (t == "saga-failed") ++sagas_[{e.saga, "failed"}];
-  else if (t == "step-attempt-failed") ++retries_[e.saga];
-  else if (t == "step-timed-out") ++timeouts_[e.saga];
+  using sagas::EventType;
+  switch (e.type) {
+    case EventType::saga_started: ++sagas_[{e.saga, "started"}]; break;
+    case EventType::saga_completed: ++sagas_[{e.saga, "completed"}]; break;
+    case EventType::saga_compensated: ++sagas_[{e.saga, "compensated"}]; break;
+    case EventType::saga_failed: ++sagas_[{e.saga, "failed"}]; break;
+    case EventType::step_attempt_failed: ++retries_[e.saga]; break;
+    case EventType::step_timed_out: ++timeouts_[e.saga]; break;
+    default: break;
+  }
 
   std::string key = e.saga_id.value() + "/" + e.step;
-  if (t == "step-started") {
+  const char* outcome = nullptr;
+  switch (e.type) {
+    case EventType::step_succeeded: outcome = "succeeded"; break;
+    case EventType::step_failed: outcome = "failed"; break;
+    case EventType::step_skipped: outcome = "skipped"; break;
+    case EventType::step_compensated: outcome = "compensated"; break;
+    case EventType::step_compensation_failed: outcome = "compensation-failed"; break;
+    default: break;
+  }
+  if (e.type == EventType::step_started) {
     step_started_.emplace(key, e.at);  // the first attempt's start: retries count in the latency
-  } else if (t == "step-succeeded" || t == "step-failed" || t == "step-skipped" || t == "step-compensated" ||
-             t == "step-compensation-failed") {
-    std::string outcome = t.substr(5);  // succeeded, failed, skipped, compensated, compensation-failed
+  } else if (outcome != nullptr) {
     ++steps_[{e.saga, e.step, outcome}];
-    if (auto it = step_started_.find(key); it != step_started_.end() && (t == "step-succeeded" || t == "step-failed")) {
+    bool finished = e.type == EventType::step_succeeded || e.type == EventType::step_failed;
+    if (auto it = step_started_.find(key); it != step_started_.end() && finished) {
       step_seconds_.try_emplace(e.saga, kStepBounds).first->second.observe(static_cast<double>(e.at - it->second) / 1000);
       step_started_.erase(it);
     }
   }
-  if (t == "saga-completed" || t == "saga-compensated" || t == "saga-failed") {
+  if (sagas::is_terminal_event(e.type)) {
     // Drop what is left of this saga's in-flight steps (a failed group's siblings, ...).
     std::string prefix = e.saga_id.value() + "/";
     std::erase_if(step_started_, [&](const auto& kv) { return kv.first.rfind(prefix, 0) == 0; });

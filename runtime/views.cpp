@@ -42,7 +42,7 @@ Json status_json(const saga::SagaStatus& s) {
 Json history_json(const state::HistoryRow& h) {
   Json j = Json::object();
   j.set("at", time_json(h.at));
-  j.set("event", Json(h.event));
+  j.set("event", Json(std::string(sagas::to_string(h.event))));
   j.set("step", h.step.empty() ? Json() : Json(h.step));
   j.set("detail", Json(h.detail));
   return j;

@@ -7,14 +7,14 @@
 namespace sagas {
 
 std::string message_id(const Instance& inst, const Definition& def, StepIndex step, CommandKind kind,
-                       std::uint32_t attempt) {
+                       Attempt attempt) {
   std::string out = inst.id;
   out += '/';
   out += def.step(step).name;
   out += '/';
   out += to_string(kind);
   out += '/';
-  out += std::to_string(attempt);
+  out += std::to_string(attempt.value());
   return out;
 }
 
@@ -42,6 +42,10 @@ Instance new_instance(const Definition& def, std::string id, Json input, TimeMs 
 }
 
 namespace {
+
+// Why an attempt failed: a timeout leaves the participant's outcome unknown, a failure reply
+// does not.
+enum class AttemptFailure { timed_out, failure_reply };
 
 bool truthy(const Json& v) { return !(v.is_null() || (v.is_bool() && !v.as_bool())); }
 
@@ -80,7 +84,7 @@ class Machine {
   bool running() const { return t_.instance.state == SagaState::running; }
   bool compensating() const { return t_.instance.state == SagaState::compensating; }
 
-  void record(std::string event, std::optional<StepIndex> s, std::string detail = {}) {
+  void record(EventType event, std::optional<StepIndex> s, std::string detail = {}) {
     t_.records.push_back({std::move(event), s, std::move(detail)});
   }
 
@@ -101,7 +105,7 @@ class Machine {
       t_.rejected = "saga " + inst().id + " has already started";
       return;
     }
-    record("saga-started", std::nullopt, def_.name + " v" + std::to_string(def_.version));
+    record(EventType::saga_started, std::nullopt, def_.name + " v" + std::to_string(def_.version));
     if (def_.deadline) {
       inst().deadline_at = now_ + def_.deadline->count();
       t_.deadline = ArmDeadline{*inst().deadline_at};
@@ -109,15 +113,23 @@ class Machine {
   }
 
   // Parses the attempt out of "<id>/<step>/<kind>/<n>"; 0 when the id is not one of ours.
-  std::uint32_t attempt_of(const std::string& mid, StepIndex s, CommandKind kind) const {
+  Attempt attempt_of(const std::string& mid, StepIndex s, CommandKind kind) const {
     std::string prefix = inst().id + "/" + step(s).name + "/" + std::string(to_string(kind)) + "/";
-    if (mid.size() <= prefix.size() || mid.compare(0, prefix.size(), prefix) != 0) return 0;
-    std::uint32_t n = 0;
+    if (mid.size() <= prefix.size() || mid.compare(0, prefix.size(), prefix) != 0) return Attempt(0);
+    unsigned n = 0;
     const char* first = mid.data() + prefix.size();
     const char* last = mid.data() + mid.size();
     auto r = std::from_chars(first, last, n);
-    if (r.ec != std::errc() || r.ptr != last) return 0;
-    return n;
+    if (r.ec != std::errc() || r.ptr != last) return Attempt(0);
+    return Attempt(n);
+  }
+
+  // The attempt's failure is already counted: a later attempt was sent since, or this one
+  // failed and waits out its backoff. A second failure reply for it changes nothing.
+  bool failure_counted(const StepRecord& sr, CommandKind kind, Attempt attempt) const {
+    std::uint32_t current = kind == CommandKind::execute ? sr.attempts : sr.compensation_attempts;
+    if (attempt.value() < current) return true;
+    return sr.timer_at && sr.timer_for == kind && sr.timer_kind == TimerKind::retry_backoff;
   }
 
   static std::string error_of(const Json& body) {
@@ -136,8 +148,8 @@ class Machine {
     }
     StepRecord& sr = rec(r.step);
     std::uint32_t sent = r.kind == CommandKind::execute ? sr.attempts : sr.compensation_attempts;
-    std::uint32_t attempt = attempt_of(r.in_reply_to, r.step, r.kind);
-    if (attempt == 0 || attempt > sent) {
+    Attempt attempt = attempt_of(r.in_reply_to, r.step, r.kind);
+    if (attempt.value() == 0 || attempt.value() > sent) {
       t_.rejected = "in-reply-to \"" + r.in_reply_to + "\" matches no " + std::string(to_string(r.kind)) +
                     " command sent for step " + quoted(r.step);
       return;
@@ -149,15 +161,16 @@ class Machine {
     }
   }
 
-  void on_execute_reply(const ReplyReceived& r, std::uint32_t attempt) {
+  void on_execute_reply(const ReplyReceived& r, Attempt attempt) {
     StepRecord& sr = rec(r.step);
-    const std::string at = "attempt " + std::to_string(attempt);
+    const std::string at = "attempt " + std::to_string(attempt.value());
     if (sr.state == StepState::running) {
       if (r.success) {
         step_succeeded(r.step, r.body, at);
       } else if (step(r.step).retriable && running()) {
+        if (failure_counted(sr, CommandKind::execute, attempt)) return;  // a duplicate failure
         // After the pivot there is no going back: a failure is retried like a timeout.
-        attempt_failed(r.step, CommandKind::execute, "failure reply: " + error_of(r.body));
+        attempt_failed(r.step, CommandKind::execute, AttemptFailure::failure_reply, "failure reply: " + error_of(r.body));
       } else {
         step_failed(r.step, error_of(r.body), /*outcome_unknown=*/false);
       }
@@ -169,12 +182,12 @@ class Machine {
       sr.outcome_unknown = false;
       sr.reply = r.body;
       sr.error.clear();
-      record("step-succeeded", r.step, "late reply to " + at);
+      record(EventType::step_succeeded, r.step, "late reply to " + at);
     }
     // Anything else is a duplicate: recognised and ignored.
   }
 
-  void on_compensate_reply(const ReplyReceived& r, std::uint32_t attempt) {
+  void on_compensate_reply(const ReplyReceived& r, Attempt attempt) {
     StepRecord& sr = rec(r.step);
     if (sr.state != StepState::compensating) return;  // duplicate
     if (r.success) {
@@ -182,18 +195,19 @@ class Machine {
       sr.finished_at = now_;
       sr.error.clear();
       cancel_timer(r.step);
-      record("step-compensated", r.step, "attempt " + std::to_string(attempt));
+      record(EventType::step_compensated, r.step, "attempt " + std::to_string(attempt.value()));
       return;
     }
+    if (failure_counted(sr, CommandKind::compensate, attempt)) return;  // a duplicate failure
     // An undo that fails is retried: the participant must eventually undo.
-    attempt_failed(r.step, CommandKind::compensate, "failure reply: " + error_of(r.body));
+    attempt_failed(r.step, CommandKind::compensate, AttemptFailure::failure_reply, "failure reply: " + error_of(r.body));
   }
 
   void on(const TimerFired& f) {
     if (f.step.value() >= def_.steps.size()) return;
     StepRecord& sr = rec(f.step);
     std::uint32_t current = f.kind == CommandKind::execute ? sr.attempts : sr.compensation_attempts;
-    if (!sr.timer_at || sr.timer_for != f.kind || sr.timer_kind != f.timer || f.attempt != current) {
+    if (!sr.timer_at || sr.timer_for != f.kind || sr.timer_kind != f.timer || f.attempt != Attempt(current)) {
       return;  // stale: the timer was replaced or cancelled after it was armed
     }
     sr.timer_at.reset();
@@ -202,16 +216,16 @@ class Machine {
                          std::to_string(command(f.step, f.kind).timeout.count()) + "ms";
       if (f.kind == CommandKind::execute) {
         if (sr.state != StepState::running) return;
-        record("step-timed-out", f.step, what);
+        record(EventType::step_timed_out, f.step, what);
         if (compensating()) {
           step_failed(f.step, what, /*outcome_unknown=*/true);  // no retries once compensating
         } else {
-          attempt_failed(f.step, CommandKind::execute, what);
+          attempt_failed(f.step, CommandKind::execute, AttemptFailure::timed_out, what);
         }
       } else {
         if (sr.state != StepState::compensating) return;
-        record("compensation-timed-out", f.step, what);
-        attempt_failed(f.step, CommandKind::compensate, what);
+        record(EventType::compensation_timed_out, f.step, what);
+        attempt_failed(f.step, CommandKind::compensate, AttemptFailure::timed_out, what);
       }
       return;
     }
@@ -233,7 +247,7 @@ class Machine {
     if (!running()) return;
     const std::string detail = "deadline of " + std::to_string(def_.deadline ? def_.deadline->count() : 0) + "ms reached";
     if (past_pivot() || pivot_in_flight()) {
-      record("deadline-passed", std::nullopt, detail + " past the pivot; the saga goes on");
+      record(EventType::deadline_passed, std::nullopt, detail + " past the pivot; the saga goes on");
       return;
     }
     begin_compensation(detail);
@@ -270,7 +284,7 @@ class Machine {
           return;
         }
         inst().state = SagaState::compensating;
-        record("compensation-resumed", std::nullopt, reason);
+        record(EventType::compensation_resumed, std::nullopt, reason);
         return;
       }
       case SagaState::completed:
@@ -300,7 +314,7 @@ class Machine {
       if (!done) return;
       ++inst().stage;
     }
-    if (running()) finish(SagaState::completed, "saga-completed", "");
+    if (running()) finish(SagaState::completed, EventType::saga_completed, "");
   }
 
   RenderContext context() const {
@@ -325,7 +339,7 @@ class Machine {
       auto w = s.when->render(context(), Missing::as_null);
       if (!w || !truthy(*w)) {
         sr.state = StepState::skipped;
-        record("step-skipped", i, "when is " + (w ? w->dump() : std::string("null")));
+        record(EventType::step_skipped, i, "when is " + (w ? w->dump() : std::string("null")));
         return;
       }
     }
@@ -346,7 +360,7 @@ class Machine {
     return kind == CommandKind::execute ? step(i).execute : *step(i).compensation;
   }
 
-  void send(StepIndex i, CommandKind kind, std::uint32_t attempt, Json payload) {
+  void send(StepIndex i, CommandKind kind, Attempt attempt, Json payload) {
     const CommandSpec& spec = command(i, kind);
     SendCommand cmd;
     cmd.step = i;
@@ -364,11 +378,11 @@ class Machine {
   void send_execute(StepIndex i) {
     StepRecord& sr = rec(i);
     ++sr.attempts;
-    record(sr.attempts == 1 ? "step-started" : "step-retried", i, "attempt " + std::to_string(sr.attempts));
-    send(i, CommandKind::execute, sr.attempts, *sr.request);
+    record(sr.attempts == 1 ? EventType::step_started : EventType::step_retried, i, "attempt " + std::to_string(sr.attempts));
+    send(i, CommandKind::execute, Attempt(sr.attempts), *sr.request);
   }
 
-  void arm_timer(StepIndex i, CommandKind kind, TimerKind timer, std::uint32_t attempt, Millis delay) {
+  void arm_timer(StepIndex i, CommandKind kind, TimerKind timer, Attempt attempt, Millis delay) {
     StepRecord& sr = rec(i);
     sr.timer_at = now_ + delay.count();
     sr.timer_kind = timer;
@@ -383,8 +397,9 @@ class Machine {
   }
 
   // A failed attempt (timeout, or a failure reply where failures are retried): back off and
-  // try again while attempts are left.
-  void attempt_failed(StepIndex i, CommandKind kind, const std::string& why) {
+  // try again while attempts are left. The cause decides, when none are left, whether the
+  // participant may have acted (a timeout: outcome unknown) or said it did not.
+  void attempt_failed(StepIndex i, CommandKind kind, AttemptFailure cause, const std::string& why) {
     StepRecord& sr = rec(i);
     const RetryPolicy& policy = command(i, kind).retry;
     std::uint32_t used = kind == CommandKind::execute ? sr.attempts
@@ -392,24 +407,22 @@ class Machine {
     sr.error = why;
     if (policy.forever() || used < *policy.max_attempts) {
       Millis delay = backoff_delay(policy, used, env_.random());
-      record(kind == CommandKind::execute ? "step-attempt-failed" : "compensation-attempt-failed", i,
+      record(kind == CommandKind::execute ? EventType::step_attempt_failed : EventType::compensation_attempt_failed, i,
              why + "; retrying in " + std::to_string(delay.count()) + "ms");
       std::uint32_t current = kind == CommandKind::execute ? sr.attempts : sr.compensation_attempts;
-      arm_timer(i, kind, TimerKind::retry_backoff, current, delay);
+      arm_timer(i, kind, TimerKind::retry_backoff, Attempt(current), delay);
       return;
     }
     std::string out_of = why + "; no attempts left (" + std::to_string(used) + ")";
     if (kind == CommandKind::execute) {
-      // A timeout leaves the outcome unknown; a retriable step's failure reply does not.
-      bool unknown = why.find("timed out") != std::string::npos;
-      step_failed(i, out_of, unknown);
+      step_failed(i, out_of, cause == AttemptFailure::timed_out);
     } else {
       sr.state = StepState::compensation_failed;
       sr.compensation_gave_up = true;
       sr.finished_at = now_;
       sr.error = out_of;
       cancel_timer(i);
-      record("step-compensation-failed", i, out_of);
+      record(EventType::step_compensation_failed, i, out_of);
     }
   }
 
@@ -420,7 +433,7 @@ class Machine {
     sr.finished_at = now_;
     sr.error.clear();
     cancel_timer(i);
-    record("step-succeeded", i, detail);
+    record(EventType::step_succeeded, i, detail);
   }
 
   void step_failed(StepIndex i, const std::string& error, bool outcome_unknown) {
@@ -430,10 +443,10 @@ class Machine {
     sr.outcome_unknown = outcome_unknown;
     sr.finished_at = now_;
     cancel_timer(i);
-    record("step-failed", i, error);
+    record(EventType::step_failed, i, error);
     if (!running()) return;
     if (step(i).retriable) {
-      finish(SagaState::failed, "saga-failed",
+      finish(SagaState::failed, EventType::saga_failed,
              "step " + quoted(i) + " failed after the pivot: " + error +
                  "; fix the participant and retry it (the saga cannot be compensated)");
     } else {
@@ -449,7 +462,7 @@ class Machine {
   void begin_compensation(const std::string& reason) {
     inst().state = SagaState::compensating;
     inst().error = reason;
-    record("compensation-started", std::nullopt, reason);
+    record(EventType::compensation_started, std::nullopt, reason);
     // A step waiting out a retry backoff is not retried any more; earlier attempts timed
     // out, so its outcome is unknown.
     for (std::size_t k = 0; k < inst().steps.size(); ++k) {
@@ -473,9 +486,9 @@ class Machine {
     sr.state = StepState::compensating;
     ++sr.compensation_attempts;
     bool first = sr.compensation_attempts == sr.compensation_budget_from + 1;
-    record(first ? "compensation-step-started" : "compensation-retried", i,
+    record(first ? EventType::compensation_step_started : EventType::compensation_retried, i,
            "attempt " + std::to_string(sr.compensation_attempts));
-    send(i, CommandKind::compensate, sr.compensation_attempts, payload ? std::move(payload).value() : Json());
+    send(i, CommandKind::compensate, Attempt(sr.compensation_attempts), payload ? std::move(payload).value() : Json());
   }
 
   void drive_compensation() {
@@ -514,15 +527,15 @@ class Machine {
       for (std::size_t k = 0; k < n; ++k) {
         if (rec(StepIndex(k)).compensation_gave_up) names += (names.empty() ? "" : ", ") + quoted(StepIndex(k));
       }
-      finish(SagaState::failed, "saga-failed",
+      finish(SagaState::failed, EventType::saga_failed,
              "compensation of " + names + " ran out of attempts; run `sagactl compensate " + inst().id +
                  "` to retry the remaining compensations");
       return;
     }
-    finish(SagaState::compensated, "saga-compensated", inst().error);
+    finish(SagaState::compensated, EventType::saga_compensated, inst().error);
   }
 
-  void finish(SagaState state, const std::string& event, const std::string& detail) {
+  void finish(SagaState state, EventType event, const std::string& detail) {
     inst().state = state;
     // A finished saga waits for nothing: a step still in flight (a retriable sibling of the
     // step that failed the saga) keeps its state, and a late reply is still recorded.

@@ -32,7 +32,9 @@
 #include <vector>
 
 #include "sagas/definition.h"
+#include "sagas/event_type.h"
 #include "sagas/instance.h"
+#include "sagas/named_type.h"
 
 namespace sagas {
 
@@ -49,7 +51,7 @@ struct TimerFired {
   StepIndex step;
   CommandKind kind = CommandKind::execute;
   TimerKind timer = TimerKind::attempt_timeout;
-  std::uint32_t attempt = 0;  // the attempt the timer was armed for; stale timers are ignored
+  Attempt attempt;  // the attempt the timer was armed for; stale timers are ignored
 };
 struct DeadlineReached {};
 struct CompensateRequested {
@@ -61,7 +63,7 @@ using Event = std::variant<Started, ReplyReceived, TimerFired, DeadlineReached, 
 struct SendCommand {
   StepIndex step;
   CommandKind kind = CommandKind::execute;
-  std::uint32_t attempt = 0;
+  Attempt attempt;
   std::string message_id;       // unique per command sent
   std::string idempotency_key;  // <saga-id>/<step>/<action>: the same on every retry
   std::string topic;
@@ -73,7 +75,7 @@ struct ArmTimer {
   StepIndex step;
   CommandKind kind = CommandKind::execute;
   TimerKind timer = TimerKind::attempt_timeout;
-  std::uint32_t attempt = 0;
+  Attempt attempt;
   TimeMs at = 0;
 };
 struct CancelTimer {
@@ -82,9 +84,9 @@ struct CancelTimer {
 struct ArmDeadline {
   TimeMs at = 0;
 };
-// One history row and lifecycle event: "saga-started", "step-succeeded", ...
+// One history row and lifecycle event.
 struct Record {
-  std::string event;
+  EventType event = EventType::saga_started;
   std::optional<StepIndex> step;
   std::string detail;
 };
@@ -115,7 +117,7 @@ Transition transition(const Definition& def, const Instance& instance, const Eve
 
 // <saga-id>/<step>/<execute|compensate>/<attempt>
 std::string message_id(const Instance& inst, const Definition& def, StepIndex step, CommandKind kind,
-                       std::uint32_t attempt);
+                       Attempt attempt);
 
 // The delay before retry number `attempt` + 1, after `attempt` attempts failed.
 Millis backoff_delay(const RetryPolicy& policy, std::uint32_t attempt, double random01);

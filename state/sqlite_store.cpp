@@ -310,7 +310,7 @@ struct SqliteStore::Impl {
       sqlite3_stmt* st = stmt("INSERT INTO history (saga_id, at, event, step, detail) VALUES (?, ?, ?, ?, ?)");
       bind(st, 1, inst.id);
       bind(st, 2, h.at);
-      bind(st, 3, h.event);
+      bind(st, 3, std::string(sagas::to_string(h.event)));
       bind(st, 4, h.step);
       bind(st, 5, h.detail);
       if (sqlite3_step(st) != SQLITE_DONE) return fail("cannot write history of saga " + inst.id);
@@ -489,7 +489,11 @@ Result<std::vector<HistoryRow>> SqliteStore::history(const std::string& id) {
   Impl::bind(s, 1, id);
   int rc = SQLITE_ROW;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    out.push_back({sqlite3_column_int64(s, 0), col_text(s, 1), col_text(s, 2), col_text(s, 3)});
+    auto event = sagas::event_type_from(col_text(s, 1));
+    if (!event) {
+      return Status{Errc::corrupt, "saga " + id + ": a history row has the unknown event \"" + col_text(s, 1) + "\""};
+    }
+    out.push_back({sqlite3_column_int64(s, 0), *event, col_text(s, 2), col_text(s, 3)});
   }
   if (rc != SQLITE_DONE) return impl_->fail("cannot read the history of saga " + id);
   return out;

@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "sagas/event_type.h"
 #include "sagas/instance.h"
 #include "sagas/result.h"
 
@@ -50,7 +51,7 @@ struct BrokenRow {
 
 struct HistoryRow {
   TimeMs at = 0;
-  std::string event;
+  sagas::EventType event = sagas::EventType::saga_started;
   std::string step;  // empty for saga-level events
   std::string detail;
 };

@@ -75,9 +75,10 @@ int main(int argc, char** argv) {
 
   int finished = 0;
   engine.on_event([&](const saga::Event& e) {
-    std::printf("  event  %-10s %-26s %-15s %s\n", e.saga_id.value().c_str(), e.type.c_str(), e.step.c_str(),
+    std::printf("  event  %-10s %-26s %-15s %s\n", e.saga_id.value().c_str(),
+                std::string(sagas::to_string(e.type)).c_str(), e.step.c_str(),
                 e.detail.c_str());
-    if (e.type == "saga-completed" || e.type == "saga-compensated" || e.type == "saga-failed") {
+    if (sagas::is_terminal_event(e.type)) {
       if (++finished == 2) boost::asio::post(io, [&] { io.stop(); });
     }
   });
@@ -112,7 +113,7 @@ int main(int argc, char** argv) {
     }
     std::printf("  history:\n");
     for (const auto& h : *history) {
-      std::printf("    %s  %-26s %-15s %s\n", saga::protocol::format_time(h.at).c_str(), h.event.c_str(), h.step.c_str(), h.detail.c_str());
+      std::printf("    %s  %-26s %-15s %s\n", saga::protocol::format_time(h.at).c_str(), std::string(sagas::to_string(h.event)).c_str(), h.step.c_str(), h.detail.c_str());
     }
   }
   engine.close();

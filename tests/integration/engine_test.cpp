@@ -60,7 +60,7 @@ void expect_applied_once(const World& w, const SagaId& id) {
 void expect_steps_once(const World& w, const SagaId& id) {
   std::map<std::string, int> succeeded;
   for (const auto& row : must(w.engine->history(id))) {
-    if (row.event == "step-succeeded" || row.event == "step-compensated") ++succeeded[row.event + ":" + row.step];
+    if (row.event == sagas::EventType::step_succeeded || row.event == sagas::EventType::step_compensated) ++succeeded[std::string(sagas::to_string(row.event)) + ":" + row.step];
   }
   for (const auto& [what, n] : succeeded) EXPECT_EQ(n, 1) << what;
 }
@@ -259,7 +259,7 @@ TEST(Engine, ALateSuccessOfAnEarlierAttemptCountsAfterItTimedOut) {
   EXPECT_EQ(w.run(id), SagaState::completed);
   auto hist = must(w.engine->history(id));
   EXPECT_TRUE(std::any_of(hist.begin(), hist.end(), [](const auto& r) {
-    return r.event == "step-succeeded" && r.step == "reserve-stock" && r.detail.find("attempt 1") != std::string::npos;
+    return r.event == sagas::EventType::step_succeeded && r.step == "reserve-stock" && r.detail.find("attempt 1") != std::string::npos;
   }));
   EXPECT_TRUE(w.commands("compensate").empty());
 }
@@ -436,7 +436,7 @@ TEST(Engine, TheDeadlineAbortsASagaAndCompensatesIt) {
   w.boot();
   SagaId id = w.start("pair", "{}");
   EXPECT_EQ(w.run(id), SagaState::compensated);
-  auto started = std::find_if(w.events.begin(), w.events.end(), [](const Event& e) { return e.type == "compensation-started"; });
+  auto started = std::find_if(w.events.begin(), w.events.end(), [](const Event& e) { return e.type == sagas::EventType::compensation_started; });
   ASSERT_NE(started, w.events.end());
   EXPECT_EQ(started->detail, "deadline of 500ms reached");
   EXPECT_EQ(started->at - w.engine->status(id)->created_at, 500);
@@ -543,7 +543,7 @@ TEST(Engine, LifecycleEventsArePublishedAfterTheirCommitInOrder) {
     auto ro = state::SqliteStore::open({w.db(), true, true});
     auto rows = must((*ro)->history(e.saga_id.value()));
     EXPECT_TRUE(std::any_of(rows.begin(), rows.end(), [&](const auto& r) { return r.event == e.type; })) << e.type;
-    seen.push_back(e.type);
+    seen.push_back(std::string(sagas::to_string(e.type)));
   });
   SagaId id = w.start("order-fulfilment", kOrderInput);
   EXPECT_EQ(w.run(id), SagaState::completed);
@@ -710,9 +710,9 @@ TEST_P(CrashAtEveryCommit, ResumesFromTheLastCommitAndAppliesNothingTwice) {
         }
       }
       auto hist = must(w.engine->history(id));
-      EXPECT_EQ(std::count_if(hist.begin(), hist.end(), [](const auto& r) { return r.event == "saga-started"; }), 1);
+      EXPECT_EQ(std::count_if(hist.begin(), hist.end(), [](const auto& r) { return r.event == sagas::EventType::saga_started; }), 1);
       EXPECT_EQ(std::count_if(hist.begin(), hist.end(),
-                              [](const auto& r) { return r.event.rfind("saga-", 0) == 0 && r.event != "saga-started"; }),
+                              [](const auto& r) { return sagas::is_terminal_event(r.event); }),
                 1);
     }
   }

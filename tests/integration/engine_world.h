@@ -203,7 +203,7 @@ class World {
   std::vector<std::string> event_types(const SagaId& id) const {
     std::vector<std::string> out;
     for (const auto& e : events) {
-      if (e.saga_id == id) out.push_back(e.type + (e.step.empty() ? "" : ":" + e.step));
+      if (e.saga_id == id) out.push_back(std::string(sagas::to_string(e.type)) + (e.step.empty() ? "" : ":" + e.step));
     }
     return out;
   }

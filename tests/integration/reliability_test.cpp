@@ -7,8 +7,12 @@
 
 #include "tests/support/must.h"
 #include "tests/integration/engine_world.h"
+#include "tests/support/must.h"
 
 namespace engine_test {
+
+using testing_support::must;
+
 namespace {
 
 const char* const kOrderInput = R"({"orderId": "o-1", "amount": 42, "items": [{"sku": "a", "qty": 1}], "express": true})";
@@ -73,6 +77,45 @@ TEST(TimeIsTheParticipants, RepliesThatWaitedThroughACrashAreAppliedBeforeOverdu
   auto events = w.event_types(id);
   EXPECT_FALSE(any_timeout(events)) << ::testing::PrintToString(events);
   EXPECT_TRUE(w.commands("compensate").empty());
+}
+
+// The participant answers every command twice; the two failure replies of one attempt
+// arrive in one batch, before either is committed.
+TEST(DuplicateReplies, TwoCopiesOfOneFailureInOneBatchCountAsOneFailedAttempt) {
+  World w({example("order-fulfilment")});
+  w.copies = [](const Command&) { return 2; };
+  w.behaviour = [](const Command& c) {
+    if (c.step == "ship" && c.attempt == 1) return Reply::failure("carrier busy");
+    return Reply::ok(success_body(c));
+  };
+  w.boot();
+  SagaId id = w.start("order-fulfilment", kOrderInput);
+  EXPECT_EQ(w.run(id), SagaState::completed);
+  auto s = must(w.engine->status(id));
+  auto ship = std::find_if(s.steps.begin(), s.steps.end(), [](const StepStatus& st) { return st.name == "ship"; });
+  ASSERT_NE(ship, s.steps.end());
+  EXPECT_EQ(ship->attempts, 2u);
+  auto rows = must(w.engine->history(id));
+  EXPECT_EQ(std::count_if(rows.begin(), rows.end(),
+                          [](const auto& r) { return r.event == sagas::EventType::step_attempt_failed; }),
+            1);
+}
+
+TEST(Retention, ALateReplyToAPrunedSagaIsRecognisedNotDeadLettered) {
+  World w({example("order-fulfilment")});
+  w.options.retention = 60'000;
+  w.boot();
+  SagaId id = w.start("order-fulfilment", kOrderInput);
+  EXPECT_EQ(w.run(id), SagaState::completed);
+  w.clock->advance(2 * 60'000 + w.options.retention_interval);
+  w.settle();
+  ASSERT_EQ(w.engine->stats().pruned, 1u);
+  // A participant's reply, redelivered long after.
+  Message late = w.bus.log("order-fulfilment.replies").front();
+  w.bus.publish(late);
+  w.settle();
+  EXPECT_EQ(w.engine->stats().dead_letters, 0u);
+  EXPECT_TRUE(w.bus.log("order-fulfilment.replies.dlq").empty());
 }
 
 TEST(Readiness, TheEngineIsReadyOnlyOnceItHasCaughtUpAfterOpening) {

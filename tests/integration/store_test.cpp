@@ -84,7 +84,7 @@ TEST_F(Store, CommitAndLoadRoundTripAcrossReopen) {
     std::vector<Commit> batch(1);
     batch[0].instance = sample("a");
     batch[0].new_instance = true;
-    batch[0].history = {{1000, "saga-started", "", "shop v2"}, {1000, "step-started", "s0", "attempt 1"}};
+    batch[0].history = {{1000, sagas::EventType::saga_started, "", "shop v2"}, {1000, sagas::EventType::step_started, "s0", "attempt 1"}};
     batch[0].outbox = {{0, "", "t.cmd", "a", {{"saga-id", "a"}, {"attempt", "1"}}, R"({"x":1})"}};
     batch[0].processed_reply = "m-1";
     ASSERT_TRUE(s->commit(batch).ok());
@@ -96,7 +96,7 @@ TEST_F(Store, CommitAndLoadRoundTripAcrossReopen) {
   EXPECT_EQ(*inst, sample("a"));
   auto h = must(s->history("a"));
   ASSERT_EQ(h.size(), 2u);
-  EXPECT_EQ(h[1].event, "step-started");
+  EXPECT_EQ(h[1].event, sagas::EventType::step_started);
   EXPECT_EQ(h[1].step, "s0");
   auto out = must(s->pending_outbox());
   ASSERT_EQ(out.size(), 1u);
@@ -134,12 +134,12 @@ TEST_F(Store, UpdatesReplaceTheInstanceAndAppendHistory) {
   std::vector<Commit> c(1);
   c[0].instance = sample("a");
   c[0].new_instance = true;
-  c[0].history = {{1, "saga-started", "", ""}};
+  c[0].history = {{1, sagas::EventType::saga_started, "", ""}};
   ASSERT_TRUE(s->commit(c).ok());
   c[0].instance.state = SagaState::completed;
   c[0].instance.steps[1].state = sagas::StepState::succeeded;
   c[0].new_instance = false;
-  c[0].history = {{2, "saga-completed", "", ""}};
+  c[0].history = {{2, sagas::EventType::saga_completed, "", ""}};
   ASSERT_TRUE(s->commit(c).ok());
   EXPECT_EQ(must(s->load("a"))->state, SagaState::completed);
   EXPECT_EQ(must(s->load("a"))->steps[1].state, sagas::StepState::succeeded);
@@ -202,7 +202,7 @@ TEST_F(Store, RetentionPrunesOnlyOldTerminalSagasInBatches) {
   c[2].instance = sample("new-done", SagaState::compensated, 5000);
   for (auto& x : c) {
     x.new_instance = true;
-    x.history = {{1, "e", "", ""}};
+    x.history = {{1, sagas::EventType::saga_started, "", ""}};
     x.processed_reply = "reply-of-" + x.instance.id;
   }
   ASSERT_TRUE(s->commit(c).ok());

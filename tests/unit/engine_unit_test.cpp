@@ -81,7 +81,7 @@ TEST_F(EngineUnit, AFailureCompensatesAndTheHistoryTellsTheStory) {
   settle();
   EXPECT_EQ(engine_.status(r->id)->state, SagaState::compensated);
   std::vector<std::string> events;
-  for (const auto& h : must(engine_.history(r->id))) events.push_back(h.event + (h.step.empty() ? "" : ":" + h.step));
+  for (const auto& h : must(engine_.history(r->id))) events.push_back(std::string(sagas::to_string(h.event)) + (h.step.empty() ? "" : ":" + h.step));
   EXPECT_EQ(events, (std::vector<std::string>{"saga-started", "step-started:a", "step-succeeded:a", "step-started:b",
                                               "step-failed:b", "compensation-started", "compensation-step-started:a",
                                               "step-compensated:a", "saga-compensated"}));

@@ -53,7 +53,7 @@ class Driver {
     StepIndex i = idx(name);
     const StepRecord& r = inst_.steps[i.value()];
     if (attempt == 0) attempt = kind == CommandKind::execute ? r.attempts : r.compensation_attempts;
-    return apply(ReplyReceived{i, kind, message_id(inst_, *def_, i, kind, attempt), success, std::move(body)});
+    return apply(ReplyReceived{i, kind, message_id(inst_, *def_, i, kind, sagas::Attempt(attempt)), success, std::move(body)});
   }
   const Transition& succeed(const std::string& name, Json body = Json::object()) {
     return reply(name, true, std::move(body));
@@ -70,7 +70,7 @@ class Driver {
     EXPECT_TRUE(r.timer_at.has_value()) << "no timer armed for " << name;
     if (r.timer_at) now_ = std::max(now_, *r.timer_at);
     std::uint32_t attempt = r.timer_for == CommandKind::execute ? r.attempts : r.compensation_attempts;
-    return apply(TimerFired{i, r.timer_for, r.timer_kind, attempt});
+    return apply(TimerFired{i, r.timer_for, r.timer_kind, sagas::Attempt(attempt)});
   }
 
   // Names of the steps whose commands of `kind` the last transition sent, in order.
@@ -85,7 +85,7 @@ class Driver {
   std::vector<std::string> events() const {
     std::vector<std::string> out;
     for (const auto& r : history_) {
-      out.push_back(r.event + (r.step ? ":" + def_->step(*r.step).name : std::string()));
+      out.push_back(std::string(sagas::to_string(r.event)) + (r.step ? ":" + def_->step(*r.step).name : std::string()));
     }
     return out;
   }

@@ -101,7 +101,7 @@ void run_one(std::uint64_t seed, Coverage& cov) {
       } else {
         EXPECT_TRUE(ever_sent[s.step.value()]) << "compensating " << st.name << ", which was never sent";
         EXPECT_FALSE(st.retriable || st.pivot) << "compensating " << st.name << " after/at the pivot";
-        if (s.attempt == 1) first_comp_stages.push_back(st.stage);
+        if (s.attempt == Attempt(1)) first_comp_stages.push_back(st.stage);
       }
       outstanding.push_back(s);
     }

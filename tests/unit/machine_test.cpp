@@ -52,7 +52,7 @@ TEST(Machine, CommandsCarryIdempotencyKeyAndUniqueMessageIds) {
   const auto& cmd = d.last().sends[0];
   EXPECT_EQ(cmd.idempotency_key, "sid/a/execute");
   EXPECT_EQ(cmd.message_id, "sid/a/execute/1");
-  EXPECT_EQ(cmd.attempt, 1u);
+  EXPECT_EQ(cmd.attempt, Attempt(1));
   ASSERT_EQ(d.last().timers.size(), 1u);
   EXPECT_EQ(d.last().timers[0].at, 1000);  // the step's timeout
 }
@@ -67,7 +67,7 @@ TEST(Machine, TimeoutRetriesWithBackoffSameKeyNewMessageId) {
   EXPECT_EQ(d.last().timers[0].at, 1100);  // initial 100ms
   d.fire("a");  // backoff over: attempt 2
   ASSERT_EQ(d.last().sends.size(), 1u);
-  EXPECT_EQ(d.last().sends[0].attempt, 2u);
+  EXPECT_EQ(d.last().sends[0].attempt, Attempt(2));
   EXPECT_EQ(d.last().sends[0].message_id, "sid/a/execute/2");
   EXPECT_EQ(d.last().sends[0].idempotency_key, "sid/a/execute");
   d.fire("a");  // attempt 2 times out at 2100
@@ -319,6 +319,42 @@ TEST(Machine, AfterThePivotFailuresAreRetriedAndNeverCompensated) {
   EXPECT_EQ(*d.last().rejected, "saga sid failed after its pivot; there is nothing to compensate");
 }
 
+TEST(Machine, ADuplicateFailureReplyOfOneAttemptCountsOnce) {
+  Driver d(kPivot);
+  d.start();
+  d.succeed("a");
+  d.succeed("p");
+  d.fail("r");  // attempt 1 failed: backoff
+  auto after_first = d.inst();
+  d.fail("r");  // the same reply again (redelivered, or a participant that answered twice)
+  EXPECT_EQ(d.inst(), after_first);
+  EXPECT_TRUE(d.last().records.empty());
+  d.fire("r");  // backoff over: attempt 2
+  EXPECT_EQ(d.step("r").attempts, 2u);
+  d.reply("r", false, *Json::parse(R"({"error":"late"})"), CommandKind::execute, 1);  // attempt 1's, late
+  EXPECT_TRUE(d.last().records.empty()) << "superseded by attempt 2";
+  EXPECT_EQ(d.state("r"), StepState::running);
+}
+
+TEST(Machine, AFailureMessageSayingTimedOutIsStillAKnownOutcome) {
+  Driver d(kPivot);
+  d.start();
+  d.succeed("a");
+  d.reply("p", false, *Json::parse(R"({"error":"the bank timed out"})"));
+  EXPECT_FALSE(d.step("p").outcome_unknown) << "the participant answered: its outcome is known";
+  // The cause is typed: a retriable step that runs out on failure replies is not unknown either.
+  Driver r(kPivot);
+  r.start();
+  r.succeed("a");
+  r.succeed("p");
+  for (int i = 0; i < 3; ++i) {
+    r.reply("r", false, *Json::parse(R"({"error":"gateway timed out"})"));
+    if (i < 2) r.fire("r");
+  }
+  EXPECT_EQ(r.state("r"), StepState::failed);
+  EXPECT_FALSE(r.step("r").outcome_unknown);
+}
+
 TEST(Machine, RetryForeverNeverGivesUp) {
   Driver d(R"(apiVersion: saga/v1
 saga: f
@@ -351,7 +387,7 @@ TEST(Machine, CompensationRetriesThenFailsTheSagaAndAnOperatorResumes) {
   d.apply(CompensateRequested{"fixed the payment service"});
   EXPECT_EQ(d.inst().state, SagaState::compensating);
   EXPECT_EQ(d.sent_now(CommandKind::compensate), V{"c"});
-  EXPECT_EQ(d.last().sends[0].attempt, 3u);  // a fresh budget, attempts keep counting
+  EXPECT_EQ(d.last().sends[0].attempt, Attempt(3));  // a fresh budget, attempts keep counting
   d.undo("c");
   d.undo("a");
   EXPECT_EQ(d.inst().state, SagaState::compensated);
@@ -425,7 +461,7 @@ TEST(Machine, StaleTimersAreIgnored) {
   d.start();
   d.succeed("a");
   auto before = d.inst();
-  d.apply(TimerFired{d.idx("a"), CommandKind::execute, TimerKind::attempt_timeout, 1});
+  d.apply(TimerFired{d.idx("a"), CommandKind::execute, TimerKind::attempt_timeout, Attempt(1)});
   EXPECT_EQ(d.inst(), before);
   EXPECT_TRUE(d.last().records.empty());
 }
