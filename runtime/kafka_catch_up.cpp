@@ -42,7 +42,7 @@ std::vector<CatchUp::Done> CatchUp::service() {
   measured_ = false;
   if (measuring_readiness_) {
     readiness_due_ = false;
-    if (!ready_) spdlog::info("kafka: caught up with {} reply partition(s)", targets_.size());
+    if (!ready_) spdlog::debug("kafka: caught up with {} partition(s)", targets_.size());
     ready_ = true;
   }
   return std::exchange(measuring_, {});
