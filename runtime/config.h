@@ -28,7 +28,7 @@ struct Config {
     std::string events_topic = "sagas.events";  // empty: not published
     std::string start_topic = "sagas.start";    // empty: not consumed
     std::string group = "sagactl";
-    std::string consume;        // group | assign; empty: assign when embedded, group otherwise
+    std::string consume;        // assign (default when empty) | group: see docs/kafka.md, Membership
     int partitions = 1;         // of the topics the embedded broker creates
     int fetch_wait_ms = -1;     // -1: 1 when embedded, 100 otherwise
   } kafka;

@@ -357,7 +357,7 @@ struct KafkaTransport::Impl {
     if (auto err = rd_kafka_assign(consumer.get(), all.get())) {
       return std::string("cannot assign partitions: ") + rd_kafka_err2str(err);
     }
-    catch_up->assignment_changed(nullptr);
+    catch_up->assignment_changed_elsewhere();
     return std::nullopt;
   }
 

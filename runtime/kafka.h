@@ -50,7 +50,7 @@ struct KafkaOptions {
   enum class Consume { group, assign } consume = Consume::group;
   // How long a fetch may wait for data. A real broker answers as soon as data arrives, so
   // the default costs nothing there; the mock cluster always holds an empty fetch for the
-  // whole wait (KAFKA-NOTES), so the development broker sets 1.
+  // whole wait (measured), so the development broker sets 1.
   int fetch_wait_max_ms = 100;
   int linger_ms = 1;
   // Topics whose metadata is fetched at start-up, so the first message to each does not

@@ -27,6 +27,7 @@ void CatchUp::assignment_changed(const rd_kafka_topic_partition_list_t* revoked)
 }
 
 std::vector<CatchUp::Done> CatchUp::service() {
+  if (reset_requested_.exchange(false)) assignment_changed(nullptr);
   if (!measured_) {
     {
       std::lock_guard lock(mu_);

@@ -13,8 +13,8 @@
 // Readiness is an internal barrier taken whenever the assignment changes: the transport is
 // ready once it owns partitions and has passed the barrier taken when it got them.
 //
-// Threading: request() and ready() are safe from any thread; everything else runs on the
-// consumer poller thread only.
+// Threading: request(), ready() and assignment_changed_elsewhere() are safe from any
+// thread; everything else runs on the consumer poller thread only.
 #pragma once
 
 #include <librdkafka/rdkafka.h>
@@ -46,8 +46,15 @@ class CatchUp {
   // The message at `offset` was handed to the engine.
   void delivered(const std::string& topic, std::int32_t partition, std::int64_t offset);
   // Partitions were assigned or revoked: the measurement starts again, readiness is lost
-  // until a new barrier passes, and revoked partitions forget their positions.
+  // until a new barrier passes, and revoked partitions forget their positions. Poller
+  // thread (the rebalance callback runs there).
   void assignment_changed(const rd_kafka_topic_partition_list_t* revoked);
+  // The same, from another thread (an assign() made on the executor): applied by the
+  // poller thread at its next service().
+  void assignment_changed_elsewhere() {
+    ready_ = false;
+    reset_requested_ = true;
+  }
   // Measures or checks the outstanding barriers; returns the callbacks of those passed
   // (to be posted to the executor after the messages already posted).
   std::vector<Done> service();
@@ -58,6 +65,7 @@ class CatchUp {
 
   rd_kafka_t* consumer_;
   std::atomic<bool> ready_{false};
+  std::atomic<bool> reset_requested_{false};
 
   std::mutex mu_;
   std::vector<Done> requested_;  // guarded by mu_

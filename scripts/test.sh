@@ -2,6 +2,7 @@
 # Installs what is missing, builds, and runs the whole test suite.
 #   scripts/test.sh              normal build in build/
 #   scripts/test.sh --sanitize   ASan+UBSan build of the tests in build-asan/
+#   scripts/test.sh --tsan       ThreadSanitizer build of the tests in build-tsan/
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -11,6 +12,10 @@ if [ "${1:-}" = "--sanitize" ]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   scripts/build.sh -DSAGACTL_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+elif [ "${1:-}" = "--tsan" ]; then
+  export BUILD_DIR=build-tsan
+  export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/support/tsan.supp"
+  scripts/build.sh -DSAGACTL_TSAN=ON -DCMAKE_BUILD_TYPE=Debug
 else
   export BUILD_DIR=build
   scripts/build.sh

@@ -283,6 +283,20 @@ TEST(Kafka, ASecondOrchestratorOnTheSameGroupIsRefusedNamingTheFirst) {
   EXPECT_FALSE((*same)->subscribe({w.topic("replies")}).has_value());
 }
 
+TEST(Kafka, SagactlRunRefusesAGroupWhoseOffsetsNameAnotherOrchestrator) {
+  KafkaWorld w;
+  w.start_participants();
+  w.start_orchestrator();
+  EXPECT_EQ(w.finish(w.start("o-r", "refuse-1")), SagaState::completed);
+  auto r = testing_support::run_process(
+      {SAGACTL_BIN, "run", "--sagas", w.saga_file(), "--state", (w.dir() / "second.db").string(), "--brokers",
+       SharedBroker::get().bootstrap(), "--group", "sagactl-" + w.prefix(), "--events-topic", "", "--start-topic",
+       w.topic("start"), "--admin", "", "--log-level", "off"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("test-host:"), std::string::npos) << "names the first: " << r.err;
+  EXPECT_NE(r.err.find("kafka.group"), std::string::npos) << "says what to do: " << r.err;
+}
+
 TEST(Kafka, InvalidKafkaPropertiesAreRefusedWithLibrdkafkasMessage) {
   boost::asio::io_context io;
   KafkaOptions o;
