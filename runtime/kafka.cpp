@@ -432,6 +432,8 @@ sagas::Result<std::unique_ptr<KafkaTransport>, std::string> KafkaTransport::crea
   impl->producer_queue.reset(rd_kafka_queue_get_main(impl->producer.get()));
   impl->consumer_queue.reset(rd_kafka_queue_get_consumer(impl->consumer.get()));
   Impl* raw = impl.get();
+  // spdlog makes its registry on first use; make it here, before the pollers log from theirs.
+  spdlog::default_logger_raw();
   impl->producer_poller = std::thread([raw] { raw->run_producer_poller(); });
   impl->consumer_poller = std::thread([raw] { raw->run_consumer_poller(); });
   return std::unique_ptr<KafkaTransport>(new KafkaTransport(std::move(impl)));
