@@ -74,6 +74,7 @@ steps:
 
 const std::vector<std::string> kCommandTopics = {"inventory.commands", "payments.commands", "orders.commands"};
 const std::string kReplyTopic = "bench-order.replies";
+const std::string kEventsTopic = "sagas.events";
 
 // A participant's reply memory that forgets the oldest keys beyond `capacity`: what a real
 // service keeps for its dedup window, without growing with the length of the run.
@@ -243,7 +244,7 @@ sagas::Json run_engine(const Settings& s, Wire wire, bool fail_at_confirm) {
   if (wire == Wire::kafka) {
     broker = must(saga::DevBroker::start(1));
     std::vector<std::string> topics = kCommandTopics;
-    topics.insert(topics.end(), {kReplyTopic, kReplyTopic + ".dlq"});
+    topics.insert(topics.end(), {kReplyTopic, kReplyTopic + ".dlq", kEventsTopic});
     for (const auto& t : topics) {
       if (auto err = broker->create_topic(t, s.partitions)) throw std::runtime_error(*err);
     }
@@ -262,6 +263,7 @@ sagas::Json run_engine(const Settings& s, Wire wire, bool fail_at_confirm) {
   Histogram commit_latency;
   double commit_seconds = 0;
   saga::EngineOptions options;
+  if (s.events) options.events_topic = kEventsTopic;
   options.on_commit = [&](double seconds, std::size_t) {
     commit_latency.add(seconds * 1e6);
     commit_seconds += seconds;

@@ -107,6 +107,7 @@ int main(int argc, char** argv) {
   app.add_option("--concurrency", s.concurrency, "Sagas in flight")->capture_default_str();
   app.add_option("--warmup", s.warmup, "Sagas run first and not measured")->capture_default_str();
   app.add_option("--fetch-wait", s.fetch_wait_ms, "Consumers' fetch.wait.max.ms")->capture_default_str();
+  app.add_flag("--events", s.events, "Publish lifecycle events to sagas.events (as sagactl run does by default)");
   app.add_option("--partitions", s.partitions, "Partitions per topic")->capture_default_str();
   app.add_option("--ceiling-seconds", s.ceiling_seconds, "The ceiling runs at least this long")->capture_default_str();
   app.add_option("--latency-sagas", latency_sagas, "Sagas at one in flight (low-load latency)")
@@ -206,6 +207,7 @@ int main(int argc, char** argv) {
   settings.set("concurrency", Json(s.concurrency));
   settings.set("warmup", Json(s.warmup));
   settings.set("fetch_wait_ms", Json(s.fetch_wait_ms));
+  settings.set("events", Json(s.events));
   settings.set("partitions", Json(s.partitions));
   settings.set("cores", Json(static_cast<std::int64_t>(std::thread::hardware_concurrency())));
   settings.set("synchronous", Json("FULL"));
