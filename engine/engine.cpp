@@ -13,6 +13,7 @@
 #include <unordered_set>
 
 #include "engine/protocol.h"
+#include "engine/timer_queues.h"
 #include "sagas/machine.h"
 
 namespace saga {
@@ -98,19 +99,9 @@ SagaStatus make_status(const sagas::Definition* def, const Instance& inst) {
 }
 
 struct Engine::Impl {
-  struct TimerRef {
-    enum class Kind { step, deadline, retention, resend, commit_retry, clear_outbox, retry_replies } kind = Kind::step;
-    std::string saga_id;
-    std::size_t step = 0;
-    std::int64_t outbox_id = 0;
-  };
-  using TimerQueue = std::multimap<TimeMs, TimerRef>;
-
   struct Active {
     DefinitionPtr def;
     Instance inst;
-    std::vector<TimerQueue::iterator> step_timers;  // queue.end(): none armed
-    TimerQueue::iterator deadline;
   };
 
   // Transitions applied in memory, waiting for the next commit, and what follows it.
@@ -143,16 +134,9 @@ struct Engine::Impl {
 
   std::map<std::string, std::map<int, DefinitionPtr>> defs;  // name -> version -> definition
   std::unordered_map<std::string, Active> active;
-  // Saga timers (attempt timeouts, backoffs, deadlines) wait for the consumer as well as the
-  // clock; engine housekeeping (retention, resends, commit retries) only for the clock.
-  TimerQueue timers;
-  TimerQueue internal;
+  TimerQueues timers;
   std::optional<TimeMs> clock_armed_at;
-  // Invariant: every reply that stood on the reply partitions at `caught_up_at` has been
-  // applied. A saga timer due at T fires only once caught_up_at >= T; otherwise a catch-up
-  // barrier (Transport::catch_up) is requested and the timer waits for it.
-  TimeMs caught_up_at = 0;
-  bool catching_up = false;  // a barrier is outstanding
+  bool catching_up = false;     // a catch-up barrier is outstanding
   bool caught_up_once = false;  // readiness: the first barrier after open() completed
   std::shared_ptr<int> life = std::make_shared<int>(0);  // callbacks held by the transport check it
   Pending pending;
@@ -293,10 +277,10 @@ struct Engine::Impl {
       auto it = active.find(id);
       if (it == active.end()) continue;
       if (sagas::is_terminal(it->second.inst.state)) {
-        disarm_all(it->second);
+        timers.forget(id);
         active.erase(it);  // finished sagas live on in the store only
       } else {
-        sync_timers(it->second);
+        timers.sync(it->second.inst);
       }
     }
     touched.clear();
@@ -353,17 +337,12 @@ struct Engine::Impl {
 
   // --- timers ---
 
-  // Engine housekeeping only; saga timers come from sync_timers.
-  void arm(std::pair<TimeMs, TimerRef> entry) { internal.insert(std::move(entry)); }
+  // Engine housekeeping only; saga timers follow the instances (TimerQueues::sync).
+  void arm(std::pair<TimeMs, TimerRef> entry) { timers.arm(entry.first, std::move(entry.second)); }
 
   void rearm_clock() {
     if (closed) return;
-    std::optional<TimeMs> next;
-    if (!internal.empty()) next = internal.begin()->first;
-    // While a barrier is outstanding, saga timers it does not cover wake on its completion.
-    if (!timers.empty() && (!catching_up || timers.begin()->first <= caught_up_at)) {
-      next = std::min(next.value_or(timers.begin()->first), timers.begin()->first);
-    }
+    std::optional<TimeMs> next = timers.next_wake();
     if (!next) {
       if (clock_armed_at) clock.cancel();
       clock_armed_at.reset();
@@ -378,56 +357,10 @@ struct Engine::Impl {
     });
   }
 
-  void disarm_all(Active& a) {
-    for (auto& it : a.step_timers) {
-      if (it != timers.end()) timers.erase(it);
-      it = timers.end();
-    }
-    if (a.deadline != timers.end()) timers.erase(a.deadline);
-    a.deadline = timers.end();
-  }
-
-  // Makes the timer queue match the instance's persisted timers: the same function serves
-  // after every commit and at recovery, so a restarted engine waits for exactly what the
-  // crashed one did.
-  void sync_timers(Active& a) {
-    const Instance& inst = a.inst;
-    a.step_timers.resize(inst.steps.size(), timers.end());
-    for (std::size_t i = 0; i < inst.steps.size(); ++i) {
-      auto& it = a.step_timers[i];
-      const auto& want = inst.steps[i].timer_at;
-      if (it != timers.end() && want && it->first == *want) continue;
-      if (it != timers.end()) timers.erase(it);
-      it = want ? timers.insert({*want, TimerRef{TimerRef::Kind::step, inst.id, i, 0}}) : timers.end();
-    }
-    std::optional<TimeMs> deadline;
-    if (inst.state == SagaState::running) deadline = inst.deadline_at;
-    if (a.deadline != timers.end() && deadline && a.deadline->first == *deadline) return;
-    if (a.deadline != timers.end()) timers.erase(a.deadline);
-    a.deadline = deadline ? timers.insert({*deadline, TimerRef{TimerRef::Kind::deadline, inst.id, 0, 0}}) : timers.end();
-  }
-
   void on_wake() {
     TimeMs now = clock.now();
-    std::vector<TimerRef> due;
-    while (!internal.empty() && internal.begin()->first <= now) {
-      due.push_back(std::move(internal.begin()->second));
-      internal.erase(internal.begin());
-    }
-    while (!timers.empty() && timers.begin()->first <= std::min(now, caught_up_at)) {
-      TimerRef ref = std::move(timers.begin()->second);
-      if (auto it = active.find(ref.saga_id); it != active.end()) {
-        if (ref.kind == TimerRef::Kind::step) {
-          it->second.step_timers[ref.step] = timers.end();
-        } else {
-          it->second.deadline = timers.end();
-        }
-      }
-      timers.erase(timers.begin());
-      due.push_back(std::move(ref));
-    }
-    for (auto& ref : due) fire(ref);
-    if (!timers.empty() && timers.begin()->first <= now) request_catch_up(now);
+    for (auto& ref : timers.take_due(now)) fire(ref);
+    if (timers.needs_catch_up(now)) request_catch_up(now);
     rearm_clock();
   }
 
@@ -435,10 +368,11 @@ struct Engine::Impl {
   void request_catch_up(TimeMs now) {
     if (catching_up || closed) return;
     catching_up = true;
+    timers.catching_up(true);
     transport.catch_up([this, life = std::weak_ptr<int>(life), now] {
       if (life.expired() || closed) return;
       catching_up = false;
-      caught_up_at = std::max(caught_up_at, now);
+      timers.caught_up(now);
       if (!caught_up_once) {
         caught_up_once = true;
         spdlog::info("ready: the replies that waited on the reply topics are applied; timers run");
@@ -707,8 +641,8 @@ struct Engine::Impl {
     for (auto& inst : unfinished) {
       DefinitionPtr def = find_def(inst.saga, inst.version);
       std::string id = inst.id;
-      Active& a = active.emplace(id, Active{def, std::move(inst), {}, timers.end()}).first->second;
-      sync_timers(a);
+      Active& a = active.emplace(id, Active{def, std::move(inst)}).first->second;
+      timers.sync(a.inst);
     }
     std::vector<state::OutboxMessage> unsent = std::move(outbox).value();
     for (auto& m : unsent) dispatch(m);
@@ -736,7 +670,6 @@ struct Engine::Impl {
     transport.close();
     clock.cancel();
     timers.clear();
-    internal.clear();
     active.clear();
   }
 };
@@ -813,8 +746,7 @@ Result<StartResult> Engine::Impl::start(const std::string& saga, Json input, Sta
     id = d.options.new_id ? d.options.new_id() : uuid7(d.rng, d.clock.now());
   }
   Active& a =
-      d.active.emplace(id, Active{def, sagas::new_instance(*def, id, std::move(input), d.clock.now()), {},
-                                        d.timers.end()})
+      d.active.emplace(id, Active{def, sagas::new_instance(*def, id, std::move(input), d.clock.now())})
           .first->second;
   if (auto why = d.apply(a, sagas::Started{}, Extra{std::nullopt, true, std::move(on_committed)})) {
     d.active.erase(id);
@@ -846,7 +778,7 @@ Status Engine::compensate(const SagaId& id, std::string reason) {
       return {Errc::conflict,
               "saga " + id.value() + " has already finished (" + std::string(sagas::to_string(stored->state)) + ")"};
     }
-    it = d.active.emplace(id.value(), Impl::Active{def, std::move(*stored), {}, d.timers.end()}).first;
+    it = d.active.emplace(id.value(), Impl::Active{def, std::move(*stored)}).first;
   }
   if (auto why = d.apply(it->second, sagas::CompensateRequested{std::move(reason)})) {
     if (sagas::is_terminal(it->second.inst.state)) d.active.erase(it);
