@@ -65,7 +65,8 @@ class Transport {
 
   // Sends a committed outbox message; the result comes back through the delivery handler.
   virtual void send(std::int64_t outbox_id, const Message& message) = 0;
-  // Fire-and-forget publishing (lifecycle events, dead letters): best effort.
+  // Fire-and-forget publishing, with no delivery report (a participant's replies, tools).
+  // The engine never uses it: its events and dead letters go through the outbox (send).
   virtual void publish(const Message& message) = 0;
   virtual void acknowledge(std::span<const std::uint64_t> tokens) = 0;
 
