@@ -133,6 +133,10 @@ std::string Metrics::render(const Gauges& g) const {
   commit_seconds_.render(out, "sagactl_store_commit_seconds", "");
   header(out, "sagactl_store_transitions_total", "counter", "Transitions committed.");
   out += "sagactl_store_transitions_total " + std::to_string(transitions_) + "\n";
+  header(out, "sagactl_store_read_failures_total", "counter", "Reads of the state file that failed (retried).");
+  out += "sagactl_store_read_failures_total " + std::to_string(g.store_read_failures) + "\n";
+  header(out, "sagactl_ready", "gauge", "1 when the reply consumer owns its partitions and has caught up (/readyz).");
+  out += std::string("sagactl_ready ") + (g.ready ? "1" : "0") + "\n";
   header(out, "sagactl_up", "gauge", "1 when the component is healthy.");
   out += std::string("sagactl_up{component=\"store\"} ") + (g.store_ok ? "1" : "0") + "\n";
   out += std::string("sagactl_up{component=\"broker\"} ") + (g.broker_up ? "1" : "0") + "\n";

@@ -37,8 +37,10 @@ class Metrics {
     std::int64_t consumer_lag = 0;
     std::uint64_t dead_letters = 0;
     std::uint64_t duplicate_replies = 0;
+    std::uint64_t store_read_failures = 0;
     bool broker_up = true;
     bool store_ok = true;
+    bool ready = false;
   };
 
   void observe(const saga::Event& e);

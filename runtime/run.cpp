@@ -167,6 +167,8 @@ struct Admin {
       g.duplicate_replies = engine.stats().duplicates;
       g.broker_up = transport.brokers_up();
       g.store_ok = engine.store_healthy();
+      g.store_read_failures = engine.stats().read_failures;
+      g.ready = engine.ready();
       return respond({200, "text/plain; version=0.0.4; charset=utf-8", metrics.render(g), {}});
     }
     const std::string prefix = "/v1/sagas";

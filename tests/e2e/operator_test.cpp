@@ -370,7 +370,8 @@ TEST_F(Operator, MetricsAreValidPrometheusTextAndCountWhatHappened) {
                                R"(sagactl_steps_total{saga="order-fulfilment",step="charge-card",outcome="failed"} 1)",
                                R"(sagactl_steps_total{saga="order-fulfilment",step="reserve-stock",outcome="compensated"} 1)",
                                R"(sagactl_step_duration_seconds_count{saga="order-fulfilment"} 8)",
-                               "sagactl_active_sagas 0", "sagactl_dead_letters_total 0"}) {
+                               "sagactl_active_sagas 0", "sagactl_dead_letters_total 0", "sagactl_ready 1",
+                               "sagactl_store_read_failures_total 0"}) {
     EXPECT_NE(m->body.find(expected), std::string::npos) << expected << "\n" << m->body;
   }
 }
