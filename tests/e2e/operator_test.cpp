@@ -32,9 +32,9 @@ const char* const kQuickSaga = R"(apiVersion: saga/v1
 saga: quick-order
 defaults:
   timeout: 3s
-  retry: {max_attempts: 2, backoff: fixed, initial: 100ms}
+  retry: {max_attempts: 5, backoff: fixed, initial: 100ms}
   reply_topic: order-fulfilment.replies
-compensation: {retry: {max_attempts: 3, initial: 100ms}}
+compensation: {retry: {max_attempts: 10, initial: 100ms, max: 1s}}
 steps:
   - name: reserve-stock
     topic: inventory.commands
@@ -275,7 +275,8 @@ TEST_F(Operator, AKilledRunResumesWhereItStopped) {
   start_run();
   start_services();
   // The saga goes on from its last commit: the attempt in flight times out, the retry (same
-  // idempotency key) is answered from the participant's reply log.
+  // idempotency key) is answered from the participant's reply log. (The services restart
+  // too, joining their groups: attempts leave them 15 s, slow sanitizer builds included.)
   EXPECT_TRUE(await([&] { return state_of("k-1") == "completed"; })) << state_of("k-1");
   auto history = sagactl({"history", "k-1", "--json"}).out;
   EXPECT_EQ(std::count(history.begin(), history.end(), '{') > 0, true);
