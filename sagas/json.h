@@ -1,6 +1,6 @@
 // Json: a JSON value for payloads, replies and saga input.
 //
-// The pure core must not depend on any I/O or third-party library (STYLE.md), so it carries
+// The pure core must not depend on any I/O or third-party library (CONTRIBUTING.md, Conventions), so it carries
 // its own small value type. Objects keep insertion order so a payload goes out on the wire
 // in the order its author wrote it; keys are unique (set() replaces). Numbers keep the
 // integer/floating distinction of the text they came from. Values are plain data: copyable,
