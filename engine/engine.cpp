@@ -136,7 +136,6 @@ struct Engine::Impl {
   std::unordered_map<std::string, Active> active;
   TimerQueues timers;
   std::optional<TimeMs> clock_armed_at;
-  bool catching_up = false;     // a catch-up barrier is outstanding
   bool caught_up_once = false;  // readiness: the first barrier after open() completed
   std::shared_ptr<int> life = std::make_shared<int>(0);  // callbacks held by the transport check it
   Pending pending;
@@ -224,8 +223,7 @@ struct Engine::Impl {
     if (!options.events_topic.empty()) {
       for (const auto& h : c.history) {
         c.outbox.push_back(outbox_of(a.inst.id, protocol::event_message(options.events_topic, a.inst.id, a.inst.saga,
-                                                                         a.inst.version, std::string(sagas::to_string(h.event)), h.step, h.detail,
-                                                                         h.at)));
+                                                                         a.inst.version, h.event, h.step, h.detail, h.at)));
       }
     }
     if (c.processed_reply) batch_replies.insert(*c.processed_reply);
@@ -366,12 +364,10 @@ struct Engine::Impl {
 
   // Due saga timers wait until the replies that stood on the partitions now are applied.
   void request_catch_up(TimeMs now) {
-    if (catching_up || closed) return;
-    catching_up = true;
-    timers.catching_up(true);
+    if (timers.catching_up() || closed) return;
+    timers.catch_up_requested();
     transport.catch_up([this, life = std::weak_ptr<int>(life), now] {
       if (life.expired() || closed) return;
-      catching_up = false;
       timers.caught_up(now);
       if (!caught_up_once) {
         caught_up_once = true;
@@ -457,7 +453,7 @@ struct Engine::Impl {
       return Handled::done;
     }
     auto started = start(request->saga, std::move(request->input), StartOptions{request->id}, {});
-    if (!started && started.error().code == Errc::store) return store_failed(r, {state::Errc::io, started.error().message});
+    if (!started && started.error().code == Errc::store) return store_failed(r, started.error().message);
     if (!started) {
       dead_letter(r, started.error().message);
       return Handled::done;
@@ -512,18 +508,18 @@ struct Engine::Impl {
     deferred.push_back(std::move(r));
   }
 
-  Handled store_failed(const Received& r, const state::Status& st) {
+  Handled store_failed(const Received& r, const std::string& why) {
     ++stats.read_failures;
     const std::string* sid = r.message.header(protocol::header::kSagaId);
     spdlog::error("saga={} reading the state file failed; the message on {} is applied after a retry in {} ms: {}",
-                  sid ? *sid : "-", r.message.topic, options.commit_retry_delay, st.message);
+                  sid ? *sid : "-", r.message.topic, options.commit_retry_delay, why);
     return Handled::deferred;
   }
 
   // A reply for a saga not in memory: late for a finished or pruned one, or unknown.
   Handled receive_for_stored(const Received& r, const protocol::Reply& reply) {
     auto stored = store.load(reply.saga_id);
-    if (!stored) return store_failed(r, stored.error());
+    if (!stored) return store_failed(r, stored.error().message);
     if (*stored && sagas::is_terminal((*stored)->state)) {
       ++stats.duplicates;
       spdlog::debug("saga={} step={} late reply ignored: the saga is {}", reply.saga_id, reply.step,
@@ -532,7 +528,7 @@ struct Engine::Impl {
     }
     if (!*stored) {
       auto pruned = store.was_pruned(reply.saga_id);
-      if (!pruned) return store_failed(r, pruned.error());
+      if (!pruned) return store_failed(r, pruned.error().message);
       if (*pruned) {
         ++stats.duplicates;
         spdlog::debug("saga={} step={} late reply ignored: the saga finished and was pruned", reply.saga_id, reply.step);
@@ -561,7 +557,7 @@ struct Engine::Impl {
     bool seen = batch_replies.count(reply.in_reply_to) > 0;
     if (!seen) {
       auto processed = store.reply_processed(reply.in_reply_to);
-      if (!processed) return store_failed(r, processed.error());
+      if (!processed) return store_failed(r, processed.error().message);
       seen = *processed;
     }
     if (seen) {

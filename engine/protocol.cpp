@@ -116,7 +116,8 @@ std::string format_time(sagas::TimeMs ms) {
 }
 
 Message event_message(const std::string& topic, const std::string& saga_id, const std::string& saga, int version,
-                      const std::string& type, const std::string& step, const std::string& detail, sagas::TimeMs at) {
+                      sagas::EventType event, const std::string& step, const std::string& detail, sagas::TimeMs at) {
+  const std::string type(sagas::to_string(event));
   Json e = Json::object();
   e.set("saga_id", Json(saga_id));
   e.set("saga", Json(saga));

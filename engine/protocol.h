@@ -61,7 +61,7 @@ std::string format_time(sagas::TimeMs ms);
 
 // A lifecycle event as published on the events topic.
 Message event_message(const std::string& topic, const std::string& saga_id, const std::string& saga, int version,
-                      const std::string& type, const std::string& step, const std::string& detail, sagas::TimeMs at);
+                      sagas::EventType type, const std::string& step, const std::string& detail, sagas::TimeMs at);
 
 // A start request read off the start topic.
 struct StartRequest {

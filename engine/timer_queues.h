@@ -46,7 +46,9 @@ class TimerQueues {
   std::vector<TimerRef> take_due(TimeMs now);
   // A saga timer is due at `now` but not yet covered by a catch-up.
   bool needs_catch_up(TimeMs now) const { return !saga_.empty() && saga_.begin()->first <= now; }
-  void catching_up(bool outstanding) { catching_up_ = outstanding; }
+  // A catch-up barrier is outstanding from catch_up_requested() until caught_up().
+  bool catching_up() const { return catching_up_; }
+  void catch_up_requested() { catching_up_ = true; }
   void caught_up(TimeMs at) {
     catching_up_ = false;
     if (at > caught_up_at_) caught_up_at_ = at;

@@ -89,20 +89,19 @@ struct KafkaTransport::Impl {
   std::map<std::pair<std::string, std::int32_t>, std::int64_t> acked_next;
 
   // Every offset commit carries this metadata, so the group's offsets name the orchestrator
-  // that consumes with them (see check_owner).
-  std::string owner_metadata() const { return std::string(kOwnerPrefix) + options.owner; }
+  // that consumes with them (see check_owner). Empty: no owner, no metadata.
   static constexpr const char* kOwnerPrefix = "sagactl owner=";
+  const std::string owner_metadata = options.owner.empty() ? std::string() : kOwnerPrefix + options.owner;
 
   void add_commit(rd_kafka_topic_partition_list_t* list, const std::string& topic, std::int32_t partition,
                   std::int64_t offset) const {
     auto* e = rd_kafka_topic_partition_list_add(list, topic.c_str(), partition);
     e->offset = offset;
-    if (options.owner.empty()) return;
-    std::string meta = owner_metadata();
-    e->metadata = std::malloc(meta.size());  // freed with the list
+    if (owner_metadata.empty()) return;
+    e->metadata = std::malloc(owner_metadata.size());  // freed with the list
     if (e->metadata == nullptr) return;
-    std::memcpy(e->metadata, meta.data(), meta.size());
-    e->metadata_size = meta.size();
+    std::memcpy(e->metadata, owner_metadata.data(), owner_metadata.size());
+    e->metadata_size = owner_metadata.size();
   }
 
   // Rebalance (group mode), on the poller thread inside rd_kafka_consumer_poll.

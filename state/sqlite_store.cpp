@@ -567,13 +567,17 @@ Result<std::size_t> SqliteStore::prune(TimeMs before, std::size_t max_sagas, Tim
     for (const auto& id : ids) {
       for (const char* sql : {"DELETE FROM history WHERE saga_id = ?", "DELETE FROM steps WHERE saga_id = ?",
                               "DELETE FROM outbox WHERE saga_id = ?", "DELETE FROM processed_replies WHERE saga_id = ?",
-                              "DELETE FROM instances WHERE id = ?", "INSERT OR REPLACE INTO pruned (saga_id, at) VALUES (?, ?)"}) {
+                              "DELETE FROM instances WHERE id = ?"}) {
         sqlite3_stmt* del = d.stmt(sql);
         if (del == nullptr) return d.fail("cannot prune");
         Impl::bind(del, 1, id);
-        if (sqlite3_bind_parameter_count(del) == 2) Impl::bind(del, 2, now);
         if (sqlite3_step(del) != SQLITE_DONE) return d.fail("cannot prune");
       }
+      sqlite3_stmt* tomb = d.stmt("INSERT OR REPLACE INTO pruned (saga_id, at) VALUES (?, ?)");
+      if (tomb == nullptr) return d.fail("cannot prune");
+      Impl::bind(tomb, 1, id);
+      Impl::bind(tomb, 2, now);
+      if (sqlite3_step(tomb) != SQLITE_DONE) return d.fail("cannot prune");
     }
     return Status::success();
   });
