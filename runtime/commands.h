@@ -33,10 +33,11 @@ int graph_command(const GraphOptions& options, std::ostream& out, std::ostream& 
 
 struct DevBrokerOptions {
   int brokers = 1;
+  int port = 19092;                 // bootstrap port; 0: any free one
   int partitions = 1;               // for the topics of `sagas`
   std::vector<std::string> sagas;   // create these sagas' topics at start
 };
-// Serves until SIGINT/SIGTERM; the first stdout line is "bootstrap: HOST:PORT[,...]".
+// Serves until SIGINT/SIGTERM; the first stdout line is "bootstrap: 127.0.0.1:PORT", printed before the topics are created.
 int dev_broker_command(const DevBrokerOptions& options, std::ostream& out, std::ostream& err);
 
 // The orchestrator in the foreground until SIGINT/SIGTERM, then a clean drain.

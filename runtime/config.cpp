@@ -135,7 +135,7 @@ void read(const YAML::Node& root, Reader& rd, Config& c) {
       rd.error(k, "kafka must be a mapping (brokers, properties, events_topic, start_topic, ...)");
     } else {
       rd.keys(k, "kafka", {"brokers", "properties", "events_topic", "start_topic", "group", "consume", "partitions",
-                           "fetch_wait_ms"});
+                           "embedded_port", "fetch_wait_ms"});
       if (auto n = k["brokers"]) rd.scalar(n, "kafka.brokers", c.kafka.brokers);
       if (auto n = k["events_topic"]) {
         if (n.IsNull()) c.kafka.events_topic.clear();
@@ -148,6 +148,7 @@ void read(const YAML::Node& root, Reader& rd, Config& c) {
       if (auto n = k["group"]) rd.scalar(n, "kafka.group", c.kafka.group);
       if (auto n = k["consume"]) rd.choice(n, "kafka.consume", kConsume, c.kafka.consume);
       if (auto n = k["partitions"]) rd.integer(n, "kafka.partitions", 1, 1024, c.kafka.partitions);
+      if (auto n = k["embedded_port"]) rd.integer(n, "kafka.embedded_port", 0, 65535, c.kafka.embedded_port);
       if (auto n = k["fetch_wait_ms"]) rd.integer(n, "kafka.fetch_wait_ms", 0, 60000, c.kafka.fetch_wait_ms);
       if (auto n = k["properties"]) {
         if (!n.IsMap()) {
@@ -240,6 +241,7 @@ void apply_environment(ConfigResult& r) {
     else c.kafka.consume = *v;
   }
   for (auto [name, out, lo, hi] : std::array{std::tuple{"SAGACTL_KAFKA_PARTITIONS", &c.kafka.partitions, 1, 1024},
+                                             std::tuple{"SAGACTL_KAFKA_EMBEDDED_PORT", &c.kafka.embedded_port, 0, 65535},
                                              std::tuple{"SAGACTL_KAFKA_FETCH_WAIT_MS", &c.kafka.fetch_wait_ms, 0, 60000}}) {
     if (auto v = env(name)) {
       char* end = nullptr;

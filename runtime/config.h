@@ -30,6 +30,7 @@ struct Config {
     std::string group = "sagactl";
     std::string consume;        // assign (default when empty) | group: see docs/kafka.md, Membership
     int partitions = 1;         // of the topics the embedded broker creates
+    int embedded_port = 19092;  // the embedded broker's bootstrap port (0: any free port)
     int fetch_wait_ms = -1;     // -1: 1 when embedded, 100 otherwise
   } kafka;
   std::string admin = "127.0.0.1:7468";  // host:port of the admin HTTP endpoint; empty: off
@@ -62,7 +63,7 @@ sagas::Result<AdminToken, std::string> admin_token(const Config& config);
 
 // Applies SAGACTL_SAGAS, SAGACTL_STATE, SAGACTL_SYNCHRONOUS, SAGACTL_KAFKA_BROKERS,
 // SAGACTL_KAFKA_EVENTS_TOPIC, SAGACTL_KAFKA_START_TOPIC, SAGACTL_KAFKA_GROUP,
-// SAGACTL_KAFKA_CONSUME, SAGACTL_KAFKA_PARTITIONS, SAGACTL_KAFKA_FETCH_WAIT_MS, SAGACTL_ADMIN,
+// SAGACTL_KAFKA_CONSUME, SAGACTL_KAFKA_PARTITIONS, SAGACTL_KAFKA_EMBEDDED_PORT, SAGACTL_KAFKA_FETCH_WAIT_MS, SAGACTL_ADMIN,
 // SAGACTL_ADMIN_TOKEN, SAGACTL_ADMIN_TOKEN_FILE,
 // SAGACTL_LOG_LEVEL, SAGACTL_LOG_FORMAT and SAGACTL_RETENTION (librdkafka properties come
 // from the file or --property). Bad values are diagnostics naming the variable.

@@ -1,6 +1,7 @@
 #include "runtime/dev_broker.h"
 
 #include "runtime/kafka_handles.h"  // rdkafka.h first: rdkafka_mock.h needs it
+#include "runtime/tcp_forwarder.h"
 
 #include <librdkafka/rdkafka_mock.h>
 
@@ -17,14 +18,17 @@ struct DevBroker::Impl {
   int brokers = 1;
   std::mutex mu;
   std::set<std::string> topics;
+  std::unique_ptr<TcpForwarder> front;  // the fixed bootstrap port
 
   ~Impl() {
+    front.reset();
     if (cluster) rd_kafka_mock_cluster_destroy(cluster);
   }
 };
 
-sagas::Result<std::unique_ptr<DevBroker>, std::string> DevBroker::start(int brokers) {
+sagas::Result<std::unique_ptr<DevBroker>, std::string> DevBroker::start(int brokers, int port) {
   if (brokers < 1 || brokers > 16) return std::string("--brokers must be between 1 and 16");
+  if (port < 0 || port > 65535) return "the broker port " + std::to_string(port) + " is not between 0 and 65535";
   auto impl = std::make_unique<Impl>();
   kafka::ConfPtr conf(rd_kafka_conf_new());
   // No bootstrap for the owner: it only carries the cluster, it never connects.
@@ -34,7 +38,11 @@ sagas::Result<std::unique_ptr<DevBroker>, std::string> DevBroker::start(int brok
   impl->owner = std::move(*owner);
   impl->cluster = rd_kafka_mock_cluster_new(impl->owner.get(), brokers);
   if (impl->cluster == nullptr) return std::string("cannot start the development broker (no loopback port?)");
-  impl->bootstrap = rd_kafka_mock_cluster_bootstraps(impl->cluster);
+  std::string listeners = rd_kafka_mock_cluster_bootstraps(impl->cluster);
+  auto front = TcpForwarder::start(port, listeners.substr(0, listeners.find(',')));
+  if (!front) return "cannot start the development broker: " + front.error();
+  impl->front = std::move(front).value();
+  impl->bootstrap = "127.0.0.1:" + std::to_string(impl->front->port());
   impl->brokers = brokers;
   return std::unique_ptr<DevBroker>(new DevBroker(std::move(impl)));
 }

@@ -1,7 +1,12 @@
 // DevBroker: a development Kafka cluster in this process, on loopback: librdkafka's mock
 // cluster (rdkafka_mock.h), which speaks the real Kafka protocol to any client (librdkafka,
 // kcat, Java). For `sagactl dev-broker`, `brokers: embedded`, and the tests. Nothing is
-// persisted; ports are ephemeral, so read the address from bootstrap().
+// persisted.
+//
+// Clients bootstrap through a fixed port (kDefaultPort unless told; 0 picks a free one, read
+// it from bootstrap()), forwarded to the mock cluster: the mock brokers' own ports are new at
+// every start, and the metadata a client fetches through the fixed port names them. So a
+// client that outlives a restart of the broker finds it again.
 //
 // Thread-safe as librdkafka's mock API is; typically owned by main() or a test fixture.
 #pragma once
@@ -16,12 +21,15 @@ namespace saga {
 
 class DevBroker {
  public:
-  static sagas::Result<std::unique_ptr<DevBroker>, std::string> start(int brokers = 1);
+  // The bootstrap port when none is configured (Kafka's 9092 is left to a real broker).
+  static constexpr int kDefaultPort = 19092;
+
+  static sagas::Result<std::unique_ptr<DevBroker>, std::string> start(int brokers = 1, int port = 0);
   ~DevBroker();
   DevBroker(const DevBroker&) = delete;
   DevBroker& operator=(const DevBroker&) = delete;
 
-  // "127.0.0.1:PORT[,...]": what clients put in bootstrap.servers.
+  // "127.0.0.1:PORT": what clients put in bootstrap.servers.
   const std::string& bootstrap() const;
   int brokers() const;
   // Creates a topic now, so it is in metadata before anyone asks (idempotent).

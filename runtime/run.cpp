@@ -98,18 +98,18 @@ int dev_broker_command(const DevBrokerOptions& options, std::ostream& out, std::
   sigaddset(&stop, SIGINT);
   sigaddset(&stop, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
-  auto broker = saga::DevBroker::start(options.brokers);
+  auto broker = saga::DevBroker::start(options.brokers, options.port);
   if (!broker) {
     err << "dev-broker: " << broker.error() << "\n";
     return kExitError;
   }
+  out << "bootstrap: " << (*broker)->bootstrap() << std::endl;  // flushed: scripts wait for this line
   auto topics = topics_of(defs);
   if (!defs.empty()) topics.insert({"sagas.events", "sagas.start", "sagas.start.dlq"});
   if (auto e = create_topics(**broker, topics, options.partitions)) {
     err << "dev-broker: " << *e << "\n";
     return kExitError;
   }
-  out << "bootstrap: " << (*broker)->bootstrap() << std::endl;  // flushed: scripts wait for this line
   int sig = 0;
   sigwait(&stop, &sig);
   return kExitOk;
@@ -303,7 +303,7 @@ int run_command(const Config& c, std::ostream& out, std::ostream& err) {
   if (!c.kafka.events_topic.empty()) topics.insert(c.kafka.events_topic);
   if (!c.kafka.start_topic.empty()) topics.insert({c.kafka.start_topic, c.kafka.start_topic + ".dlq"});
   if (embedded) {
-    auto b = saga::DevBroker::start(1);
+    auto b = saga::DevBroker::start(1, c.kafka.embedded_port);
     if (!b) {
       err << "run: " << b.error() << "\n";
       return kExitError;

@@ -126,6 +126,9 @@ int main(int argc, char** argv) {
   runtime::DevBrokerOptions broker;
   auto* b = app.add_subcommand("dev-broker", "Run a local Kafka-protocol broker for development until SIGINT/SIGTERM");
   b->add_option("--brokers", broker.brokers, "Number of brokers in the cluster")->check(CLI::Range(1, 16))->capture_default_str();
+  b->add_option("--port", broker.port, "Bootstrap port on 127.0.0.1 (0: any free port)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
   b->add_option("--partitions", broker.partitions, "Partitions of the topics created for --sagas")
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
@@ -155,6 +158,12 @@ int main(int argc, char** argv) {
   auto* r_parts = r->add_option("--partitions", flags.kafka.partitions,
                                 "Partitions of topics the embedded broker creates [kafka.partitions]")
                       ->check(CLI::Range(1, 1024));
+  auto* r_port = r->add_option("--embedded-port", flags.kafka.embedded_port,
+                               "Bootstrap port of the embedded broker, 0: any free one (default 19092) [kafka.embedded_port]")
+                     ->check(CLI::Range(0, 65535));
+  std::string synchronous;
+  auto* r_sync = r->add_option("--synchronous", synchronous, "full (default) or normal: SQLite's fsync policy [synchronous]")
+                     ->check(CLI::IsMember({"full", "normal"}));
   auto* r_events = r->add_option("--events-topic", flags.kafka.events_topic, "Lifecycle events topic, empty: off [kafka.events_topic]");
   auto* r_start = r->add_option("--start-topic", flags.kafka.start_topic, "Start requests topic, empty: off [kafka.start_topic]");
   auto* r_fetch = r->add_option("--fetch-wait-ms", flags.kafka.fetch_wait_ms,
@@ -249,6 +258,8 @@ int main(int argc, char** argv) {
     if (r_group->count()) config->kafka.group = flags.kafka.group;
     if (r_consume->count()) config->kafka.consume = flags.kafka.consume;
     if (r_parts->count()) config->kafka.partitions = flags.kafka.partitions;
+    if (r_port->count()) config->kafka.embedded_port = flags.kafka.embedded_port;
+    if (r_sync->count()) config->synchronous_full = synchronous == "full";
     if (r_events->count()) config->kafka.events_topic = flags.kafka.events_topic;
     if (r_start->count()) config->kafka.start_topic = flags.kafka.start_topic;
     if (r_fetch->count()) config->kafka.fetch_wait_ms = flags.kafka.fetch_wait_ms;

@@ -10,7 +10,11 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev
   libspdlog-dev libcli11-dev libgtest-dev
   graphviz kcat sqlite3             # `dot` renders graphs; kcat talks to the dev broker; sqlite3 inspects state files
+  python3 python3-confluent-kafka   # the Python participant SDK (sdk/python)
+  nodejs                            # the Node participant SDK (sdk/node)
 )
+# npm comes with nodejs from some sources and as Debian's own package otherwise.
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -112,7 +112,7 @@ class Chaos : public ::testing::TestWithParam<std::string> {
     fs::create_directories(dir_ / "sagas");
     std::ofstream(dir_ / "sagas" / "chaos.yaml") << kSaga;
     broker_ = std::make_unique<BackgroundProcess>(std::vector<std::string>{
-        SAGACTL_BIN, "dev-broker", "--sagas", (dir_ / "sagas").string(), "--partitions", "2"});
+        SAGACTL_BIN, "dev-broker", "--port", "0", "--sagas", (dir_ / "sagas").string(), "--partitions", "2"});
     ASSERT_TRUE(await([&] { return !line_value(broker_->out(), "bootstrap: ").empty(); }, 30s)) << broker_->err();
     bootstrap_ = line_value(broker_->out(), "bootstrap: ");
     std::ofstream(dir_ / "sagactl.yaml")

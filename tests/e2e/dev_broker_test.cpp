@@ -33,16 +33,36 @@ std::string await(const std::function<std::string()>& probe, std::chrono::second
 
 bool have_kcat() { return run_process({"/bin/sh", "-c", "command -v kcat"}).exit_code == 0; }
 
-TEST(DevBroker, PrintsItsBootstrapAddressFirstAndStopsOnSigterm) {
-  BackgroundProcess broker({kBin, "dev-broker", "--brokers", "3"});
+TEST(DevBroker, PrintsOneBootstrapAddressThatLeadsToEveryBrokerAndStopsOnSigterm) {
+  BackgroundProcess broker({kBin, "dev-broker", "--port", "0", "--brokers", "3"});
   std::string line = await([&] {
     std::string out = broker.out();
     return out.find('\n') == std::string::npos ? std::string() : out.substr(0, out.find('\n'));
   });
-  EXPECT_TRUE(line.rfind("bootstrap: 127.0.0.1:", 0) == 0) << line;
-  EXPECT_EQ(std::count(line.begin(), line.end(), ','), 2) << line;  // three brokers
+  ASSERT_TRUE(line.rfind("bootstrap: 127.0.0.1:", 0) == 0) << line;
+  EXPECT_EQ(line.find(','), std::string::npos) << "one bootstrap address, the fixed port: " << line;
+  if (have_kcat()) {
+    auto meta = run_process({"/usr/bin/kcat", "-b", line.substr(line.find(' ') + 1), "-L", "-m", "10"});
+    EXPECT_NE(meta.out.find(" 3 brokers:"), std::string::npos) << meta.out << meta.err;
+  }
   broker.signal(SIGTERM);
   EXPECT_EQ(broker.wait(), 0);
+}
+
+TEST(DevBroker, TheDefaultPortIsFixedAndABusyPortIsReportedClearly) {
+  auto help = run_process({kBin, "dev-broker", "--help"});
+  EXPECT_NE(help.out.find("19092"), std::string::npos) << help.out;
+  BackgroundProcess first({kBin, "dev-broker", "--port", "0"});
+  std::string line = await([&] {
+    std::string out = first.out();
+    return out.find('\n') == std::string::npos ? std::string() : out.substr(0, out.find('\n'));
+  });
+  ASSERT_FALSE(line.empty()) << first.err();
+  std::string port = line.substr(line.rfind(':') + 1);
+  auto second = run_process({kBin, "dev-broker", "--port", port});
+  EXPECT_EQ(second.exit_code, 1);
+  EXPECT_NE(second.err.find("cannot listen on 127.0.0.1:" + port), std::string::npos) << second.err;
+  EXPECT_NE(second.err.find("choose another port"), std::string::npos) << second.err;
 }
 
 TEST(DevBroker, KcatStartsASagaReadsItsCommandAndAnswersIt) {
@@ -52,7 +72,7 @@ TEST(DevBroker, KcatStartsASagaReadsItsCommandAndAnswersIt) {
   std::ofstream(dir / "input.json") << R"({"orderId": "o-1", "amount": 5, "items": [], "express": false})";
   std::ofstream(dir / "reply.json") << R"({"reservationId": "r-77"})";
 
-  BackgroundProcess broker({kBin, "dev-broker", "--sagas", kOrder});
+  BackgroundProcess broker({kBin, "dev-broker", "--port", "0", "--sagas", kOrder});
   std::string bootstrap = await([&] {
     std::string out = broker.out();
     auto nl = out.find('\n');

@@ -77,7 +77,7 @@ class Operator : public ::testing::Test {
     std::ofstream(dir_ / "sagas" / "quick-order.yaml") << kQuickSaga;
     config_ = (dir_ / "sagactl.yaml").string();
     std::ofstream(config_) << "sagas: " << (dir_ / "sagas").string() << "\nstate: " << (dir_ / "state.db").string()
-                           << "\nkafka:\n  brokers: embedded\nadmin: 127.0.0.1:0\nlog: {level: warn}\n";
+                           << "\nkafka:\n  brokers: embedded\n  embedded_port: 0\nadmin: 127.0.0.1:0\nlog: {level: warn}\n";
   }
 
   void TearDown() override {

@@ -1,0 +1,148 @@
+"""The participant's guarantees, without Kafka."""
+
+import json
+import os
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from sagactl_participant import MemoryReplyLog, ParticipantCore, Reply, SqliteReplyLog  # noqa: E402
+from sagactl_participant import protocol  # noqa: E402
+
+
+def command(action="execute", step="reserve", command_name="Reserve", attempt=1, message_id="m-1", payload=None):
+    headers = {
+        "saga-id": "s-1",
+        "saga-name": "order",
+        "saga-version": "1",
+        "saga-step": step,
+        "saga-action": action,
+        "saga-command": command_name,
+        "message-id": message_id,
+        "idempotency-key": f"s-1/{step}/{action}",
+        "reply-to": "order.replies",
+        "attempt": str(attempt),
+        "traceparent": "00-0123456789abcdef0123456789abcdef-0123456789abcdef-01",
+    }
+    return headers, b"s-1", json.dumps(payload or {"orderId": "o-1"}).encode()
+
+
+class Counting:
+    def __init__(self, reply):
+        self.calls = 0
+        self.reply = reply
+
+    def __call__(self, cmd):
+        self.calls += 1
+        return self.reply(cmd) if callable(self.reply) else self.reply
+
+
+class ParticipantCoreTest(unittest.TestCase):
+    def setUp(self):
+        self.core = ParticipantCore(MemoryReplyLog())
+
+    def test_the_reply_goes_to_reply_to_with_the_correlation_headers(self):
+        self.core.on("Reserve", lambda c: Reply.ok({"reservationId": "r-" + c.payload["orderId"]}))
+        out = self.core.handle(*command())
+        self.assertEqual(out.topic, "order.replies")
+        self.assertEqual(out.key, b"s-1")
+        self.assertEqual(json.loads(out.value), {"reservationId": "r-o-1"})
+        headers = {n: v.decode() for n, v in out.headers}
+        self.assertEqual(headers["saga-id"], "s-1")
+        self.assertEqual(headers["saga-step"], "reserve")
+        self.assertEqual(headers["saga-action"], "execute")
+        self.assertEqual(headers["in-reply-to"], "m-1")
+        self.assertEqual(headers["outcome"], "success")
+        self.assertTrue(headers["traceparent"].startswith("00-"))
+
+    def test_a_repeated_command_gets_the_recorded_reply_and_the_handler_runs_once(self):
+        n = [0]
+
+        def reserve(c):
+            n[0] += 1
+            return Reply.ok({"call": n[0]})
+
+        self.core.on("Reserve", reserve)
+        first = self.core.handle(*command(attempt=1, message_id="m-1"))
+        again = self.core.handle(*command(attempt=2, message_id="m-2"))
+        self.assertEqual(n[0], 1)
+        self.assertEqual(json.loads(again.value), json.loads(first.value))
+        self.assertEqual(dict((k, v.decode()) for k, v in again.headers)["in-reply-to"], "m-2")
+
+    def test_a_failure_is_not_recorded_so_a_retry_runs_again(self):
+        handler = Counting(Reply.failure("out of stock"))
+        self.core.on("Reserve", handler)
+        out = self.core.handle(*command())
+        self.assertEqual(json.loads(out.value), {"error": "out of stock"})
+        self.assertIn((protocol.OUTCOME, b"failure"), out.headers)
+        self.core.handle(*command(attempt=2, message_id="m-2"))
+        self.assertEqual(handler.calls, 2)
+
+    def test_an_unknown_compensation_is_an_empty_success_and_the_late_command_is_refused(self):
+        undo = Counting(Reply.ok())
+        do = Counting(Reply.ok({"done": True}))
+        self.core.on("Release", undo)
+        self.core.on("Reserve", do)
+        out = self.core.handle(*command(action="compensate", command_name="Release"))
+        self.assertEqual(json.loads(out.value), {})
+        self.assertIn((protocol.OUTCOME, b"success"), out.headers)
+        self.assertEqual(undo.calls, 0)
+        late = self.core.handle(*command(action="execute", command_name="Reserve"))
+        self.assertIn((protocol.OUTCOME, b"failure"), late.headers)
+        self.assertEqual(do.calls, 0)
+
+    def test_a_compensation_after_the_command_runs_the_handler(self):
+        undo = Counting(Reply.ok())
+        self.core.on("Reserve", Counting(Reply.ok()))
+        self.core.on("Release", undo)
+        self.core.handle(*command())
+        self.core.handle(*command(action="compensate", command_name="Release"))
+        self.assertEqual(undo.calls, 1)
+
+    def test_a_handler_that_raises_sends_nothing_and_records_nothing(self):
+        def boom(c):
+            raise RuntimeError("database down")
+
+        self.core.on("Reserve", boom)
+        with self.assertLogs("sagactl_participant", "ERROR"):
+            self.assertIsNone(self.core.handle(*command()))
+        self.assertIsNone(self.core.reply_log.find("s-1/reserve/execute"))
+
+    def test_an_unknown_command_is_answered_with_a_failure(self):
+        out = self.core.handle(*command(command_name="Nope"))
+        self.assertEqual(json.loads(out.value), {"error": 'no handler for command "Nope"'})
+
+    def test_a_message_that_is_not_a_command_gets_no_reply(self):
+        headers, key, value = command()
+        del headers["idempotency-key"]
+        with self.assertLogs("sagactl_participant", "WARNING") as logs:
+            self.assertIsNone(self.core.handle(headers, key, value))
+        self.assertIn('missing header "idempotency-key"', logs.output[0])
+        headers, key, _ = command()
+        with self.assertLogs("sagactl_participant", "WARNING") as logs:
+            self.assertIsNone(self.core.handle(headers, key, b"{not json"))
+        self.assertIn("not JSON", logs.output[0])
+
+    def test_a_handler_returning_something_else_is_a_programming_error(self):
+        self.core.on("Reserve", lambda c: {"ok": True})
+        with self.assertRaises(TypeError):
+            self.core.handle(*command())
+
+
+class SqliteReplyLogTest(unittest.TestCase):
+    def test_replies_survive_a_reopen(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "replies.db")
+            log = SqliteReplyLog(path)
+            log.put("k", Reply.ok({"id": 7}))
+            log.close()
+            again = SqliteReplyLog(path)
+            self.assertEqual(again.find("k"), Reply(True, {"id": 7}))
+            self.assertIsNone(again.find("other"))
+            again.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
