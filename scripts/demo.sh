@@ -1,8 +1,23 @@
 #!/usr/bin/env bash
 # The main job: install what is missing, build, validate the example sagas and draw them, then
 # run the order saga twice through the embedded engine (one completes, one compensates).
+#   scripts/demo.sh [--participants cpp|python|node]   which SDK's order services answer over Kafka
 set -euo pipefail
 cd "$(dirname "$0")/.."
+participants=cpp
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --participants) participants="${2:-}"; shift 2 ;;
+    --participants=*) participants="${1#*=}"; shift ;;
+    *) echo "demo: unknown option $1; usage: scripts/demo.sh [--participants cpp|python|node]" >&2; exit 1 ;;
+  esac
+done
+case "$participants" in
+  cpp) services=(build/examples/order-services) ;;
+  python) services=(/usr/bin/python3 sdk/python/examples/order_services.py) ;;
+  node) services=(node sdk/node/examples/order-services.js) ;;
+  *) echo "demo: --participants is cpp, python or node, not \"$participants\"" >&2; exit 1 ;;
+esac
 scripts/setup.sh
 scripts/build.sh >/dev/null
 sagactl=build/runtime/sagactl
@@ -25,7 +40,7 @@ echo "== build/examples/embedded-order-demo (the engine embedded, in-process par
 build/examples/embedded-order-demo
 
 echo
-echo "== over Kafka: sagactl run (embedded broker) + the order saga's participant services (examples/participants)"
+echo "== over Kafka: sagactl run (embedded broker) + the order saga's participant services ($participants SDK)"
 work=$(mktemp -d)
 run_pid=""; svc_pid=""
 cleanup() {
@@ -37,7 +52,7 @@ trap cleanup EXIT
 cat >"$work/sagactl.yaml" <<YAML
 sagas: $PWD/examples/sagas
 state: $work/sagactl.db
-kafka: {brokers: embedded}
+kafka: {brokers: embedded, embedded_port: 0}
 admin: 127.0.0.1:0
 log: {level: warn}
 YAML
@@ -57,7 +72,7 @@ readyz() {
 for _ in $(seq 300); do readyz 2>/dev/null && break; sleep 0.1; done
 readyz || { echo "demo: sagactl run did not become ready:" >&2; cat "$work/run.log" >&2; exit 1; }
 echo "broker $bootstrap, admin endpoint $admin, state $work/sagactl.db"
-build/examples/order-services --brokers "$bootstrap" --state-dir "$work" 2>"$work/services.log" &
+"${services[@]}" --brokers "$bootstrap" --state-dir "$work" 2>"$work/services.log" &
 svc_pid=$!
 
 echo "\$ sagactl start order-fulfilment --id demo-1 --wait --input '{\"orderId\": \"o-1\", \"amount\": 42, ...}'"

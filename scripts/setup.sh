@@ -22,7 +22,21 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+
+# The Node SDK's one dependency (kafkajs, pinned in sdk/node/package-lock.json), from the npm
+# registry, when missing or older than the lock file.
+install_node_modules() {
+  local sdk=sdk/node
+  if [ ! -f "$sdk/node_modules/.package-lock.json" ] || [ "$sdk/package-lock.json" -nt "$sdk/node_modules/.package-lock.json" ]; then
+    echo "setup: npm ci in $sdk" >&2
+    npm ci --prefix "$sdk" --no-audit --no-fund --loglevel=error >/dev/null
+  fi
+}
+
+if [ ${#missing[@]} -eq 0 ]; then
+  install_node_modules
+  exit 0
+fi
 
 echo "setup: installing ${missing[*]}" >&2
 sudo=""
@@ -33,3 +47,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+install_node_modules

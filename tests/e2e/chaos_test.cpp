@@ -39,6 +39,8 @@ using namespace std::chrono_literals;
 using saga::Command;
 using saga::Reply;
 using testing_support::BackgroundProcess;
+using testing_support::await;
+using testing_support::line_value;
 
 constexpr int kSagas = 1000;
 constexpr int kKills = 5;
@@ -81,22 +83,7 @@ steps:
     pivot: true
 )";
 
-std::string line_value(const std::string& out, const std::string& prefix) {
-  std::istringstream in(out);
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind(prefix, 0) == 0) return line.substr(prefix.size());
-  }
-  return "";
-}
 
-bool await(const std::function<bool()>& probe, std::chrono::seconds limit) {
-  auto until = std::chrono::steady_clock::now() + limit;
-  while (!probe()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(100ms);  // a condition poll, not a timing assumption
-  }
-  return true;
-}
 
 // What the participants executed; touched on their io thread only while it runs.
 struct Ledger {

@@ -21,6 +21,8 @@ namespace fs = std::filesystem;
 using testing_support::BackgroundProcess;
 using testing_support::ProcessResult;
 using testing_support::run_process;
+using testing_support::await;
+using testing_support::line_value;
 
 const std::string kBin = SAGACTL_BIN;
 const std::string kServices = ORDER_SERVICES_BIN;
@@ -48,23 +50,7 @@ steps:
     compensation: {command: VoidInvoice, payload: {orderId: "${input.orderId}"}}
 )";
 
-// Polls `probe` until it holds, for at most `limit` of real time.
-bool await(const std::function<bool()>& probe, std::chrono::seconds limit = std::chrono::seconds(30)) {
-  auto until = std::chrono::steady_clock::now() + limit;
-  while (!probe()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // a condition poll, not a timing assumption
-  }
-  return true;
-}
 
-std::string line_value(const std::string& out, const std::string& prefix) {
-  std::istringstream in(out);
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind(prefix, 0) == 0) return line.substr(prefix.size());
-  }
-  return "";
-}
 
 class Operator : public ::testing::Test {
  protected:

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 
 extern char** environ;
 
@@ -95,6 +96,24 @@ int BackgroundProcess::wait() {
   waitpid(pid_, &status, 0);
   pid_ = -1;
   return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+}
+
+bool await(const std::function<bool()>& probe, std::chrono::seconds limit) {
+  constexpr std::chrono::milliseconds kPollEvery{50};
+  auto until = std::chrono::steady_clock::now() + limit;
+  while (!probe()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(kPollEvery);
+  }
+  return true;
+}
+
+std::string line_value(const std::string& out, const std::string& prefix) {
+  std::istringstream in(out);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(prefix, 0) == 0) return line.substr(prefix.size());
+  }
+  return "";
 }
 
 }  // namespace testing_support

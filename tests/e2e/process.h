@@ -1,6 +1,8 @@
 // Runs a program as a user would and captures what it printed, for end-to-end tests.
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -37,5 +39,12 @@ class BackgroundProcess {
   std::string out_path_;
   std::string err_path_;
 };
+
+// Polls `probe` until it holds, for at most `limit` of real time: a condition wait with a
+// deadline, not a timing assumption.
+bool await(const std::function<bool()>& probe, std::chrono::seconds limit = std::chrono::seconds(30));
+
+// The rest of the first line of `out` that starts with `prefix` ("bootstrap: " -> the address).
+std::string line_value(const std::string& out, const std::string& prefix);
 
 }  // namespace testing_support

@@ -1,0 +1,112 @@
+'use strict';
+// A participant service over Kafka, on kafkajs.
+//
+//   const p = new Participant({ brokers: 'localhost:9092', topics: 'inventory.commands',
+//                               replyLog: 'inventory.replies.jsonl' });
+//   p.on('ReserveStock', async (cmd) => Reply.ok({ reservationId: 'r-' + cmd.sagaId }));
+//   await p.start();   // ... await p.stop();
+//
+// Each batch of commands is handled in order; every reply is acknowledged by the brokers
+// (acks=all) before the command's offset is committed, so a crash between the two repeats
+// the command and the reply log answers it with the recorded reply. Membership is kafkajs's
+// consumer group: replicas of a service share the partitions.
+const { Kafka, Partitioners, logLevel } = require('kafkajs');
+const { ParticipantCore, FileReplyLog } = require('./core');
+const { decodeHeaders, readCommand } = require('./protocol');
+
+// How long the broker may hold an empty fetch. A saga step costs one round trip; kafkajs's
+// default (5 s) would add up to that much to every step.
+const DEFAULT_FETCH_WAIT_MS = 10;
+// A vanished member of the consumer group loses its partitions after this.
+const DEFAULT_SESSION_TIMEOUT_MS = 10000;
+const HEARTBEAT_INTERVAL_MS = 1000;
+
+function kafkaLogger(logger) {
+  return () => ({ level, log }) => {
+    const line = `kafkajs: ${log.message}${log.broker ? ` (broker ${log.broker})` : ''}`;
+    if (level === logLevel.ERROR) logger.error(line);
+    else if (level === logLevel.WARN) logger.warn(line);
+  };
+}
+
+class Participant {
+  // options: brokers (string or array), topics (string or array), group (default
+  // "<first topic>.participant"), replyLog (a path, or an object with find/put; default
+  // "<first topic>.replies.jsonl"), fetchWaitMs, sessionTimeoutMs, clientId, logger,
+  // kafka (extra kafkajs client options, e.g. ssl, sasl), replyCopies (cmd => n: a
+  // fault-injection hook for demos and tests: 0 runs the command but never answers, 2 answers twice).
+  constructor(options) {
+    const topics = [].concat(options.topics || []);
+    if (topics.length === 0) throw new Error('a participant needs at least one command topic');
+    if (!options.brokers) throw new Error('brokers is required (sagactl dev-broker prints one)');
+    this.topics = topics;
+    this.logger = options.logger || console;
+    this.group = options.group || `${topics[0]}.participant`;
+    const replyLog = options.replyLog === undefined ? `${topics[0]}.replies.jsonl` : options.replyLog;
+    this.replyLog = typeof replyLog === 'string' ? new FileReplyLog(replyLog) : replyLog;
+    this.core = new ParticipantCore(this.replyLog, this.logger);
+    this.replyCopies = options.replyCopies;
+    this.kafka = new Kafka({
+      clientId: options.clientId || this.group,
+      brokers: [].concat(options.brokers).flatMap((b) => b.split(',')),
+      logLevel: logLevel.WARN,
+      logCreator: kafkaLogger(this.logger),
+      ...(options.kafka || {}),
+    });
+    this.consumer = this.kafka.consumer({
+      groupId: this.group,
+      maxWaitTimeInMs: options.fetchWaitMs ?? DEFAULT_FETCH_WAIT_MS,
+      sessionTimeout: options.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS,
+      heartbeatInterval: HEARTBEAT_INTERVAL_MS,
+    });
+    // Not idempotent: kafkajs's idempotent producer needs a controller broker the development
+    // broker does not name; duplicates of a reply are harmless (the orchestrator ignores them).
+    // The Java client's partitioner (murmur2 of the key): a saga's replies stay in one partition.
+    this.producer = this.kafka.producer({
+      allowAutoTopicCreation: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner,
+    });
+  }
+
+  on(command, handler) {
+    this.core.on(command, handler);
+    return this;
+  }
+
+  async start() {
+    await this.producer.connect();
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topics: this.topics, fromBeginning: true });
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: (batch) => this.serve(batch),
+    });
+  }
+
+  async stop() {
+    await this.consumer.disconnect();
+    await this.producer.disconnect();
+    if (this.replyLog.close) this.replyLog.close();
+  }
+
+  async serve({ batch, resolveOffset, heartbeat, isRunning, isStale }) {
+    for (const message of batch.messages) {
+      if (!isRunning() || isStale()) return;
+      const reply = await this.core.handle(message);
+      if (reply !== null) {
+        let copies = 1;
+        if (this.replyCopies) copies = this.replyCopies(readCommand(decodeHeaders(message.headers), message.value));
+        const { topic, ...m } = reply;
+        // acks=all (-1): the brokers have every copy before the offset moves.
+        if (copies > 0) await this.producer.send({ topic, acks: -1, messages: Array(copies).fill(m) });
+      }
+      resolveOffset(message.offset);
+      await this.consumer.commitOffsets([{
+        topic: batch.topic, partition: batch.partition, offset: (BigInt(message.offset) + 1n).toString(),
+      }]);
+      await heartbeat();
+    }
+  }
+}
+
+module.exports = { Participant };

@@ -1,0 +1,89 @@
+'use strict';
+// The Kafka participant against a real Kafka-protocol broker (`sagactl dev-broker`).
+// Needs SAGACTL_BIN (the built sagactl); ctest sets it.
+const test = require('node:test');
+const assert = require('node:assert');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { spawn } = require('node:child_process');
+const { Kafka, Partitioners, logLevel } = require('kafkajs');
+const { Participant, Reply } = require('..');
+
+const DEADLINE_MS = 30000;
+const quiet = { warn: () => {}, error: (m) => console.error(m), info: () => {} };
+
+function startBroker() {
+  return new Promise((resolve, reject) => {
+    const broker = spawn(process.env.SAGACTL_BIN, ['dev-broker', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    broker.stdout.on('data', (d) => {
+      out += d;
+      const m = /^bootstrap: (\S+)\n/.exec(out);
+      if (m) resolve({ broker, bootstrap: m[1] });
+    });
+    broker.on('exit', (code) => reject(new Error(`dev-broker exited ${code}: ${out}`)));
+  });
+}
+
+test('a command is answered on reply-to, and a repeat after a restart from the reply log', {
+  skip: !process.env.SAGACTL_BIN && 'SAGACTL_BIN is not set (ctest sets it)', timeout: 120000,
+}, async () => {
+  const { broker, bootstrap } = await startBroker();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sagactl-node-kafka-'));
+  const kafka = new Kafka({ brokers: [bootstrap], logLevel: logLevel.NOTHING });
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  const reader = kafka.consumer({ groupId: 'test-reader', maxWaitTimeInMs: 10 });
+  let calls = 0;
+  const serve = async () => {
+    const p = new Participant({ brokers: bootstrap, topics: 'inventory.commands', group: 'inventory',
+      replyLog: path.join(dir, 'replies.jsonl'), logger: quiet });
+    p.on('Reserve', async (c) => { calls += 1; return Reply.ok({ reservationId: `r-${c.payload.orderId}` }); });
+    await p.start();
+    return p;
+  };
+  const replies = [];
+  try {
+    await producer.connect();
+    await reader.connect();
+    await reader.subscribe({ topic: 'order.replies', fromBeginning: true });
+    await reader.run({ eachMessage: async ({ message }) => {
+      const h = Object.fromEntries(Object.entries(message.headers).map(([k, v]) => [k, v.toString()]));
+      replies.push({ headers: h, body: JSON.parse(message.value.toString()) });
+    } });
+    const send = (messageId, attempt) => producer.send({ topic: 'inventory.commands', messages: [{
+      key: 's-1', value: JSON.stringify({ orderId: 'o-1' }), headers: {
+        'saga-id': 's-1', 'saga-name': 'order', 'saga-version': '1', 'saga-step': 'reserve', 'saga-action': 'execute',
+        'saga-command': 'Reserve', 'message-id': messageId, 'idempotency-key': 's-1/reserve/execute',
+        'reply-to': 'order.replies', attempt: String(attempt),
+      } }] });
+    const awaitReplies = async (n) => {
+      const until = Date.now() + DEADLINE_MS;
+      while (replies.length < n) {
+        assert.ok(Date.now() < until, `only ${replies.length} of ${n} replies within the deadline`);
+        await new Promise((r) => setTimeout(r, 50));  // a condition poll
+      }
+    };
+
+    let p = await serve();
+    await send('m-1', 1);
+    await awaitReplies(1);
+    assert.strictEqual(replies[0].headers['in-reply-to'], 'm-1');
+    assert.strictEqual(replies[0].headers.outcome, 'success');
+    assert.deepStrictEqual(replies[0].body, { reservationId: 'r-o-1' });
+    await p.stop();
+
+    p = await serve();
+    await send('m-2', 2);
+    await awaitReplies(2);
+    assert.strictEqual(replies[1].headers['in-reply-to'], 'm-2');
+    assert.deepStrictEqual(replies[1].body, { reservationId: 'r-o-1' });
+    assert.strictEqual(calls, 1, 'the restarted participant answered from its reply log');
+    await p.stop();
+  } finally {
+    await reader.disconnect();
+    await producer.disconnect();
+    broker.kill('SIGTERM');
+    fs.rmSync(dir, { recursive: true });
+  }
+});
