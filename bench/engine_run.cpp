@@ -33,7 +33,7 @@ namespace bench {
 
 namespace {
 
-// The SPEC's order saga cut to three sequential steps; confirm-order is the pivot, so a
+// The order saga (examples/sagas) cut to three sequential steps; confirm-order is the pivot, so a
 // declined confirmation compensates the two steps before it.
 constexpr const char* kOrderSaga = R"(apiVersion: saga/v1
 saga: bench-order

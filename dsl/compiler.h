@@ -1,6 +1,6 @@
 // The saga DSL compiler: YAML text in, an immutable sagas::Definition out.
 //
-// Every rule of SPEC §2 is checked and *all* problems are reported in one run, each as a
+// Every rule of docs/dsl.md is checked and *all* problems are reported in one run, each as a
 // Diagnostic pinned to the YAML node at fault (a missing key: the mapping that lacks it),
 // sorted by position. Warnings (checks `validate --strict` reports) ride along with a
 // definition that is otherwise valid. Never throws, never crashes, on any input: sizes,

@@ -1,4 +1,4 @@
-// The participant side of the protocol (SPEC §3), independent of any transport: a service
+// The participant side of the protocol (docs/protocol.md), independent of any transport: a service
 // registers a handler per command; the core reads a command message, deduplicates it by its
 // idempotency key, calls the handler and builds the reply message.
 //

@@ -1,4 +1,4 @@
-// The wire protocol of SPEC §3, shared by every transport and by participants: the headers
+// The wire protocol of docs/protocol.md, shared by every transport and by participants: the headers
 // of a command, how a reply is read (and why one is refused), and the W3C trace context.
 #pragma once
 
@@ -32,7 +32,7 @@ inline constexpr std::string_view kError = "error";
 }  // namespace header
 
 // The command message for one SendCommand of a saga instance: keyed by saga id, every
-// header of SPEC §3, the rendered payload as JSON.
+// header of docs/protocol.md, the rendered payload as JSON.
 Message command_message(const sagas::Definition& def, const std::string& saga_id, const sagas::SendCommand& send);
 
 // W3C traceparent: one trace per saga (from its id), one span per step attempt (from the

@@ -12,7 +12,7 @@
 
 namespace runtime {
 
-// Exit codes shared by every subcommand (SPEC §5).
+// Exit codes shared by every subcommand (docs/sagactl.md).
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitError = 1;
 inline constexpr int kExitCompensated = 2;  // start --wait

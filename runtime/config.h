@@ -1,4 +1,4 @@
-// Config: what `sagactl run` (and the client commands) are configured with (SPEC §5).
+// Config: what `sagactl run` (and the client commands) are configured with (docs/sagactl.md).
 //
 // Sources, later ones winning: the defaults below, the YAML file (`--config`, default
 // ./sagactl.yaml; a missing default file is fine, a missing named one is an error),

@@ -1,5 +1,5 @@
 // `sagactl status`, `list` and `history`: read-only views of the state file, as an aligned
-// table (coloured on a terminal) or as the JSON shapes of SPEC §5.
+// table (coloured on a terminal) or as the JSON shapes of docs/sagactl.md.
 #include <algorithm>
 #include <filesystem>
 #include <map>

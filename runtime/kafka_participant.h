@@ -1,4 +1,4 @@
-// Participant: a participant service's side of the saga protocol over Kafka (SPEC §6).
+// Participant: a participant service's side of the saga protocol over Kafka (docs/protocol.md).
 //
 //   saga::Participant p{io, kafka_options, "inventory.commands"};
 //   p.on("ReserveStock", [](const saga::Command& c) -> saga::Reply { ... });
@@ -7,7 +7,7 @@
 // Consumes the command topic (consumer group `kafka.group_id`; left at the KafkaOptions
 // default it becomes "<topic>.participant", so it never shares the orchestrator's group),
 // dispatches by
-// `saga-command`, and replies on the command's `reply-to` with the SPEC's headers. What the
+// `saga-command`, and replies on the command's `reply-to` with the headers of docs/protocol.md. What the
 // ParticipantCore guarantees (engine/participant.h) holds: deduplication by
 // idempotency-key, empty compensations, no reply from a throwing handler. The dedup memory is
 // a SQLite file by default (`dedup_path`), so it survives restarts. A command's offset is

@@ -213,7 +213,7 @@ int main(int argc, char** argv) {
     auto* cmd = app.add_subcommand(name, about);
     Inspector i{cmd, add_config(cmd), cmd->add_option("--state", inspect_state, "The orchestrator's SQLite state file [state]"),
                 cmd->add_option("--sagas", inspect_sagas, "Saga files and directories, to name the steps [sagas]")};
-    cmd->add_flag("--json", inspect.json, "Print JSON (SPEC shapes) instead of a table");
+    cmd->add_flag("--json", inspect.json, "Print JSON (the shapes of docs/sagactl.md) instead of a table");
     return i;
   };
   Inspector st = add_inspector("status", "A saga's state, each step's state, attempts, times and last error");
@@ -233,7 +233,7 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    // Help and --version exit 0; every usage error exits 1 (SPEC §5), not CLI11's own codes.
+    // Help and --version exit 0; every usage error exits 1 (docs/sagactl.md), not CLI11's own codes.
     int code = app.exit(e);
     return code == 0 ? 0 : runtime::kExitError;
   }

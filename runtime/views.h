@@ -1,4 +1,4 @@
-// The JSON shapes of SPEC §5, shared by `sagactl status|list|history --json` and the admin
+// The JSON shapes of docs/sagactl.md, shared by `sagactl status|list|history --json` and the admin
 // API, so the file and the live orchestrator answer alike.
 #pragma once
 

@@ -1,6 +1,6 @@
 // Schema: the JSON-Schema subset that validates a saga's input when it starts.
 //
-// Supported keywords (SPEC §2): type, required, properties, items, enum, minimum, maximum,
+// Supported keywords (docs/dsl.md): type, required, properties, items, enum, minimum, maximum,
 // minLength, maxLength, pattern. The DSL compiler builds and checks a Schema at load time;
 // validate() reports every violation, each with the JSON path of the offending value, so a
 // caller can fix their input in one go. Immutable once built; safe to share across threads.

@@ -1,5 +1,5 @@
 // `sagactl status`, `list` and `history` on a real state file (written by the embedded demo:
-// order-1 completed, order-2 compensated), as a user runs them: tables, SPEC's JSON shapes,
+// order-1 completed, order-2 compensated), as a user runs them: tables, the JSON shapes of docs/sagactl.md,
 // errors and exit codes.
 #include <gtest/gtest.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-// The orchestrator end to end on a real SQLite file and the in-process bus: the SPEC's
+// The orchestrator end to end on a real SQLite file and the in-process bus: the documented
 // order saga and the travel saga through success, business failures, timeouts, duplicate
 // and late replies, malformed replies, operator requests, deadlines, version pinning,
 // retention, and crashes at every commit point with restart.

@@ -23,7 +23,7 @@ TEST(Kafka, ASagaCompletesAcrossTheBroker) {
   for (const char* step : {"reserve", "pay", "invoice", "confirm"}) {
     EXPECT_EQ(w.calls("order-1/" + std::string(step) + "/execute"), 1) << step;
   }
-  // The commands carried every header of SPEC §3.
+  // The commands carried every header of docs/protocol.md.
   auto it = std::find_if(w.handled.begin(), w.handled.end(), [](const Command& c) { return c.step == "reserve"; });
   ASSERT_NE(it, w.handled.end());
   EXPECT_EQ(it->saga, "shop");

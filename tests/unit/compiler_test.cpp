@@ -1,4 +1,4 @@
-// One test per DSL rule (SPEC §2), each asserting the exact FILE:LINE:COL and message.
+// One test per DSL rule (docs/dsl.md), each asserting the exact FILE:LINE:COL and message.
 #include <gtest/gtest.h>
 #include <unistd.h>
 

@@ -1,5 +1,5 @@
 // The in-process bus keeps Kafka's consumption model; the protocol helpers read and write
-// SPEC §3 messages; the participant core deduplicates and answers empty compensations.
+// docs/protocol.md messages; the participant core deduplicates and answers empty compensations.
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
 

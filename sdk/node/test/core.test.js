@@ -112,3 +112,18 @@ test('the file reply log survives a reopen and drops a torn last line', () => {
   third.close();
   fs.rmSync(dir, { recursive: true });
 });
+
+test('every header the SDK reads or writes has its row in docs/protocol.md', async () => {
+  const doc = fs.readFileSync(path.join(__dirname, '../../../docs/protocol.md'), 'utf8');
+  const commands = doc.slice(doc.indexOf('\n## Commands'), doc.indexOf('\n## Replies'));
+  const replies = doc.slice(doc.indexOf('\n## Replies'), doc.indexOf('\n## What a participant'));
+  const { header } = require('..');
+  const replyOnly = [header.inReplyTo, header.outcome];
+  for (const name of Object.values(header)) {
+    if (!replyOnly.includes(name)) assert.ok(commands.includes(`| \`${name}\` |`), name);
+  }
+  const core = new ParticipantCore(new MemoryReplyLog(), quiet);
+  const out = await core.handle(command({ name: 'Nope' }));
+  for (const name of Object.keys(out.headers)) assert.ok(replies.includes(`| \`${name}\` |`), name);
+  assert.ok(commands.includes('`<saga-id>/<step>/<action>`'));
+});

@@ -131,6 +131,22 @@ class ParticipantCoreTest(unittest.TestCase):
             self.core.handle(*command())
 
 
+class ProtocolDocTest(unittest.TestCase):
+    """The SDK speaks the protocol docs/protocol.md describes."""
+
+    def test_every_header_the_sdk_reads_or_writes_has_its_row_in_the_protocol_page(self):
+        doc = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../../docs/protocol.md")).read()
+        commands = doc[doc.index("\n## Commands"):doc.index("\n## Replies")]
+        replies = doc[doc.index("\n## Replies"):doc.index("\n## What a participant")]
+        for name in protocol.REQUIRED_COMMAND_HEADERS + (protocol.SAGA_NAME, protocol.ATTEMPT, protocol.TRACEPARENT):
+            self.assertIn(f"| `{name}` |", commands)
+        out = ParticipantCore().handle(*command(command_name="Nope"))
+        for name, _ in out.headers:
+            self.assertIn(f"| `{name}` |", replies)
+        self.assertIn("`<saga-id>/<step>/<action>`", commands)
+        self.assertEqual(protocol.execute_key("s", "a"), "s/a/execute")
+
+
 class SqliteReplyLogTest(unittest.TestCase):
     def test_replies_survive_a_reopen(self):
         with tempfile.TemporaryDirectory() as d:
