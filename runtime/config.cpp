@@ -189,6 +189,22 @@ std::optional<std::string> check_choice(const std::string& what, const std::stri
   return what + " must be " + join(allowed) + ", got \"" + value + "\"";
 }
 
+namespace {
+
+// Paths in a config file (and the defaults it leaves in place) are relative to the file's
+// folder, so `--config /srv/saga/sagactl.yaml` finds /srv/saga/sagactl.db from anywhere.
+void resolve_beside(const std::filesystem::path& folder, Config& c) {
+  if (folder.empty()) return;  // the file is in the working directory: nothing changes
+  auto beside = [&](std::string& p) {
+    if (!p.empty() && std::filesystem::path(p).is_relative()) p = (folder / p).lexically_normal().string();
+  };
+  for (auto& s : c.sagas) beside(s);
+  beside(c.state);
+  beside(c.admin_token_file);
+}
+
+}  // namespace
+
 ConfigResult load_config(const std::string& path, bool explicit_path) {
   ConfigResult r;
   if (!std::filesystem::exists(path)) {
@@ -208,6 +224,7 @@ ConfigResult load_config(const std::string& path, bool explicit_path) {
     r.diagnostics.push_back({dsl::Severity::error, path, e.mark.line + 1, e.mark.column + 1, e.msg});
   }
   dsl::sort_by_position(r.diagnostics);
+  resolve_beside(std::filesystem::path(path).parent_path(), r.config);
   return r;
 }
 

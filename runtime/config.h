@@ -52,10 +52,12 @@ struct ConfigResult {
 };
 
 // Reads `path` over the defaults; `explicit_path` says the user named it (so it must exist).
+// Relative paths in the file (sagas, state, admin.token_file), and the defaults of those it
+// leaves out, are resolved against the file's folder; those of variables and flags against
+// the working directory.
 ConfigResult load_config(const std::string& path, bool explicit_path);
 
-// The admin token: admin.token, else the first line of admin.token_file (relative to the
-// working directory). Empty when neither is set; an error when the file cannot be read.
+// The admin token: admin.token, else the first line of admin.token_file. Empty when neither is set; an error when the file cannot be read.
 struct AdminToken {
   std::string value;
 };

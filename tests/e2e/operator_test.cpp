@@ -138,6 +138,12 @@ TEST_F(Operator, StartWaitExitsWithTheSpecCodesAndPrintsTheIdFirst) {
   EXPECT_EQ(std::count(list.out.begin(), list.out.end(), '{'), 2) << list.out;
   auto history = sagactl({"history", "order-1"});
   EXPECT_NE(history.out.find("saga-completed"), std::string::npos) << history.out;
+
+  // Paths in a config file are relative to its folder, wherever the command runs from.
+  std::ofstream(dir_ / "relative.yaml") << "sagas: sagas\nstate: state.db\n";
+  auto elsewhere = run_process({kBin, "status", "order-1", "--config", (dir_ / "relative.yaml").string()}, "/");
+  EXPECT_EQ(elsewhere.exit_code, 0) << elsewhere.err;
+  EXPECT_NE(elsewhere.out.find("completed"), std::string::npos) << elsewhere.out;
 }
 
 TEST_F(Operator, StartRefusesBadInputBeforeAnythingIsStored) {
