@@ -319,6 +319,7 @@ class Compiler {
   // --- saga structure ---
   void compile_top(const YAML::Node& root);
   void compile_steps(const Entry& steps_entry);
+  bool misspelt_group(const YAML::Node& item);
   std::optional<StepDraft> step_of(const YAML::Node& n, std::size_t stage,
                                    std::optional<sagas::GroupIndex> group);
   void compile_group(const YAML::Node& item, std::size_t stage);
@@ -922,6 +923,19 @@ void Compiler::compile_group(const YAML::Node& item, std::size_t stage) {
   def_.stages.push_back(std::move(st));
 }
 
+bool Compiler::misspelt_group(const YAML::Node& item) {
+  // `- parralel: {...}`: one key near "parallel" holding a mapping is a group, misspelt; saying
+  // so beats four errors about a step missing its name, topic and command.
+  if (!item.IsMap() || item.size() != 1) return false;
+  auto only = item.begin();
+  const YAML::Node key = only->first;
+  if (!key.IsScalar() || !only->second.IsMap()) return false;
+  static constexpr std::array<std::string_view, 1> kGroup{"parallel"};
+  if (closest(key.Scalar(), std::span<const std::string_view>(kGroup)).empty()) return false;
+  error(key, "unknown key " + quote(key.Scalar()) + " (did you mean \"parallel\"?)");
+  return true;
+}
+
 void Compiler::compile_steps(const Entry& steps_entry) {
   if (!steps_entry.value.IsSequence() || steps_entry.value.size() == 0) {
     error(steps_entry.value, "\"steps\" must list at least one step");
@@ -937,6 +951,7 @@ void Compiler::compile_steps(const Entry& steps_entry) {
       compile_group(item, stage);
       continue;
     }
+    if (misspelt_group(item)) continue;
     if (auto d = step_of(item, stage, std::nullopt)) {
       def_.stages.push_back({{d->step.index}, std::nullopt});
       drafts_.push_back(std::move(*d));

@@ -78,6 +78,19 @@ bool is_loopback(const std::string& address) {
   return ep && ep->address().is_loopback();
 }
 
+std::optional<std::string> check_listen_address(const std::string& address) {
+  auto ep = parse_address(address);
+  if (!ep) return ep.error();
+  asio::io_context io;
+  tcp::acceptor probe(io);
+  boost::system::error_code ec;
+  probe.open(ep->protocol(), ec);
+  if (!ec) probe.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) probe.bind(*ep, ec);
+  if (ec) return "the admin endpoint cannot listen on " + address + ": " + ec.message() + "; choose another admin address";
+  return std::nullopt;
+}
+
 bool bearer_matches(const std::string& authorization, const std::string& token) {
   const std::string scheme = "Bearer ";
   if (token.empty() || authorization.size() != scheme.size() + token.size() ||

@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,6 +36,10 @@ struct HttpResponse {
 
 // True for an address ("host:port") whose host is a loopback IP (127.0.0.0/8, ::1, localhost).
 bool is_loopback(const std::string& address);
+
+// Whether the admin endpoint could listen at `address` (well-formed, the port free): checked
+// before anything starts, so a bad address is reported first. Empty when fine.
+std::optional<std::string> check_listen_address(const std::string& address);
 
 // Checks an Authorization header against the admin token in constant time (the comparison
 // does not leak how much of the token matched).

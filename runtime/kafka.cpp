@@ -1,5 +1,7 @@
 #include "runtime/kafka.h"
 
+#include "dsl/diagnostic.h"
+
 #include <librdkafka/rdkafka.h>
 #include <spdlog/spdlog.h>
 
@@ -368,6 +370,36 @@ struct KafkaTransport::Impl {
     if (consumer_poller.joinable()) consumer_poller.join();
   }
 };
+
+std::optional<std::string> check_properties(const std::map<std::string, std::string>& properties) {
+  kafka::ConfPtr conf(rd_kafka_conf_new());
+  for (const auto& [k, v] : properties) {
+    if (auto err = kafka::set(conf.get(), k, v)) return "kafka.properties: " + *err;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> check_brokers(const std::string& brokers) {
+  static constexpr std::array<std::string_view, 1> kEmbedded{"embedded"};
+  if (brokers == kEmbedded[0]) return std::nullopt;
+  if (brokers.empty()) return std::string("kafka.brokers is empty: give HOST:PORT[,...], or embedded");
+  std::string_view rest = brokers;
+  while (!rest.empty()) {
+    auto comma = rest.find(',');
+    std::string_view one = rest.substr(0, comma);
+    auto colon = one.rfind(':');
+    if (colon == std::string_view::npos || colon == 0 || colon + 1 == one.size() ||
+        one.substr(colon + 1).find_first_not_of("0123456789") != std::string_view::npos) {
+      std::string hint = dsl::closest(one, std::span<const std::string_view>(kEmbedded)).empty()
+                             ? std::string()
+                             : " (did you mean \"embedded\"?)";
+      return "kafka.brokers \"" + std::string(one) + "\" is not HOST:PORT" + hint +
+             "; give HOST:PORT[,...] of your brokers, or embedded for the development broker";
+    }
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+  }
+  return std::nullopt;
+}
 
 sagas::Result<std::unique_ptr<KafkaTransport>, std::string> KafkaTransport::create(boost::asio::io_context& io,
                                                                                  const KafkaOptions& options) {

@@ -66,6 +66,14 @@ struct KafkaOptions {
   std::string owner;
 };
 
+// Checks librdkafka properties (names and values) without creating a client: what
+// KafkaTransport::create would refuse, said before anything starts. Empty when fine.
+std::optional<std::string> check_properties(const std::map<std::string, std::string>& properties);
+
+// Checks a broker list: "embedded", or HOST:PORT[,HOST:PORT...]. A word close to "embedded"
+// gets a suggestion. Empty when fine.
+std::optional<std::string> check_brokers(const std::string& brokers);
+
 class KafkaTransport final : public Transport {
  public:
   // Validates the options (every property through librdkafka, whose message is returned

@@ -270,6 +270,15 @@ int run_command(const Config& c, std::ostream& out, std::ostream& err) {
     err << "run: no saga files (*.yaml, *.yml) in " << c.sagas.front() << "; point sagas (or --sagas) at them\n";
     return kExitError;
   }
+  // Every configuration problem is reported here, before the state file, the broker or the
+  // admin endpoint is touched.
+  for (auto problem : {saga::check_brokers(c.kafka.brokers), saga::check_properties(c.kafka.properties),
+                       c.admin.empty() ? std::nullopt : check_listen_address(c.admin)}) {
+    if (problem) {
+      err << "run: " << *problem << "\n";
+      return kExitError;
+    }
+  }
   auto token = admin_token(c);
   if (!token) {
     err << "run: " << token.error() << "\n";

@@ -378,6 +378,22 @@ TEST_F(Operator, ConfigProblemsAreReportedWithTheirPositionAndNothingStarts) {
                        config_ + ":5:12: error: retention \"soon\" is not a duration: use a number with ms, s, m, h or "
                                  "d, e.g. 500ms, 10s, 2m, 1h, 7d (or 0 to keep everything)\n"
                                  "run: fix the configuration above and try again\n");
+  // Problems only the values show are reported before the broker, the state file or the
+  // admin endpoint is touched: nothing is printed on stdout, no state file appears.
+  fs::create_directories(dir_ / "sagas");
+  for (const auto& [flags, message] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"--brokers", "embeded"}, "kafka.brokers \"embeded\" is not HOST:PORT (did you mean \"embedded\"?)"},
+           {{"--property", "fetch.wait.max.ms=soon"}, "kafka.properties: Invalid value"},
+           {{"--admin", "127.0.0.1:70000"}, "the port must be a number from 0 to 65535"}}) {
+    std::vector<std::string> argv = {kBin, "run", "--sagas", kExamples, "--state", (dir_ / "never.db").string(),
+                                     "--embedded-port", "0"};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    auto bad = run_process(argv);
+    EXPECT_EQ(bad.exit_code, 1) << flags[0];
+    EXPECT_EQ(bad.out, "") << flags[0];
+    EXPECT_NE(bad.err.find(message), std::string::npos) << bad.err;
+    EXPECT_FALSE(fs::exists(dir_ / "never.db")) << flags[0];
+  }
   auto missing = run_process({kBin, "status", "x", "--config", "/nonexistent.yaml"});
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_NE(missing.err.find("/nonexistent.yaml: error: no such config file"), std::string::npos) << missing.err;

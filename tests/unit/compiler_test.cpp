@@ -73,6 +73,10 @@ TEST(Compiler, UnknownKeySuggestsTheClosestOne) {
             V{"s.yaml:7:5: error: unknown key \"timout\" in step \"a\" (did you mean \"timeout\"?)"});
 }
 
+TEST(Compiler, AMisspeltParallelGroupIsOneErrorWithTheRightSpelling) {
+  EXPECT_EQ(errors(kHead + "  - parralel:\n      name: g\n      steps: [{name: a, topic: t, command: C}]\n"),
+            V{"s.yaml:4:5: error: unknown key \"parralel\" (did you mean \"parallel\"?)"});
+}
 TEST(Compiler, UnknownKeyWithNoCloseMatchListsTheAllowedKeys) {
   EXPECT_EQ(errors("apiVersion: saga/v1\nsaga: s\nowner: team-x\nsteps: [{name: a, topic: t, command: C}]\n"),
             V{"s.yaml:3:1: error: unknown key \"owner\" in the saga file; allowed keys: apiVersion, saga, "
