@@ -320,6 +320,7 @@ class Compiler {
   void compile_top(const YAML::Node& root);
   void compile_steps(const Entry& steps_entry);
   bool misspelt_group(const YAML::Node& item);
+  bool input_path_declared(const sagas::Ref& ref, const std::string& shown, const YAML::Node& at_node);
   std::optional<StepDraft> step_of(const YAML::Node& n, std::size_t stage,
                                    std::optional<sagas::GroupIndex> group);
   void compile_group(const YAML::Node& item, std::size_t stage);
@@ -615,6 +616,35 @@ std::optional<sagas::Schema> Compiler::schema_of(const YAML::Node& n, const std:
   return s;
 }
 
+bool Compiler::input_path_declared(const sagas::Ref& ref, const std::string& shown, const YAML::Node& at_node) {
+  // Where the input schema lists an object's properties, a template may only name one of
+  // them: ${input.gust} beside a declared `guest` is a typo that would render null at run time.
+  const sagas::Schema* schema = def_.input ? &*def_.input : nullptr;
+  std::string where = "input";
+  for (const auto& segment : ref.path) {
+    if (schema == nullptr) return true;
+    const auto* name = std::get_if<std::string>(&segment);
+    if (name == nullptr) {  // an index: the array's items
+      schema = schema->items.get();
+      where += "[]";
+      continue;
+    }
+    if (schema->properties.empty()) return true;
+    auto it = std::find_if(schema->properties.begin(), schema->properties.end(),
+                           [&](const auto& p) { return p.first == *name; });
+    if (it == schema->properties.end()) {
+      std::vector<std::string_view> names;
+      for (const auto& p : schema->properties) names.push_back(p.first);
+      error(at_node, shown + ": the input schema declares no property " + quote(*name) + " in " + where +
+                         suggestion(*name, std::span<const std::string_view>(names), "its properties are"));
+      return false;
+    }
+    schema = it->second.get();
+    where += "." + *name;
+  }
+  return true;
+}
+
 std::optional<sagas::Ref> Compiler::resolve_ref(const RawRef& raw, const YAML::Node& at_node,
                                                 const RefScope& scope) {
   const std::string shown = "${" + raw.text + "}";
@@ -625,6 +655,7 @@ std::optional<sagas::Ref> Compiler::resolve_ref(const RawRef& raw, const YAML::N
   if (root != nullptr && *root == "input") {
     ref.root = sagas::RefRoot::input;
     ref.path.assign(seg.begin() + 1, seg.end());
+    if (!input_path_declared(ref, shown, at_node)) return std::nullopt;
     return ref;
   }
   if (root != nullptr && *root == "saga") {

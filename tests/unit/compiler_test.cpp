@@ -77,6 +77,21 @@ TEST(Compiler, AMisspeltParallelGroupIsOneErrorWithTheRightSpelling) {
   EXPECT_EQ(errors(kHead + "  - parralel:\n      name: g\n      steps: [{name: a, topic: t, command: C}]\n"),
             V{"s.yaml:4:5: error: unknown key \"parralel\" (did you mean \"parallel\"?)"});
 }
+TEST(Compiler, AnInputTemplateMustNameAPropertyTheSchemaDeclares) {
+  const std::string head =
+      "apiVersion: saga/v1\nsaga: s\ninput:\n  properties:\n    guest: {type: string}\n"
+      "    rooms: {items: {properties: {kind: {type: string}}}}\n    any: {}\nsteps:\n";
+  EXPECT_EQ(errors(head + "  - {name: a, topic: t, command: C, payload: {x: \"${input.gust}\"}}\n"),
+            V{"s.yaml:9:50: error: ${input.gust}: the input schema declares no property \"gust\" in input "
+              "(did you mean \"guest\"?)"});
+  EXPECT_EQ(errors(head + "  - {name: a, topic: t, command: C, payload: {x: \"${input.rooms[0].size}\"}}\n"),
+            V{"s.yaml:9:50: error: ${input.rooms[0].size}: the input schema declares no property \"size\" in "
+              "input.rooms[]; its properties are: kind"});
+  // Declared paths, and anything below a property whose schema lists no properties, pass.
+  EXPECT_EQ(errors(head + "  - {name: a, topic: t, command: C, payload: {x: \"${input.rooms[0].kind}\", "
+                          "y: \"${input.any.deep.er}\", z: \"${input.guest}\"}}\n"),
+            V{});
+}
 TEST(Compiler, UnknownKeyWithNoCloseMatchListsTheAllowedKeys) {
   EXPECT_EQ(errors("apiVersion: saga/v1\nsaga: s\nowner: team-x\nsteps: [{name: a, topic: t, command: C}]\n"),
             V{"s.yaml:3:1: error: unknown key \"owner\" in the saga file; allowed keys: apiVersion, saga, "
