@@ -102,6 +102,8 @@ struct StepStatus {
   TimeMs started_at = 0;  // 0: not started
   TimeMs finished_at = 0;
   std::string error;
+  std::optional<sagas::Json> request;  // the payload the step's command carried
+  std::optional<sagas::Json> reply;    // the participant's success reply
 };
 
 struct SagaStatus {
@@ -112,6 +114,7 @@ struct SagaStatus {
   TimeMs created_at = 0;
   TimeMs updated_at = 0;
   std::string error;
+  sagas::Json input;
   std::vector<StepStatus> steps;  // definition order, group members in place
 };
 

@@ -1,5 +1,6 @@
 // `sagactl start` and `sagactl compensate`: requests to a running orchestrator's admin API.
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <ostream>
 #include <sstream>
@@ -117,7 +118,18 @@ int start_command(const StartCommandOptions& o, std::ostream& out, std::ostream&
   }
 }
 
-int compensate_command(const CompensateCommandOptions& o, std::ostream& out, std::ostream& err) {
+int compensate_command(const CompensateCommandOptions& options, std::ostream& out, std::ostream& err) {
+  CompensateCommandOptions o = options;
+  if (!o.state.empty() && std::filesystem::exists(o.state)) {
+    if (auto store = state::SqliteStore::open({o.state, true, true})) {
+      auto id = resolve_id(**store, o.id);
+      if (!id) {
+        err << "compensate: " << id.error().message << "\n";
+        return kExitError;
+      }
+      if (*id) o.id = **id;
+    }  // unreadable here: the orchestrator answers for the id as given
+  }
   Json body = Json::object();
   body.set("reason", Json(o.reason));
   auto r = http_request(o.admin, "POST", "/v1/sagas/" + o.id + "/compensate", body.dump(), kRequestTimeoutMs, o.token);

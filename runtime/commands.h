@@ -2,6 +2,8 @@
 // main() is only argument wiring and tests can drive a command without a process.
 #pragma once
 
+#include "state/sqlite_store.h"
+
 #include <chrono>
 #include <iosfwd>
 #include <map>
@@ -60,8 +62,9 @@ int start_command(const StartCommandOptions& options, std::ostream& out, std::os
 struct CompensateCommandOptions {
   std::string admin;
   std::string token;
-  std::string id;
+  std::string id;      // or a unique prefix, resolved in the state file when it can be read
   std::string reason;
+  std::string state;   // the orchestrator's state file (config), for id prefixes
 };
 int compensate_command(const CompensateCommandOptions& options, std::ostream& out, std::ostream& err);
 
@@ -72,13 +75,17 @@ struct InspectOptions {
   std::vector<std::string> sagas = {"./sagas"};
   bool json = false;
   bool color = false;  // colours in the human table (set when stdout is a terminal)
-  std::string id;                   // status, history
+  std::string id;                   // status, history (a unique prefix is enough)
+  bool show_payloads = false;       // status: the input and each step's request and reply
   std::string status_filter;        // list --status
   std::string saga_filter;          // list --saga
   std::size_t limit = 50;           // list
   std::size_t offset = 0;           // list
 };
 int status_command(const InspectOptions& options, std::ostream& out, std::ostream& err);
+// The saga id `id` names: itself, or the one saga whose id starts with it. nullopt when none
+// does; an error when several do (naming some) or the file cannot be read.
+state::Result<std::optional<std::string>> resolve_id(state::SqliteStore& store, const std::string& id);
 int list_command(const InspectOptions& options, std::ostream& out, std::ostream& err);
 int history_command(const InspectOptions& options, std::ostream& out, std::ostream& err);
 

@@ -72,10 +72,34 @@ void table(std::ostream& out, const std::vector<std::vector<std::string>>& rows,
 std::string or_dash(const std::string& s) { return s.empty() ? "-" : s; }
 std::string time_or_dash(sagas::TimeMs t) { return t == 0 ? "-" : saga::protocol::format_time(t); }
 
+}  // namespace
+
+state::Result<std::optional<std::string>> resolve_id(state::SqliteStore& store, const std::string& id) {
+  constexpr std::size_t kShown = 5;  // ids named when a prefix is ambiguous
+  if (id.empty()) return std::optional<std::string>();
+  auto exact = store.load(id);
+  if (!exact && exact.error().code != state::Errc::corrupt) return exact.error();
+  if (!exact || *exact) return std::optional<std::string>(id);  // there, readable or damaged
+  auto ids = store.ids_starting_with(id, kShown + 1);
+  if (!ids) return ids.error();
+  if (ids->empty()) return std::optional<std::string>();
+  if (ids->size() == 1) return std::optional<std::string>(ids->front());
+  std::string names;
+  for (std::size_t i = 0; i < std::min(ids->size(), kShown); ++i) names += (i ? ", " : "") + (*ids)[i];
+  return state::Status{state::Errc::not_found,
+                       "the id prefix \"" + id + "\" matches more than one saga (" + names +
+                           (ids->size() > kShown ? ", ..." : "") + "); give more of the id"};
+}
+
+namespace {
+
 // The saga's status; nullopt when there is no such saga; the store's error (a damaged row
 // or a failing file) otherwise.
 state::Result<std::optional<saga::SagaStatus>> find(state::SqliteStore& store, const InspectOptions& o) {
-  auto loaded = store.load(o.id);
+  auto id = resolve_id(store, o.id);
+  if (!id) return id.error();
+  if (!*id) return std::optional<saga::SagaStatus>();
+  auto loaded = store.load(**id);
   if (!loaded) return loaded.error();
   if (!*loaded) return std::optional<saga::SagaStatus>();
   const auto& inst = **loaded;
@@ -119,14 +143,24 @@ int status_command(const InspectOptions& o, std::ostream& out, std::ostream& err
     out << "\n(steps unnamed: the definition " << s->saga << " v" << s->version << " is not under --sagas)\n";
     return kExitOk;
   }
-  std::vector<std::vector<std::string>> rows = {{"STEP", "STATE", "ATTEMPTS", "STARTED", "FINISHED", "ERROR"}};
+  // ATTEMPTS counts the step's commands, UNDO its compensation's: an error about attempt 5 of
+  // an undo must not sit beside "2" for the step.
+  std::vector<std::vector<std::string>> rows = {{"STEP", "STATE", "ATTEMPTS", "UNDO", "STARTED", "FINISHED", "ERROR"}};
   for (const auto& st : s->steps) {
     rows.push_back({(st.group ? "  " : "") + st.name, std::string(sagas::to_string(st.state)),
-                    std::to_string(st.attempts), time_or_dash(st.started_at), time_or_dash(st.finished_at),
-                    or_dash(st.error)});
+                    std::to_string(st.attempts),
+                    st.compensation_attempts == 0 ? "-" : std::to_string(st.compensation_attempts),
+                    time_or_dash(st.started_at), time_or_dash(st.finished_at), or_dash(st.error)});
   }
   out << "\n";
   table(out, rows, o.color, {1});
+  if (o.show_payloads) {
+    out << "\ninput  " << s->input.dump() << "\n";
+    for (const auto& st : s->steps) {
+      out << st.name << "\n  request  " << (st.request ? st.request->dump() : "-") << "\n  reply    "
+          << (st.reply ? st.reply->dump() : "-") << "\n";
+    }
+  }
   return kExitOk;
 }
 
@@ -191,7 +225,13 @@ int history_command(const InspectOptions& o, std::ostream& out, std::ostream& er
     err << "history: " << store.error() << "\n";
     return kExitError;
   }
-  auto loaded = (*store)->load(o.id);
+  auto resolved = resolve_id(**store, o.id);
+  if (!resolved) {
+    err << "history: " << resolved.error().message << "\n";
+    return kExitError;
+  }
+  const std::string id = resolved->value_or(o.id);
+  auto loaded = (*store)->load(id);
   // A damaged saga row still has its history: show it, and say what is wrong.
   bool damaged = !loaded && loaded.error().code == state::Errc::corrupt;
   if (!loaded && !damaged) {
@@ -202,7 +242,7 @@ int history_command(const InspectOptions& o, std::ostream& out, std::ostream& er
     err << "history: no saga with id \"" << o.id << "\" in " << o.state << " (sagactl list shows the ids)\n";
     return kExitError;
   }
-  auto rows_in = (*store)->history(o.id);
+  auto rows_in = (*store)->history(id);
   if (!rows_in) {
     err << "history: " << rows_in.error().message << "\n";
     return kExitError;

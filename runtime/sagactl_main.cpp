@@ -217,14 +217,17 @@ int main(int argc, char** argv) {
     return i;
   };
   Inspector st = add_inspector("status", "A saga's state, each step's state, attempts, times and last error");
-  st.app->add_option("id", inspect.id, "Saga id")->required();
+  st.app->add_option("id", inspect.id, "Saga id, or a unique prefix of it")->required();
+  std::string show;
+  st.app->add_option("--show", show, "payloads: also print the input and each step's request and reply")
+      ->check(CLI::IsMember({"payloads"}));
   Inspector ls = add_inspector("list", "Sagas, newest first");
   ls.app->add_option("--status", inspect.status_filter, "Only sagas in this state");
   ls.app->add_option("--saga", inspect.saga_filter, "Only sagas of this name");
   ls.app->add_option("--limit", inspect.limit, "At most this many")->check(CLI::Range(1, 100000))->capture_default_str();
   ls.app->add_option("--offset", inspect.offset, "Skip this many (paging)")->capture_default_str();
   Inspector hs = add_inspector("history", "A saga's transitions, oldest first");
-  hs.app->add_option("id", inspect.id, "Saga id")->required();
+  hs.app->add_option("id", inspect.id, "Saga id, or a unique prefix of it")->required();
 
   std::string shell;
   auto* comp = app.add_subcommand("completion", "Print the shell completion script");
@@ -326,6 +329,7 @@ int main(int argc, char** argv) {
     }
     compensate.admin = admin;
     compensate.token = token->value;
+    compensate.state = config->state;
     return runtime::compensate_command(compensate, std::cout, std::cerr);
   }
 
@@ -336,6 +340,7 @@ int main(int argc, char** argv) {
     inspect.state = i.state->count() ? inspect_state : config->state;
     inspect.sagas = i.sagas->count() ? inspect_sagas : config->sagas;
     inspect.color = tty;
+    inspect.show_payloads = show == "payloads";
     if (i.app == st.app) return runtime::status_command(inspect, std::cout, std::cerr);
     if (i.app == ls.app) return runtime::list_command(inspect, std::cout, std::cerr);
     return runtime::history_command(inspect, std::cout, std::cerr);

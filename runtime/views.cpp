@@ -22,6 +22,15 @@ Json summary_json(const saga::SagaStatus& s) {
 
 Json status_json(const saga::SagaStatus& s) {
   Json j = summary_json(s);
+  j.set("input", s.input);
+  Json output;
+  if (s.state == sagas::SagaState::completed) {
+    output = Json::object();
+    for (const auto& st : s.steps) {
+      if (st.reply) output.set(st.name, *st.reply);
+    }
+  }
+  j.set("output", std::move(output));
   Json steps = Json::array();
   for (const auto& st : s.steps) {
     Json x = Json::object();
@@ -33,6 +42,8 @@ Json status_json(const saga::SagaStatus& s) {
     x.set("started_at", time_json(st.started_at));
     x.set("finished_at", time_json(st.finished_at));
     x.set("error", st.error.empty() ? Json() : Json(st.error));
+    x.set("request", st.request ? *st.request : Json());
+    x.set("reply", st.reply ? *st.reply : Json());
     steps.as_array().push_back(std::move(x));
   }
   j.set("steps", std::move(steps));

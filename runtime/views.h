@@ -9,8 +9,9 @@ namespace runtime {
 
 // {"id", "saga", "version", "state", "created_at", "updated_at", "error"}
 sagas::Json summary_json(const saga::SagaStatus& s);
-// The summary plus "steps": [{"name", "group"?, "state", "attempts", "compensation_attempts",
-// "started_at", "finished_at", "error"}]
+// The summary plus "input", "output" (a completed saga's step replies by step name, else
+// null) and "steps": [{"name", "group"?, "state", "attempts", "compensation_attempts",
+// "started_at", "finished_at", "error", "request", "reply"}] (request and reply null until known)
 sagas::Json status_json(const saga::SagaStatus& s);
 // {"at", "event", "step", "detail"}
 sagas::Json history_json(const state::HistoryRow& h);

@@ -284,6 +284,9 @@ class Machine {
           return;
         }
         inst().state = SagaState::compensating;
+        // The "ran out of attempts; run sagactl compensate" advice is answered: say what is
+        // happening now, and it stays the saga's error if the compensations succeed.
+        inst().error = reason;
         record(EventType::compensation_resumed, std::nullopt, reason);
         return;
       }

@@ -547,6 +547,22 @@ Result<bool> SqliteStore::was_pruned(const std::string& id) {
                 [&] { return impl_->fail("cannot look up saga " + id); });
 }
 
+Result<std::vector<std::string>> SqliteStore::ids_starting_with(const std::string& prefix, std::size_t limit) {
+  auto& d = *impl_;
+  // A range on the primary key, not a scan: every id with the prefix sorts between the prefix
+  // and the prefix followed by the highest byte (ids are ASCII).
+  sqlite3_stmt* s = d.stmt("SELECT id FROM instances WHERE id >= ? AND id < ? ORDER BY id LIMIT ?");
+  if (s == nullptr) return d.fail("cannot look up ids starting with " + prefix);
+  Impl::bind(s, 1, prefix);
+  Impl::bind(s, 2, prefix + "\xff");
+  Impl::bind(s, 3, static_cast<std::int64_t>(limit));
+  std::vector<std::string> ids;
+  int rc = SQLITE_ROW;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) ids.push_back(col_text(s, 0));
+  if (rc != SQLITE_DONE) return d.fail("cannot look up ids starting with " + prefix);
+  return ids;
+}
+
 Result<std::size_t> SqliteStore::prune(TimeMs before, std::size_t max_sagas, TimeMs now) {
   auto& d = *impl_;
   std::vector<std::string> ids;

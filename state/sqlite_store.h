@@ -40,6 +40,8 @@ class SqliteStore final : public Store {
   Status mark_sent(std::span<const std::int64_t> outbox_ids) override;
   Result<bool> reply_processed(const std::string& message_id) override;
   Result<bool> was_pruned(const std::string& id) override;
+  // Up to `limit` saga ids that start with `prefix`, in id order (for the CLI's id prefixes).
+  Result<std::vector<std::string>> ids_starting_with(const std::string& prefix, std::size_t limit);
   Result<std::size_t> prune(TimeMs before, std::size_t max_sagas, TimeMs now) override;
 
   static constexpr int kSchemaVersion = 2;

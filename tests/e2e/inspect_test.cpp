@@ -43,14 +43,15 @@ TEST_F(Inspect, StatusJsonHasTheSpecShapeWithStepsInDefinitionOrder) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::regex shape("\\{\"id\":\"order-2\",\"saga\":\"order-fulfilment\",\"version\":2,\"state\":\"compensated\","
                    "\"created_at\":" + kTime + ",\"updated_at\":" + kTime +
-                   ",\"error\":\"step \\\\\"charge-card\\\\\" failed: card declined\",\"steps\":\\[.*\\]\\}\n");
+                   ",\"error\":\"step \\\\\"charge-card\\\\\" failed: card declined\",\"input\":\\{.*\\},\"output\":null,"
+                   "\"steps\":\\[.*\\]\\}\n");
   EXPECT_TRUE(std::regex_match(r.out, shape)) << r.out;
   auto pos = [&](const std::string& s) { return r.out.find("\"name\":\"" + s + "\""); };
   EXPECT_LT(pos("reserve-stock"), pos("charge-card"));
   EXPECT_LT(pos("charge-card"), pos("create-invoice"));
   EXPECT_LT(pos("create-invoice"), pos("confirm-order"));
   EXPECT_LT(pos("confirm-order"), pos("ship"));
-  EXPECT_NE(r.out.find(R"("name":"confirm-order","state":"pending","attempts":0,"compensation_attempts":0,"started_at":null,"finished_at":null,"error":null)"),
+  EXPECT_NE(r.out.find(R"("name":"confirm-order","state":"pending","attempts":0,"compensation_attempts":0,"started_at":null,"finished_at":null,"error":null,"request":null,"reply":null)"),
             std::string::npos)
       << r.out;
 }
@@ -59,8 +60,33 @@ TEST_F(Inspect, StatusTableShowsEachStep) {
   auto r = sagactl({"status", "order-2"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("state    compensated"), std::string::npos) << r.out;
-  EXPECT_TRUE(std::regex_search(r.out, std::regex("\n  charge-card +failed +1 +.* card declined\n"))) << r.out;
+  EXPECT_TRUE(std::regex_search(r.out, std::regex("\n  charge-card +failed +1 +- +.* card declined\n"))) << r.out;
+  EXPECT_TRUE(std::regex_search(r.out, std::regex("\nreserve-stock +compensated +1 +1 "))) << "UNDO: " << r.out;
   EXPECT_EQ(r.out.find("\033["), std::string::npos);  // no colours when not a terminal
+}
+TEST_F(Inspect, StatusShowsTheInputEachStepsRequestAndReplyAndACompletedSagasOutput) {
+  auto table = sagactl({"status", "order-1", "--show", "payloads"});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find("\ninput  {\"orderId\":\"o-1\""), std::string::npos) << table.out;
+  EXPECT_TRUE(std::regex_search(table.out, std::regex("\nreserve-stock\n  request  \\{.*\"orderId\":\"o-1\".*\n  reply    \\{"
+                                                      "\"reservationId\":")))
+      << table.out;
+  auto json = sagactl({"status", "order-1", "--json"});
+  EXPECT_TRUE(std::regex_search(json.out, std::regex("\"output\":\\{\"reserve-stock\":\\{\"reservationId\":")))
+      << json.out;
+}
+TEST_F(Inspect, AnAmbiguousIdPrefixNamesTheSagasItMatches) {
+  auto prefix = sagactl({"status", "order-"});
+  EXPECT_EQ(prefix.exit_code, 1);
+  EXPECT_NE(prefix.err.find("the id prefix \"order-\" matches more than one saga (order-1, order-2); give more"),
+            std::string::npos)
+      << prefix.err;
+  auto history = sagactl({"history", "order"});
+  EXPECT_EQ(history.exit_code, 1);
+  EXPECT_NE(history.err.find("matches more than one saga"), std::string::npos) << history.err;
+  auto none = sagactl({"status", "nothing"});
+  EXPECT_EQ(none.exit_code, 1);
+  EXPECT_NE(none.err.find("no saga with id \"nothing\""), std::string::npos) << none.err;
 }
 
 TEST_F(Inspect, ListFiltersPagesAndHasTheSpecShape) {

@@ -391,6 +391,9 @@ TEST(Machine, CompensationRetriesThenFailsTheSagaAndAnOperatorResumes) {
   d.undo("c");
   d.undo("a");
   EXPECT_EQ(d.inst().state, SagaState::compensated);
+  EXPECT_EQ(d.inst().error, "compensation requested: fixed the payment service")
+      << "the advice to run sagactl compensate is answered, not left behind";
+  EXPECT_EQ(d.inst().steps[2].error, "") << "a compensation that succeeded clears its step's error";
 }
 
 TEST(Machine, DeadlineCompensatesARunningSaga) {
