@@ -1,5 +1,6 @@
 #include "runtime/commands.h"
 
+#include <filesystem>
 #include <ostream>
 
 #include "dsl/graph.h"
@@ -65,6 +66,12 @@ int graph_command(const GraphOptions& options, std::ostream& out, std::ostream& 
     format = dsl::GraphFormat::mermaid;
   } else {
     err << "graph: unknown format \"" << options.format << "\": use dot or mermaid\n";
+    return kExitError;
+  }
+  if (std::filesystem::is_directory(options.file)) {
+    err << "graph: " << options.file << " is a folder; graph draws one saga: name one of its files, e.g. `sagactl "
+        << "graph " << (std::filesystem::path(options.file) / "NAME.yaml").string()
+        << "` (sagactl validate checks a whole folder)\n";
     return kExitError;
   }
   dsl::CompileResult r = dsl::compile_file(options.file);

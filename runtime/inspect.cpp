@@ -192,16 +192,7 @@ int list_command(const InspectOptions& o, std::ostream& out, std::ostream& err) 
   const auto& broken = listed->unreadable;
   // Damaged rows are shown, never hidden: state "unreadable", the problem as the error.
   if (o.json) {
-    Json arr = Json::array();
-    for (const auto& s : all) arr.as_array().push_back(summary_json(s));
-    for (const auto& b : broken) {
-      Json j = Json::object();
-      j.set("id", Json(b.saga_id));
-      j.set("state", Json(kUnreadable));
-      j.set("error", Json(b.problem));
-      arr.as_array().push_back(std::move(j));
-    }
-    out << arr.dump() << "\n";
+    out << list_json({all, broken}).dump() << "\n";
   } else {
     std::vector<std::vector<std::string>> rows = {{"ID", "SAGA", "STATE", "CREATED", "UPDATED", "ERROR"}};
     for (const auto& s : all) {

@@ -7,7 +7,9 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/url/parse.hpp>
 #include <cctype>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -173,6 +175,7 @@ struct Admin {
     }
     const std::string prefix = "/v1/sagas";
     if (path == prefix && req.method == "POST") return start(req, respond);
+    if (path == prefix && req.method == "GET") return respond(list(req.target));
     if (path.rfind(prefix + "/", 0) == 0) {
       std::string rest = path.substr(prefix.size() + 1);
       const std::string suffix = "/compensate";
@@ -187,8 +190,48 @@ struct Admin {
       }
     }
     respond(error_response(404, "no such endpoint: " + req.method + " " + path +
-                                    " (GET /healthz, GET /readyz, GET /metrics, POST /v1/sagas, GET /v1/sagas/ID, "
+                                    " (GET /healthz, GET /readyz, GET /metrics, GET|POST /v1/sagas, GET /v1/sagas/ID, "
                                     "POST /v1/sagas/ID/compensate)"));
+  }
+
+  // GET /v1/sagas?status=S&saga=NAME&limit=N&offset=N: the same filters and JSON as `sagactl
+  // list --json`, newest first.
+  HttpResponse list(const std::string& target) {
+    constexpr std::size_t kMaxLimit = 100000;
+    auto url = boost::urls::parse_origin_form(target);
+    if (!url) return error_response(400, "the request target is not a valid URL: " + url.error().message());
+    state::ListFilter f;
+    f.limit = kDefaultListLimit;
+    for (const auto& p : url->params()) {
+      if (p.key == "status") {
+        f.state = sagas::saga_state_from(p.value);
+        if (!f.state) {
+          return error_response(400, "status=" + p.value +
+                                         " is not a saga state; use running, completed, compensating, compensated or failed");
+        }
+      } else if (p.key == "saga") {
+        f.saga = p.value;
+      } else if (p.key == "limit" || p.key == "offset") {
+        auto n = parse_count(p.value);
+        if (!n || (p.key == "limit" && (*n == 0 || *n > kMaxLimit))) {
+          return error_response(400, p.key + "=" + p.value + " must be a whole number" +
+                                         (p.key == "limit" ? " from 1 to 100000" : ""));
+        }
+        (p.key == "limit" ? f.limit : f.offset) = *n;
+      } else {
+        return error_response(400, "unknown parameter " + p.key + "; use status, saga, limit and offset");
+      }
+    }
+    auto listed = engine.list(f);
+    if (!listed) return error_response(http_status_of(listed.error().code), listed.error().message);
+    return json_response(200, list_json(*listed));
+  }
+
+  static std::optional<std::size_t> parse_count(const std::string& text) {
+    std::size_t n = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
+    return n;
   }
 
   HttpResponse health() {

@@ -50,6 +50,21 @@ Json status_json(const saga::SagaStatus& s) {
   return j;
 }
 
+Json unreadable_json(const state::BrokenRow& b) {
+  Json j = Json::object();
+  j.set("id", Json(b.saga_id));
+  j.set("state", Json("unreadable"));
+  j.set("error", Json(b.problem));
+  return j;
+}
+
+Json list_json(const saga::SagaList& list) {
+  Json arr = Json::array();
+  for (const auto& s : list.sagas) arr.as_array().push_back(summary_json(s));
+  for (const auto& b : list.unreadable) arr.as_array().push_back(unreadable_json(b));
+  return arr;
+}
+
 Json history_json(const state::HistoryRow& h) {
   Json j = Json::object();
   j.set("at", time_json(h.at));

@@ -13,6 +13,10 @@ sagas::Json summary_json(const saga::SagaStatus& s);
 // null) and "steps": [{"name", "group"?, "state", "attempts", "compensation_attempts",
 // "started_at", "finished_at", "error", "request", "reply"}] (request and reply null until known)
 sagas::Json status_json(const saga::SagaStatus& s);
+// A saga row that cannot be read, shown among the others: {"id", "state": "unreadable", "error"}
+sagas::Json unreadable_json(const state::BrokenRow& b);
+// `sagactl list --json` and GET /v1/sagas: readable sagas' summaries, then the unreadable rows.
+sagas::Json list_json(const saga::SagaList& list);
 // {"at", "event", "step", "detail"}
 sagas::Json history_json(const state::HistoryRow& h);
 // RFC 3339, or null for an unset time.

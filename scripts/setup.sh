@@ -7,7 +7,7 @@ packages=(
   cmake ninja-build g++ pkg-config ccache
   clang libclang-rt-14-dev          # the libFuzzer target
   libyaml-cpp-dev librdkafka-dev libsqlite3-dev
-  libboost1.81-dev libboost-json1.81-dev
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libspdlog-dev libcli11-dev libgtest-dev
   graphviz kcat sqlite3             # `dot` renders graphs; kcat talks to the dev broker; sqlite3 inspects state files
   python3 python3-confluent-kafka   # the Python participant SDK (sdk/python)

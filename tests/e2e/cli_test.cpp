@@ -126,6 +126,12 @@ TEST_F(Cli, GraphPrintsMermaid) {
   EXPECT_NE(r.out.find("subgraph g0 [\"parallel: bookings\"]"), std::string::npos);
 }
 
+TEST_F(Cli, GraphOfAFolderSaysToNameOneFile) {
+  auto r = sagactl({"graph", kExamples});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("is a folder; graph draws one saga: name one of its files"), std::string::npos) << r.err;
+}
+
 TEST_F(Cli, GraphRejectsUnknownFormat) {
   auto r = sagactl({"graph", "--format", "png", kExamples + "/travel-booking.yaml"});
   EXPECT_EQ(r.exit_code, 1);

@@ -146,6 +146,29 @@ TEST_F(Operator, StartWaitExitsWithTheSpecCodesAndPrintsTheIdFirst) {
   EXPECT_NE(elsewhere.out.find("completed"), std::string::npos) << elsewhere.out;
 }
 
+TEST_F(Operator, TheSagaListOfTheAdminApiFiltersAndPagesLikeTheCli) {
+  start_run();
+  start_services();
+  ASSERT_EQ(sagactl({"start", "order-fulfilment", "--input", kGoodOrder, "--id", "good", "--wait"}).exit_code, 0);
+  ASSERT_EQ(sagactl({"start", "order-fulfilment", "--input", kDeclined, "--id", "declined", "--wait"}).exit_code, 2);
+  auto get = [&](const std::string& target) { return runtime::http_request(admin_, "GET", target); };
+  auto all = get("/v1/sagas");
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->status, 200);
+  EXPECT_EQ(all->body, sagactl({"list", "--json"}).out) << "the API and the CLI answer alike";
+  auto completed = get("/v1/sagas?status=completed&saga=order-fulfilment");
+  EXPECT_NE(completed->body.find(R"("id":"good")"), std::string::npos) << completed->body;
+  EXPECT_EQ(completed->body.find(R"("id":"declined")"), std::string::npos) << completed->body;
+  auto page = get("/v1/sagas?limit=1&offset=1");
+  EXPECT_EQ(std::count(page->body.begin(), page->body.end(), '{'), 1) << page->body;
+  EXPECT_NE(page->body.find(R"("id":"good")"), std::string::npos) << "newest first: " << page->body;
+  for (const char* bad : {"/v1/sagas?status=done", "/v1/sagas?limit=0", "/v1/sagas?colour=red"}) {
+    auto r = get(bad);
+    EXPECT_EQ(r->status, 400) << bad;
+    EXPECT_NE(r->body.find("\"error\""), std::string::npos) << r->body;
+  }
+}
+
 TEST_F(Operator, StartRefusesBadInputBeforeAnythingIsStored) {
   start_run();
   auto bad_json = sagactl({"start", "order-fulfilment", "--input", R"({"orderId": oops})"});
