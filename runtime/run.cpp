@@ -8,6 +8,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/url/parse.hpp>
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cstdio>
@@ -15,6 +16,7 @@
 #include <filesystem>
 #include <ostream>
 #include <set>
+#include <sstream>
 
 #include "dsl/loader.h"
 #include "engine/engine.h"
@@ -303,6 +305,44 @@ struct Admin {
 
 }  // namespace
 
+namespace {
+
+// SIGHUP: the saga files are read again. New definitions (a new saga, a new version) are
+// added; running sagas keep the definition they started with; a loaded name and version is
+// never replaced (a changed file needs a new `version:` to take effect); a file with errors
+// keeps the old set and says why.
+void reload_definitions(const Config& c, saga::Engine& engine, saga::DevBroker* broker) {
+  std::ostringstream problems;
+  auto loaded = load_or_report(c.sagas, problems);
+  auto current = engine.definitions();
+  if (!loaded.ok()) {
+    spdlog::error("reload (SIGHUP) refused: the saga files have errors; the {} loaded definition(s) stay:\n{}",
+                  current.size(), problems.str());
+    return;
+  }
+  std::size_t added = 0;
+  for (const auto& def : loaded.definitions) {
+    bool known = std::any_of(current.begin(), current.end(), [&](const sagas::DefinitionPtr& d) {
+      return d->name == def->name && d->version == def->version;
+    });
+    if (known) continue;
+    if (broker != nullptr) {
+      if (auto e = create_topics(*broker, topics_of({def}), c.kafka.partitions)) {
+        spdlog::error("reload (SIGHUP): {} v{} not loaded: {}", def->name, def->version, *e);
+        continue;
+      }
+    }
+    engine.add(def);
+    ++added;
+    spdlog::info("reload (SIGHUP): loaded {} v{} from {}", def->name, def->version, def->source);
+  }
+  spdlog::info("reload (SIGHUP): {} new definition(s), {} loaded in all (a changed file needs a new version: "
+               "number to take effect)",
+               added, current.size() + added);
+}
+
+}  // namespace
+
 int run_command(const Config& c, std::ostream& out, std::ostream& err) {
   auto loaded = load_or_report(c.sagas, err);
   if (!loaded.ok()) {
@@ -409,9 +449,19 @@ int run_command(const Config& c, std::ostream& out, std::ostream& err) {
 
   auto work = boost::asio::make_work_guard(io);
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  boost::asio::signal_set hangup(io, SIGHUP);
+  std::function<void()> await_hangup = [&] {
+    hangup.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      reload_definitions(c, engine, broker.get());
+      await_hangup();
+    });
+  };
+  await_hangup();
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     spdlog::info("signal {}: draining", sig);
+    hangup.cancel();
     if (server) server->stop();
     engine.close();             // commits what is pending
     (*transport)->flush(5000);  // what is sent gets delivered; the rest stays in the outbox
