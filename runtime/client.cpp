@@ -1,4 +1,5 @@
 // `sagactl start` and `sagactl compensate`: requests to a running orchestrator's admin API.
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -17,6 +18,8 @@ namespace {
 using sagas::Json;
 
 constexpr int kRequestTimeoutMs = 10'000;
+// How long one events request may wait for the saga's next transition.
+constexpr std::int64_t kEventWaitMs = 20'000;
 
 // The "error" of an API answer, or the body itself.
 std::string error_of(const HttpResponse& r) {
@@ -75,36 +78,38 @@ int start_command(const StartCommandOptions& o, std::ostream& out, std::ostream&
   out << id->as_string() << std::endl;
   if (!o.wait) return kExitOk;
 
-  // Waiting: poll the saga's status, printing each step's progress on a terminal.
+  // Waiting: follow the saga's events (a long poll answered at each transition), printing
+  // each on a terminal, until it ends.
   auto until = std::chrono::steady_clock::now() + o.timeout;
-  std::map<std::string, std::string> shown;
+  std::int64_t next = 0;
   for (;;) {
-    auto s = http_request(o.admin, "GET", "/v1/sagas/" + id->as_string(), "", kRequestTimeoutMs, o.token);
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+    auto wait_ms = std::clamp<std::int64_t>(left.count(), 0, kEventWaitMs);
+    auto s = http_request(o.admin, "GET",
+                          "/v1/sagas/" + id->as_string() + "/events?after=" + std::to_string(next) +
+                              "&wait=" + std::to_string(wait_ms),
+                          "", static_cast<int>(wait_ms) + kRequestTimeoutMs, o.token);
     if (!s) {
       err << "start: " << s.error() << "\n";
       return kExitError;
     }
-    auto status = Json::parse(s->body);
-    if (s->status != 200 || !status) {
+    auto page = Json::parse(s->body);
+    if (s->status != 200 || !page) {
       err << "start: " << error_of(*s) << "\n";
       return kExitError;
     }
-    if (o.tty) {
-      if (const Json* steps = status->find("steps"); steps && steps->is_array()) {
-        for (const auto& st : steps->as_array()) {
-          std::string name = st.find("name")->as_string();
-          std::string state = state_of(st);
-          if (state != "pending" && shown[name] != state) {
-            shown[name] = state;
-            out << "  " << name << "  " << state << std::endl;
-          }
-        }
+    if (const Json* events = page->find("events"); o.tty && events && events->is_array()) {
+      for (const auto& e : events->as_array()) {
+        const Json* step = e.find("step");
+        out << "  " << e.find("event")->as_string() << (step && step->is_string() ? "  " + step->as_string() : "")
+            << std::endl;
       }
     }
-    std::string state = state_of(*status);
+    if (const Json* n = page->find("next"); n && n->is_number()) next = n->as_integer();
+    std::string state = state_of(*page);
     if (state == "completed" || state == "compensated" || state == "failed") {
       out << state;
-      if (const Json* e = status->find("error"); e && e->is_string()) out << ": " << e->as_string();
+      if (const Json* e = page->find("error"); e && e->is_string()) out << ": " << e->as_string();
       out << std::endl;
       return state == "completed" ? kExitOk : state == "compensated" ? kExitCompensated : kExitFailed;
     }
@@ -114,7 +119,6 @@ int start_command(const StartCommandOptions& o, std::ostream& out, std::ostream&
           << "s; it goes on: sagactl status " << id->as_string() << "\n";
       return kExitWaitTimeout;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // polling interval of a CLI
   }
 }
 

@@ -21,6 +21,7 @@
 #include "dsl/loader.h"
 #include "engine/engine.h"
 #include "runtime/admin.h"
+#include "runtime/admin_api.h"
 #include "runtime/commands.h"
 #include "runtime/metrics.h"
 #include "runtime/views.h"
@@ -119,191 +120,6 @@ int dev_broker_command(const DevBrokerOptions& options, std::ostream& out, std::
   return kExitOk;
 }
 
-namespace {
-
-HttpResponse json_response(int status, const sagas::Json& body) {
-  return {status, "application/json", body.dump() + "\n", {}};
-}
-
-HttpResponse error_response(int status, const std::string& message) {
-  sagas::Json j = sagas::Json::object();
-  j.set("error", sagas::Json(message));
-  return json_response(status, j);
-}
-
-int http_status_of(saga::Errc code) {
-  switch (code) {
-    case saga::Errc::invalid_input: return 400;
-    case saga::Errc::unknown_saga:
-    case saga::Errc::not_found: return 404;
-    case saga::Errc::conflict: return 409;
-    default: return 503;
-  }
-}
-
-// The admin API: health, metrics, and what `sagactl start|compensate` and `--wait` use.
-struct Admin {
-  saga::Engine& engine;
-  saga::KafkaTransport& transport;
-  Metrics& metrics;
-  std::string token;  // empty: no credentials asked (loopback only)
-
-  void handle(const HttpRequest& req, const std::function<void(HttpResponse)>& respond) {
-    std::string path = req.target.substr(0, req.target.find('?'));
-    // Probes stay open: orchestrators of containers call them without credentials.
-    if (req.method == "GET" && path == "/healthz") return respond(health());
-    if (req.method == "GET" && path == "/readyz") return respond(readiness());
-    if (!token.empty() && !bearer_matches(req.authorization, token)) {
-      HttpResponse r = error_response(401, req.authorization.empty()
-                                               ? "this endpoint needs the admin token: send Authorization: Bearer "
-                                                 "TOKEN (sagactl sends admin.token from its configuration)"
-                                               : "the admin token does not match: check admin.token (or "
-                                                 "admin.token_file, SAGACTL_ADMIN_TOKEN) against the orchestrator's");
-      r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"sagactl\"");
-      return respond(std::move(r));
-    }
-    if (req.method == "GET" && path == "/metrics") {
-      Metrics::Gauges g;
-      g.active_sagas = engine.active_sagas();
-      g.outbox_depth = engine.unconfirmed_sends();
-      g.consumer_lag = transport.consumer_lag();
-      g.dead_letters = engine.stats().dead_letters;
-      g.duplicate_replies = engine.stats().duplicates;
-      g.broker_up = transport.brokers_up();
-      g.store_ok = engine.store_healthy();
-      g.store_read_failures = engine.stats().read_failures;
-      g.ready = engine.ready();
-      return respond({200, "text/plain; version=0.0.4; charset=utf-8", metrics.render(g), {}});
-    }
-    const std::string prefix = "/v1/sagas";
-    if (path == prefix && req.method == "POST") return start(req, respond);
-    if (path == prefix && req.method == "GET") return respond(list(req.target));
-    if (path.rfind(prefix + "/", 0) == 0) {
-      std::string rest = path.substr(prefix.size() + 1);
-      const std::string suffix = "/compensate";
-      if (req.method == "POST" && rest.size() > suffix.size() &&
-          rest.compare(rest.size() - suffix.size(), suffix.size(), suffix) == 0) {
-        return compensate(rest.substr(0, rest.size() - suffix.size()), req, respond);
-      }
-      if (req.method == "GET" && rest.find('/') == std::string::npos) {
-        auto s = engine.status(saga::SagaId(rest));
-        if (!s) return respond(error_response(http_status_of(s.error().code), s.error().message));
-        return respond(json_response(200, status_json(*s)));
-      }
-    }
-    respond(error_response(404, "no such endpoint: " + req.method + " " + path +
-                                    " (GET /healthz, GET /readyz, GET /metrics, GET|POST /v1/sagas, GET /v1/sagas/ID, "
-                                    "POST /v1/sagas/ID/compensate)"));
-  }
-
-  // GET /v1/sagas?status=S&saga=NAME&limit=N&offset=N: the same filters and JSON as `sagactl
-  // list --json`, newest first.
-  HttpResponse list(const std::string& target) {
-    constexpr std::size_t kMaxLimit = 100000;
-    auto url = boost::urls::parse_origin_form(target);
-    if (!url) return error_response(400, "the request target is not a valid URL: " + url.error().message());
-    state::ListFilter f;
-    f.limit = kDefaultListLimit;
-    for (const auto& p : url->params()) {
-      if (p.key == "status") {
-        f.state = sagas::saga_state_from(p.value);
-        if (!f.state) {
-          return error_response(400, "status=" + p.value +
-                                         " is not a saga state; use running, completed, compensating, compensated or failed");
-        }
-      } else if (p.key == "saga") {
-        f.saga = p.value;
-      } else if (p.key == "limit" || p.key == "offset") {
-        auto n = parse_count(p.value);
-        if (!n || (p.key == "limit" && (*n == 0 || *n > kMaxLimit))) {
-          return error_response(400, p.key + "=" + p.value + " must be a whole number" +
-                                         (p.key == "limit" ? " from 1 to 100000" : ""));
-        }
-        (p.key == "limit" ? f.limit : f.offset) = *n;
-      } else {
-        return error_response(400, "unknown parameter " + p.key + "; use status, saga, limit and offset");
-      }
-    }
-    auto listed = engine.list(f);
-    if (!listed) return error_response(http_status_of(listed.error().code), listed.error().message);
-    return json_response(200, list_json(*listed));
-  }
-
-  static std::optional<std::size_t> parse_count(const std::string& text) {
-    std::size_t n = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-    if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
-    return n;
-  }
-
-  HttpResponse health() {
-    bool store = engine.store_healthy();
-    bool broker = transport.brokers_up();
-    sagas::Json j = sagas::Json::object();
-    j.set("status", sagas::Json(store && broker ? "ok" : "degraded"));
-    j.set("store", sagas::Json(store ? "ok" : "failing"));
-    j.set("broker", sagas::Json(broker ? "ok" : "down"));
-    return json_response(store && broker ? 200 : 503, j);
-  }
-
-  // 200 once the reply consumer owns its partitions and has applied what waited on them.
-  HttpResponse readiness() {
-    bool consumer = engine.ready();
-    bool store = engine.store_healthy();
-    sagas::Json j = sagas::Json::object();
-    j.set("status", sagas::Json(consumer && store ? "ready" : "not ready"));
-    if (!consumer) {
-      j.set("reason", sagas::Json("the reply consumer has not yet caught up with its partitions (starting, "
-                                  "rebalancing, or the brokers are unreachable)"));
-    } else if (!store) {
-      j.set("reason", sagas::Json("the state file is failing; commits are being retried"));
-    }
-    return json_response(consumer && store ? 200 : 503, j);
-  }
-
-  void start(const HttpRequest& req, const std::function<void(HttpResponse)>& respond) {
-    auto body = sagas::Json::parse(req.body);
-    if (!body || !body->is_object()) {
-      return respond(error_response(400, "the request body must be a JSON object {\"saga\", \"input\", \"id\"}"));
-    }
-    const sagas::Json* name = body->find("saga");
-    if (!name || !name->is_string()) return respond(error_response(400, "\"saga\" (the saga's name) is required"));
-    const sagas::Json* input = body->find("input");
-    saga::StartOptions opts;
-    if (const sagas::Json* id = body->find("id"); id && id->is_string() && !id->as_string().empty()) {
-      opts.id = id->as_string();
-    }
-    // The answer waits for the commit: a started saga is durable when the caller hears of it.
-    auto answer = std::make_shared<sagas::Json>();  // null until the start is accepted
-    auto r = engine.start(name->as_string(), input ? *input : sagas::Json::object(), opts,
-                          [respond, answer](const saga::Status& st) {
-                            if (answer->is_null()) return;  // an existing saga: answered below
-                            respond(st.ok() ? json_response(201, *answer) : error_response(503, st.message));
-                          });
-    if (!r) return respond(error_response(http_status_of(r.error().code), r.error().message));
-    sagas::Json j = sagas::Json::object();
-    j.set("id", sagas::Json(r->id.value()));
-    j.set("existed", sagas::Json(r->existed));
-    if (r->existed) return respond(json_response(200, j));
-    *answer = std::move(j);
-  }
-
-  void compensate(const std::string& id, const HttpRequest& req, const std::function<void(HttpResponse)>& respond) {
-    std::string reason;
-    if (auto body = sagas::Json::parse(req.body.empty() ? "{}" : req.body); body && body->is_object()) {
-      if (const sagas::Json* r = body->find("reason"); r && r->is_string()) reason = r->as_string();
-    }
-    saga::Status st = engine.compensate(saga::SagaId(id), reason);
-    if (!st.ok()) return respond(error_response(http_status_of(st.code), st.message));
-    sagas::Json j = sagas::Json::object();
-    j.set("id", sagas::Json(id));
-    j.set("state", sagas::Json("compensating"));
-    respond(json_response(202, j));
-  }
-
-};
-
-}  // namespace
 
 namespace {
 
@@ -426,8 +242,11 @@ int run_command(const Config& c, std::ostream& out, std::ostream& err) {
   eo.on_commit = [&](double seconds, std::size_t n) { metrics.observe_commit(seconds, n); };
   saga::Engine engine(io, **store, **transport, clock, eo);
   for (const auto& d : loaded.definitions) engine.add(d);
-  Admin admin{engine, **transport, metrics, token->value};
-  engine.on_event([&](const saga::Event& e) { metrics.observe(e); });
+  AdminApi admin{io, engine, **transport, metrics, token->value};
+  engine.on_event([&](const saga::Event& e) {
+    metrics.observe(e);
+    admin.saga_changed(e.saga_id.value());
+  });
   if (auto st = engine.open(); !st.ok()) {
     err << "run: " << st.message << "\n";
     return kExitError;

@@ -190,6 +190,32 @@ TEST_F(Operator, SighupLoadsNewSagaFilesAndABadFileKeepsTheLoadedSet) {
   EXPECT_EQ(still.exit_code, 0) << still.out << still.err;
 }
 
+TEST_F(Operator, TheEventsOfASagaAreFollowedByALongPollThatMissesNone) {
+  start_run();
+  start_services({"--silent", "CreateInvoice"});  // the saga waits in create-invoice, retrying
+  ASSERT_EQ(sagactl({"start", "quick-order", "--id", "q-1", "--input", R"({"orderId": "o-1"})"}).exit_code, 0);
+  auto get = [&](const std::string& target) { return runtime::http_request(admin_, "GET", target, "", 30000); };
+  std::regex next_of("\"next\":([0-9]+)");
+  std::smatch m;
+  auto first = get("/v1/sagas/q-1/events?after=0");
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->status, 200) << first->body;
+  EXPECT_NE(first->body.find(R"("event":"saga-started")"), std::string::npos) << first->body;
+  ASSERT_TRUE(std::regex_search(first->body, m, next_of)) << first->body;
+  int seen = std::stoi(m[1]);
+  // Nothing new yet: the answer waits for the next transition (create-invoice times out).
+  auto waited = get("/v1/sagas/q-1/events?after=" + std::to_string(seen) + "&wait=20000");
+  ASSERT_TRUE(waited.ok());
+  ASSERT_TRUE(std::regex_search(waited->body, m, next_of)) << waited->body;
+  EXPECT_GT(std::stoi(m[1]), seen) << waited->body;
+  EXPECT_EQ(waited->body.find(R"("event":"saga-started")"), std::string::npos) << "only what came after: " << waited->body;
+  EXPECT_NE(waited->body.find(R"("state":"running")"), std::string::npos) << waited->body;
+  auto unknown = get("/v1/sagas/nope/events");
+  EXPECT_EQ(unknown->status, 404) << unknown->body;
+  auto bad = get("/v1/sagas/q-1/events?after=x");
+  EXPECT_EQ(bad->status, 400) << bad->body;
+}
+
 TEST_F(Operator, StartRefusesBadInputBeforeAnythingIsStored) {
   start_run();
   auto bad_json = sagactl({"start", "order-fulfilment", "--input", R"({"orderId": oops})"});

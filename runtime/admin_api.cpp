@@ -1,0 +1,266 @@
+#include "runtime/admin_api.h"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/url/parse.hpp>
+#include <charconv>
+
+#include "runtime/commands.h"
+#include "runtime/views.h"
+
+namespace runtime {
+
+namespace {
+
+HttpResponse json_response(int status, const sagas::Json& body) {
+  return {status, "application/json", body.dump() + "\n", {}};
+}
+
+HttpResponse error_response(int status, const std::string& message) {
+  sagas::Json j = sagas::Json::object();
+  j.set("error", sagas::Json(message));
+  return json_response(status, j);
+}
+
+int http_status_of(saga::Errc code) {
+  switch (code) {
+    case saga::Errc::invalid_input: return 400;
+    case saga::Errc::unknown_saga:
+    case saga::Errc::not_found: return 404;
+    case saga::Errc::conflict: return 409;
+    default: return 503;
+  }
+}
+
+// The admin API: health, metrics, and what `sagactl start|compensate` and `--wait` use.
+std::optional<std::size_t> parse_count(const std::string& text) {
+  std::size_t n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
+  return n;
+}
+
+}  // namespace
+
+AdminApi::AdminApi(boost::asio::io_context& io, saga::Engine& engine, saga::KafkaTransport& transport, Metrics& metrics,
+                   std::string token)
+    : io_(io), engine_(engine), transport_(transport), metrics_(metrics), token_(std::move(token)) {}
+
+AdminApi::~AdminApi() = default;
+
+void AdminApi::handle(const HttpRequest& req, const std::function<void(HttpResponse)>& respond) {
+  std::string path = req.target.substr(0, req.target.find('?'));
+  // Probes stay open: orchestrators of containers call them without credentials.
+  if (req.method == "GET" && path == "/healthz") return respond(health());
+  if (req.method == "GET" && path == "/readyz") return respond(readiness());
+  if (!token_.empty() && !bearer_matches(req.authorization, token_)) {
+    HttpResponse r = error_response(401, req.authorization.empty()
+                                             ? "this endpoint needs the admin token: send Authorization: Bearer "
+                                               "TOKEN (sagactl sends admin.token from its configuration)"
+                                             : "the admin token does not match: check admin.token (or "
+                                               "admin.token_file, SAGACTL_ADMIN_TOKEN) against the orchestrator's");
+    r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"sagactl\"");
+    return respond(std::move(r));
+  }
+  if (req.method == "GET" && path == "/metrics") {
+    Metrics::Gauges g;
+    g.active_sagas = engine_.active_sagas();
+    g.outbox_depth = engine_.unconfirmed_sends();
+    g.consumer_lag = transport_.consumer_lag();
+    g.dead_letters = engine_.stats().dead_letters;
+    g.duplicate_replies = engine_.stats().duplicates;
+    g.broker_up = transport_.brokers_up();
+    g.store_ok = engine_.store_healthy();
+    g.store_read_failures = engine_.stats().read_failures;
+    g.ready = engine_.ready();
+    return respond({200, "text/plain; version=0.0.4; charset=utf-8", metrics_.render(g), {}});
+  }
+  const std::string prefix = "/v1/sagas";
+  if (path == prefix && req.method == "POST") return start(req, respond);
+  if (path == prefix && req.method == "GET") return respond(list(req.target));
+  if (path.rfind(prefix + "/", 0) == 0) {
+    std::string rest = path.substr(prefix.size() + 1);
+    const std::string suffix = "/compensate";
+    if (req.method == "POST" && rest.size() > suffix.size() &&
+        rest.compare(rest.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      return compensate(rest.substr(0, rest.size() - suffix.size()), req, respond);
+    }
+    const std::string events_suffix = "/events";
+    if (req.method == "GET" && rest.size() > events_suffix.size() &&
+        rest.compare(rest.size() - events_suffix.size(), events_suffix.size(), events_suffix) == 0) {
+      return events(rest.substr(0, rest.size() - events_suffix.size()), req.target, respond);
+    }
+    if (req.method == "GET" && rest.find('/') == std::string::npos) {
+      auto s = engine_.status(saga::SagaId(rest));
+      if (!s) return respond(error_response(http_status_of(s.error().code), s.error().message));
+      return respond(json_response(200, status_json(*s)));
+    }
+  }
+  respond(error_response(404, "no such endpoint: " + req.method + " " + path +
+                                  " (GET /healthz, GET /readyz, GET /metrics, GET|POST /v1/sagas, GET /v1/sagas/ID, "
+                                  "GET /v1/sagas/ID/events, POST /v1/sagas/ID/compensate)"));
+}
+
+// GET /v1/sagas?status=S&saga=NAME&limit=N&offset=N: the same filters and JSON as `sagactl
+// list --json`, newest first.
+HttpResponse AdminApi::list(const std::string& target) {
+  constexpr std::size_t kMaxLimit = 100000;
+  auto url = boost::urls::parse_origin_form(target);
+  if (!url) return error_response(400, "the request target is not a valid URL: " + url.error().message());
+  state::ListFilter f;
+  f.limit = kDefaultListLimit;
+  for (const auto& p : url->params()) {
+    if (p.key == "status") {
+      f.state = sagas::saga_state_from(p.value);
+      if (!f.state) {
+        return error_response(400, "status=" + p.value +
+                                       " is not a saga state; use running, completed, compensating, compensated or failed");
+      }
+    } else if (p.key == "saga") {
+      f.saga = p.value;
+    } else if (p.key == "limit" || p.key == "offset") {
+      auto n = parse_count(p.value);
+      if (!n || (p.key == "limit" && (*n == 0 || *n > kMaxLimit))) {
+        return error_response(400, p.key + "=" + p.value + " must be a whole number" +
+                                       (p.key == "limit" ? " from 1 to 100000" : ""));
+      }
+      (p.key == "limit" ? f.limit : f.offset) = *n;
+    } else {
+      return error_response(400, "unknown parameter " + p.key + "; use status, saga, limit and offset");
+    }
+  }
+  auto listed = engine_.list(f);
+  if (!listed) return error_response(http_status_of(listed.error().code), listed.error().message);
+  return json_response(200, list_json(*listed));
+}
+
+
+HttpResponse AdminApi::health() {
+  bool store = engine_.store_healthy();
+  bool broker = transport_.brokers_up();
+  sagas::Json j = sagas::Json::object();
+  j.set("status", sagas::Json(store && broker ? "ok" : "degraded"));
+  j.set("store", sagas::Json(store ? "ok" : "failing"));
+  j.set("broker", sagas::Json(broker ? "ok" : "down"));
+  return json_response(store && broker ? 200 : 503, j);
+}
+
+// 200 once the reply consumer owns its partitions and has applied what waited on them.
+HttpResponse AdminApi::readiness() {
+  bool consumer = engine_.ready();
+  bool store = engine_.store_healthy();
+  sagas::Json j = sagas::Json::object();
+  j.set("status", sagas::Json(consumer && store ? "ready" : "not ready"));
+  if (!consumer) {
+    j.set("reason", sagas::Json("the reply consumer has not yet caught up with its partitions (starting, "
+                                "rebalancing, or the brokers are unreachable)"));
+  } else if (!store) {
+    j.set("reason", sagas::Json("the state file is failing; commits are being retried"));
+  }
+  return json_response(consumer && store ? 200 : 503, j);
+}
+
+void AdminApi::start(const HttpRequest& req, const std::function<void(HttpResponse)>& respond) {
+  auto body = sagas::Json::parse(req.body);
+  if (!body || !body->is_object()) {
+    return respond(error_response(400, "the request body must be a JSON object {\"saga\", \"input\", \"id\"}"));
+  }
+  const sagas::Json* name = body->find("saga");
+  if (!name || !name->is_string()) return respond(error_response(400, "\"saga\" (the saga's name) is required"));
+  const sagas::Json* input = body->find("input");
+  saga::StartOptions opts;
+  if (const sagas::Json* id = body->find("id"); id && id->is_string() && !id->as_string().empty()) {
+    opts.id = id->as_string();
+  }
+  // The answer waits for the commit: a started saga is durable when the caller hears of it.
+  auto answer = std::make_shared<sagas::Json>();  // null until the start is accepted
+  auto r = engine_.start(name->as_string(), input ? *input : sagas::Json::object(), opts,
+                        [respond, answer](const saga::Status& st) {
+                          if (answer->is_null()) return;  // an existing saga: answered below
+                          respond(st.ok() ? json_response(201, *answer) : error_response(503, st.message));
+                        });
+  if (!r) return respond(error_response(http_status_of(r.error().code), r.error().message));
+  sagas::Json j = sagas::Json::object();
+  j.set("id", sagas::Json(r->id.value()));
+  j.set("existed", sagas::Json(r->existed));
+  if (r->existed) return respond(json_response(200, j));
+  *answer = std::move(j);
+}
+
+void AdminApi::compensate(const std::string& id, const HttpRequest& req,
+                        const std::function<void(HttpResponse)>& respond) {
+  std::string reason;
+  if (auto body = sagas::Json::parse(req.body.empty() ? "{}" : req.body); body && body->is_object()) {
+    if (const sagas::Json* r = body->find("reason"); r && r->is_string()) reason = r->as_string();
+  }
+  saga::Status st = engine_.compensate(saga::SagaId(id), reason);
+  if (!st.ok()) return respond(error_response(http_status_of(st.code), st.message));
+  sagas::Json j = sagas::Json::object();
+  j.set("id", sagas::Json(id));
+  j.set("state", sagas::Json("compensating"));
+  respond(json_response(202, j));
+}
+
+// GET /v1/sagas/ID/events?after=N&wait=MS: the saga's history from entry N on, with its
+// state. When there is nothing past N and the saga is running, the answer waits (a long
+// poll, at most `wait`, kMaxEventWaitMs) for its next transition: a client follows every
+// transition without polling and without missing one.
+void AdminApi::events(const std::string& id, const std::string& target, const std::function<void(HttpResponse)>& respond) {
+  auto url = boost::urls::parse_origin_form(target);
+  if (!url) return respond(error_response(400, "the request target is not a valid URL: " + url.error().message()));
+  std::size_t after = 0;
+  std::size_t wait_ms = 0;
+  for (const auto& p : url->params()) {
+    auto n = parse_count(p.value);
+    if ((p.key != "after" && p.key != "wait") || !n) {
+      return respond(error_response(400, p.key + "=" + p.value + ": use after=N (entries already seen) and wait=MS"));
+    }
+    (p.key == "after" ? after : wait_ms) = *n;
+  }
+  auto page = events_page(id, after);
+  if (!page.worth_waiting || wait_ms == 0) return respond(std::move(page.response));
+  auto waiter = std::make_shared<Waiter>(Waiter{id, after, respond, boost::asio::steady_timer(io_)});
+  waiter->timer.expires_after(std::chrono::milliseconds(std::min<std::size_t>(wait_ms, kMaxEventWaitMs)));
+  waiter->timer.async_wait([this, w = std::weak_ptr<Waiter>(waiter)](const boost::system::error_code& ec) {
+    auto waiting = w.lock();
+    if (ec || !waiting) return;
+    auto it = std::find(waiters_.begin(), waiters_.end(), waiting);
+    if (it == waiters_.end()) return;  // answered by a transition already
+    waiters_.erase(it);
+    waiting->respond(events_page(waiting->id, waiting->after).response);
+  });
+  waiters_.push_back(std::move(waiter));
+}
+
+void AdminApi::saga_changed(const std::string& id) {
+  std::vector<std::shared_ptr<Waiter>> ready;
+  std::erase_if(waiters_, [&](const std::shared_ptr<Waiter>& w) {
+    if (w->id != id) return false;
+    ready.push_back(w);
+    return true;
+  });
+  if (ready.empty()) return;
+  for (auto& w : ready) w->timer.cancel();
+  // Answered after the engine's event callback returns: reading the saga from inside it would
+  // re-enter the engine mid-commit.
+  boost::asio::post(io_, [this, ready = std::move(ready)] {
+    for (const auto& w : ready) w->respond(events_page(w->id, w->after).response);
+  });
+}
+
+AdminApi::EventsPage AdminApi::events_page(const std::string& id, std::size_t after) {
+  auto status = engine_.status(saga::SagaId(id));
+  if (!status) return {error_response(http_status_of(status.error().code), status.error().message), false};
+  auto rows = engine_.history(saga::SagaId(id));
+  if (!rows) return {error_response(http_status_of(rows.error().code), rows.error().message), false};
+  sagas::Json page = summary_json(*status);
+  sagas::Json list = sagas::Json::array();
+  for (std::size_t i = after; i < rows->size(); ++i) list.as_array().push_back(history_json((*rows)[i]));
+  bool nothing_new = list.as_array().empty();
+  page.set("events", std::move(list));
+  page.set("next", sagas::Json(static_cast<std::int64_t>(std::max(after, rows->size()))));
+  bool unfinished = status->state == sagas::SagaState::running || status->state == sagas::SagaState::compensating;
+  return {json_response(200, page), nothing_new && unfinished};
+}
+
+}  // namespace runtime
