@@ -7,10 +7,8 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <boost/url/parse.hpp>
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -24,7 +22,6 @@
 #include "runtime/admin_api.h"
 #include "runtime/commands.h"
 #include "runtime/metrics.h"
-#include "runtime/views.h"
 #include "runtime/dev_broker.h"
 #include "runtime/kafka.h"
 #include "state/sqlite_store.h"
@@ -119,7 +116,6 @@ int dev_broker_command(const DevBrokerOptions& options, std::ostream& out, std::
   sigwait(&stop, &sig);
   return kExitOk;
 }
-
 
 namespace {
 

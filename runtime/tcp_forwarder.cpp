@@ -57,6 +57,7 @@ struct TcpForwarder::Impl {
   asio::io_context io;
   tcp::acceptor acceptor{io};
   tcp::resolver::results_type target;
+  int port = 0;  // read once, before the thread starts: the acceptor is the thread's afterwards
   std::thread thread;
 
   void accept() {
@@ -90,6 +91,7 @@ sagas::Result<std::unique_ptr<TcpForwarder>, std::string> TcpForwarder::start(in
            (ec == asio::error::address_in_use ? " (another broker or program has it; choose another port, or 0 for any)"
                                               : "");
   }
+  impl->port = impl->acceptor.local_endpoint().port();
   impl->accept();
   impl->thread = std::thread([raw = impl.get()] { raw->io.run(); });
   return std::unique_ptr<TcpForwarder>(new TcpForwarder(std::move(impl)));
@@ -102,6 +104,6 @@ TcpForwarder::~TcpForwarder() {
   if (impl_->thread.joinable()) impl_->thread.join();
 }
 
-int TcpForwarder::port() const { return impl_->acceptor.local_endpoint().port(); }
+int TcpForwarder::port() const { return impl_->port; }
 
 }  // namespace saga
