@@ -371,12 +371,21 @@ struct KafkaTransport::Impl {
   }
 };
 
-std::optional<std::string> check_properties(const std::map<std::string, std::string>& properties) {
-  kafka::ConfPtr conf(rd_kafka_conf_new());
+namespace {
+
+// The user's librdkafka properties onto `conf`: what librdkafka refuses, named.
+std::optional<std::string> set_properties(rd_kafka_conf_t* conf, const std::map<std::string, std::string>& properties) {
   for (const auto& [k, v] : properties) {
-    if (auto err = kafka::set(conf.get(), k, v)) return "kafka.properties: " + *err;
+    if (auto err = kafka::set(conf, k, v)) return "kafka.properties: " + *err;
   }
   return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string> check_properties(const std::map<std::string, std::string>& properties) {
+  kafka::ConfPtr conf(rd_kafka_conf_new());
+  return set_properties(conf.get(), properties);
 }
 
 std::optional<std::string> check_brokers(const std::string& brokers) {
@@ -428,9 +437,7 @@ sagas::Result<std::unique_ptr<KafkaTransport>, std::string> KafkaTransport::crea
     for (const auto& [k, v] : settings) {
       if (auto err = kafka::set(conf.get(), k, v)) return *err;
     }
-    for (const auto& [k, v] : options.properties) {
-      if (auto err = kafka::set(conf.get(), k, v)) return "kafka.properties: " + *err;
-    }
+    if (auto err = set_properties(conf.get(), options.properties)) return *err;
     rd_kafka_conf_set_log_cb(conf.get(), &Impl::on_log);
     rd_kafka_conf_set_error_cb(conf.get(), &Impl::on_error);
     rd_kafka_conf_set_opaque(conf.get(), impl.get());
