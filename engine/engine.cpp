@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "engine/outbox.h"
 #include "engine/protocol.h"
 #include "engine/timer_queues.h"
 #include "sagas/machine.h"
@@ -65,7 +66,6 @@ spdlog::level::level_enum level_of(sagas::EventType event) {
 
 // What accompanies a transition into the batch.
 struct Extra {
-  std::optional<std::string> processed_reply;
   bool new_instance = false;
   std::function<void(const Status&)> on_committed;
 };
@@ -107,13 +107,18 @@ struct Engine::Impl {
     Instance inst;
   };
 
+  // What the engine does once a commit is durable, beside sending the entry's messages.
+  struct Followup {
+    DefinitionPtr def;  // null for a dead letter
+    std::function<void(const Status&)> on_committed;
+  };
+
   // Transitions applied in memory, waiting for the next commit, and what follows it.
   struct Pending {
     std::vector<state::Commit> commits;
-    std::vector<std::function<void(const Status&)>> callbacks;  // parallel to commits
-    std::vector<std::uint64_t> acks;                            // replies to acknowledge after
-    std::vector<std::int64_t> sent;                             // outbox ids delivered meanwhile
-    bool empty() const { return commits.empty() && acks.empty() && sent.empty(); }
+    std::vector<Followup> followups;   // parallel to commits
+    std::vector<std::uint64_t> acks;   // replies to acknowledge after
+    bool empty() const { return commits.empty() && acks.empty(); }
   };
 
   Impl(boost::asio::io_context& io_, state::Store& store_, Transport& transport_, Clock& clock_,
@@ -143,13 +148,11 @@ struct Engine::Impl {
   std::shared_ptr<int> life = std::make_shared<int>(0);  // callbacks held by the transport check it
   Pending pending;
   std::unordered_set<std::string> touched;  // sagas whose timers need syncing after the commit
-  // Reply message ids applied by transitions not yet committed: the store cannot know them
-  // yet, so a duplicate within one batch is recognised here.
-  std::unordered_set<std::string> batch_replies;
   // Replies whose saga could not be read (the store failed): tried again after
   // commit_retry_delay, unacknowledged meanwhile, so nothing after them is committed past.
   std::vector<Received> deferred;
-  std::unordered_map<std::int64_t, Message> inflight;  // sent, delivery not yet confirmed
+  Outbox outbox;                         // sent, delivery not yet confirmed
+  state::Position stored_watermark = 0;  // the delivered watermark as last committed
   bool flush_posted = false;
   bool commit_blocked = false;  // a failed commit waits for its retry
   bool clear_outbox_armed = false;  // a commit of delivered outbox ids is due
@@ -193,8 +196,8 @@ struct Engine::Impl {
     });
   }
 
-  static state::OutboxMessage outbox_of(const std::string& saga_id, Message m) {
-    return {0, saga_id, std::move(m.topic), std::move(m.key), std::move(m.headers), std::move(m.value)};
+  static state::OutboxMessage stored(Message m) {
+    return {std::move(m.topic), std::move(m.key), std::move(m.headers), std::move(m.value)};
   }
 
   // Runs the machine for one event of one saga and queues what it decided. Returns why the
@@ -215,35 +218,32 @@ struct Engine::Impl {
     c.steps_changed = std::move(steps_changed);
     c.instance = a.inst;
     c.new_instance = extra.new_instance;
-    c.processed_reply = std::move(extra.processed_reply);
     TimeMs now = a.inst.updated_at;
     for (auto& r : t.records) {
       c.history.push_back({now, r.event, r.step ? a.def->step(*r.step).name : std::string(),
                            std::move(r.detail)});
     }
-    for (const auto& s : t.sends) c.outbox.push_back(outbox_of(a.inst.id, protocol::command_message(*a.def, a.inst.id, s)));
-    // Lifecycle events ride in the same transaction: delivered at least once, like commands.
-    if (!options.events_topic.empty()) {
-      for (const auto& h : c.history) {
-        c.outbox.push_back(outbox_of(a.inst.id, protocol::event_message(options.events_topic, a.inst.id, a.inst.saga,
-                                                                         a.inst.version, h.event, h.step, h.detail, h.at)));
-      }
-    }
-    if (c.processed_reply) batch_replies.insert(*c.processed_reply);
+    // The commands, and the lifecycle events (built from the history after the commit), are
+    // the entry's messages: sent once it is durable, again after a crash until delivered.
+    c.sends = std::move(t.sends);
     pending.commits.push_back(std::move(c));
-    pending.callbacks.push_back(std::move(extra.on_committed));
+    pending.followups.push_back({a.def, std::move(extra.on_committed)});
     touched.insert(a.inst.id);
     schedule_flush();
     return std::nullopt;
   }
 
+  // Delivery has moved past what the last commit recorded.
+  bool watermark_behind() const { return outbox.watermark() > stored_watermark; }
+
   void flush() {
     if (commit_blocked) return;
-    while (!pending.commits.empty() || !pending.sent.empty()) {
+    while (!pending.commits.empty() || watermark_behind()) {
       std::size_t n = std::min(options.max_batch, pending.commits.size());
       std::span<state::Commit> batch(pending.commits.data(), n);
+      state::Position watermark = outbox.watermark();
       auto began = std::chrono::steady_clock::now();  // a measurement, not logic: real time is right here
-      state::Status st = store.commit(batch, pending.sent);
+      state::Status st = store.commit(batch, watermark);
       if (!st.ok()) {
         ++stats.commit_failures;
         spdlog::error("commit of {} transitions failed, retrying in {} ms: {}", n, options.commit_retry_delay,
@@ -258,17 +258,16 @@ struct Engine::Impl {
       if (options.on_commit) {
         options.on_commit(std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count(), n);
       }
-      pending.sent.clear();
-      if (pending.commits.size() == n) batch_replies.clear();
+      stored_watermark = std::max(stored_watermark, watermark);
+      if (n > 0) outbox.committed(batch[n - 1].position);
       // Detach the committed part first: acting on it may queue new transitions.
       std::vector<state::Commit> done(std::make_move_iterator(pending.commits.begin()),
                                       std::make_move_iterator(pending.commits.begin() + static_cast<long>(n)));
-      std::vector<std::function<void(const Status&)>> callbacks(
-          std::make_move_iterator(pending.callbacks.begin()),
-          std::make_move_iterator(pending.callbacks.begin() + static_cast<long>(n)));
+      std::vector<Followup> followups(std::make_move_iterator(pending.followups.begin()),
+                                      std::make_move_iterator(pending.followups.begin() + static_cast<long>(n)));
       pending.commits.erase(pending.commits.begin(), pending.commits.begin() + static_cast<long>(n));
-      pending.callbacks.erase(pending.callbacks.begin(), pending.callbacks.begin() + static_cast<long>(n));
-      for (std::size_t i = 0; i < done.size(); ++i) after_commit(done[i], callbacks[i]);
+      pending.followups.erase(pending.followups.begin(), pending.followups.begin() + static_cast<long>(n));
+      for (std::size_t i = 0; i < done.size(); ++i) after_commit(done[i], followups[i]);
     }
     if (!pending.acks.empty()) {
       transport.acknowledge(pending.acks);
@@ -288,22 +287,33 @@ struct Engine::Impl {
     rearm_clock();
   }
 
-  // Hands a committed outbox message to the transport; it stays in flight until delivered.
-  void dispatch(state::OutboxMessage& m) {
-    Message msg{std::move(m.topic), std::move(m.key), std::move(m.headers), std::move(m.value)};
-    send(m.id, msg);
-    inflight.emplace(m.id, std::move(msg));
+  // Hands a message of the committed entry at `position` to the transport; it stays in the
+  // outbox until the broker confirms it.
+  void dispatch(state::Position position, Message msg) {
+    std::int64_t token = outbox.add(position, msg);
+    send(token, msg);
   }
 
-  void after_commit(state::Commit& c, const std::function<void(const Status&)>& callback) {
-    for (auto& m : c.outbox) dispatch(m);
+  void dispatch_events(state::Position position, const std::string& saga_id, const std::string& saga, int version,
+                       const std::vector<state::HistoryRow>& history) {
+    if (options.events_topic.empty()) return;
+    for (const auto& h : history) {
+      dispatch(position, protocol::event_message(options.events_topic, saga_id, saga, version, h.event, h.step,
+                                                 h.detail, h.at));
+    }
+  }
+
+  void after_commit(state::Commit& c, Followup& f) {
+    for (auto& m : c.messages) dispatch(c.position, Message{std::move(m.topic), std::move(m.key), std::move(m.headers), std::move(m.value)});
     if (c.messages_only) return;
+    for (const auto& s : c.sends) dispatch(c.position, protocol::command_message(*f.def, c.instance.id, s));
+    dispatch_events(c.position, c.instance.id, c.instance.saga, c.instance.version, c.history);
     for (const auto& h : c.history) {
       Event e{SagaId(c.instance.id), c.instance.saga, h.event, h.step, h.detail, h.at};
       log_event(c.instance, e);
       for (const auto& sub : subscribers) sub(e);
     }
-    if (callback) callback(Status{});
+    if (f.on_committed) f.on_committed(Status{});
   }
 
   void log_event(const Instance& inst, const Event& e) {
@@ -408,8 +418,7 @@ struct Engine::Impl {
         prune();
         return;
       case TimerRef::Kind::resend: {
-        auto it = inflight.find(ref.outbox_id);
-        if (it != inflight.end()) send(it->first, it->second);
+        if (const Message* m = outbox.find(ref.outbox_id)) send(ref.outbox_id, *m);
         return;
       }
       case TimerRef::Kind::commit_retry:
@@ -477,10 +486,10 @@ struct Engine::Impl {
     // Written to the outbox before the reply is acknowledged: a crash cannot lose it.
     state::Commit c;
     c.messages_only = true;
-    if (sid) c.instance.id = *sid;
-    c.outbox.push_back(outbox_of(c.instance.id, protocol::dead_letter(r.message, r.message.topic + ".dlq", error)));
+    c.instance.updated_at = clock.now();
+    c.messages.push_back(stored(protocol::dead_letter(r.message, r.message.topic + ".dlq", error)));
     pending.commits.push_back(std::move(c));
-    pending.callbacks.emplace_back();
+    pending.followups.emplace_back();
     schedule_flush();
   }
 
@@ -557,53 +566,36 @@ struct Engine::Impl {
       dead_letter(r, "saga " + a.def->name + " has no step \"" + reply.step + "\"");
       return Handled::done;
     }
-    bool seen = batch_replies.count(reply.in_reply_to) > 0;
-    if (!seen) {
-      auto processed = store.reply_processed(reply.in_reply_to);
-      if (!processed) return store_failed(r, processed.error().message);
-      seen = *processed;
-    }
-    if (seen) {
-      ++stats.duplicates;
-      spdlog::debug("saga={} step={} duplicate reply to {} ignored", reply.saga_id, reply.step, reply.in_reply_to);
-      return Handled::done;
-    }
-    std::string in_reply_to = reply.in_reply_to;
+    // Duplicates are recognised by the machine from the saga's own state (a second reply to
+    // one command changes nothing), before a restart and after it alike.
     std::size_t queued = pending.commits.size();
-    auto why = apply(a,
-                     sagas::ReplyReceived{*step, reply.kind, std::move(reply.in_reply_to), reply.success,
-                                          std::move(reply.body)},
-                     Extra{in_reply_to, false, {}});
+    std::string in_reply_to = reply.in_reply_to;
+    auto why = apply(a, sagas::ReplyReceived{*step, reply.kind, std::move(reply.in_reply_to), reply.success,
+                                             std::move(reply.body)});
     if (why) {
       dead_letter(r, *why);
     } else if (pending.commits.size() == queued) {
-      ++stats.duplicates;  // the machine recognised it (a second reply to one command)
+      ++stats.duplicates;
+      spdlog::debug("saga={} step={} duplicate reply to {} ignored", reply.saga_id, reply.step, in_reply_to);
     }
     return Handled::done;
   }
 
   void on_delivery(std::vector<Delivery> deliveries) {
     if (closed) return;
-    bool any = false;
     for (const auto& d : deliveries) {
-      auto it = inflight.find(d.outbox_id);
-      if (it == inflight.end()) continue;
+      const Message* m = outbox.find(d.outbox_id);
+      if (m == nullptr) continue;
       if (d.error.empty()) {
-        inflight.erase(it);
-        pending.sent.push_back(d.outbox_id);
-        any = true;
-      } else {
-        ++stats.send_failures;
-        spdlog::warn("saga={} send to {} failed, retrying in {} ms: {}", it->second.key, it->second.topic,
-                     options.resend_delay, d.error);
-        arm({clock.now() + options.resend_delay, TimerRef{TimerRef::Kind::resend, {}, 0, d.outbox_id}});
+        outbox.confirm(d.outbox_id);
+        continue;
       }
+      ++stats.send_failures;
+      spdlog::warn("saga={} send to {} failed, retrying in {} ms: {}", m->key, m->topic, options.resend_delay, d.error);
+      arm({clock.now() + options.resend_delay, TimerRef{TimerRef::Kind::resend, {}, 0, d.outbox_id}});
     }
-    // Only a full batch of deletions is worth a commit of its own now; otherwise they ride
-    // on the next commit, or on one made after outbox_clear_delay.
-    if (pending.sent.size() >= options.max_batch) {
-      schedule_flush();
-    } else if (any && !clear_outbox_armed) {
+    // The new watermark rides on the next commit, or on one made after outbox_clear_delay.
+    if (watermark_behind() && !clear_outbox_armed) {
       clear_outbox_armed = true;
       arm({clock.now() + options.outbox_clear_delay, TimerRef{TimerRef::Kind::clear_outbox, {}, 0, 0}});
     }
@@ -612,12 +604,37 @@ struct Engine::Impl {
 
   // --- recovery ---
 
+  // Sends again what committed entries after the delivered watermark carry: commands of the
+  // sagas still running (a finished saga's outcome is final: its commands are moot), every
+  // lifecycle event and dead letter. Returns how many messages.
+  std::size_t resend(const state::Backlog& backlog) {
+    outbox.committed(backlog.last);
+    stored_watermark = backlog.delivered;
+    std::size_t before = outbox.in_flight();
+    for (const auto& e : backlog.entries) {
+      for (const auto& m : e.messages) dispatch(e.position, Message{m.topic, m.key, m.headers, m.value});
+      if (e.saga_id.empty()) continue;
+      if (auto it = active.find(e.saga_id); it != active.end()) {
+        const Active& a = it->second;
+        for (const auto& s : e.sends) {
+          if (s.step.value() >= a.inst.steps.size()) continue;
+          sagas::Json payload = s.kind == CommandKind::execute ? a.inst.steps[s.step.value()].request.value_or(Json())
+                                                               : s.payload;
+          auto cmd = sagas::make_command(*a.def, e.saga_id, s.step, s.kind, s.attempt, std::move(payload));
+          dispatch(e.position, protocol::command_message(*a.def, e.saga_id, cmd));
+        }
+      }
+      dispatch_events(e.position, e.saga_id, e.saga, e.version, e.history);
+    }
+    return outbox.in_flight() - before;
+  }
+
   Status open() {
     if (opened) return {Errc::conflict, "the engine is already open"};
     auto loaded = store.load_active();
     if (!loaded) return {Errc::store, loaded.error().message};
-    auto outbox = store.pending_outbox();
-    if (!outbox) return {Errc::store, outbox.error().message};
+    auto backlog = store.undelivered();
+    if (!backlog) return {Errc::store, backlog.error().message};
     std::vector<Instance> unfinished = std::move(loaded).value();
     std::map<std::pair<std::string, int>, std::size_t> missing;
     for (const auto& inst : unfinished) {
@@ -643,11 +660,9 @@ struct Engine::Impl {
       Active& a = active.emplace(id, Active{def, std::move(inst)}).first->second;
       timers.sync(a.inst);
     }
-    std::vector<state::OutboxMessage> unsent = std::move(outbox).value();
-    for (auto& m : unsent) dispatch(m);
-    std::size_t resent = unsent.size();
+    std::size_t resent = resend(*backlog);
     if (!unfinished.empty() || resent > 0) {
-      spdlog::info("recovered {} unfinished sagas; re-sent {} unconfirmed commands", unfinished.size(), resent);
+      spdlog::info("recovered {} unfinished sagas; re-sent {} unconfirmed messages", unfinished.size(), resent);
     }
     if (options.retention > 0) arm({clock.now(), TimerRef{TimerRef::Kind::retention, {}, 0, 0}});
     opened = true;
@@ -747,7 +762,7 @@ Result<StartResult> Engine::Impl::start(const std::string& saga, Json input, Sta
   Active& a =
       d.active.emplace(id, Active{def, sagas::new_instance(*def, id, std::move(input), d.clock.now())})
           .first->second;
-  if (auto why = d.apply(a, sagas::Started{}, Extra{std::nullopt, true, std::move(on_committed)})) {
+  if (auto why = d.apply(a, sagas::Started{}, Extra{true, std::move(on_committed)})) {
     d.active.erase(id);
     return Status{Errc::conflict, *why};
   }
@@ -830,7 +845,7 @@ std::vector<sagas::DefinitionPtr> Engine::definitions() const {
 
 const EngineStats& Engine::stats() const { return impl_->stats; }
 std::size_t Engine::active_sagas() const { return impl_->active.size(); }
-std::size_t Engine::unconfirmed_sends() const { return impl_->inflight.size(); }
+std::size_t Engine::unconfirmed_sends() const { return impl_->outbox.in_flight(); }
 bool Engine::store_healthy() const { return !impl_->commit_blocked; }
 bool Engine::ready() const { return impl_->caught_up_once && impl_->transport.ready(); }
 

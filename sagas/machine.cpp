@@ -6,9 +6,10 @@
 
 namespace sagas {
 
-std::string message_id(const Instance& inst, const Definition& def, StepIndex step, CommandKind kind,
-                       Attempt attempt) {
-  std::string out = inst.id;
+namespace {
+std::string message_id_of(const std::string& saga_id, const Definition& def, StepIndex step, CommandKind kind,
+                          Attempt attempt) {
+  std::string out = saga_id;
   out += '/';
   out += def.step(step).name;
   out += '/';
@@ -16,6 +17,28 @@ std::string message_id(const Instance& inst, const Definition& def, StepIndex st
   out += '/';
   out += std::to_string(attempt.value());
   return out;
+}
+}  // namespace
+
+std::string message_id(const Instance& inst, const Definition& def, StepIndex step, CommandKind kind,
+                       Attempt attempt) {
+  return message_id_of(inst.id, def, step, kind, attempt);
+}
+
+SendCommand make_command(const Definition& def, const std::string& saga_id, StepIndex step, CommandKind kind,
+                         Attempt attempt, Json payload) {
+  const Step& st = def.step(step);
+  const CommandSpec& spec = kind == CommandKind::execute ? st.execute : *st.compensation;
+  SendCommand cmd;
+  cmd.step = step;
+  cmd.kind = kind;
+  cmd.attempt = attempt;
+  cmd.message_id = message_id_of(saga_id, def, step, kind, attempt);
+  cmd.idempotency_key = saga_id + "/" + st.name + "/" + std::string(to_string(kind));
+  cmd.topic = spec.topic;
+  cmd.command = spec.command;
+  cmd.payload = std::move(payload);
+  return cmd;
 }
 
 Millis backoff_delay(const RetryPolicy& policy, std::uint32_t attempt, double random01) {
@@ -364,18 +387,8 @@ class Machine {
   }
 
   void send(StepIndex i, CommandKind kind, Attempt attempt, Json payload) {
-    const CommandSpec& spec = command(i, kind);
-    SendCommand cmd;
-    cmd.step = i;
-    cmd.kind = kind;
-    cmd.attempt = attempt;
-    cmd.message_id = message_id(inst(), def_, i, kind, attempt);
-    cmd.idempotency_key = inst().id + "/" + step(i).name + "/" + std::string(to_string(kind));
-    cmd.topic = spec.topic;
-    cmd.command = spec.command;
-    cmd.payload = std::move(payload);
-    t_.sends.push_back(std::move(cmd));
-    arm_timer(i, kind, TimerKind::attempt_timeout, attempt, spec.timeout);
+    t_.sends.push_back(make_command(def_, inst().id, i, kind, attempt, std::move(payload)));
+    arm_timer(i, kind, TimerKind::attempt_timeout, attempt, command(i, kind).timeout);
   }
 
   void send_execute(StepIndex i) {

@@ -119,6 +119,12 @@ Transition transition(const Definition& def, const Instance& instance, const Eve
 std::string message_id(const Instance& inst, const Definition& def, StepIndex step, CommandKind kind,
                        Attempt attempt);
 
+// The command the machine sends for this attempt of a step (what Transition::sends holds):
+// ids, topic and command follow from the definition. Recovery rebuilds commands with it from
+// what the journal keeps of them.
+SendCommand make_command(const Definition& def, const std::string& saga_id, StepIndex step, CommandKind kind,
+                         Attempt attempt, Json payload);
+
 // The delay before retry number `attempt` + 1, after `attempt` attempts failed.
 Millis backoff_delay(const RetryPolicy& policy, std::uint32_t attempt, double random01);
 

@@ -6,9 +6,6 @@ using sagas::Json;
 
 namespace {
 
-Json opt(const std::optional<Json>& v) { return v ? *v : Json(); }
-Json opt_time(const std::optional<sagas::TimeMs>& v) { return v ? Json(*v) : Json(); }
-
 struct Reader {
   const Json& j;
   std::string error;
@@ -41,6 +38,17 @@ struct Reader {
     if (error.empty()) error = std::string("field \"") + name + "\" is not a string";
     return {};
   }
+  // Optional fields: absent or null is the default; present with another type is an error.
+  bool opt_boolean(const char* name) {
+    const Json* v = j.find(name);
+    if (v == nullptr || v->is_null()) return false;
+    return boolean(name);
+  }
+  std::string opt_string(const char* name) {
+    const Json* v = j.find(name);
+    if (v == nullptr || v->is_null()) return {};
+    return string(name);
+  }
   std::optional<Json> opt_json(const char* name) {
     const Json* v = j.find(name);
     if (v == nullptr || v->is_null()) return std::nullopt;
@@ -51,21 +59,26 @@ struct Reader {
 }  // namespace
 
 Json to_json(const sagas::StepRecord& r) {
+  // Fields at their default value are left out: most of a step's fields are zero most of
+  // its life, and each byte here is written again with every journal entry that changes it.
   Json j = Json::object();
   j.set("state", std::string(sagas::to_string(r.state)));
-  j.set("attempts", static_cast<std::int64_t>(r.attempts));
-  j.set("compensation_attempts", static_cast<std::int64_t>(r.compensation_attempts));
-  j.set("compensation_budget_from", static_cast<std::int64_t>(r.compensation_budget_from));
-  j.set("outcome_unknown", r.outcome_unknown);
-  j.set("compensation_gave_up", r.compensation_gave_up);
-  j.set("request", opt(r.request));
-  j.set("reply", opt(r.reply));
-  j.set("error", r.error);
-  j.set("started_at", r.started_at);
-  j.set("finished_at", r.finished_at);
-  j.set("timer_at", opt_time(r.timer_at));
-  j.set("timer_kind", std::string(sagas::to_string(r.timer_kind)));
-  j.set("timer_for", std::string(sagas::to_string(r.timer_for)));
+  auto count = [&](const char* name, std::uint32_t v) {
+    if (v != 0) j.set(name, static_cast<std::int64_t>(v));
+  };
+  count("attempts", r.attempts);
+  count("compensation_attempts", r.compensation_attempts);
+  count("compensation_budget_from", r.compensation_budget_from);
+  if (r.outcome_unknown) j.set("outcome_unknown", true);
+  if (r.compensation_gave_up) j.set("compensation_gave_up", true);
+  if (r.request) j.set("request", *r.request);
+  if (r.reply) j.set("reply", *r.reply);
+  if (!r.error.empty()) j.set("error", r.error);
+  if (r.started_at != 0) j.set("started_at", r.started_at);
+  if (r.finished_at != 0) j.set("finished_at", r.finished_at);
+  if (r.timer_at) j.set("timer_at", *r.timer_at);
+  if (r.timer_kind != sagas::TimerKind::attempt_timeout) j.set("timer_kind", std::string(sagas::to_string(r.timer_kind)));
+  if (r.timer_for != sagas::CommandKind::execute) j.set("timer_for", std::string(sagas::to_string(r.timer_for)));
   return j;
 }
 
@@ -74,24 +87,30 @@ sagas::Result<sagas::StepRecord> step_from_json(const Json& j) {
   Reader rd{j, {}};
   sagas::StepRecord r;
   auto state = sagas::step_state_from(rd.string("state"));
-  r.attempts = static_cast<std::uint32_t>(rd.integer("attempts"));
-  r.compensation_attempts = static_cast<std::uint32_t>(rd.integer("compensation_attempts"));
-  r.compensation_budget_from = static_cast<std::uint32_t>(rd.integer("compensation_budget_from"));
-  r.outcome_unknown = rd.boolean("outcome_unknown");
-  r.compensation_gave_up = rd.boolean("compensation_gave_up");
+  r.attempts = static_cast<std::uint32_t>(rd.opt_integer("attempts").value_or(0));
+  r.compensation_attempts = static_cast<std::uint32_t>(rd.opt_integer("compensation_attempts").value_or(0));
+  r.compensation_budget_from = static_cast<std::uint32_t>(rd.opt_integer("compensation_budget_from").value_or(0));
+  r.outcome_unknown = rd.opt_boolean("outcome_unknown");
+  r.compensation_gave_up = rd.opt_boolean("compensation_gave_up");
   r.request = rd.opt_json("request");
   r.reply = rd.opt_json("reply");
-  r.error = rd.string("error");
-  r.started_at = rd.integer("started_at");
-  r.finished_at = rd.integer("finished_at");
+  r.error = rd.opt_string("error");
+  r.started_at = rd.opt_integer("started_at").value_or(0);
+  r.finished_at = rd.opt_integer("finished_at").value_or(0);
   r.timer_at = rd.opt_integer("timer_at");
-  std::string kind = rd.string("timer_kind");
-  r.timer_kind = kind == "retry_backoff" ? sagas::TimerKind::retry_backoff : sagas::TimerKind::attempt_timeout;
-  auto timer_for = sagas::command_kind_from(rd.string("timer_for"));
+  std::string kind = rd.opt_string("timer_kind");
+  if (kind == "retry_backoff") {
+    r.timer_kind = sagas::TimerKind::retry_backoff;
+  } else if (!kind.empty() && kind != "attempt_timeout") {
+    return sagas::Error{"unknown timer kind \"" + kind + "\""};
+  }
+  std::string timer_for = rd.opt_string("timer_for");
+  auto for_kind = timer_for.empty() ? std::optional(sagas::CommandKind::execute) : sagas::command_kind_from(timer_for);
   if (!rd.error.empty()) return sagas::Error{rd.error};
-  if (!state || !timer_for) return sagas::Error{"unknown step state or timer kind"};
+  if (!state) return sagas::Error{"unknown step state"};
+  if (!for_kind) return sagas::Error{"unknown timer target \"" + timer_for + "\""};
   r.state = *state;
-  r.timer_for = *timer_for;
+  r.timer_for = *for_kind;
   return r;
 }
 
@@ -105,11 +124,11 @@ Json to_json(const sagas::Instance& inst) {
   Json steps = Json::array();
   for (const auto& s : inst.steps) steps.as_array().push_back(to_json(s));
   j.set("steps", std::move(steps));
-  j.set("stage", static_cast<std::int64_t>(inst.stage));
-  j.set("error", inst.error);
+  if (inst.stage != 0) j.set("stage", static_cast<std::int64_t>(inst.stage));
+  if (!inst.error.empty()) j.set("error", inst.error);
   j.set("created_at", inst.created_at);
   j.set("updated_at", inst.updated_at);
-  j.set("deadline_at", opt_time(inst.deadline_at));
+  if (inst.deadline_at) j.set("deadline_at", *inst.deadline_at);
   return j;
 }
 
@@ -122,8 +141,8 @@ sagas::Result<sagas::Instance> instance_from_json(const Json& j) {
   inst.version = static_cast<int>(rd.integer("version"));
   auto state = sagas::saga_state_from(rd.string("state"));
   if (const Json* in = rd.field("input")) inst.input = *in;
-  inst.stage = static_cast<std::size_t>(rd.integer("stage"));
-  inst.error = rd.string("error");
+  inst.stage = static_cast<std::size_t>(rd.opt_integer("stage").value_or(0));
+  inst.error = rd.opt_string("error");
   inst.created_at = rd.integer("created_at");
   inst.updated_at = rd.integer("updated_at");
   inst.deadline_at = rd.opt_integer("deadline_at");

@@ -1,5 +1,6 @@
-// Instance <-> JSON, the form the SQLite store keeps an instance's full state in. Every
-// field round-trips exactly (tested), so recovery resumes from the same state.
+// Instance <-> JSON, the form the journal keeps an instance (a snapshot) or a step in. Every
+// field round-trips exactly (tested), so recovery resumes from the same state. Fields at their
+// default value (zero, empty, false, null) are left out and read back as that default.
 #pragma once
 
 #include <optional>

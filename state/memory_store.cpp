@@ -4,42 +4,37 @@
 
 namespace state {
 
-Status MemoryStore::commit(std::span<Commit> batch, std::span<const std::int64_t> sent) {
+Status MemoryStore::commit(std::span<Commit> batch, Position delivered) {
+  std::lock_guard lock(mutex_);
   for (const auto& c : batch) {
     if (c.new_instance && instances_.count(c.instance.id) > 0) {
       return {Errc::corrupt, "saga id \"" + c.instance.id + "\" already exists"};
     }
   }
   for (auto& c : batch) {
-    if (c.messages_only) {
-      for (auto& m : c.outbox) {
-        m.id = next_outbox_id_++;
-        m.saga_id = c.instance.id;
-        outbox_[m.id] = m;
-      }
-      continue;
-    }
-    instances_[c.instance.id] = c.instance;
-    auto& h = history_[c.instance.id];
+    c.position = ++last_;
+    const auto& inst = c.instance;
+    journal_[c.position] = {c.position, c.messages_only ? std::string() : inst.id, inst.saga, inst.version,
+                            c.history, c.sends, c.messages};
+    if (c.messages_only) continue;
+    instances_[inst.id] = inst;
+    auto& h = history_[inst.id];
     h.insert(h.end(), c.history.begin(), c.history.end());
-    for (auto& m : c.outbox) {
-      m.id = next_outbox_id_++;
-      m.saga_id = c.instance.id;
-      outbox_[m.id] = m;
-    }
-    if (c.processed_reply) processed_[*c.processed_reply] = c.instance.id;
   }
-  for (auto id : sent) outbox_.erase(id);
+  delivered_ = std::min(std::max(delivered_, delivered), last_);
+  journal_.erase(journal_.begin(), journal_.upper_bound(delivered_));
   return Status::success();
 }
 
 Result<std::optional<sagas::Instance>> MemoryStore::load(const std::string& id) {
+  std::lock_guard lock(mutex_);
   auto it = instances_.find(id);
   if (it == instances_.end()) return std::optional<sagas::Instance>();
   return std::optional<sagas::Instance>(it->second);
 }
 
 Result<std::vector<sagas::Instance>> MemoryStore::load_active() {
+  std::lock_guard lock(mutex_);
   std::vector<sagas::Instance> out;
   for (const auto& [id, inst] : instances_) {
     if (!sagas::is_terminal(inst.state)) out.push_back(inst);
@@ -48,6 +43,7 @@ Result<std::vector<sagas::Instance>> MemoryStore::load_active() {
 }
 
 Result<Listed> MemoryStore::list(const ListFilter& f) {
+  std::lock_guard lock(mutex_);
   std::vector<sagas::Instance> all;
   for (const auto& [id, inst] : instances_) {
     if (f.state && inst.state != *f.state) continue;
@@ -63,26 +59,32 @@ Result<Listed> MemoryStore::list(const ListFilter& f) {
 }
 
 Result<std::vector<HistoryRow>> MemoryStore::history(const std::string& id) {
+  std::lock_guard lock(mutex_);
   auto it = history_.find(id);
   return it == history_.end() ? std::vector<HistoryRow>{} : it->second;
 }
 
-Result<std::vector<OutboxMessage>> MemoryStore::pending_outbox() {
-  std::vector<OutboxMessage> out;
-  for (const auto& [id, m] : outbox_) out.push_back(m);
+Result<Backlog> MemoryStore::undelivered() {
+  std::lock_guard lock(mutex_);
+  Backlog out{last_, delivered_, {}};
+  for (const auto& [pos, e] : journal_) {
+    if (e.history.empty() && e.sends.empty() && e.messages.empty()) continue;
+    Undelivered u = e;
+    for (auto& s : u.sends) {
+      if (s.kind == sagas::CommandKind::execute) s.payload = sagas::Json();  // as the port promises
+    }
+    out.entries.push_back(std::move(u));
+  }
   return out;
 }
 
-Status MemoryStore::mark_sent(std::span<const std::int64_t> ids) {
-  for (auto id : ids) outbox_.erase(id);
-  return Status::success();
+Result<bool> MemoryStore::was_pruned(const std::string& id) {
+  std::lock_guard lock(mutex_);
+  return pruned_.count(id) > 0;
 }
 
-Result<bool> MemoryStore::reply_processed(const std::string& message_id) { return processed_.count(message_id) > 0; }
-
-Result<bool> MemoryStore::was_pruned(const std::string& id) { return pruned_.count(id) > 0; }
-
 Result<std::size_t> MemoryStore::prune(TimeMs before, std::size_t max_sagas, TimeMs now) {
+  std::lock_guard lock(mutex_);
   std::erase_if(pruned_, [&](const auto& kv) { return kv.second < before; });
   std::vector<std::string> ids;
   for (const auto& [id, inst] : instances_) {
@@ -92,8 +94,7 @@ Result<std::size_t> MemoryStore::prune(TimeMs before, std::size_t max_sagas, Tim
   for (const auto& id : ids) {
     instances_.erase(id);
     history_.erase(id);
-    std::erase_if(outbox_, [&](const auto& kv) { return kv.second.saga_id == id; });
-    std::erase_if(processed_, [&](const auto& kv) { return kv.second == id; });
+    std::erase_if(journal_, [&](const auto& kv) { return kv.second.saga_id == id; });
     pruned_[id] = now;
   }
   return ids.size();

@@ -1,25 +1,23 @@
 #include "state/sqlite_store.h"
 
 #include <fcntl.h>
-#include <sqlite3.h>
 #include <sys/file.h>
 #include <unistd.h>
 
 #include <cstring>
-#include <functional>
-#include <map>
+#include <unordered_map>
 
-#include "state/codec.h"
-#include "state/sqlite_handles.h"
+#include "state/journal_codec.h"
+#include "state/sqlite_conn.h"
+#include "state/sqlite_migrations.h"
 
 namespace state {
 
 namespace {
 
-using sagas::Json;
-
-using sqlite::DbPtr;
-using sqlite::StmtPtr;
+using sqlite::bind_arg;
+using sqlite::col_text;
+using sqlite::Conn;
 
 // The lock file that keeps a second orchestrator off the database.
 class LockFile {
@@ -39,185 +37,108 @@ class LockFile {
   int fd_ = -1;
 };
 
-// Migrations, applied in order inside one transaction each; index i takes version i to i+1.
-const char* const kMigrations[] = {
-    R"sql(
-CREATE TABLE instances (
-  id TEXT PRIMARY KEY,
-  saga TEXT NOT NULL,
-  version INTEGER NOT NULL,
-  state TEXT NOT NULL,
-  created_at INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL,
-  error TEXT NOT NULL,
-  data TEXT NOT NULL
-);
-CREATE INDEX instances_by_state ON instances (state, updated_at);
-CREATE INDEX instances_by_created ON instances (created_at);
-CREATE TABLE steps (
-  saga_id TEXT NOT NULL,
-  idx INTEGER NOT NULL,
-  state TEXT NOT NULL,
-  attempts INTEGER NOT NULL,
-  data TEXT NOT NULL,
-  PRIMARY KEY (saga_id, idx)
-) WITHOUT ROWID;
-CREATE TABLE history (
-  id INTEGER PRIMARY KEY,
-  saga_id TEXT NOT NULL,
-  at INTEGER NOT NULL,
-  event TEXT NOT NULL,
-  step TEXT NOT NULL,
-  detail TEXT NOT NULL
-);
-CREATE INDEX history_by_saga ON history (saga_id, id);
-CREATE TABLE outbox (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  saga_id TEXT NOT NULL,
-  topic TEXT NOT NULL,
-  key TEXT NOT NULL,
-  headers TEXT NOT NULL,
-  value TEXT NOT NULL
-);
-CREATE INDEX outbox_by_saga ON outbox (saga_id);
-CREATE TABLE processed_replies (
-  message_id TEXT PRIMARY KEY,
-  saga_id TEXT NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX processed_by_saga ON processed_replies (saga_id);
-)sql",
-    // 2: tombstones of pruned sagas, so a late reply to one is recognised as late.
-    R"sql(
-CREATE TABLE pruned (
-  saga_id TEXT PRIMARY KEY,
-  at INTEGER NOT NULL
-) WITHOUT ROWID;
-)sql",
-};
-
-std::string col_text(sqlite3_stmt* s, int i) {
-  const auto* p = sqlite3_column_text(s, i);
-  return p == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(p),
-                                                    static_cast<std::size_t>(sqlite3_column_bytes(s, i)));
-}
-
-Json headers_json(const Headers& h) {
-  Json arr = Json::array();
-  for (const auto& [k, v] : h) arr.as_array().push_back(Json(Json::Array{Json(k), Json(v)}));
-  return arr;
-}
-
-// nullopt when the column is not the JSON array of [name, value] pairs it was written as.
-std::optional<Headers> headers_from(const std::string& text) {
-  Headers out;
-  auto j = Json::parse(text);
-  if (!j || !j->is_array()) return std::nullopt;
-  for (const auto& pair : j->as_array()) {
-    if (!pair.is_array() || pair.as_array().size() != 2 || !pair.as_array()[0].is_string() ||
-        !pair.as_array()[1].is_string()) {
-      return std::nullopt;
-    }
-    out.emplace_back(pair.as_array()[0].as_string(), pair.as_array()[1].as_string());
-  }
-  return out;
-}
-
 // How many unreadable sagas an error names before "and N more".
 constexpr std::size_t kNamedBrokenRows = 10;
+
+Status corrupt(const std::string& id, const std::string& problem) {
+  return {Errc::corrupt, "saga " + id + ": " + problem};
+}
+
+// The writer's memory of a saga it has committed since the store opened: its state as the
+// `sagas` row holds it, and how many entries followed its last snapshot. Sagas it does not
+// know get a snapshot and a fresh row with their next entry.
+struct Known {
+  sagas::SagaState state = sagas::SagaState::running;
+  int since_snapshot = 0;
+};
+
+sagas::Result<LockFile, Status> take_lock(const std::string& path) {
+  std::string lock_path = path + ".lock";
+  int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return Status{Errc::io, "cannot create " + lock_path + ": " + std::strerror(errno) +
+                                "; check that its directory exists and is writable"};
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    char buf[32] = {};
+    ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+    ::close(fd);
+    std::string pid = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string("unknown");
+    while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+    return Status{Errc::locked, path + " is in use by another orchestrator (pid " + pid +
+                                    "); stop it, or give this one another state file"};
+  }
+  std::string me = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, me.data(), me.size(), 0) < 0) {
+    ::close(fd);
+    return Status{Errc::io, "cannot write " + lock_path + ": " + std::strerror(errno)};
+  }
+  return LockFile(fd);
+}
 
 }  // namespace
 
 struct SqliteStore::Impl {
-  DbPtr db;
   LockFile lock;
   std::string path;
-  std::map<std::string, StmtPtr> stmts;  // prepared once, reused
+  Conn reader;  // the owner's thread: reads and prune
+  Conn writer;  // commit(), possibly on a thread of its own; unused when read-only
 
-  std::string last_error() const { return sqlite3_errmsg(db.get()); }
+  // Owned by commit().
+  Position last = 0;
+  Position delivered = 0;
+  std::unordered_map<std::string, Known> known;
 
-  Status fail(const std::string& what) const {
-    return {Errc::io, what + " in " + path + ": " + last_error()};
-  }
+  // --- reading (reader connection) ---
 
-  bool exec(const char* sql) { return sqlite3_exec(db.get(), sql, nullptr, nullptr, nullptr) == SQLITE_OK; }
-
-  sqlite3_stmt* stmt(const std::string& sql) {
-    auto it = stmts.find(sql);
-    if (it == stmts.end()) {
-      sqlite3_stmt* raw = nullptr;
-      if (sqlite3_prepare_v3(db.get(), sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr) != SQLITE_OK) {
-        return nullptr;
-      }
-      it = stmts.emplace(sql, StmtPtr(raw)).first;
-    }
-    sqlite3_reset(it->second.get());
-    sqlite3_clear_bindings(it->second.get());
-    return it->second.get();
-  }
-
-  static void bind(sqlite3_stmt* s, int i, const std::string& v) {
-    sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-  }
-  static void bind(sqlite3_stmt* s, int i, std::int64_t v) { sqlite3_bind_int64(s, i, v); }
-
-  Status corrupt(const std::string& id, const std::string& problem) const {
-    return {Errc::corrupt, "saga " + id + ": " + problem};
-  }
-
-  // The first column of a statement's first row (PRAGMA answers); nullopt on failure.
-  std::optional<std::string> query_one(const char* sql) {
-    StmtPtr owned;
-    sqlite3_stmt* raw = nullptr;
-    if (sqlite3_prepare_v2(db.get(), sql, -1, &raw, nullptr) != SQLITE_OK) return std::nullopt;
-    owned.reset(raw);
-    if (sqlite3_step(raw) != SQLITE_ROW) return std::nullopt;
-    return col_text(raw, 0);
-  }
-
-  Result<sagas::Instance> read_instance(const std::string& id, const std::string& text) {
-    auto data = Json::parse(text);
-    if (!data) return corrupt(id, "its instance row is not JSON (" + data.error().message + ")");
-    if (!data->is_object()) return corrupt(id, "its instance row is not a JSON object");
-    sqlite3_stmt* st = stmt("SELECT idx, data FROM steps WHERE saga_id = ? ORDER BY idx");
-    if (st == nullptr) return fail("cannot read the steps of saga " + id);
-    bind(st, 1, id);
-    Json steps = Json::array();
+  // Every entry of a saga from its latest snapshot on, oldest first.
+  Result<std::vector<journal::Entry>> entries_from_snapshot(const std::string& id) {
+    sqlite::Query s = reader.stmt("SELECT position, at, data FROM journal WHERE saga_id = ? ORDER BY position DESC");
+    if (s == nullptr) return reader.fail("cannot read saga " + id);
+    bind_arg(s, 1, id);
+    std::vector<journal::Entry> newest_first;
     int rc = SQLITE_ROW;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-      auto sj = Json::parse(col_text(st, 1));
-      if (!sj) {
-        return corrupt(id, "its step row " + std::to_string(sqlite3_column_int64(st, 0)) + " is not JSON (" +
-                               sj.error().message + ")");
-      }
-      steps.as_array().push_back(std::move(sj).value());
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+      auto e = journal::decode(col_text(s, 2), sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1));
+      if (!e) return corrupt(id, "journal entry " + std::to_string(sqlite3_column_int64(s, 0)) + ": " + e.error().message);
+      bool snapshot = e->snapshot.has_value();
+      newest_first.push_back(std::move(e).value());
+      if (snapshot) break;
     }
-    if (rc != SQLITE_DONE) return fail("cannot read the steps of saga " + id);
-    data->set("steps", std::move(steps));
-    auto inst = instance_from_json(*data);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return reader.fail("cannot read saga " + id);
+    return std::vector<journal::Entry>(std::make_move_iterator(newest_first.rbegin()),
+                                       std::make_move_iterator(newest_first.rend()));
+  }
+
+  Result<std::optional<sagas::Instance>> read_saga(const std::string& id) {
+    auto entries = entries_from_snapshot(id);
+    if (!entries) return entries.error();
+    auto inst = journal::fold(*entries);
     if (!inst) return corrupt(id, inst.error().message);
     return std::move(inst).value();
   }
 
-  // Runs a query whose columns are (id, data): every row, or the I/O error.
-  Result<std::vector<std::pair<std::string, std::string>>> rows_of(sqlite3_stmt* s, const std::string& what) {
-    std::vector<std::pair<std::string, std::string>> rows;
+  // The ids a query on `sagas` returns (its first column).
+  Result<std::vector<std::string>> ids_of(sqlite3_stmt* s, const std::string& what) {
+    std::vector<std::string> ids;
+    if (s == nullptr) return reader.fail("cannot read " + what);
     int rc = SQLITE_ROW;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) rows.emplace_back(col_text(s, 0), col_text(s, 1));
-    if (rc != SQLITE_DONE) return fail("cannot read " + what);
-    return rows;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) ids.push_back(col_text(s, 0));
+    if (rc != SQLITE_DONE) return reader.fail("cannot read " + what);
+    return ids;
   }
 
-  // Loads each (id, data) row: the readable ones, and the damaged ones apart. I/O errors
-  // fail the whole read.
-  Result<Listed> read_instances(sqlite3_stmt* s, const std::string& what) {
-    // Collect the rows first: loading the steps reuses another statement.
-    auto rows = rows_of(s, what);
-    if (!rows) return rows.error();
+  // Loads each saga: the readable ones, and the damaged ones apart. I/O errors fail the read.
+  Result<Listed> read_sagas(sqlite3_stmt* s, const std::string& what) {
+    auto ids = ids_of(s, what);
+    if (!ids) return ids.error();
     Listed out;
-    for (const auto& [id, data] : *rows) {
-      auto inst = read_instance(id, data);
-      if (inst) {
-        out.sagas.push_back(std::move(inst).value());
+    for (const auto& id : *ids) {
+      auto inst = read_saga(id);
+      if (inst && *inst) {
+        out.sagas.push_back(std::move(**inst));
+      } else if (inst) {
+        out.unreadable.push_back({id, "saga " + id + ": it is listed but has no journal entries"});
       } else if (inst.error().code == Errc::corrupt) {
         out.unreadable.push_back({id, inst.error().message});
       } else {
@@ -227,233 +148,165 @@ struct SqliteStore::Impl {
     return out;
   }
 
-  // Runs `body` in one write transaction: all of it is committed, or none of it.
-  template <typename Body>
-  Status transaction(Body body) {
-    if (!exec("BEGIN IMMEDIATE")) return fail("cannot begin a transaction");
-    Status st = body();
-    if (st.ok() && !exec("COMMIT")) st = fail("cannot commit");
-    if (!st.ok()) exec("ROLLBACK");
-    return st;
-  }
+  // --- writing (writer connection) ---
 
-  // Inside an open transaction.
-  Status delete_outbox(std::span<const std::int64_t> ids) {
-    for (auto id : ids) {
-      sqlite3_stmt* s = stmt("DELETE FROM outbox WHERE id = ?");
-      if (s == nullptr) return fail("cannot clear the outbox");
-      bind(s, 1, id);
-      if (sqlite3_step(s) != SQLITE_DONE) return fail("cannot clear the outbox");
-    }
+  Status append(const std::string& saga_id, Position pos, TimeMs at, const std::string& data) {
+    sqlite::Query s = writer.stmt("INSERT INTO journal (saga_id, position, at, data) VALUES (?, ?, ?, ?)");
+    if (s == nullptr) return writer.fail("cannot prepare");
+    bind_arg(s, 1, saga_id);
+    bind_arg(s, 2, pos);
+    bind_arg(s, 3, at);
+    bind_arg(s, 4, data);
+    if (sqlite3_step(s) != SQLITE_DONE) return writer.fail("cannot write the journal of saga " + saga_id);
     return Status::success();
   }
 
-  Status write_outbox(Commit& c) {
-    const auto& inst = c.instance;
-    for (auto& m : c.outbox) {
-      sqlite3_stmt* st = stmt("INSERT INTO outbox (saga_id, topic, key, headers, value) VALUES (?, ?, ?, ?, ?)");
-      if (st == nullptr) return fail("cannot prepare");
-      bind(st, 1, inst.id);
-      bind(st, 2, m.topic);
-      bind(st, 3, m.key);
-      bind(st, 4, headers_json(m.headers).dump());
-      bind(st, 5, m.value);
-      if (sqlite3_step(st) != SQLITE_DONE) return fail("cannot write outbox of saga " + inst.id);
-      m.id = sqlite3_last_insert_rowid(db.get());
-      m.saga_id = inst.id;
-    }
-    return Status::success();
-  }
-
-  Status write(Commit& c) {
-    if (c.messages_only) return write_outbox(c);
-    Json data = to_json(c.instance);
-    Json steps = *data.find("steps");
-    data.set("steps", Json::array());
-    sqlite3_stmt* s = stmt(c.new_instance
-                               ? "INSERT INTO instances (id, saga, version, state, created_at, updated_at, error, data) "
-                                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                               : "INSERT INTO instances (id, saga, version, state, created_at, updated_at, error, data) "
-                                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET state = excluded.state, "
-                                 "updated_at = excluded.updated_at, error = excluded.error, data = excluded.data");
-    if (s == nullptr) return fail("cannot prepare");
-    const auto& inst = c.instance;
-    bind(s, 1, inst.id);
-    bind(s, 2, inst.saga);
-    bind(s, 3, std::int64_t{inst.version});
-    bind(s, 4, std::string(sagas::to_string(inst.state)));
-    bind(s, 5, inst.created_at);
-    bind(s, 6, inst.updated_at);
-    bind(s, 7, inst.error);
-    bind(s, 8, data.dump());
+  Status insert_row(const sagas::Instance& inst) {
+    sqlite::Query s = writer.stmt(
+        "INSERT INTO sagas (id, saga, version, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)");
+    if (s == nullptr) return writer.fail("cannot prepare");
+    bind_arg(s, 1, inst.id);
+    bind_arg(s, 2, inst.saga);
+    bind_arg(s, 3, std::int64_t{inst.version});
+    bind_arg(s, 4, std::string(sagas::to_string(inst.state)));
+    bind_arg(s, 5, inst.created_at);
+    bind_arg(s, 6, inst.updated_at);
     if (sqlite3_step(s) != SQLITE_DONE) {
-      if (sqlite3_extended_errcode(db.get()) == SQLITE_CONSTRAINT_PRIMARYKEY) {
+      if (sqlite3_extended_errcode(writer.db()) == SQLITE_CONSTRAINT_PRIMARYKEY) {
         return {Errc::corrupt, "saga id \"" + inst.id + "\" already exists"};
       }
-      return fail("cannot write saga " + inst.id);
-    }
-    const auto& arr = steps.as_array();
-    for (std::size_t i = 0; i < arr.size(); ++i) {
-      if (!c.new_instance && i < c.steps_changed.size() && !c.steps_changed[i]) continue;
-      sqlite3_stmt* st = stmt(
-          "INSERT INTO steps (saga_id, idx, state, attempts, data) VALUES (?, ?, ?, ?, ?) "
-          "ON CONFLICT (saga_id, idx) DO UPDATE SET state = excluded.state, attempts = excluded.attempts, "
-          "data = excluded.data");
-      bind(st, 1, inst.id);
-      bind(st, 2, static_cast<std::int64_t>(i));
-      bind(st, 3, std::string(sagas::to_string(inst.steps[i].state)));
-      bind(st, 4, static_cast<std::int64_t>(inst.steps[i].attempts));
-      bind(st, 5, arr[i].dump());
-      if (sqlite3_step(st) != SQLITE_DONE) return fail("cannot write steps of saga " + inst.id);
-    }
-    for (const auto& h : c.history) {
-      sqlite3_stmt* st = stmt("INSERT INTO history (saga_id, at, event, step, detail) VALUES (?, ?, ?, ?, ?)");
-      bind(st, 1, inst.id);
-      bind(st, 2, h.at);
-      bind(st, 3, std::string(sagas::to_string(h.event)));
-      bind(st, 4, h.step);
-      bind(st, 5, h.detail);
-      if (sqlite3_step(st) != SQLITE_DONE) return fail("cannot write history of saga " + inst.id);
-    }
-    if (Status st = write_outbox(c); !st.ok()) return st;
-    if (c.processed_reply) {
-      sqlite3_stmt* st = stmt("INSERT OR IGNORE INTO processed_replies (message_id, saga_id) VALUES (?, ?)");
-      bind(st, 1, *c.processed_reply);
-      bind(st, 2, inst.id);
-      if (sqlite3_step(st) != SQLITE_DONE) return fail("cannot record reply of saga " + inst.id);
+      return writer.fail("cannot write saga " + inst.id);
     }
     return Status::success();
   }
 
-  Status migrate() {
-    if (!exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")) {
-      return fail("cannot read the schema version (is this a sagactl state file?)");
+  // An upsert: a saga this writer does not know may still lack its row (a test's commit).
+  Status update_row(const sagas::Instance& inst) {
+    sqlite::Query s = writer.stmt(
+        "INSERT INTO sagas (id, saga, version, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at");
+    if (s == nullptr) return writer.fail("cannot prepare");
+    bind_arg(s, 1, inst.id);
+    bind_arg(s, 2, inst.saga);
+    bind_arg(s, 3, std::int64_t{inst.version});
+    bind_arg(s, 4, std::string(sagas::to_string(inst.state)));
+    bind_arg(s, 5, inst.created_at);
+    bind_arg(s, 6, inst.updated_at);
+    if (sqlite3_step(s) != SQLITE_DONE) return writer.fail("cannot write saga " + inst.id);
+    return Status::success();
+  }
+
+  // One entry; `seen` is what this batch has written so far (a saga may have several
+  // transitions in one batch), applied to `known` only once the batch is durable.
+  Status write(const Commit& c, Position pos, std::unordered_map<std::string, std::optional<Known>>& seen) {
+    const auto& inst = c.instance;
+    if (c.messages_only) return append("", pos, inst.updated_at, journal::encode(c, false));
+    std::optional<Known> before;
+    if (auto it = seen.find(inst.id); it != seen.end()) {
+      before = it->second;
+    } else if (auto k = known.find(inst.id); k != known.end()) {
+      before = k->second;
     }
-    std::int64_t version = 0;
-    {
-      sqlite3_stmt* s = stmt("SELECT version FROM schema_version");
-      if (s != nullptr && sqlite3_step(s) == SQLITE_ROW) version = sqlite3_column_int64(s, 0);
+    bool snapshot = c.new_instance || !before || before->since_snapshot + 1 >= SqliteStore::kSnapshotEvery;
+    if (c.new_instance) {
+      if (Status st = insert_row(inst); !st.ok()) return st;
+    } else if (!before || before->state != inst.state) {
+      if (Status st = update_row(inst); !st.ok()) return st;
     }
-    constexpr std::int64_t kTarget = sizeof kMigrations / sizeof kMigrations[0];
-    if (version > kTarget) {
-      return {Errc::corrupt, path + " was written by a newer sagactl (schema " + std::to_string(version) +
-                                 ", this one knows " + std::to_string(kTarget) + "); upgrade sagactl"};
-    }
-    for (std::int64_t v = version; v < kTarget; ++v) {
-      if (!exec("BEGIN IMMEDIATE")) return fail("cannot migrate");
-      bool ok = exec(kMigrations[v]) &&
-                exec(v == 0 ? "INSERT INTO schema_version VALUES (1)"
-                            : ("UPDATE schema_version SET version = " + std::to_string(v + 1)).c_str());
-      if (!ok) {
-        Status st = fail("cannot migrate to schema " + std::to_string(v + 1));
-        exec("ROLLBACK");
-        return st;
-      }
-      if (!exec("COMMIT")) return fail("cannot migrate");
-    }
+    if (Status st = append(inst.id, pos, inst.updated_at, journal::encode(c, snapshot)); !st.ok()) return st;
+    seen[inst.id] = sagas::is_terminal(inst.state)
+                        ? std::nullopt
+                        : std::optional<Known>(Known{inst.state, snapshot ? 0 : before->since_snapshot + 1});
     return Status::success();
   }
 };
 
 SqliteStore::SqliteStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-SqliteStore::~SqliteStore() {
-  if (impl_) impl_->stmts.clear();  // statements before the connection
-}
+SqliteStore::~SqliteStore() = default;
 
 sagas::Result<std::unique_ptr<SqliteStore>, Status> SqliteStore::open(const SqliteOptions& options) {
   auto impl = std::make_unique<Impl>();
   impl->path = options.path;
-  if (!options.read_only) {
-    std::string lock_path = options.path + ".lock";
-    int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) {
-      return Status{Errc::io, "cannot create " + lock_path + ": " + std::strerror(errno) +
-                                  "; check that its directory exists and is writable"};
-    }
-    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-      char buf[32] = {};
-      ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
-      ::close(fd);
-      std::string pid = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string("unknown");
-      while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
-      return Status{Errc::locked, options.path + " is in use by another orchestrator (pid " + pid +
-                                      "); stop it, or give this one another state file"};
-    }
-    std::string me = std::to_string(::getpid()) + "\n";
-    if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, me.data(), me.size(), 0) < 0) {
-      ::close(fd);
-      return Status{Errc::io, "cannot write " + lock_path + ": " + std::strerror(errno)};
-    }
-    impl->lock = LockFile(fd);
-  }
-  sqlite3* raw = nullptr;
-  int flags = options.read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-  int rc = sqlite3_open_v2(options.path.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
-  impl->db.reset(raw);
-  if (rc != SQLITE_OK) {
-    return Status{Errc::io, "cannot open state file " + options.path + ": " +
-                                (raw != nullptr ? sqlite3_errmsg(raw) : "out of memory") +
-                                "; check the path and its permissions"};
-  }
-  sqlite3_busy_timeout(raw, 5000);
-  if (!options.read_only) {
-    // Durability rests on these two settings: each is read back, not assumed.
-    auto mode = impl->query_one("PRAGMA journal_mode = WAL");
-    if (!mode) return Status{Errc::corrupt, options.path + " is not a sagactl state file (" + impl->last_error() + ")"};
-    if (*mode != "wal") {
-      return Status{Errc::io, options.path + " cannot use write-ahead logging (journal_mode is " + *mode +
-                                  "); put the state file on a local file system that supports shared memory"};
-    }
-    const char* want = options.synchronous_full ? "2" : "1";  // FULL : NORMAL
-    impl->exec(options.synchronous_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
-    if (auto sync = impl->query_one("PRAGMA synchronous"); !sync || *sync != want) {
-      return Status{Errc::io, "cannot set synchronous = " + std::string(options.synchronous_full ? "FULL" : "NORMAL") +
-                                  " on " + options.path + " (" + impl->last_error() + ")"};
-    }
-    if (Status st = impl->migrate(); !st.ok()) return st;
-  } else {
-    sqlite3_stmt* s = impl->stmt("SELECT version FROM schema_version");
-    if (s == nullptr || sqlite3_step(s) != SQLITE_ROW) {
+  if (options.read_only) {
+    if (Status st = impl->reader.open(options.path, SQLITE_OPEN_READONLY); !st.ok()) return st;
+    auto version = sqlite::schema_version(impl->reader);
+    if (!version || *version == 0) {
       return Status{Errc::not_found, options.path + " holds no sagactl state (has an orchestrator run with it?)"};
     }
+    if (*version != sqlite::kSchemaVersion) {
+      return Status{Errc::corrupt, options.path + " has schema " + std::to_string(*version) + "; this sagactl reads " +
+                                       std::to_string(sqlite::kSchemaVersion) +
+                                       (*version < sqlite::kSchemaVersion
+                                            ? ". Start `sagactl run` on it once: it migrates the file in place"
+                                            : ". It was written by a newer sagactl: upgrade this one")};
+    }
+    return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(impl)));
   }
+  auto lock = take_lock(options.path);
+  if (!lock) return lock.error();
+  impl->lock = std::move(lock).value();
+  Conn& w = impl->writer;
+  if (Status st = w.open(options.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE); !st.ok()) return st;
+  // Durability rests on these two settings: each is read back, not assumed.
+  auto mode = w.query_one("PRAGMA journal_mode = WAL");
+  if (!mode) return Status{Errc::corrupt, options.path + " is not a sagactl state file (" + w.last_error() + ")"};
+  if (*mode != "wal") {
+    return Status{Errc::io, options.path + " cannot use write-ahead logging (journal_mode is " + *mode +
+                                "); put the state file on a local file system that supports shared memory"};
+  }
+  const char* want = options.synchronous_full ? "2" : "1";  // FULL : NORMAL
+  w.exec(options.synchronous_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+  if (auto sync = w.query_one("PRAGMA synchronous"); !sync || *sync != want) {
+    return Status{Errc::io, "cannot set synchronous = " + std::string(options.synchronous_full ? "FULL" : "NORMAL") +
+                                " on " + options.path + " (" + w.last_error() + ")"};
+  }
+  if (Status st = sqlite::migrate(w); !st.ok()) return st;
+  sqlite::Query s = w.stmt("SELECT last, delivered FROM journal_state");
+  if (s == nullptr || sqlite3_step(s) != SQLITE_ROW) return w.fail("cannot read the journal's position");
+  impl->last = sqlite3_column_int64(s, 0);
+  impl->delivered = sqlite3_column_int64(s, 1);
+  if (Status st = impl->reader.open(options.path, SQLITE_OPEN_READWRITE); !st.ok()) return st;
   return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(impl)));
 }
 
-Status SqliteStore::commit(std::span<Commit> batch, std::span<const std::int64_t> sent) {
+Status SqliteStore::commit(std::span<Commit> batch, Position delivered) {
   auto& d = *impl_;
-  Status st = d.transaction([&]() -> Status {
-    if (Status cleared = d.delete_outbox(sent); !cleared.ok()) return cleared;
+  if (batch.empty() && delivered <= d.delivered) return Status::success();
+  Position pos = d.last;
+  Position watermark = std::max(delivered, d.delivered);
+  std::unordered_map<std::string, std::optional<Known>> seen;
+  Status st = d.writer.transaction([&]() -> Status {
     for (auto& c : batch) {
-      if (Status written = d.write(c); !written.ok()) return written;
+      if (Status written = d.write(c, ++pos, seen); !written.ok()) return written;
     }
+    sqlite::Query s = d.writer.stmt("UPDATE journal_state SET last = ?, delivered = ?");
+    if (s == nullptr) return d.writer.fail("cannot prepare");
+    bind_arg(s, 1, pos);
+    bind_arg(s, 2, std::min(watermark, pos));
+    if (sqlite3_step(s) != SQLITE_DONE) return d.writer.fail("cannot write the journal's position");
     return Status::success();
   });
-  if (!st.ok()) {
-    for (auto& c : batch) {
-      for (auto& m : c.outbox) m.id = 0;  // nothing was written: no ids
+  if (!st.ok()) return st;
+  Position first = d.last;
+  for (std::size_t i = 0; i < batch.size(); ++i) batch[i].position = first + 1 + static_cast<Position>(i);
+  d.last = pos;
+  d.delivered = std::min(watermark, pos);
+  for (auto& [id, k] : seen) {
+    if (k) {
+      d.known[id] = *k;
+    } else {
+      d.known.erase(id);
     }
   }
-  return st;
+  return Status::success();
 }
 
-Result<std::optional<sagas::Instance>> SqliteStore::load(const std::string& id) {
-  sqlite3_stmt* s = impl_->stmt("SELECT id, data FROM instances WHERE id = ?");
-  if (s == nullptr) return impl_->fail("cannot read saga " + id);
-  Impl::bind(s, 1, id);
-  auto rows = impl_->rows_of(s, "saga " + id);
-  if (!rows) return rows.error();
-  if (rows->empty()) return std::optional<sagas::Instance>();
-  auto inst = impl_->read_instance(rows->front().first, rows->front().second);
-  if (!inst) return inst.error();
-  return std::optional<sagas::Instance>(std::move(inst).value());
-}
+Result<std::optional<sagas::Instance>> SqliteStore::load(const std::string& id) { return impl_->read_saga(id); }
 
 Result<std::vector<sagas::Instance>> SqliteStore::load_active() {
-  sqlite3_stmt* s =
-      impl_->stmt("SELECT id, data FROM instances WHERE state IN ('running', 'compensating') ORDER BY created_at");
-  if (s == nullptr) return impl_->fail("cannot read the unfinished sagas");
-  auto read = impl_->read_instances(s, "the unfinished sagas");
+  auto read = impl_->read_sagas(
+      impl_->reader.stmt("SELECT id FROM sagas WHERE state IN ('running', 'compensating') ORDER BY created_at, id"),
+      "the unfinished sagas");
   if (!read) return read.error();
   if (read->unreadable.empty()) return std::move(read->sagas);
   std::string what;
@@ -471,134 +324,132 @@ Result<std::vector<sagas::Instance>> SqliteStore::load_active() {
 }
 
 Result<Listed> SqliteStore::list(const ListFilter& f) {
-  sqlite3_stmt* s = impl_->stmt(
-      "SELECT id, data FROM instances WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR saga = ?2) "
+  sqlite::Query s = impl_->reader.stmt(
+      "SELECT id FROM sagas WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR saga = ?2) "
       "ORDER BY created_at DESC, id LIMIT ?3 OFFSET ?4");
-  if (s == nullptr) return impl_->fail("cannot list sagas");
-  if (f.state) Impl::bind(s, 1, std::string(sagas::to_string(*f.state)));
-  if (f.saga) Impl::bind(s, 2, *f.saga);
-  Impl::bind(s, 3, static_cast<std::int64_t>(f.limit));
-  Impl::bind(s, 4, static_cast<std::int64_t>(f.offset));
-  return impl_->read_instances(s, "the list of sagas");
+  if (s == nullptr) return impl_->reader.fail("cannot list sagas");
+  if (f.state) bind_arg(s, 1, std::string(sagas::to_string(*f.state)));
+  if (f.saga) bind_arg(s, 2, *f.saga);
+  bind_arg(s, 3, static_cast<std::int64_t>(f.limit));
+  bind_arg(s, 4, static_cast<std::int64_t>(f.offset));
+  return impl_->read_sagas(s, "the list of sagas");
 }
 
 Result<std::vector<HistoryRow>> SqliteStore::history(const std::string& id) {
+  auto& r = impl_->reader;
   std::vector<HistoryRow> out;
-  sqlite3_stmt* s = impl_->stmt("SELECT at, event, step, detail FROM history WHERE saga_id = ? ORDER BY id");
-  if (s == nullptr) return impl_->fail("cannot read the history of saga " + id);
-  Impl::bind(s, 1, id);
+  sqlite::Query s = r.stmt("SELECT position, at, data FROM journal WHERE saga_id = ? ORDER BY position");
+  if (s == nullptr) return r.fail("cannot read the history of saga " + id);
+  bind_arg(s, 1, id);
   int rc = SQLITE_ROW;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    auto event = sagas::event_type_from(col_text(s, 1));
-    if (!event) {
-      return Status{Errc::corrupt, "saga " + id + ": a history row has the unknown event \"" + col_text(s, 1) + "\""};
+    auto rows = journal::decode_history(col_text(s, 2), sqlite3_column_int64(s, 1));
+    if (!rows) {
+      return corrupt(id, "journal entry " + std::to_string(sqlite3_column_int64(s, 0)) + ": " + rows.error().message);
     }
-    out.push_back({sqlite3_column_int64(s, 0), *event, col_text(s, 2), col_text(s, 3)});
+    out.insert(out.end(), std::make_move_iterator(rows->begin()), std::make_move_iterator(rows->end()));
   }
-  if (rc != SQLITE_DONE) return impl_->fail("cannot read the history of saga " + id);
+  if (rc != SQLITE_DONE) return r.fail("cannot read the history of saga " + id);
   return out;
 }
 
-Result<std::vector<OutboxMessage>> SqliteStore::pending_outbox() {
-  std::vector<OutboxMessage> out;
-  sqlite3_stmt* s = impl_->stmt("SELECT id, saga_id, topic, key, headers, value FROM outbox ORDER BY id");
-  if (s == nullptr) return impl_->fail("cannot read the outbox");
+Result<Backlog> SqliteStore::undelivered() {
+  auto& r = impl_->reader;
+  Backlog out;
+  sqlite::Query w = r.stmt("SELECT last, delivered FROM journal_state");
+  if (w == nullptr || sqlite3_step(w) != SQLITE_ROW) return r.fail("cannot read the journal's position");
+  out.last = sqlite3_column_int64(w, 0);
+  out.delivered = sqlite3_column_int64(w, 1);
+  sqlite::Query s = r.stmt(
+      "SELECT j.saga_id, j.position, j.at, j.data, s.saga, s.version FROM journal j LEFT JOIN sagas s ON s.id = j.saga_id "
+      "WHERE j.position > ? ORDER BY j.position");
+  if (s == nullptr) return r.fail("cannot read the journal");
+  bind_arg(s, 1, out.delivered);
   int rc = SQLITE_ROW;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    auto headers = headers_from(col_text(s, 4));
-    if (!headers) {
-      return Status{Errc::corrupt, "outbox message " + std::to_string(sqlite3_column_int64(s, 0)) + " of saga " +
-                                       col_text(s, 1) + " in " + impl_->path +
-                                       " has damaged headers; restore the file from a backup"};
+    std::string id = col_text(s, 0);
+    Position pos = sqlite3_column_int64(s, 1);
+    auto e = journal::decode(col_text(s, 3), pos, sqlite3_column_int64(s, 2));
+    if (!e) {
+      return Status{Errc::corrupt, "journal entry " + std::to_string(pos) + (id.empty() ? "" : " of saga " + id) + " in " +
+                                       impl_->path + " is damaged (" + e.error().message +
+                                       "), and its messages may not have been sent; restore the file from a backup"};
     }
-    out.push_back({sqlite3_column_int64(s, 0), col_text(s, 1), col_text(s, 2), col_text(s, 3), std::move(*headers),
-                   col_text(s, 5)});
+    if (e->history.empty() && e->sends.empty() && e->messages.empty()) continue;
+    out.entries.push_back({pos, std::move(id), col_text(s, 4), static_cast<int>(sqlite3_column_int64(s, 5)),
+                           std::move(e->history), std::move(e->sends), std::move(e->messages)});
   }
-  if (rc != SQLITE_DONE) return impl_->fail("cannot read the outbox");
+  if (rc != SQLITE_DONE) return r.fail("cannot read the journal");
   return out;
-}
-
-Status SqliteStore::mark_sent(std::span<const std::int64_t> ids) {
-  if (ids.empty()) return Status::success();
-  return impl_->transaction([&] { return impl_->delete_outbox(ids); });
 }
 
 namespace {
 
 // Whether a one-parameter existence query finds a row.
-Result<bool> exists(sqlite3_stmt* s, const std::string& value, const std::function<Status()>& fail) {
-  if (s == nullptr) return fail();
-  sqlite3_bind_text(s, 1, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT);
+Result<bool> exists(Conn& c, sqlite3_stmt* s, const std::string& value, const std::string& what) {
+  if (s == nullptr) return c.fail(what);
+  bind_arg(s, 1, value);
   int rc = sqlite3_step(s);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
-  return fail();
+  return c.fail(what);
 }
 
 }  // namespace
 
-Result<bool> SqliteStore::reply_processed(const std::string& message_id) {
-  return exists(impl_->stmt("SELECT 1 FROM processed_replies WHERE message_id = ?"), message_id,
-                [&] { return impl_->fail("cannot look up reply " + message_id); });
-}
-
 Result<bool> SqliteStore::was_pruned(const std::string& id) {
-  return exists(impl_->stmt("SELECT 1 FROM pruned WHERE saga_id = ?"), id,
-                [&] { return impl_->fail("cannot look up saga " + id); });
+  auto& r = impl_->reader;
+  return exists(r, r.stmt("SELECT 1 FROM pruned WHERE saga_id = ?"), id, "cannot look up saga " + id);
 }
 
 Result<std::vector<std::string>> SqliteStore::ids_starting_with(const std::string& prefix, std::size_t limit) {
-  auto& d = *impl_;
+  auto& r = impl_->reader;
   // A range on the primary key, not a scan: every id with the prefix sorts between the prefix
   // and the prefix followed by the highest byte (ids are ASCII).
-  sqlite3_stmt* s = d.stmt("SELECT id FROM instances WHERE id >= ? AND id < ? ORDER BY id LIMIT ?");
-  if (s == nullptr) return d.fail("cannot look up ids starting with " + prefix);
-  Impl::bind(s, 1, prefix);
-  Impl::bind(s, 2, prefix + "\xff");
-  Impl::bind(s, 3, static_cast<std::int64_t>(limit));
-  std::vector<std::string> ids;
-  int rc = SQLITE_ROW;
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW) ids.push_back(col_text(s, 0));
-  if (rc != SQLITE_DONE) return d.fail("cannot look up ids starting with " + prefix);
-  return ids;
+  sqlite::Query s = r.stmt("SELECT id FROM sagas WHERE id >= ? AND id < ? ORDER BY id LIMIT ?");
+  if (s == nullptr) return r.fail("cannot look up ids starting with " + prefix);
+  bind_arg(s, 1, prefix);
+  bind_arg(s, 2, prefix + "\xff");
+  bind_arg(s, 3, static_cast<std::int64_t>(limit));
+  return impl_->ids_of(s, "ids starting with " + prefix);
 }
 
 Result<std::size_t> SqliteStore::prune(TimeMs before, std::size_t max_sagas, TimeMs now) {
-  auto& d = *impl_;
-  std::vector<std::string> ids;
-  sqlite3_stmt* s = d.stmt(
-      "SELECT id FROM instances WHERE state IN ('completed', 'compensated', 'failed') AND updated_at < ? LIMIT ?");
-  if (s == nullptr) return d.fail("cannot look for sagas to prune");
-  Impl::bind(s, 1, before);
-  Impl::bind(s, 2, static_cast<std::int64_t>(max_sagas));
-  int rc = SQLITE_ROW;
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW) ids.push_back(col_text(s, 0));
-  if (rc != SQLITE_DONE) return d.fail("cannot look for sagas to prune");
-  Status st = d.transaction([&]() -> Status {
+  auto& r = impl_->reader;
+  sqlite::Query s = r.stmt(
+      "SELECT id FROM sagas WHERE state IN ('completed', 'compensated', 'failed') AND updated_at < ? LIMIT ?");
+  if (s == nullptr) return r.fail("cannot look for sagas to prune");
+  bind_arg(s, 1, before);
+  bind_arg(s, 2, static_cast<std::int64_t>(max_sagas));
+  auto ids = impl_->ids_of(s, "the sagas to prune");
+  if (!ids) return ids.error();
+  auto step = [&](const char* sql, auto... values) -> Status {
+    sqlite::Query st = r.stmt(sql);
+    if (st == nullptr) return r.fail("cannot prune");
+    int i = 0;
+    (bind_arg(st, ++i, values), ...);
+    if (sqlite3_step(st) != SQLITE_DONE) return r.fail("cannot prune");
+    return Status::success();
+  };
+  Status st = r.transaction([&]() -> Status {
     // A tombstone outlives its saga by one more retention period.
-    sqlite3_stmt* old = d.stmt("DELETE FROM pruned WHERE at < ?");
-    if (old == nullptr) return d.fail("cannot prune");
-    Impl::bind(old, 1, before);
-    if (sqlite3_step(old) != SQLITE_DONE) return d.fail("cannot prune");
-    for (const auto& id : ids) {
-      for (const char* sql : {"DELETE FROM history WHERE saga_id = ?", "DELETE FROM steps WHERE saga_id = ?",
-                              "DELETE FROM outbox WHERE saga_id = ?", "DELETE FROM processed_replies WHERE saga_id = ?",
-                              "DELETE FROM instances WHERE id = ?"}) {
-        sqlite3_stmt* del = d.stmt(sql);
-        if (del == nullptr) return d.fail("cannot prune");
-        Impl::bind(del, 1, id);
-        if (sqlite3_step(del) != SQLITE_DONE) return d.fail("cannot prune");
+    if (Status old = step("DELETE FROM pruned WHERE at < ?", before); !old.ok()) return old;
+    if (Status dl = step("DELETE FROM journal WHERE saga_id = '' AND position <= (SELECT delivered FROM journal_state)");
+        !dl.ok()) {
+      return dl;
+    }
+    for (const auto& id : *ids) {
+      for (const char* sql : {"DELETE FROM journal WHERE saga_id = ?", "DELETE FROM sagas WHERE id = ?"}) {
+        if (Status del = step(sql, id); !del.ok()) return del;
       }
-      sqlite3_stmt* tomb = d.stmt("INSERT OR REPLACE INTO pruned (saga_id, at) VALUES (?, ?)");
-      if (tomb == nullptr) return d.fail("cannot prune");
-      Impl::bind(tomb, 1, id);
-      Impl::bind(tomb, 2, now);
-      if (sqlite3_step(tomb) != SQLITE_DONE) return d.fail("cannot prune");
+      if (Status tomb = step("INSERT OR REPLACE INTO pruned (saga_id, at) VALUES (?, ?)", id, now); !tomb.ok()) {
+        return tomb;
+      }
     }
     return Status::success();
   });
   if (!st.ok()) return st;
-  return ids.size();
+  return ids->size();
 }
 
 }  // namespace state

@@ -3,7 +3,19 @@
 // Opening it as the orchestrator takes an exclusive lock on "<file>.lock" (flock), so two
 // orchestrators can never write one file; a second is refused with the holder's pid.
 // Read-only opening (for `sagactl status` while nothing runs) takes no lock. `synchronous`
-// is FULL by default: a commit survives power loss, not just a process crash.
+// is FULL by default: a commit survives power loss, not just a process crash. A file of an
+// earlier release is migrated in place when an orchestrator opens it; a read-only open of
+// one is refused with what to do.
+//
+// The journal (store.h) is three tables: `journal` (one row per entry, keyed by saga id and
+// position), `sagas` (one small row per saga: what lists, recovery and retention search by,
+// rewritten only when the saga's state changes) and `journal_state` (the last position and
+// the delivered watermark). A snapshot is written with a saga's first entry, with its first
+// entry after a restart, and after every kSnapshotEvery entries, so reading a saga folds at
+// most that many deltas.
+//
+// Threading (store.h): commit() uses a connection of its own, so it may run on a writer
+// thread while the reads (and prune) run on the owner's thread on another connection.
 #pragma once
 
 #include <memory>
@@ -30,21 +42,18 @@ class SqliteStore final : public Store {
   SqliteStore(const SqliteStore&) = delete;
   SqliteStore& operator=(const SqliteStore&) = delete;
 
-  Status commit(std::span<Commit> batch, std::span<const std::int64_t> sent) override;
-  using Store::commit;
+  Status commit(std::span<Commit> batch, Position delivered) override;
   Result<std::optional<sagas::Instance>> load(const std::string& id) override;
   Result<std::vector<sagas::Instance>> load_active() override;
   Result<Listed> list(const ListFilter& filter) override;
   Result<std::vector<HistoryRow>> history(const std::string& id) override;
-  Result<std::vector<OutboxMessage>> pending_outbox() override;
-  Status mark_sent(std::span<const std::int64_t> outbox_ids) override;
-  Result<bool> reply_processed(const std::string& message_id) override;
+  Result<Backlog> undelivered() override;
   Result<bool> was_pruned(const std::string& id) override;
   // Up to `limit` saga ids that start with `prefix`, in id order (for the CLI's id prefixes).
   Result<std::vector<std::string>> ids_starting_with(const std::string& prefix, std::size_t limit);
   Result<std::size_t> prune(TimeMs before, std::size_t max_sagas, TimeMs now) override;
 
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSnapshotEvery = 32;
 
  private:
   struct Impl;

@@ -1,19 +1,31 @@
 // Store: the engine's durable memory (a port; SqliteStore is the real one, MemoryStore is for
-// unit tests of the engine's logic).
+// unit tests of the engine's logic). Shaped as a journal so that any database with
+// transactions can implement it (the engine never sees tables), and so that state can be
+// split by saga id: nothing in it relates two sagas except the journal's positions.
 //
-// The engine writes through commit(): a batch of transitions (many sagas' at once: group
-// commit), each with the instance's new state, its history rows, and the messages it
-// causes (the outbox). A batch is one transaction: all of it is durable, or none of it.
-// Messages are deleted from the outbox only after the transport confirmed delivery, so a
-// crash between commit and send re-sends them on recovery (same message and idempotency
-// key). Reply message ids are recorded with the transition they caused, so a redelivered
-// reply is recognised after a restart.
+// Each transition of a saga is one journal entry (a Commit): the saga's new state (the whole
+// instance, a snapshot, or only what changed: its header and the steps the transition
+// touched), the history records it made, and the messages it causes (commands; dead letters
+// are entries of their own with no saga). commit() appends a batch of entries, many sagas'
+// at once (group commit), in one transaction: all of it is durable, or none of it. Each entry
+// gets a position, increasing in commit order and never reused.
+//
+// Derived from the journal, not kept beside it:
+//   - a saga's state: its latest snapshot entry with the entries after it applied;
+//   - its history: the records of its entries, in order;
+//   - the outbox: every entry after the delivered watermark. commit() also records how far
+//     delivery has come ("every message of every entry up to here was confirmed sent"); on
+//     recovery the entries after it are sent again (same message ids and idempotency keys).
+//   - duplicate replies: recognised by the machine from the saga's own state (attempts and
+//     step states), so nothing is stored per reply.
 //
 // Reads never hide a failure: each returns the value, or a Status saying whether the file
 // failed (io) or a row is damaged (corrupt), naming the saga; "not found" is a value
 // (nullopt), never an error in disguise. Lists report unreadable rows beside the good ones.
 //
-// Not thread-safe: one owner (the engine's executor) calls it.
+// Threading: commit() may run on a writer thread of its own while the reads run on the
+// owner's thread (the engine's executor); an implementation must allow exactly that (one
+// committing thread, one reading thread) and nothing more.
 #pragma once
 
 #include <cstdint>
@@ -25,6 +37,7 @@
 
 #include "sagas/event_type.h"
 #include "sagas/instance.h"
+#include "sagas/machine.h"
 #include "sagas/result.h"
 
 namespace state {
@@ -58,28 +71,51 @@ struct HistoryRow {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
+// A message kept verbatim in the journal (a dead letter; messages of older state files).
 struct OutboxMessage {
-  std::int64_t id = 0;  // assigned by the store
-  std::string saga_id;
   std::string topic;
   std::string key;
   Headers headers;
   std::string value;
+  bool operator==(const OutboxMessage&) const = default;
 };
 
-// One transition's writes.
+// An entry's place in the journal: increasing in commit order, from 1, never reused.
+using Position = std::int64_t;
+
+// One transition of one saga: one journal entry.
 struct Commit {
-  sagas::Instance instance;
+  sagas::Instance instance;  // the saga after the transition
   std::vector<HistoryRow> history;
-  std::vector<OutboxMessage> outbox;
-  std::optional<std::string> processed_reply;  // the reply message id this transition applied
-  bool new_instance = false;                   // insert; fails the batch if the id exists
-  // Which steps this transition changed (index -> changed); empty: all of them. A reply
-  // touches one step of many, and rewriting the others would only cost disk writes.
+  // Commands sent. Stored as step, kind, attempt and (for compensations) payload: the rest
+  // follows from the definition, and an execute command's payload is its step's request.
+  std::vector<sagas::SendCommand> sends;
+  std::vector<OutboxMessage> messages;  // sent verbatim (dead letters)
+  bool new_instance = false;            // the saga's first entry; fails the batch if the id exists
+  // Which steps this transition changed (index -> changed); empty: all of them. Only the
+  // changed ones are written, unless the store writes a snapshot.
   std::vector<bool> steps_changed;
-  // No saga state, only messages for the outbox (a dead letter for a reply that matches no
-  // saga): `instance` is ignored except for its id, which may be empty.
+  // No saga state, only `messages` (a dead letter for a reply that matches no saga).
   bool messages_only = false;
+  Position position = 0;  // set by a successful commit()
+};
+
+// A committed entry whose messages may not have been delivered: what recovery sends again.
+// `sends` hold step, kind, attempt and payload (null for execute: the step's request).
+struct Undelivered {
+  Position position = 0;
+  std::string saga_id;  // empty for a dead letter
+  std::string saga;     // the saga's name and version, for its lifecycle events
+  int version = 0;
+  std::vector<HistoryRow> history;
+  std::vector<sagas::SendCommand> sends;
+  std::vector<OutboxMessage> messages;
+};
+
+struct Backlog {
+  Position last = 0;       // the newest position committed so far
+  Position delivered = 0;  // the delivered watermark as last committed
+  std::vector<Undelivered> entries;  // after the watermark, in position order
 };
 
 // A page of `list`: the sagas that could be read, and the rows that could not.
@@ -99,33 +135,30 @@ class Store {
  public:
   virtual ~Store() = default;
 
-  // Writes the batch in one transaction, together with clearing the outbox messages in
-  // `sent` (delivered since the last commit: one fsync for both); on success fills in the
-  // new outbox messages' ids.
-  virtual Status commit(std::span<Commit> batch, std::span<const std::int64_t> sent) = 0;
-  Status commit(std::span<Commit> batch) { return commit(batch, {}); }
+  // Appends the batch in one transaction and records the delivered watermark with it (one
+  // fsync for both); on success sets each entry's position. An empty batch only moves the
+  // watermark. `delivered` never goes back: a lower value than the stored one is ignored.
+  virtual Status commit(std::span<Commit> batch, Position delivered) = 0;
 
   // nullopt: no saga with that id.
   virtual Result<std::optional<sagas::Instance>> load(const std::string& id) = 0;
   // Every instance that is not in a terminal state, for recovery. Fails (corrupt), naming
-  // each saga, when any of their rows cannot be read: recovery must not skip a saga.
+  // each saga, when any of them cannot be read: recovery must not skip a saga.
   virtual Result<std::vector<sagas::Instance>> load_active() = 0;
   // Newest first.
   virtual Result<Listed> list(const ListFilter& filter) = 0;
   virtual Result<std::vector<HistoryRow>> history(const std::string& id) = 0;
 
-  // Messages committed but not yet confirmed sent, oldest first.
-  virtual Result<std::vector<OutboxMessage>> pending_outbox() = 0;
-  virtual Status mark_sent(std::span<const std::int64_t> outbox_ids) = 0;
+  // The entries after the delivered watermark that carry something to send.
+  virtual Result<Backlog> undelivered() = 0;
 
-  virtual Result<bool> reply_processed(const std::string& message_id) = 0;
   // True when a saga with this id finished and was pruned by retention (a tombstone is
   // kept for a further retention period), so a late reply to it is recognised as late.
   virtual Result<bool> was_pruned(const std::string& id) = 0;
 
-  // Deletes terminal sagas last updated before `before`, with their history, outbox and
-  // dedup rows, at most `max_sagas` of them, leaving a tombstone dated `now` each; drops
-  // tombstones dated before `before`. Returns how many sagas.
+  // Deletes terminal sagas last updated before `before`, with their journal, at most
+  // `max_sagas` of them, leaving a tombstone dated `now` each; drops tombstones dated before
+  // `before` and delivered dead letters. Returns how many sagas.
   virtual Result<std::size_t> prune(TimeMs before, std::size_t max_sagas, TimeMs now) = 0;
 };
 

@@ -37,7 +37,7 @@ TEST(DamagedState, ACorruptRowIsNamedByEveryReadAndListedNotHidden) {
   SagaId bad = w.start("order-fulfilment", kOrderInput, "bad-1");
   w.settle();
   w.crash();
-  damage(w.db(), "UPDATE instances SET data = '{not json' WHERE id = 'bad-1'");
+  damage(w.db(), "UPDATE journal SET data = '{not json' WHERE saga_id = 'bad-1'");
 
   auto store = state::SqliteStore::open({w.db(), true, true});
   ASSERT_TRUE(store.ok());
@@ -65,12 +65,14 @@ TEST(DamagedState, TheEngineRefusesToRecoverOverAnUnreadableUnfinishedSaga) {
   w.start("order-fulfilment", kOrderInput, "broken-step");
   w.settle();
   w.crash();
-  damage(w.db(), "UPDATE steps SET data = 'garbage' WHERE saga_id = 'broken-step' AND idx = 0");
+  damage(w.db(), "UPDATE journal SET data = json_replace(data, '$.snapshot.steps[0]', 'garbage') "
+                 "WHERE saga_id = 'broken-step'");
   Status st = w.try_boot();
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.code, Errc::store);
   EXPECT_NE(st.message.find("broken-step"), std::string::npos) << st.message;
-  EXPECT_NE(st.message.find("step row 0"), std::string::npos) << st.message;
+  EXPECT_NE(st.message.find("journal entry"), std::string::npos) << st.message;
+  EXPECT_NE(st.message.find("a step record must be an object"), std::string::npos) << st.message;
   EXPECT_NE(st.message.find("backup"), std::string::npos) << "it says how to proceed: " << st.message;
 }
 

@@ -85,7 +85,7 @@ TEST(Engine, OrderSagaCompletesAndEveryTransitionIsDurable) {
   auto stored = must((*reopened)->load(id.value()));
   ASSERT_TRUE(stored);
   EXPECT_EQ(stored->state, SagaState::completed);
-  EXPECT_TRUE(must((*reopened)->pending_outbox()).empty());
+  EXPECT_TRUE(must((*reopened)->undelivered()).entries.empty());
   EXPECT_EQ(w.engine->active_sagas(), 0u);
 }
 

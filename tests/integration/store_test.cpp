@@ -1,11 +1,13 @@
-// SqliteStore on a real file: round trips, atomic group commit, outbox, dedup, retention,
-// the single-writer lock, and schema checks.
+// SqliteStore on a real file: round trips through the journal, atomic group commit, the
+// undelivered entries and the watermark, snapshots, retention, the single-writer lock, and
+// schema checks.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
 
 #include "state/codec.h"
+#include "state/journal_codec.h"
 #include "state/sqlite_store.h"
 #include "tests/support/must.h"
 
@@ -78,6 +80,15 @@ TEST(Codec, CorruptDataIsAnErrorNotACrash) {
   EXPECT_FALSE(instance_from_json(j).ok());
 }
 
+sagas::SendCommand send(std::size_t step, sagas::CommandKind kind, std::uint32_t attempt, Json payload = {}) {
+  sagas::SendCommand c;
+  c.step = sagas::StepIndex(step);
+  c.kind = kind;
+  c.attempt = sagas::Attempt(attempt);
+  c.payload = std::move(payload);
+  return c;
+}
+
 TEST_F(Store, CommitAndLoadRoundTripAcrossReopen) {
   {
     auto s = open();
@@ -85,10 +96,10 @@ TEST_F(Store, CommitAndLoadRoundTripAcrossReopen) {
     batch[0].instance = sample("a");
     batch[0].new_instance = true;
     batch[0].history = {{1000, sagas::EventType::saga_started, "", "shop v2"}, {1000, sagas::EventType::step_started, "s0", "attempt 1"}};
-    batch[0].outbox = {{0, "", "t.cmd", "a", {{"saga-id", "a"}, {"attempt", "1"}}, R"({"x":1})"}};
-    batch[0].processed_reply = "m-1";
-    ASSERT_TRUE(s->commit(batch).ok());
-    EXPECT_GT(batch[0].outbox[0].id, 0);
+    batch[0].sends = {send(0, sagas::CommandKind::execute, 1, *Json::parse(R"({"x":1})")),
+                      send(1, sagas::CommandKind::compensate, 2, *Json::parse(R"({"undo":true})"))};
+    ASSERT_TRUE(s->commit(batch, 0).ok());
+    EXPECT_EQ(batch[0].position, 1);
   }
   auto s = open();
   auto inst = must(s->load("a"));
@@ -98,15 +109,75 @@ TEST_F(Store, CommitAndLoadRoundTripAcrossReopen) {
   ASSERT_EQ(h.size(), 2u);
   EXPECT_EQ(h[1].event, sagas::EventType::step_started);
   EXPECT_EQ(h[1].step, "s0");
-  auto out = must(s->pending_outbox());
-  ASSERT_EQ(out.size(), 1u);
-  EXPECT_EQ(out[0].headers, (Headers{{"saga-id", "a"}, {"attempt", "1"}}));
-  EXPECT_EQ(out[0].value, R"({"x":1})");
-  EXPECT_EQ(out[0].saga_id, "a");
-  EXPECT_TRUE(must(s->reply_processed("m-1")));
-  EXPECT_FALSE(must(s->reply_processed("m-2")));
-  ASSERT_TRUE(s->mark_sent(std::vector<std::int64_t>{out[0].id}).ok());
-  EXPECT_TRUE(must(s->pending_outbox()).empty());
+  auto backlog = must(s->undelivered());
+  EXPECT_EQ(backlog.last, 1);
+  EXPECT_EQ(backlog.delivered, 0);
+  ASSERT_EQ(backlog.entries.size(), 1u);
+  const auto& e = backlog.entries[0];
+  EXPECT_EQ(e.saga_id, "a");
+  EXPECT_EQ(e.saga, "shop");
+  EXPECT_EQ(e.version, 2);
+  EXPECT_EQ(e.history.size(), 2u);
+  ASSERT_EQ(e.sends.size(), 2u);
+  EXPECT_EQ(e.sends[0].step.value(), 0u);
+  EXPECT_EQ(e.sends[0].attempt.value(), 1u);
+  EXPECT_TRUE(e.sends[0].payload.is_null()) << "an execute command's payload is its step's request";
+  EXPECT_EQ(e.sends[1].kind, sagas::CommandKind::compensate);
+  EXPECT_EQ(e.sends[1].payload, *Json::parse(R"({"undo":true})"));
+  // The watermark moves with a commit of its own, and delivered entries are not sent again.
+  std::vector<Commit> none;
+  ASSERT_TRUE(s->commit(none, 1).ok());
+  EXPECT_TRUE(must(s->undelivered()).entries.empty());
+  EXPECT_EQ(must(s->undelivered()).delivered, 1);
+}
+
+TEST_F(Store, ADeadLetterIsAnEntryOfItsOwnUntilDelivered) {
+  auto s = open();
+  std::vector<Commit> batch(1);
+  batch[0].messages_only = true;
+  batch[0].messages = {{"t.dlq", "k", {{"error", "bad"}}, "{}"}};
+  ASSERT_TRUE(s->commit(batch, 0).ok());
+  auto backlog = must(s->undelivered());
+  ASSERT_EQ(backlog.entries.size(), 1u);
+  EXPECT_TRUE(backlog.entries[0].saga_id.empty());
+  EXPECT_EQ(backlog.entries[0].messages, batch[0].messages);
+  EXPECT_TRUE(must(s->list({})).sagas.empty()) << "a dead letter is no saga";
+}
+
+TEST_F(Store, TheWatermarkNeverGoesBack) {
+  auto s = open();
+  std::vector<Commit> batch(2);
+  for (int i = 0; i < 2; ++i) {
+    batch[i].instance = sample(i == 0 ? "a" : "b");
+    batch[i].new_instance = true;
+    batch[i].history = {{1000, sagas::EventType::saga_started, "", ""}};
+  }
+  ASSERT_TRUE(s->commit(batch, 0).ok());
+  std::vector<Commit> none;
+  ASSERT_TRUE(s->commit(none, 2).ok());
+  ASSERT_TRUE(s->commit(none, 1).ok());
+  EXPECT_EQ(must(s->undelivered()).delivered, 2);
+}
+
+TEST_F(Store, ASagaIsFoldedFromItsLatestSnapshotAcrossManyEntries) {
+  auto s = open();
+  std::vector<Commit> c(1);
+  c[0].instance = sample("a");
+  c[0].new_instance = true;
+  ASSERT_TRUE(s->commit(c, 0).ok());
+  c[0].new_instance = false;
+  c[0].steps_changed = {false, true};
+  for (int i = 1; i <= 3 * SqliteStore::kSnapshotEvery; ++i) {
+    c[0].instance.steps[1].attempts = static_cast<std::uint32_t>(i);
+    c[0].instance.updated_at = 1000 + i;
+    c[0].history = {{1000 + i, sagas::EventType::step_retried, "s1", "attempt " + std::to_string(i)}};
+    ASSERT_TRUE(s->commit(c, 0).ok());
+  }
+  EXPECT_EQ(*must(s->load("a")), c[0].instance);
+  EXPECT_EQ(must(s->history("a")).size(), 3u * SqliteStore::kSnapshotEvery);
+  s.reset();
+  auto reopened = open();
+  EXPECT_EQ(*must(reopened->load("a")), c[0].instance) << "the same after a restart";
 }
 
 TEST_F(Store, AGroupCommitIsAllOrNothing) {
@@ -114,19 +185,24 @@ TEST_F(Store, AGroupCommitIsAllOrNothing) {
   std::vector<Commit> first(1);
   first[0].instance = sample("dup");
   first[0].new_instance = true;
-  ASSERT_TRUE(s->commit(first).ok());
+  ASSERT_TRUE(s->commit(first, 0).ok());
   std::vector<Commit> batch(2);
   batch[0].instance = sample("fresh");
   batch[0].new_instance = true;
-  batch[0].outbox = {{0, "", "t", "k", {}, "{}"}};
+  batch[0].sends = {send(0, sagas::CommandKind::execute, 1)};
   batch[1].instance = sample("dup");
   batch[1].new_instance = true;  // collides: the whole batch must roll back
-  Status st = s->commit(batch);
+  Status st = s->commit(batch, 0);
   EXPECT_FALSE(st.ok());
   EXPECT_EQ(st.message, "saga id \"dup\" already exists");
   EXPECT_FALSE(must(s->load("fresh")).has_value());
-  EXPECT_TRUE(must(s->pending_outbox()).empty());
-  EXPECT_EQ(batch[0].outbox[0].id, 0);
+  EXPECT_EQ(must(s->undelivered()).last, 1) << "no position was taken";
+  EXPECT_EQ(batch[0].position, 0);
+  std::vector<Commit> next(1);
+  next[0].instance = sample("fresh");
+  next[0].new_instance = true;
+  ASSERT_TRUE(s->commit(next, 0).ok());
+  EXPECT_EQ(next[0].position, 2);
 }
 
 TEST_F(Store, UpdatesReplaceTheInstanceAndAppendHistory) {
@@ -135,12 +211,12 @@ TEST_F(Store, UpdatesReplaceTheInstanceAndAppendHistory) {
   c[0].instance = sample("a");
   c[0].new_instance = true;
   c[0].history = {{1, sagas::EventType::saga_started, "", ""}};
-  ASSERT_TRUE(s->commit(c).ok());
+  ASSERT_TRUE(s->commit(c, 0).ok());
   c[0].instance.state = SagaState::completed;
   c[0].instance.steps[1].state = sagas::StepState::succeeded;
   c[0].new_instance = false;
   c[0].history = {{2, sagas::EventType::saga_completed, "", ""}};
-  ASSERT_TRUE(s->commit(c).ok());
+  ASSERT_TRUE(s->commit(c, 0).ok());
   EXPECT_EQ(must(s->load("a"))->state, SagaState::completed);
   EXPECT_EQ(must(s->load("a"))->steps[1].state, sagas::StepState::succeeded);
   EXPECT_EQ(must(s->history("a")).size(), 2u);
@@ -153,16 +229,16 @@ TEST_F(Store, AnUpdateRewritesOnlyTheStepsItMarksChanged) {
   c[0].instance = sample("a");
   c[0].new_instance = true;
   c[0].steps_changed = {false, false};  // ignored for a new instance: every step is written
-  ASSERT_TRUE(s->commit(c).ok());
+  ASSERT_TRUE(s->commit(c, 0).ok());
   EXPECT_EQ(*must(s->load("a")), c[0].instance);
 
-  // Step 1 changed and is written; step 0 is marked unchanged, so its row stays as it was
-  // (the engine only marks unchanged what is equal, so the row is still right).
+  // Step 1 changed and is written; step 0 is marked unchanged, so the entry leaves it out
+  // (the engine only marks unchanged what is equal, so the folded step is still right).
   c[0].new_instance = false;
   c[0].instance.steps[0].attempts = 7;
   c[0].instance.steps[1].state = sagas::StepState::succeeded;
   c[0].steps_changed = {false, true};
-  ASSERT_TRUE(s->commit(c).ok());
+  ASSERT_TRUE(s->commit(c, 0).ok());
   auto loaded = must(s->load("a"));
   EXPECT_EQ(loaded->steps[0].attempts, 2u);
   EXPECT_EQ(loaded->steps[1].state, sagas::StepState::succeeded);
@@ -177,7 +253,7 @@ TEST_F(Store, ListFiltersNewestFirstWithPaging) {
     c[i].new_instance = true;
   }
   c[3].instance.saga = "other";
-  ASSERT_TRUE(s->commit(c).ok());
+  ASSERT_TRUE(s->commit(c, 0).ok());
   auto names = [](const auto& listed) {
     std::vector<std::string> out;
     if constexpr (std::is_same_v<std::decay_t<decltype(listed)>, state::Listed>) {
@@ -203,13 +279,11 @@ TEST_F(Store, RetentionPrunesOnlyOldTerminalSagasInBatches) {
   for (auto& x : c) {
     x.new_instance = true;
     x.history = {{1, sagas::EventType::saga_started, "", ""}};
-    x.processed_reply = "reply-of-" + x.instance.id;
   }
-  ASSERT_TRUE(s->commit(c).ok());
+  ASSERT_TRUE(s->commit(c, 0).ok());
   EXPECT_EQ(must(s->prune(1000, 10, 2000)), 1u);
   EXPECT_FALSE(must(s->load("old-done")).has_value());
   EXPECT_TRUE(must(s->history("old-done")).empty());
-  EXPECT_FALSE(must(s->reply_processed("reply-of-old-done")));
   EXPECT_TRUE(must(s->load("old-running")).has_value());
   EXPECT_TRUE(must(s->load("new-done")).has_value());
   EXPECT_TRUE(must(s->was_pruned("old-done"))) << "a tombstone recognises late replies";

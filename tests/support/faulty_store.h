@@ -25,18 +25,17 @@ class FaultyStore final : public state::Store {
   std::optional<int> crash_after_commit;   // the Nth commit writes, then crashes before anything is sent
   int commits = 0;                         // commit calls so far
 
-  state::Status commit(std::span<state::Commit> batch, std::span<const std::int64_t> sent) override {
+  state::Status commit(std::span<state::Commit> batch, state::Position delivered) override {
     ++commits;
     if (crash_before_commit && commits == *crash_before_commit) throw SimulatedCrash();
     if (fail_commits > 0) {
       --fail_commits;
       return {state::Errc::io, "injected I/O error"};
     }
-    state::Status st = inner_.commit(batch, sent);
+    state::Status st = inner_.commit(batch, delivered);
     if (st.ok() && crash_after_commit && commits == *crash_after_commit) throw SimulatedCrash();
     return st;
   }
-  using Store::commit;
 
   // Reads fail with this I/O error while it is set (a failing disk).
   std::optional<std::string> fail_reads;
@@ -57,14 +56,9 @@ class FaultyStore final : public state::Store {
     if (fail_reads) return read_error();
     return inner_.history(id);
   }
-  state::Result<std::vector<state::OutboxMessage>> pending_outbox() override {
+  state::Result<state::Backlog> undelivered() override {
     if (fail_reads) return read_error();
-    return inner_.pending_outbox();
-  }
-  state::Status mark_sent(std::span<const std::int64_t> ids) override { return inner_.mark_sent(ids); }
-  state::Result<bool> reply_processed(const std::string& id) override {
-    if (fail_reads) return read_error();
-    return inner_.reply_processed(id);
+    return inner_.undelivered();
   }
   state::Result<bool> was_pruned(const std::string& id) override {
     if (fail_reads) return read_error();

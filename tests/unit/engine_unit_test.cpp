@@ -71,7 +71,7 @@ TEST_F(EngineUnit, ASagaRunsToCompletionAndTheNextStepSeesThePreviousReply) {
   EXPECT_EQ(s->state, SagaState::completed);
   EXPECT_EQ(b_payload_, R"({"a":"a-1"})");
   EXPECT_EQ(engine_.active_sagas(), 0u);
-  EXPECT_TRUE(must(store_.pending_outbox()).empty());
+  EXPECT_TRUE(must(store_.undelivered()).entries.empty());
 }
 
 TEST_F(EngineUnit, AFailureCompensatesAndTheHistoryTellsTheStory) {

@@ -1,0 +1,251 @@
+#include "state/journal_codec.h"
+
+#include "state/codec.h"
+
+namespace state::journal {
+
+using sagas::Json;
+
+namespace {
+
+Json header_json(const Headers& h) {
+  Json arr = Json::array();
+  for (const auto& [k, v] : h) arr.as_array().push_back(Json(Json::Array{Json(k), Json(v)}));
+  return arr;
+}
+
+std::optional<Headers> headers_from(const Json& j) {
+  if (!j.is_array()) return std::nullopt;
+  Headers out;
+  for (const auto& pair : j.as_array()) {
+    if (!pair.is_array() || pair.as_array().size() != 2 || !pair.as_array()[0].is_string() ||
+        !pair.as_array()[1].is_string()) {
+      return std::nullopt;
+    }
+    out.emplace_back(pair.as_array()[0].as_string(), pair.as_array()[1].as_string());
+  }
+  return out;
+}
+
+bool is_string(const Json::Array& a, std::size_t i) { return i < a.size() && a[i].is_string(); }
+bool is_integer(const Json::Array& a, std::size_t i) { return i < a.size() && a[i].is_integer(); }
+
+sagas::Result<std::vector<HistoryRow>> history_from(const Json& j, TimeMs at) {
+  std::vector<HistoryRow> out;
+  if (!j.is_array()) return sagas::Error{"its history is not an array"};
+  for (const auto& r : j.as_array()) {
+    if (!r.is_array() || !is_string(r.as_array(), 0) || !is_string(r.as_array(), 1) || !is_string(r.as_array(), 2)) {
+      return sagas::Error{"a history record is not [event, step, detail]"};
+    }
+    const auto& a = r.as_array();
+    auto event = sagas::event_type_from(a[0].as_string());
+    if (!event) return sagas::Error{"a history record has the unknown event \"" + a[0].as_string() + "\""};
+    TimeMs when = is_integer(a, 3) ? a[3].as_integer() : at;
+    out.push_back({when, *event, a[1].as_string(), a[2].as_string()});
+  }
+  return out;
+}
+
+sagas::Result<std::vector<sagas::SendCommand>> sends_from(const Json& j) {
+  std::vector<sagas::SendCommand> out;
+  if (!j.is_array()) return sagas::Error{"its commands are not an array"};
+  for (const auto& s : j.as_array()) {
+    if (!s.is_array() || !is_integer(s.as_array(), 0) || !is_string(s.as_array(), 1) || !is_integer(s.as_array(), 2)) {
+      return sagas::Error{"a command is not [step, kind, attempt]"};
+    }
+    const auto& a = s.as_array();
+    auto kind = sagas::command_kind_from(a[1].as_string());
+    if (!kind || a[0].as_integer() < 0 || a[2].as_integer() <= 0) return sagas::Error{"a command is damaged"};
+    sagas::SendCommand cmd;
+    cmd.step = sagas::StepIndex(static_cast<std::size_t>(a[0].as_integer()));
+    cmd.kind = *kind;
+    cmd.attempt = sagas::Attempt(static_cast<std::uint32_t>(a[2].as_integer()));
+    if (a.size() > 3) cmd.payload = a[3];
+    out.push_back(std::move(cmd));
+  }
+  return out;
+}
+
+sagas::Result<std::vector<OutboxMessage>> messages_from(const Json& j) {
+  std::vector<OutboxMessage> out;
+  if (!j.is_array()) return sagas::Error{"its messages are not an array"};
+  for (const auto& m : j.as_array()) {
+    const auto* a = m.is_array() ? &m.as_array() : nullptr;
+    std::optional<Headers> headers = a != nullptr && a->size() == 4 ? headers_from((*a)[2]) : std::nullopt;
+    if (!headers || !is_string(*a, 0) || !is_string(*a, 1) || !is_string(*a, 3)) {
+      return sagas::Error{"a message is not [topic, key, headers, value]"};
+    }
+    out.push_back({(*a)[0].as_string(), (*a)[1].as_string(), std::move(*headers), (*a)[3].as_string()});
+  }
+  return out;
+}
+
+sagas::Result<Header> header_from(const Json& j) {
+  Header h;
+  const Json* state = j.find("state");
+  auto parsed = state != nullptr && state->is_string() ? sagas::saga_state_from(state->as_string()) : std::nullopt;
+  if (!parsed) return sagas::Error{"its saga state is missing or unknown"};
+  h.state = *parsed;
+  if (const Json* v = j.find("stage")) {
+    if (!v->is_integer() || v->as_integer() < 0) return sagas::Error{"its stage is not a count"};
+    h.stage = static_cast<std::size_t>(v->as_integer());
+  }
+  if (const Json* v = j.find("error")) {
+    if (!v->is_string()) return sagas::Error{"its error is not a string"};
+    h.error = v->as_string();
+  }
+  if (const Json* v = j.find("deadline_at"); v != nullptr && !v->is_null()) {
+    if (!v->is_integer()) return sagas::Error{"its deadline is not a time"};
+    h.deadline_at = v->as_integer();
+  }
+  return h;
+}
+
+}  // namespace
+
+std::string encode(const Commit& c, bool snapshot) {
+  Json j = Json::object();
+  TimeMs at = c.instance.updated_at;
+  if (c.messages_only) {
+    // A dead letter: no saga state.
+  } else if (snapshot) {
+    j.set("snapshot", to_json(c.instance));
+  } else {
+    const auto& inst = c.instance;
+    j.set("state", std::string(sagas::to_string(inst.state)));
+    if (inst.stage != 0) j.set("stage", static_cast<std::int64_t>(inst.stage));
+    if (!inst.error.empty()) j.set("error", inst.error);
+    if (inst.deadline_at) j.set("deadline_at", *inst.deadline_at);
+    Json steps = Json::array();
+    for (std::size_t i = 0; i < inst.steps.size(); ++i) {
+      if (i < c.steps_changed.size() && !c.steps_changed[i]) continue;
+      steps.as_array().push_back(Json(Json::Array{Json(static_cast<std::int64_t>(i)), to_json(inst.steps[i])}));
+    }
+    if (!steps.as_array().empty()) j.set("steps", std::move(steps));
+  }
+  if (!c.history.empty()) {
+    Json h = Json::array();
+    for (const auto& r : c.history) {
+      Json::Array row{Json(std::string(sagas::to_string(r.event))), Json(r.step), Json(r.detail)};
+      if (r.at != at) row.emplace_back(r.at);
+      h.as_array().emplace_back(std::move(row));
+    }
+    j.set("history", std::move(h));
+  }
+  if (!c.sends.empty()) {
+    Json s = Json::array();
+    for (const auto& cmd : c.sends) {
+      Json::Array row{Json(static_cast<std::int64_t>(cmd.step.value())), Json(std::string(sagas::to_string(cmd.kind))),
+                      Json(static_cast<std::int64_t>(cmd.attempt.value()))};
+      // An execute command's payload is its step's request, which the entry (or one before
+      // it) already holds: written once, not twice.
+      if (cmd.kind == sagas::CommandKind::compensate) row.push_back(cmd.payload);
+      s.as_array().emplace_back(std::move(row));
+    }
+    j.set("sends", std::move(s));
+  }
+  if (!c.messages.empty()) {
+    Json m = Json::array();
+    for (const auto& msg : c.messages) {
+      m.as_array().emplace_back(Json::Array{Json(msg.topic), Json(msg.key), header_json(msg.headers), Json(msg.value)});
+    }
+    j.set("messages", std::move(m));
+  }
+  return j.dump();
+}
+
+sagas::Result<Entry> decode(std::string_view data, Position position, TimeMs at) {
+  auto parsed = Json::parse(data);
+  if (!parsed) return sagas::Error{"a journal entry is not JSON (" + parsed.error().message + ")"};
+  const Json& j = *parsed;
+  if (!j.is_object()) return sagas::Error{"a journal entry is not a JSON object"};
+  if (const Json* damaged = j.find("damaged"); damaged != nullptr && damaged->is_string()) {
+    return sagas::Error{"its rows were damaged " + damaged->as_string()};
+  }
+  Entry e;
+  e.position = position;
+  e.at = at;
+  if (const Json* snap = j.find("snapshot")) {
+    auto inst = instance_from_json(*snap);
+    if (!inst) return sagas::Error{"its snapshot is damaged: " + inst.error().message};
+    e.snapshot = std::move(inst).value();
+  } else if (j.find("state") != nullptr) {
+    auto h = header_from(j);
+    if (!h) return h.error();
+    e.header = std::move(h).value();
+    if (const Json* steps = j.find("steps")) {
+      if (!steps->is_array()) return sagas::Error{"its steps are not an array"};
+      for (const auto& s : steps->as_array()) {
+        if (!s.is_array() || s.as_array().size() != 2 || !s.as_array()[0].is_integer() ||
+            s.as_array()[0].as_integer() < 0) {
+          return sagas::Error{"a step of a journal entry is not [index, step]"};
+        }
+        auto rec = sagas::Result<sagas::StepRecord>(step_from_json(s.as_array()[1]));
+        if (!rec) return sagas::Error{"its step " + std::to_string(s.as_array()[0].as_integer()) + " is damaged: " +
+                                      rec.error().message};
+        e.steps.emplace_back(static_cast<std::size_t>(s.as_array()[0].as_integer()), std::move(rec).value());
+      }
+    }
+  }
+  if (const Json* h = j.find("history")) {
+    auto rows = history_from(*h, at);
+    if (!rows) return rows.error();
+    e.history = std::move(rows).value();
+  }
+  if (const Json* s = j.find("sends")) {
+    auto sends = sends_from(*s);
+    if (!sends) return sends.error();
+    e.sends = std::move(sends).value();
+  }
+  if (const Json* m = j.find("messages")) {
+    auto msgs = messages_from(*m);
+    if (!msgs) return msgs.error();
+    e.messages = std::move(msgs).value();
+  }
+  return e;
+}
+
+sagas::Result<std::vector<HistoryRow>> decode_history(std::string_view data, TimeMs at) {
+  auto parsed = Json::parse(data);
+  if (!parsed) return sagas::Error{"a journal entry is not JSON (" + parsed.error().message + ")"};
+  if (!parsed->is_object()) return sagas::Error{"a journal entry is not a JSON object"};
+  const Json* h = parsed->find("history");
+  if (h == nullptr) return std::vector<HistoryRow>{};
+  return history_from(*h, at);
+}
+
+std::optional<std::string> apply(sagas::Instance& inst, const Entry& delta) {
+  if (!delta.header) return std::nullopt;  // an entry without saga state changes nothing
+  inst.state = delta.header->state;
+  inst.stage = delta.header->stage;
+  inst.error = delta.header->error;
+  inst.deadline_at = delta.header->deadline_at;
+  inst.updated_at = delta.at;
+  for (const auto& [i, rec] : delta.steps) {
+    if (i >= inst.steps.size()) {
+      return "journal entry " + std::to_string(delta.position) + " changes step " + std::to_string(i) +
+             ", which the saga does not have";
+    }
+    inst.steps[i] = rec;
+  }
+  return std::nullopt;
+}
+
+sagas::Result<std::optional<sagas::Instance>> fold(const std::vector<Entry>& entries) {
+  if (entries.empty()) return std::optional<sagas::Instance>();
+  std::size_t first = entries.size();
+  for (std::size_t i = entries.size(); i-- > 0;) {
+    if (entries[i].snapshot) {
+      first = i;
+      break;
+    }
+  }
+  if (first == entries.size()) return sagas::Error{"its journal has no snapshot to start from"};
+  sagas::Instance inst = *entries[first].snapshot;
+  for (std::size_t i = first + 1; i < entries.size(); ++i) {
+    if (auto bad = apply(inst, entries[i])) return sagas::Error{*bad};
+  }
+  return std::optional<sagas::Instance>(std::move(inst));
+}
+
+}  // namespace state::journal

@@ -1,0 +1,80 @@
+// One SQLite connection with its prepared statements (internal to state/). Not thread-safe:
+// each thread that touches the state file has a connection of its own.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "state/sqlite_handles.h"
+#include "state/store.h"
+
+namespace state::sqlite {
+
+// A cached statement in use: reset when it goes out of scope, so a statement left on a row
+// never holds a read transaction open (in WAL mode that would pin the connection to an old
+// snapshot of the file).
+class Query {
+ public:
+  explicit Query(sqlite3_stmt* s) : s_(s) {}
+  Query(const Query&) = delete;
+  Query& operator=(const Query&) = delete;
+  ~Query() {
+    if (s_ != nullptr) sqlite3_reset(s_);
+  }
+  operator sqlite3_stmt*() const { return s_; }  // NOLINT: used where SQLite takes the handle
+
+ private:
+  sqlite3_stmt* s_;
+};
+
+class Conn {
+ public:
+  Conn() = default;
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+  ~Conn() { stmts_.clear(); }  // statements before the connection
+
+  // Opens `path`; the error names the file and what to check.
+  Status open(const std::string& path, int flags);
+  sqlite3* db() const { return db_.get(); }
+  const std::string& path() const { return path_; }
+
+  std::string last_error() const { return sqlite3_errmsg(db_.get()); }
+  // An I/O error naming the file and SQLite's reason.
+  Status fail(const std::string& what) const { return {Errc::io, what + " in " + path_ + ": " + last_error()}; }
+  bool exec(const char* sql) { return sqlite3_exec(db_.get(), sql, nullptr, nullptr, nullptr) == SQLITE_OK; }
+
+  // A statement prepared once and reused (keyed by the literal's address: pass literals),
+  // its bindings cleared; it holds nullptr when SQLite cannot prepare it.
+  Query stmt(const char* sql);
+  // The first column of a statement's first row (PRAGMA answers); nullopt on failure.
+  std::optional<std::string> query_one(const char* sql);
+
+  // Runs `body` in one write transaction: all of it is committed, or none of it.
+  template <typename Body>
+  Status transaction(Body body) {
+    if (!exec("BEGIN IMMEDIATE")) return fail("cannot begin a transaction");
+    Status st = body();
+    if (st.ok() && !exec("COMMIT")) st = fail("cannot commit");
+    if (!st.ok()) exec("ROLLBACK");
+    return st;
+  }
+
+ private:
+  DbPtr db_;
+  std::string path_;
+  std::map<const char*, StmtPtr> stmts_;  // keyed by the SQL literal's address
+};
+
+std::string col_text(sqlite3_stmt* s, int i);
+// Named apart from std::bind, which argument-dependent lookup would pick for a temporary string.
+inline void bind_arg(sqlite3_stmt* s, int i, const std::string& v) {
+  sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+}
+inline void bind_arg(sqlite3_stmt* s, int i, std::int64_t v) { sqlite3_bind_int64(s, i, v); }
+
+}  // namespace state::sqlite

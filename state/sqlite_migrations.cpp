@@ -1,0 +1,253 @@
+#include "state/sqlite_migrations.h"
+
+#include <functional>
+#include <string>
+
+#include "state/codec.h"
+#include "state/journal_codec.h"
+
+namespace state::sqlite {
+
+namespace {
+
+using sagas::Json;
+
+const char* const kSchema1 = R"sql(
+CREATE TABLE instances (
+  id TEXT PRIMARY KEY,
+  saga TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  error TEXT NOT NULL,
+  data TEXT NOT NULL
+);
+CREATE INDEX instances_by_state ON instances (state, updated_at);
+CREATE INDEX instances_by_created ON instances (created_at);
+CREATE TABLE steps (
+  saga_id TEXT NOT NULL,
+  idx INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  attempts INTEGER NOT NULL,
+  data TEXT NOT NULL,
+  PRIMARY KEY (saga_id, idx)
+) WITHOUT ROWID;
+CREATE TABLE history (
+  id INTEGER PRIMARY KEY,
+  saga_id TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  event TEXT NOT NULL,
+  step TEXT NOT NULL,
+  detail TEXT NOT NULL
+);
+CREATE INDEX history_by_saga ON history (saga_id, id);
+CREATE TABLE outbox (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  saga_id TEXT NOT NULL,
+  topic TEXT NOT NULL,
+  key TEXT NOT NULL,
+  headers TEXT NOT NULL,
+  value TEXT NOT NULL
+);
+CREATE INDEX outbox_by_saga ON outbox (saga_id);
+CREATE TABLE processed_replies (
+  message_id TEXT PRIMARY KEY,
+  saga_id TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX processed_by_saga ON processed_replies (saga_id);
+)sql";
+
+const char* const kSchema2 = R"sql(
+CREATE TABLE pruned (
+  saga_id TEXT PRIMARY KEY,
+  at INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql";
+
+// A saga is its journal; `sagas` is the index of them that lists, recovery and retention
+// search by (its state and updated_at change only when the saga's state does). Journal keys
+// are (saga id, position): ids are time-ordered, so the sagas in flight append at the right
+// edge. journal_by_position finds what follows the delivered watermark.
+const char* const kSchema3 = R"sql(
+CREATE TABLE sagas (
+  id TEXT PRIMARY KEY,
+  saga TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX sagas_by_state ON sagas (state, created_at);
+CREATE INDEX sagas_by_created ON sagas (created_at);
+CREATE TABLE journal (
+  saga_id TEXT NOT NULL,
+  position INTEGER NOT NULL,
+  at INTEGER NOT NULL,
+  data TEXT NOT NULL,
+  PRIMARY KEY (saga_id, position)
+) WITHOUT ROWID;
+CREATE INDEX journal_by_position ON journal (position);
+CREATE TABLE journal_state (
+  last INTEGER NOT NULL,
+  delivered INTEGER NOT NULL
+);
+INSERT INTO journal_state VALUES (0, 0);
+)sql";
+
+// Schema 2's instance, as its two tables held it; an error says what is damaged.
+sagas::Result<sagas::Instance> read_v2_instance(Conn& c, const std::string& id, const std::string& text) {
+  auto data = Json::parse(text);
+  if (!data || !data->is_object()) return sagas::Error{"its instance row is not a JSON object"};
+  sqlite::Query st = c.stmt("SELECT data FROM steps WHERE saga_id = ? ORDER BY idx");
+  bind_arg(st, 1, id);
+  Json steps = Json::array();
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    auto sj = Json::parse(col_text(st, 0));
+    if (!sj) return sagas::Error{"a step row is not JSON (" + sj.error().message + ")"};
+    steps.as_array().push_back(std::move(sj).value());
+  }
+  data->set("steps", std::move(steps));
+  auto inst = instance_from_json(*data);
+  if (!inst) return inst.error();
+  return std::move(inst).value();
+}
+
+// Schema 2 -> 3: each saga becomes one snapshot entry holding its whole history; messages
+// still in the outbox become entries after the delivered watermark, so the first start sends
+// them as the old release would have. A saga whose rows cannot be read keeps them verbatim,
+// marked damaged: it stays visible (and unreadable) instead of vanishing in the upgrade.
+Status convert_v2(Conn& c) {
+  Position pos = 0;
+  auto append = [&](const std::string& saga_id, TimeMs at, const std::string& data) {
+    sqlite::Query ins = c.stmt("INSERT INTO journal (saga_id, position, at, data) VALUES (?, ?, ?, ?)");
+    bind_arg(ins, 1, saga_id);
+    bind_arg(ins, 2, ++pos);
+    bind_arg(ins, 3, at);
+    bind_arg(ins, 4, data);
+    return sqlite3_step(ins) == SQLITE_DONE;
+  };
+  sqlite::Query rows = c.stmt("SELECT id, saga, version, state, created_at, updated_at, data FROM instances ORDER BY created_at, id");
+  // Read every row first: the conversion reuses statements.
+  struct Row {
+    std::string id, saga, state, data;
+    std::int64_t version, created_at, updated_at;
+  };
+  std::vector<Row> all;
+  while (sqlite3_step(rows) == SQLITE_ROW) {
+    all.push_back({col_text(rows, 0), col_text(rows, 1), col_text(rows, 3), col_text(rows, 6),
+                   sqlite3_column_int64(rows, 2), sqlite3_column_int64(rows, 4), sqlite3_column_int64(rows, 5)});
+  }
+  for (const auto& r : all) {
+    sqlite::Query idx = c.stmt("INSERT INTO sagas (id, saga, version, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)");
+    bind_arg(idx, 1, r.id);
+    bind_arg(idx, 2, r.saga);
+    bind_arg(idx, 3, r.version);
+    bind_arg(idx, 4, r.state);
+    bind_arg(idx, 5, r.created_at);
+    bind_arg(idx, 6, r.updated_at);
+    if (sqlite3_step(idx) != SQLITE_DONE) return c.fail("cannot convert saga " + r.id);
+    Commit entry;
+    auto inst = read_v2_instance(c, r.id, r.data);
+    std::string data;
+    if (inst) {
+      entry.instance = std::move(inst).value();
+      sqlite::Query h = c.stmt("SELECT at, event, step, detail FROM history WHERE saga_id = ? ORDER BY id");
+      bind_arg(h, 1, r.id);
+      while (sqlite3_step(h) == SQLITE_ROW) {
+        auto event = sagas::event_type_from(col_text(h, 1));
+        if (!event) continue;  // schema 2 never wrote unknown events; nothing to carry
+        entry.history.push_back({sqlite3_column_int64(h, 0), *event, col_text(h, 2), col_text(h, 3)});
+      }
+      data = journal::encode(entry, /*snapshot=*/true);
+    } else {
+      Json damaged = Json::object();
+      damaged.set("damaged", "before the upgrade to schema 3: " + inst.error().message);
+      damaged.set("row", r.data);
+      data = damaged.dump();
+    }
+    if (!append(r.id, r.updated_at, data)) return c.fail("cannot convert saga " + r.id);
+  }
+  Position delivered = pos;
+  sqlite::Query out = c.stmt("SELECT topic, key, headers, value FROM outbox ORDER BY id");
+  std::vector<OutboxMessage> unsent;
+  while (sqlite3_step(out) == SQLITE_ROW) {
+    OutboxMessage m{col_text(out, 0), col_text(out, 1), {}, col_text(out, 3)};
+    auto headers = Json::parse(col_text(out, 2));
+    if (headers && headers->is_array()) {
+      for (const auto& p : headers->as_array()) {
+        if (p.is_array() && p.as_array().size() == 2 && p.as_array()[0].is_string() && p.as_array()[1].is_string()) {
+          m.headers.emplace_back(p.as_array()[0].as_string(), p.as_array()[1].as_string());
+        }
+      }
+    }
+    unsent.push_back(std::move(m));
+  }
+  for (auto& m : unsent) {
+    Commit entry;
+    entry.messages_only = true;
+    entry.messages.push_back(std::move(m));
+    if (!append("", 0, journal::encode(entry, false))) return c.fail("cannot convert the outbox");
+  }
+  sqlite::Query st = c.stmt("UPDATE journal_state SET last = ?, delivered = ?");
+  bind_arg(st, 1, pos);
+  bind_arg(st, 2, delivered);
+  if (sqlite3_step(st) != SQLITE_DONE) return c.fail("cannot convert the outbox");
+  if (!c.exec("DROP TABLE processed_replies; DROP TABLE outbox; DROP TABLE history; DROP TABLE steps; "
+              "DROP TABLE instances;")) {
+    return c.fail("cannot drop the tables of schema 2");
+  }
+  return Status::success();
+}
+
+struct Step {
+  const char* sql;
+  std::function<Status(Conn&)> convert;  // after the SQL, in the same transaction
+};
+
+const Step kSteps[] = {
+    {kSchema1, {}},
+    {kSchema2, {}},
+    {kSchema3, convert_v2},
+};
+static_assert(sizeof kSteps / sizeof kSteps[0] == kSchemaVersion);
+
+}  // namespace
+
+sagas::Result<std::int64_t, Status> schema_version(Conn& c) {
+  sqlite::Query s = c.stmt("SELECT version FROM schema_version");
+  if (s == nullptr) return std::int64_t{0};
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) return sqlite3_column_int64(s, 0);
+  if (rc == SQLITE_DONE) return std::int64_t{0};
+  return c.fail("cannot read the schema version");
+}
+
+Status migrate(Conn& c) {
+  if (!c.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")) {
+    return c.fail("cannot read the schema version (is this a sagactl state file?)");
+  }
+  auto version = schema_version(c);
+  if (!version) return version.error();
+  if (*version > kSchemaVersion) {
+    return {Errc::corrupt, c.path() + " was written by a newer sagactl (schema " + std::to_string(*version) +
+                               ", this one knows " + std::to_string(kSchemaVersion) + "); upgrade sagactl"};
+  }
+  for (std::int64_t v = *version; v < kSchemaVersion; ++v) {
+    const Step& step = kSteps[v];
+    Status st = c.transaction([&]() -> Status {
+      if (!c.exec(step.sql)) return c.fail("cannot migrate to schema " + std::to_string(v + 1));
+      if (step.convert) {
+        if (Status converted = step.convert(c); !converted.ok()) return converted;
+      }
+      std::string set = v == 0 ? "INSERT INTO schema_version VALUES (1)"
+                               : "UPDATE schema_version SET version = " + std::to_string(v + 1);
+      if (!c.exec(set.c_str())) return c.fail("cannot migrate to schema " + std::to_string(v + 1));
+      return Status::success();
+    });
+    if (!st.ok()) return st;
+  }
+  return Status::success();
+}
+
+}  // namespace state::sqlite
