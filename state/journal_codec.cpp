@@ -8,7 +8,7 @@ using sagas::Json;
 
 namespace {
 
-Json header_json(const Headers& h) {
+Json headers_json(const Headers& h) {
   Json arr = Json::array();
   for (const auto& [k, v] : h) arr.as_array().push_back(Json(Json::Array{Json(k), Json(v)}));
   return arr;
@@ -80,49 +80,72 @@ sagas::Result<std::vector<OutboxMessage>> messages_from(const Json& j) {
   return out;
 }
 
-sagas::Result<Header> header_from(const Json& j) {
-  Header h;
+// The instance's header as a delta patches it (defaults left out, as codec.h writes them).
+Json header_json(const sagas::Instance& inst) {
+  Json j = Json::object();
+  j.set("state", std::string(sagas::to_string(inst.state)));
+  if (inst.stage != 0) j.set("stage", static_cast<std::int64_t>(inst.stage));
+  if (!inst.error.empty()) j.set("error", inst.error);
+  if (inst.deadline_at) j.set("deadline_at", *inst.deadline_at);
+  return j;
+}
+
+std::optional<std::string> header_from(const Json& j, sagas::Instance& inst) {
   const Json* state = j.find("state");
   auto parsed = state != nullptr && state->is_string() ? sagas::saga_state_from(state->as_string()) : std::nullopt;
-  if (!parsed) return sagas::Error{"its saga state is missing or unknown"};
-  h.state = *parsed;
+  if (!parsed) return "its saga state is missing or unknown";
+  inst.state = *parsed;
+  inst.stage = 0;
   if (const Json* v = j.find("stage")) {
-    if (!v->is_integer() || v->as_integer() < 0) return sagas::Error{"its stage is not a count"};
-    h.stage = static_cast<std::size_t>(v->as_integer());
+    if (!v->is_integer() || v->as_integer() < 0) return "its stage is not a count";
+    inst.stage = static_cast<std::size_t>(v->as_integer());
   }
+  inst.error.clear();
   if (const Json* v = j.find("error")) {
-    if (!v->is_string()) return sagas::Error{"its error is not a string"};
-    h.error = v->as_string();
+    if (!v->is_string()) return "its error is not a string";
+    inst.error = v->as_string();
   }
-  if (const Json* v = j.find("deadline_at"); v != nullptr && !v->is_null()) {
-    if (!v->is_integer()) return sagas::Error{"its deadline is not a time"};
-    h.deadline_at = v->as_integer();
+  inst.deadline_at.reset();
+  if (const Json* v = j.find("deadline_at")) {
+    if (!v->is_integer()) return "its deadline is not a time";
+    inst.deadline_at = v->as_integer();
   }
-  return h;
+  return std::nullopt;
 }
+
+// The members of `to` that differ from `from`, and null for those `to` no longer has. Values
+// compare as JSON (kinds first, so 1 and 1.0 differ).
+Json diff(const Json& from, const Json& to) {
+  Json patch = Json::object();
+  for (const auto& [k, v] : to.as_object()) {
+    const Json* old = from.find(k);
+    if (old == nullptr || old->kind() != v.kind() || !(*old == v)) patch.as_object().emplace_back(k, v);
+  }
+  for (const auto& [k, v] : from.as_object()) {
+    if (to.find(k) == nullptr) patch.as_object().emplace_back(k, Json());
+  }
+  return patch;
+}
+
+void merge(Json& target, const Json& patch) {
+  auto& members = target.as_object();
+  for (const auto& [k, v] : patch.as_object()) {
+    if (v.is_null()) {
+      std::erase_if(members, [&](const Json::Member& m) { return m.first == k; });
+    } else {
+      target.set(k, v);
+    }
+  }
+}
+
 
 }  // namespace
 
-std::string encode(const Commit& c, bool snapshot) {
-  Json j = Json::object();
+namespace {
+
+// The history, commands and messages of an entry.
+void add_messages(Json& j, const Commit& c) {
   TimeMs at = c.instance.updated_at;
-  if (c.messages_only) {
-    // A dead letter: no saga state.
-  } else if (snapshot) {
-    j.set("snapshot", to_json(c.instance));
-  } else {
-    const auto& inst = c.instance;
-    j.set("state", std::string(sagas::to_string(inst.state)));
-    if (inst.stage != 0) j.set("stage", static_cast<std::int64_t>(inst.stage));
-    if (!inst.error.empty()) j.set("error", inst.error);
-    if (inst.deadline_at) j.set("deadline_at", *inst.deadline_at);
-    Json steps = Json::array();
-    for (std::size_t i = 0; i < inst.steps.size(); ++i) {
-      if (i < c.steps_changed.size() && !c.steps_changed[i]) continue;
-      steps.as_array().push_back(Json(Json::Array{Json(static_cast<std::int64_t>(i)), to_json(inst.steps[i])}));
-    }
-    if (!steps.as_array().empty()) j.set("steps", std::move(steps));
-  }
   if (!c.history.empty()) {
     Json h = Json::array();
     for (const auto& r : c.history) {
@@ -147,10 +170,47 @@ std::string encode(const Commit& c, bool snapshot) {
   if (!c.messages.empty()) {
     Json m = Json::array();
     for (const auto& msg : c.messages) {
-      m.as_array().emplace_back(Json::Array{Json(msg.topic), Json(msg.key), header_json(msg.headers), Json(msg.value)});
+      m.as_array().emplace_back(Json::Array{Json(msg.topic), Json(msg.key), headers_json(msg.headers), Json(msg.value)});
     }
     j.set("messages", std::move(m));
   }
+}
+
+}  // namespace
+
+std::string encode_snapshot(const Commit& c, Written& written) {
+  Json j = Json::object();
+  j.set("snapshot", to_json(c.instance));
+  written.header = header_json(c.instance);
+  written.steps.clear();
+  for (const auto& step : c.instance.steps) written.steps.push_back(to_json(step));
+  add_messages(j, c);
+  return j.dump();
+}
+
+std::string encode_delta(const Commit& c, Written& written) {
+  const auto& inst = c.instance;
+  Json j = Json::object();
+  Json header = header_json(inst);
+  j.set("patch", diff(written.header, header));
+  written.header = std::move(header);
+  Json steps = Json::array();
+  for (std::size_t i = 0; i < inst.steps.size() && i < written.steps.size(); ++i) {
+    if (i < c.steps_changed.size() && !c.steps_changed[i]) continue;
+    Json now = to_json(inst.steps[i]);
+    Json patch = diff(written.steps[i], now);
+    written.steps[i] = std::move(now);
+    if (patch.as_object().empty()) continue;
+    steps.as_array().push_back(Json(Json::Array{Json(static_cast<std::int64_t>(i)), std::move(patch)}));
+  }
+  if (!steps.as_array().empty()) j.set("steps", std::move(steps));
+  add_messages(j, c);
+  return j.dump();
+}
+
+std::string encode_messages(const Commit& c) {
+  Json j = Json::object();
+  add_messages(j, c);
   return j.dump();
 }
 
@@ -169,21 +229,17 @@ sagas::Result<Entry> decode(std::string_view data, Position position, TimeMs at)
     auto inst = instance_from_json(*snap);
     if (!inst) return sagas::Error{"its snapshot is damaged: " + inst.error().message};
     e.snapshot = std::move(inst).value();
-  } else if (j.find("state") != nullptr) {
-    auto h = header_from(j);
-    if (!h) return h.error();
-    e.header = std::move(h).value();
+  } else if (const Json* patch = j.find("patch")) {
+    if (!patch->is_object()) return sagas::Error{"its patch is not an object"};
+    e.header_patch = *patch;
     if (const Json* steps = j.find("steps")) {
       if (!steps->is_array()) return sagas::Error{"its steps are not an array"};
       for (const auto& s : steps->as_array()) {
         if (!s.is_array() || s.as_array().size() != 2 || !s.as_array()[0].is_integer() ||
-            s.as_array()[0].as_integer() < 0) {
-          return sagas::Error{"a step of a journal entry is not [index, step]"};
+            s.as_array()[0].as_integer() < 0 || !s.as_array()[1].is_object()) {
+          return sagas::Error{"a step of a journal entry is not [index, patch]"};
         }
-        auto rec = sagas::Result<sagas::StepRecord>(step_from_json(s.as_array()[1]));
-        if (!rec) return sagas::Error{"its step " + std::to_string(s.as_array()[0].as_integer()) + " is damaged: " +
-                                      rec.error().message};
-        e.steps.emplace_back(static_cast<std::size_t>(s.as_array()[0].as_integer()), std::move(rec).value());
+        e.step_patches.emplace_back(static_cast<std::size_t>(s.as_array()[0].as_integer()), s.as_array()[1]);
       }
     }
   }
@@ -215,18 +271,19 @@ sagas::Result<std::vector<HistoryRow>> decode_history(std::string_view data, Tim
 }
 
 std::optional<std::string> apply(sagas::Instance& inst, const Entry& delta) {
-  if (!delta.header) return std::nullopt;  // an entry without saga state changes nothing
-  inst.state = delta.header->state;
-  inst.stage = delta.header->stage;
-  inst.error = delta.header->error;
-  inst.deadline_at = delta.header->deadline_at;
+  if (!delta.header_patch) return std::nullopt;  // an entry without saga state changes nothing
+  const std::string where = "journal entry " + std::to_string(delta.position);
+  Json header = header_json(inst);
+  merge(header, *delta.header_patch);
+  if (auto bad = header_from(header, inst)) return where + ": " + *bad;
   inst.updated_at = delta.at;
-  for (const auto& [i, rec] : delta.steps) {
-    if (i >= inst.steps.size()) {
-      return "journal entry " + std::to_string(delta.position) + " changes step " + std::to_string(i) +
-             ", which the saga does not have";
-    }
-    inst.steps[i] = rec;
+  for (const auto& [i, patch] : delta.step_patches) {
+    if (i >= inst.steps.size()) return where + " changes step " + std::to_string(i) + ", which the saga does not have";
+    Json step = to_json(inst.steps[i]);
+    merge(step, patch);
+    auto rec = step_from_json(step);
+    if (!rec) return where + ": its step " + std::to_string(i) + " is damaged: " + rec.error().message;
+    inst.steps[i] = std::move(rec).value();
   }
   return std::nullopt;
 }

@@ -1,9 +1,12 @@
 // The journal entry's encoding: what one transition of one saga stored (store.h), as the
 // JSON text of one row. Pure: no SQLite, so a second store and the tests use it as it is.
 //
-// An entry is a snapshot (the whole instance) or a delta (the instance's header and the steps
-// the transition changed), plus the history records, commands and messages of the transition:
-//   {"snapshot": {...}} | {"state": "running", "stage": 1, "steps": [[1, {...}], ...]}
+// An entry is a snapshot (the whole instance, codec.h) or a delta: patches of the instance's
+// header (state, stage, error, deadline) and of the steps the transition changed, each a
+// shallow merge patch (RFC 7386 one level deep: a member replaces the field, null resets it
+// to its default), against what the writer last wrote for that saga. Beside it, the history
+// records, commands and messages of the transition:
+//   {"snapshot": {...}} | {"patch": {"stage": 1}, "steps": [[1, {"state": "succeeded", ...}]]}
 //   "history": [[event, step, detail(, at)]], "sends": [[step, kind, attempt(, payload)]],
 //   "messages": [[topic, key, [[name, value], ...], value]]
 // Empty parts are left out; a record's time is written only when it differs from the entry's.
@@ -19,28 +22,30 @@
 
 namespace state::journal {
 
-// The fields of an instance a delta entry carries besides its steps.
-struct Header {
-  sagas::SagaState state = sagas::SagaState::running;
-  std::size_t stage = 0;
-  std::string error;
-  std::optional<TimeMs> deadline_at;
+// What the writer last wrote of a saga, in the JSON a delta patches: deltas are computed
+// against it, and it follows each entry written.
+struct Written {
+  sagas::Json header;
+  std::vector<sagas::Json> steps;
 };
 
 struct Entry {
   Position position = 0;
   TimeMs at = 0;  // the instance's updated_at after the transition
   std::optional<sagas::Instance> snapshot;
-  std::optional<Header> header;  // a delta: set, with `steps`
-  std::vector<std::pair<std::size_t, sagas::StepRecord>> steps;
+  std::optional<sagas::Json> header_patch;  // a delta: set (maybe empty), with `step_patches`
+  std::vector<std::pair<std::size_t, sagas::Json>> step_patches;
   std::vector<HistoryRow> history;
   std::vector<sagas::SendCommand> sends;  // step, kind, attempt, payload only
   std::vector<OutboxMessage> messages;
 };
 
-// The data column of a commit's entry; a snapshot when `snapshot`, else a delta holding the
-// steps marked changed.
-std::string encode(const Commit& c, bool snapshot);
+// The data column of a commit's entry: a snapshot, after which `written` is what it holds.
+std::string encode_snapshot(const Commit& c, Written& written);
+// A delta against `written` (the steps marked changed, those that differ), which it updates.
+std::string encode_delta(const Commit& c, Written& written);
+// An entry with no saga state: a dead letter.
+std::string encode_messages(const Commit& c);
 
 // The entry stored as `data` at time `at`; the error says what is damaged.
 sagas::Result<Entry> decode(std::string_view data, Position position, TimeMs at);

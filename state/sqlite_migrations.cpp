@@ -159,7 +159,8 @@ Status convert_v2(Conn& c) {
         if (!event) continue;  // schema 2 never wrote unknown events; nothing to carry
         entry.history.push_back({sqlite3_column_int64(h, 0), *event, col_text(h, 2), col_text(h, 3)});
       }
-      data = journal::encode(entry, /*snapshot=*/true);
+      journal::Written written;
+      data = journal::encode_snapshot(entry, written);
     } else {
       Json damaged = Json::object();
       damaged.set("damaged", "before the upgrade to schema 3: " + inst.error().message);
@@ -187,7 +188,7 @@ Status convert_v2(Conn& c) {
     Commit entry;
     entry.messages_only = true;
     entry.messages.push_back(std::move(m));
-    if (!append("", 0, journal::encode(entry, false))) return c.fail("cannot convert the outbox");
+    if (!append("", 0, journal::encode_messages(entry))) return c.fail("cannot convert the outbox");
   }
   sqlite::Query st = c.stmt("UPDATE journal_state SET last = ?, delivered = ?");
   bind_arg(st, 1, pos);

@@ -44,11 +44,13 @@ Status corrupt(const std::string& id, const std::string& problem) {
   return {Errc::corrupt, "saga " + id + ": " + problem};
 }
 
-// The writer's memory of a saga it has committed since the store opened: its state as the
-// `sagas` row holds it, and how many entries followed its last snapshot. Sagas it does not
-// know get a snapshot and a fresh row with their next entry.
+// The writer's memory of an unfinished saga it has committed since the store opened: its
+// state as the `sagas` row holds it, what its entries so far hold (the next delta's base),
+// and how many entries followed its last snapshot. Sagas it does not know (after a restart,
+// or after a failed commit) get a snapshot and a fresh row with their next entry.
 struct Known {
   sagas::SagaState state = sagas::SagaState::running;
+  journal::Written written;
   int since_snapshot = 0;
 };
 
@@ -196,27 +198,28 @@ struct SqliteStore::Impl {
     return Status::success();
   }
 
-  // One entry; `seen` is what this batch has written so far (a saga may have several
-  // transitions in one batch), applied to `known` only once the batch is durable.
+  // One entry. `seen` holds what the batch knows of the sagas it touched (taken out of
+  // `known`, and put back only once the batch is durable).
   Status write(const Commit& c, Position pos, std::unordered_map<std::string, std::optional<Known>>& seen) {
     const auto& inst = c.instance;
-    if (c.messages_only) return append("", pos, inst.updated_at, journal::encode(c, false));
-    std::optional<Known> before;
-    if (auto it = seen.find(inst.id); it != seen.end()) {
-      before = it->second;
-    } else if (auto k = known.find(inst.id); k != known.end()) {
-      before = k->second;
+    if (c.messages_only) return append("", pos, inst.updated_at, journal::encode_messages(c));
+    auto [it, fresh] = seen.try_emplace(inst.id);
+    if (fresh) {
+      if (auto k = known.extract(inst.id)) it->second = std::move(k.mapped());
     }
-    bool snapshot = c.new_instance || !before || before->since_snapshot + 1 >= SqliteStore::kSnapshotEvery;
+    std::optional<Known>& k = it->second;
+    bool snapshot = c.new_instance || !k || k->since_snapshot + 1 >= SqliteStore::kSnapshotEvery;
     if (c.new_instance) {
       if (Status st = insert_row(inst); !st.ok()) return st;
-    } else if (!before || before->state != inst.state) {
+    } else if (!k || k->state != inst.state) {
       if (Status st = update_row(inst); !st.ok()) return st;
     }
-    if (Status st = append(inst.id, pos, inst.updated_at, journal::encode(c, snapshot)); !st.ok()) return st;
-    seen[inst.id] = sagas::is_terminal(inst.state)
-                        ? std::nullopt
-                        : std::optional<Known>(Known{inst.state, snapshot ? 0 : before->since_snapshot + 1});
+    if (!k) k.emplace();
+    std::string data = snapshot ? journal::encode_snapshot(c, k->written) : journal::encode_delta(c, k->written);
+    if (Status st = append(inst.id, pos, inst.updated_at, data); !st.ok()) return st;
+    k->state = inst.state;
+    k->since_snapshot = snapshot ? 0 : k->since_snapshot + 1;
+    if (sagas::is_terminal(inst.state)) k.reset();  // nothing follows: forget it
     return Status::success();
   }
 };
@@ -286,17 +289,13 @@ Status SqliteStore::commit(std::span<Commit> batch, Position delivered) {
     if (sqlite3_step(s) != SQLITE_DONE) return d.writer.fail("cannot write the journal's position");
     return Status::success();
   });
-  if (!st.ok()) return st;
+  if (!st.ok()) return st;  // what `seen` took out of `known` is dropped: snapshots next time
   Position first = d.last;
   for (std::size_t i = 0; i < batch.size(); ++i) batch[i].position = first + 1 + static_cast<Position>(i);
   d.last = pos;
   d.delivered = std::min(watermark, pos);
   for (auto& [id, k] : seen) {
-    if (k) {
-      d.known[id] = *k;
-    } else {
-      d.known.erase(id);
-    }
+    if (k) d.known.emplace(id, std::move(*k));
   }
   return Status::success();
 }

@@ -89,6 +89,59 @@ sagas::SendCommand send(std::size_t step, sagas::CommandKind kind, std::uint32_t
   return c;
 }
 
+// Encodes each transition as the writer would and folds the decoded entries back.
+sagas::Instance round_trip(const std::vector<sagas::Instance>& states) {
+  journal::Written written;
+  std::vector<journal::Entry> entries;
+  for (std::size_t i = 0; i < states.size(); ++i) {
+    Commit c;
+    c.instance = states[i];
+    std::string data = i == 0 ? journal::encode_snapshot(c, written) : journal::encode_delta(c, written);
+    auto e = journal::decode(data, static_cast<Position>(i + 1), states[i].updated_at);
+    EXPECT_TRUE(e.ok()) << data;
+    if (e.ok()) entries.push_back(std::move(e).value());
+  }
+  auto folded = journal::fold(entries);
+  EXPECT_TRUE(folded.ok() && *folded);
+  return folded.ok() && *folded ? **folded : sagas::Instance{};
+}
+
+TEST(Journal, DeltasSetAndResetFieldsExactly) {
+  auto a = sample("a");
+  auto b = a;  // step 1 succeeds: its timer and error go, a reply comes; the deadline goes
+  b.steps[1].state = sagas::StepState::succeeded;
+  b.steps[1].timer_at.reset();
+  b.steps[1].timer_kind = sagas::TimerKind::attempt_timeout;
+  b.steps[1].timer_for = sagas::CommandKind::execute;
+  b.steps[1].error.clear();
+  b.steps[1].reply = *Json::parse(R"({"ok": 1.0})");
+  b.deadline_at.reset();
+  b.stage = 0;
+  b.updated_at = 2000;
+  auto c = b;  // the saga fails with an error; a number changes kind only
+  c.state = SagaState::compensating;
+  c.error = "step s1 failed";
+  c.steps[1].reply = *Json::parse(R"({"ok": 1})");
+  c.updated_at = 3000;
+  EXPECT_EQ(round_trip({a, b}), b);
+  auto folded = round_trip({a, b, c});
+  EXPECT_EQ(folded, c);
+  EXPECT_TRUE(folded.steps[1].reply->find("ok")->is_integer()) << "1 and 1.0 are different values";
+}
+
+TEST(Journal, ADamagedEntryIsAnErrorNotACrash) {
+  EXPECT_FALSE(journal::decode("{torn", 1, 0).ok());
+  EXPECT_FALSE(journal::decode(R"({"patch": 3})", 1, 0).ok());
+  EXPECT_FALSE(journal::decode(R"({"patch": {}, "steps": [[-1, {}]]})", 1, 0).ok());
+  EXPECT_FALSE(journal::decode(R"({"history": [["no-such-event", "", ""]]})", 1, 0).ok());
+  auto delta = journal::decode(R"({"patch": {}, "steps": [[7, {"state": "running"}]]})", 2, 0);
+  ASSERT_TRUE(delta.ok());
+  auto snapshot = journal::decode(R"({"snapshot": )" + to_json(sample("a")).dump() + "}", 1, 0);
+  ASSERT_TRUE(snapshot.ok());
+  EXPECT_FALSE(journal::fold({*snapshot, *delta}).ok()) << "a step the saga does not have";
+  EXPECT_FALSE(journal::fold({*delta}).ok()) << "no snapshot to start from";
+}
+
 TEST_F(Store, CommitAndLoadRoundTripAcrossReopen) {
   {
     auto s = open();
