@@ -127,6 +127,27 @@ Json diff(const Json& from, const Json& to) {
   return patch;
 }
 
+// Times in an entry are written relative to the entry's own time: most are that very moment
+// (a step started or finished) or a timeout after it, a few digits instead of thirteen.
+constexpr const char* kStepTimes[] = {"started_at", "finished_at", "timer_at"};
+constexpr const char* kHeaderTimes[] = {"deadline_at"};
+constexpr const char* kInstanceTimes[] = {"created_at", "updated_at", "deadline_at"};
+
+template <std::size_t N>
+void shift(Json& obj, const char* const (&keys)[N], TimeMs by) {
+  for (const char* k : keys) {
+    if (Json* v = obj.find(k); v != nullptr && v->is_integer()) *v = Json(v->as_integer() + by);
+  }
+}
+
+// A snapshot's instance JSON with its times moved by `by` (steps included).
+void shift_instance(Json& inst, TimeMs by) {
+  shift(inst, kInstanceTimes, by);
+  if (Json* steps = inst.find("steps"); steps != nullptr && steps->is_array()) {
+    for (auto& st : steps->as_array()) shift(st, kStepTimes, by);
+  }
+}
+
 void merge(Json& target, const Json& patch) {
   auto& members = target.as_object();
   for (const auto& [k, v] : patch.as_object()) {
@@ -180,7 +201,9 @@ void add_messages(Json& j, const Commit& c) {
 
 std::string encode_snapshot(const Commit& c, Written& written) {
   Json j = Json::object();
-  j.set("snapshot", to_json(c.instance));
+  Json snapshot = to_json(c.instance);
+  shift_instance(snapshot, -c.instance.updated_at);
+  j.set("snapshot", std::move(snapshot));
   written.header = header_json(c.instance);
   written.steps.clear();
   for (const auto& step : c.instance.steps) written.steps.push_back(to_json(step));
@@ -192,7 +215,9 @@ std::string encode_delta(const Commit& c, Written& written) {
   const auto& inst = c.instance;
   Json j = Json::object();
   Json header = header_json(inst);
-  j.set("patch", diff(written.header, header));
+  Json header_patch = diff(written.header, header);
+  shift(header_patch, kHeaderTimes, -inst.updated_at);
+  j.set("patch", std::move(header_patch));
   written.header = std::move(header);
   Json steps = Json::array();
   for (std::size_t i = 0; i < inst.steps.size() && i < written.steps.size(); ++i) {
@@ -201,6 +226,7 @@ std::string encode_delta(const Commit& c, Written& written) {
     Json patch = diff(written.steps[i], now);
     written.steps[i] = std::move(now);
     if (patch.as_object().empty()) continue;
+    shift(patch, kStepTimes, -inst.updated_at);
     steps.as_array().push_back(Json(Json::Array{Json(static_cast<std::int64_t>(i)), std::move(patch)}));
   }
   if (!steps.as_array().empty()) j.set("steps", std::move(steps));
@@ -226,12 +252,15 @@ sagas::Result<Entry> decode(std::string_view data, Position position, TimeMs at)
   e.position = position;
   e.at = at;
   if (const Json* snap = j.find("snapshot")) {
-    auto inst = instance_from_json(*snap);
+    Json absolute = *snap;
+    shift_instance(absolute, at);
+    auto inst = instance_from_json(absolute);
     if (!inst) return sagas::Error{"its snapshot is damaged: " + inst.error().message};
     e.snapshot = std::move(inst).value();
   } else if (const Json* patch = j.find("patch")) {
     if (!patch->is_object()) return sagas::Error{"its patch is not an object"};
     e.header_patch = *patch;
+    shift(*e.header_patch, kHeaderTimes, at);
     if (const Json* steps = j.find("steps")) {
       if (!steps->is_array()) return sagas::Error{"its steps are not an array"};
       for (const auto& s : steps->as_array()) {
@@ -239,7 +268,9 @@ sagas::Result<Entry> decode(std::string_view data, Position position, TimeMs at)
             s.as_array()[0].as_integer() < 0 || !s.as_array()[1].is_object()) {
           return sagas::Error{"a step of a journal entry is not [index, patch]"};
         }
-        e.step_patches.emplace_back(static_cast<std::size_t>(s.as_array()[0].as_integer()), s.as_array()[1]);
+        Json step_patch = s.as_array()[1];
+        shift(step_patch, kStepTimes, at);
+        e.step_patches.emplace_back(static_cast<std::size_t>(s.as_array()[0].as_integer()), std::move(step_patch));
       }
     }
   }

@@ -9,7 +9,8 @@
 //   {"snapshot": {...}} | {"patch": {"stage": 1}, "steps": [[1, {"state": "succeeded", ...}]]}
 //   "history": [[event, step, detail(, at)]], "sends": [[step, kind, attempt(, payload)]],
 //   "messages": [[topic, key, [[name, value], ...], value]]
-// Empty parts are left out; a record's time is written only when it differs from the entry's.
+// Empty parts are left out; times are milliseconds relative to the entry's own (its `at`), and
+// a record's time is written only when it differs from the entry's.
 #pragma once
 
 #include <optional>

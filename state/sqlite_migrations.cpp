@@ -66,26 +66,29 @@ CREATE TABLE pruned (
 )sql";
 
 // A saga is its journal; `sagas` is the index of them that lists, recovery and retention
-// search by (its state and updated_at change only when the saga's state does). Journal keys
-// are (saga id, position): ids are time-ordered, so the sagas in flight append at the right
-// edge. journal_by_position finds what follows the delivered watermark.
+// search by (its state and updated_at change only when the saga's state does), and it gives
+// each saga a number: the journal is keyed by (saga number, position), a few bytes where the
+// id would take 36 on every entry and again in every index entry. Numbers follow creation
+// (rowids), so the sagas in flight append at the right edge. journal_by_position finds what
+// follows the delivered watermark. Dead letters are entries of saga number 0.
 const char* const kSchema3 = R"sql(
 CREATE TABLE sagas (
-  id TEXT PRIMARY KEY,
+  num INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
   saga TEXT NOT NULL,
   version INTEGER NOT NULL,
   state TEXT NOT NULL,
   created_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX sagas_by_state ON sagas (state, created_at);
+);
+CREATE INDEX sagas_by_state ON sagas (state, updated_at);
 CREATE INDEX sagas_by_created ON sagas (created_at);
 CREATE TABLE journal (
-  saga_id TEXT NOT NULL,
+  saga_num INTEGER NOT NULL,
   position INTEGER NOT NULL,
   at INTEGER NOT NULL,
   data TEXT NOT NULL,
-  PRIMARY KEY (saga_id, position)
+  PRIMARY KEY (saga_num, position)
 ) WITHOUT ROWID;
 CREATE INDEX journal_by_position ON journal (position);
 CREATE TABLE journal_state (
@@ -119,9 +122,9 @@ sagas::Result<sagas::Instance> read_v2_instance(Conn& c, const std::string& id, 
 // marked damaged: it stays visible (and unreadable) instead of vanishing in the upgrade.
 Status convert_v2(Conn& c) {
   Position pos = 0;
-  auto append = [&](const std::string& saga_id, TimeMs at, const std::string& data) {
-    sqlite::Query ins = c.stmt("INSERT INTO journal (saga_id, position, at, data) VALUES (?, ?, ?, ?)");
-    bind_arg(ins, 1, saga_id);
+  auto append = [&](std::int64_t saga_num, TimeMs at, const std::string& data) {
+    sqlite::Query ins = c.stmt("INSERT INTO journal (saga_num, position, at, data) VALUES (?, ?, ?, ?)");
+    bind_arg(ins, 1, saga_num);
     bind_arg(ins, 2, ++pos);
     bind_arg(ins, 3, at);
     bind_arg(ins, 4, data);
@@ -147,6 +150,7 @@ Status convert_v2(Conn& c) {
     bind_arg(idx, 5, r.created_at);
     bind_arg(idx, 6, r.updated_at);
     if (sqlite3_step(idx) != SQLITE_DONE) return c.fail("cannot convert saga " + r.id);
+    std::int64_t num = sqlite3_last_insert_rowid(c.db());
     Commit entry;
     auto inst = read_v2_instance(c, r.id, r.data);
     std::string data;
@@ -167,7 +171,7 @@ Status convert_v2(Conn& c) {
       damaged.set("row", r.data);
       data = damaged.dump();
     }
-    if (!append(r.id, r.updated_at, data)) return c.fail("cannot convert saga " + r.id);
+    if (!append(num, r.updated_at, data)) return c.fail("cannot convert saga " + r.id);
   }
   Position delivered = pos;
   sqlite::Query out = c.stmt("SELECT topic, key, headers, value FROM outbox ORDER BY id");
@@ -188,7 +192,7 @@ Status convert_v2(Conn& c) {
     Commit entry;
     entry.messages_only = true;
     entry.messages.push_back(std::move(m));
-    if (!append("", 0, journal::encode_messages(entry))) return c.fail("cannot convert the outbox");
+    if (!append(0, 0, journal::encode_messages(entry))) return c.fail("cannot convert the outbox");
   }
   sqlite::Query st = c.stmt("UPDATE journal_state SET last = ?, delivered = ?");
   bind_arg(st, 1, pos);

@@ -49,6 +49,7 @@ Status corrupt(const std::string& id, const std::string& problem) {
 // and how many entries followed its last snapshot. Sagas it does not know (after a restart,
 // or after a failed commit) get a snapshot and a fresh row with their next entry.
 struct Known {
+  std::int64_t num = 0;  // its number, the journal's key
   sagas::SagaState state = sagas::SagaState::running;
   journal::Written written;
   int since_snapshot = 0;
@@ -95,7 +96,9 @@ struct SqliteStore::Impl {
 
   // Every entry of a saga from its latest snapshot on, oldest first.
   Result<std::vector<journal::Entry>> entries_from_snapshot(const std::string& id) {
-    sqlite::Query s = reader.stmt("SELECT position, at, data FROM journal WHERE saga_id = ? ORDER BY position DESC");
+    sqlite::Query s = reader.stmt(
+        "SELECT position, at, data FROM journal WHERE saga_num = (SELECT num FROM sagas WHERE id = ?) "
+        "ORDER BY position DESC");
     if (s == nullptr) return reader.fail("cannot read saga " + id);
     bind_arg(s, 1, id);
     std::vector<journal::Entry> newest_first;
@@ -152,20 +155,22 @@ struct SqliteStore::Impl {
 
   // --- writing (writer connection) ---
 
-  Status append(const std::string& saga_id, Position pos, TimeMs at, const std::string& data) {
-    sqlite::Query s = writer.stmt("INSERT INTO journal (saga_id, position, at, data) VALUES (?, ?, ?, ?)");
+  // An entry of saga number `num` (0: a dead letter); `id` names it in errors.
+  Status append(std::int64_t num, const std::string& id, Position pos, TimeMs at, const std::string& data) {
+    sqlite::Query s = writer.stmt("INSERT INTO journal (saga_num, position, at, data) VALUES (?, ?, ?, ?)");
     if (s == nullptr) return writer.fail("cannot prepare");
-    bind_arg(s, 1, saga_id);
+    bind_arg(s, 1, num);
     bind_arg(s, 2, pos);
     bind_arg(s, 3, at);
     bind_arg(s, 4, data);
-    if (sqlite3_step(s) != SQLITE_DONE) return writer.fail("cannot write the journal of saga " + saga_id);
+    if (sqlite3_step(s) != SQLITE_DONE) return writer.fail("cannot write the journal of saga " + id);
     return Status::success();
   }
 
-  Status insert_row(const sagas::Instance& inst) {
+  // The saga's row, new; returns its number.
+  Result<std::int64_t> insert_row(const sagas::Instance& inst) {
     sqlite::Query s = writer.stmt(
-        "INSERT INTO sagas (id, saga, version, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)");
+        "INSERT INTO sagas (id, saga, version, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING num");
     if (s == nullptr) return writer.fail("cannot prepare");
     bind_arg(s, 1, inst.id);
     bind_arg(s, 2, inst.saga);
@@ -173,20 +178,21 @@ struct SqliteStore::Impl {
     bind_arg(s, 4, std::string(sagas::to_string(inst.state)));
     bind_arg(s, 5, inst.created_at);
     bind_arg(s, 6, inst.updated_at);
-    if (sqlite3_step(s) != SQLITE_DONE) {
-      if (sqlite3_extended_errcode(writer.db()) == SQLITE_CONSTRAINT_PRIMARYKEY) {
-        return {Errc::corrupt, "saga id \"" + inst.id + "\" already exists"};
+    if (sqlite3_step(s) != SQLITE_ROW) {
+      if (sqlite3_extended_errcode(writer.db()) == SQLITE_CONSTRAINT_UNIQUE) {
+        return Status{Errc::corrupt, "saga id \"" + inst.id + "\" already exists"};
       }
       return writer.fail("cannot write saga " + inst.id);
     }
-    return Status::success();
+    return sqlite3_column_int64(s, 0);
   }
 
-  // An upsert: a saga this writer does not know may still lack its row (a test's commit).
-  Status update_row(const sagas::Instance& inst) {
+  // The saga's row brought up to date, and its number. An upsert: a saga this writer does
+  // not know may still lack its row (a test's commit).
+  Result<std::int64_t> update_row(const sagas::Instance& inst) {
     sqlite::Query s = writer.stmt(
         "INSERT INTO sagas (id, saga, version, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at");
+        "ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at RETURNING num");
     if (s == nullptr) return writer.fail("cannot prepare");
     bind_arg(s, 1, inst.id);
     bind_arg(s, 2, inst.saga);
@@ -194,29 +200,29 @@ struct SqliteStore::Impl {
     bind_arg(s, 4, std::string(sagas::to_string(inst.state)));
     bind_arg(s, 5, inst.created_at);
     bind_arg(s, 6, inst.updated_at);
-    if (sqlite3_step(s) != SQLITE_DONE) return writer.fail("cannot write saga " + inst.id);
-    return Status::success();
+    if (sqlite3_step(s) != SQLITE_ROW) return writer.fail("cannot write saga " + inst.id);
+    return sqlite3_column_int64(s, 0);
   }
 
   // One entry. `seen` holds what the batch knows of the sagas it touched (taken out of
   // `known`, and put back only once the batch is durable).
   Status write(const Commit& c, Position pos, std::unordered_map<std::string, std::optional<Known>>& seen) {
     const auto& inst = c.instance;
-    if (c.messages_only) return append("", pos, inst.updated_at, journal::encode_messages(c));
+    if (c.messages_only) return append(0, "", pos, inst.updated_at, journal::encode_messages(c));
     auto [it, fresh] = seen.try_emplace(inst.id);
     if (fresh) {
       if (auto k = known.extract(inst.id)) it->second = std::move(k.mapped());
     }
     std::optional<Known>& k = it->second;
     bool snapshot = c.new_instance || !k || k->since_snapshot + 1 >= SqliteStore::kSnapshotEvery;
-    if (c.new_instance) {
-      if (Status st = insert_row(inst); !st.ok()) return st;
-    } else if (!k || k->state != inst.state) {
-      if (Status st = update_row(inst); !st.ok()) return st;
+    if (c.new_instance || !k || k->state != inst.state) {
+      auto num = c.new_instance ? insert_row(inst) : update_row(inst);
+      if (!num) return num.error();
+      if (!k) k.emplace();
+      k->num = *num;
     }
-    if (!k) k.emplace();
     std::string data = snapshot ? journal::encode_snapshot(c, k->written) : journal::encode_delta(c, k->written);
-    if (Status st = append(inst.id, pos, inst.updated_at, data); !st.ok()) return st;
+    if (Status st = append(k->num, inst.id, pos, inst.updated_at, data); !st.ok()) return st;
     k->state = inst.state;
     k->since_snapshot = snapshot ? 0 : k->since_snapshot + 1;
     if (sagas::is_terminal(inst.state)) k.reset();  // nothing follows: forget it
@@ -337,7 +343,8 @@ Result<Listed> SqliteStore::list(const ListFilter& f) {
 Result<std::vector<HistoryRow>> SqliteStore::history(const std::string& id) {
   auto& r = impl_->reader;
   std::vector<HistoryRow> out;
-  sqlite::Query s = r.stmt("SELECT position, at, data FROM journal WHERE saga_id = ? ORDER BY position");
+  sqlite::Query s = r.stmt(
+      "SELECT position, at, data FROM journal WHERE saga_num = (SELECT num FROM sagas WHERE id = ?) ORDER BY position");
   if (s == nullptr) return r.fail("cannot read the history of saga " + id);
   bind_arg(s, 1, id);
   int rc = SQLITE_ROW;
@@ -360,7 +367,7 @@ Result<Backlog> SqliteStore::undelivered() {
   out.last = sqlite3_column_int64(w, 0);
   out.delivered = sqlite3_column_int64(w, 1);
   sqlite::Query s = r.stmt(
-      "SELECT j.saga_id, j.position, j.at, j.data, s.saga, s.version FROM journal j LEFT JOIN sagas s ON s.id = j.saga_id "
+      "SELECT s.id, j.position, j.at, j.data, s.saga, s.version FROM journal j LEFT JOIN sagas s ON s.num = j.saga_num "
       "WHERE j.position > ? ORDER BY j.position");
   if (s == nullptr) return r.fail("cannot read the journal");
   bind_arg(s, 1, out.delivered);
@@ -433,12 +440,13 @@ Result<std::size_t> SqliteStore::prune(TimeMs before, std::size_t max_sagas, Tim
   Status st = r.transaction([&]() -> Status {
     // A tombstone outlives its saga by one more retention period.
     if (Status old = step("DELETE FROM pruned WHERE at < ?", before); !old.ok()) return old;
-    if (Status dl = step("DELETE FROM journal WHERE saga_id = '' AND position <= (SELECT delivered FROM journal_state)");
+    if (Status dl = step("DELETE FROM journal WHERE saga_num = 0 AND position <= (SELECT delivered FROM journal_state)");
         !dl.ok()) {
       return dl;
     }
     for (const auto& id : *ids) {
-      for (const char* sql : {"DELETE FROM journal WHERE saga_id = ?", "DELETE FROM sagas WHERE id = ?"}) {
+      for (const char* sql :
+           {"DELETE FROM journal WHERE saga_num = (SELECT num FROM sagas WHERE id = ?)", "DELETE FROM sagas WHERE id = ?"}) {
         if (Status del = step(sql, id); !del.ok()) return del;
       }
       if (Status tomb = step("INSERT OR REPLACE INTO pruned (saga_id, at) VALUES (?, ?)", id, now); !tomb.ok()) {

@@ -300,7 +300,7 @@ TEST_F(Operator, ADamagedRowIsReportedAndRunRefusesToStartOverIt) {
   run_->signal(SIGTERM);  // no participant: both stay running
   ASSERT_EQ(run_->wait(), 0) << run_->err();
   auto db = (dir_ / "state.db").string();
-  auto damage = run_process({"/usr/bin/sqlite3", db, "UPDATE journal SET data = json_replace(data, '$.snapshot', '{torn') WHERE saga_id = 'torn-1'"});
+  auto damage = run_process({"/usr/bin/sqlite3", db, "UPDATE journal SET data = json_replace(data, '$.snapshot', '{torn') WHERE saga_num = (SELECT num FROM sagas WHERE id = 'torn-1')"});
   ASSERT_EQ(damage.exit_code, 0) << damage.err;
 
   auto list = sagactl({"list"});

@@ -37,7 +37,7 @@ TEST(DamagedState, ACorruptRowIsNamedByEveryReadAndListedNotHidden) {
   SagaId bad = w.start("order-fulfilment", kOrderInput, "bad-1");
   w.settle();
   w.crash();
-  damage(w.db(), "UPDATE journal SET data = '{not json' WHERE saga_id = 'bad-1'");
+  damage(w.db(), "UPDATE journal SET data = '{not json' WHERE saga_num = (SELECT num FROM sagas WHERE id = 'bad-1')");
 
   auto store = state::SqliteStore::open({w.db(), true, true});
   ASSERT_TRUE(store.ok());
@@ -66,7 +66,7 @@ TEST(DamagedState, TheEngineRefusesToRecoverOverAnUnreadableUnfinishedSaga) {
   w.settle();
   w.crash();
   damage(w.db(), "UPDATE journal SET data = json_replace(data, '$.snapshot.steps[0]', 'garbage') "
-                 "WHERE saga_id = 'broken-step'");
+                 "WHERE saga_num = (SELECT num FROM sagas WHERE id = 'broken-step')");
   Status st = w.try_boot();
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.code, Errc::store);
