@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "engine/commit_writer.h"
 #include "engine/outbox.h"
 #include "engine/protocol.h"
 #include "engine/timer_queues.h"
@@ -121,6 +122,13 @@ struct Engine::Impl {
     bool empty() const { return commits.empty() && acks.empty(); }
   };
 
+  // The batch the writer thread is committing, and what follows its commit.
+  struct InFlight {
+    std::vector<Followup> followups;         // parallel to the batch
+    std::vector<std::uint64_t> acks;         // replies queued before the batch's last transition
+    std::unordered_set<std::string> touched;  // sagas whose timers follow the batch
+  };
+
   Impl(boost::asio::io_context& io_, state::Store& store_, Transport& transport_, Clock& clock_,
        EngineOptions options_)
       : io(io_), store(store_), transport(transport_), clock(clock_), options(std::move(options_)),
@@ -130,6 +138,7 @@ struct Engine::Impl {
     } else {
       env.random = [this] { return std::uniform_real_distribution<double>(0.0, 1.0)(rng); };
     }
+    writer = std::make_unique<CommitWriter>(io, store, [this](CommitWriter::Outcome o) { committed(std::move(o)); });
   }
 
   boost::asio::io_context& io;
@@ -148,6 +157,7 @@ struct Engine::Impl {
   std::shared_ptr<int> life = std::make_shared<int>(0);  // callbacks held by the transport check it
   Pending pending;
   std::unordered_set<std::string> touched;  // sagas whose timers need syncing after the commit
+  std::optional<InFlight> in_flight;         // set while the writer holds a batch
   // Replies whose saga could not be read (the store failed): tried again after
   // commit_retry_delay, unacknowledged meanwhile, so nothing after them is committed past.
   std::vector<Received> deferred;
@@ -160,6 +170,8 @@ struct Engine::Impl {
   bool closed = false;
   std::vector<std::function<void(const Event&)>> subscribers;
   EngineStats stats;
+  // Last: destroyed first, so no commit outlives the engine (its thread is joined).
+  std::unique_ptr<CommitWriter> writer;
 
   // --- definitions ---
 
@@ -236,44 +248,79 @@ struct Engine::Impl {
   // Delivery has moved past what the last commit recorded.
   bool watermark_behind() const { return outbox.watermark() > stored_watermark; }
 
+  // Hands the next batch to the writer thread when it is free; the batch's completion
+  // (committed) acts on it and starts the one after. Replies acknowledged and timers synced
+  // with no transition to commit wait only for the batch before them.
   void flush() {
-    if (commit_blocked) return;
-    while (!pending.commits.empty() || watermark_behind()) {
-      std::size_t n = std::min(options.max_batch, pending.commits.size());
-      std::span<state::Commit> batch(pending.commits.data(), n);
-      state::Position watermark = outbox.watermark();
-      auto began = std::chrono::steady_clock::now();  // a measurement, not logic: real time is right here
-      state::Status st = store.commit(batch, watermark);
-      if (!st.ok()) {
-        ++stats.commit_failures;
-        spdlog::error("commit of {} transitions failed, retrying in {} ms: {}", n, options.commit_retry_delay,
-                      st.message);
-        commit_blocked = true;
-        arm({clock.now() + options.commit_retry_delay, TimerRef{TimerRef::Kind::commit_retry, {}, 0, 0}});
-        rearm_clock();
-        return;
-      }
-      ++stats.commits;
-      stats.transitions += n;
-      if (options.on_commit) {
-        options.on_commit(std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count(), n);
-      }
-      stored_watermark = std::max(stored_watermark, watermark);
-      if (n > 0) outbox.committed(batch[n - 1].position);
-      // Detach the committed part first: acting on it may queue new transitions.
-      std::vector<state::Commit> done(std::make_move_iterator(pending.commits.begin()),
-                                      std::make_move_iterator(pending.commits.begin() + static_cast<long>(n)));
-      std::vector<Followup> followups(std::make_move_iterator(pending.followups.begin()),
-                                      std::make_move_iterator(pending.followups.begin() + static_cast<long>(n)));
-      pending.commits.erase(pending.commits.begin(), pending.commits.begin() + static_cast<long>(n));
-      pending.followups.erase(pending.followups.begin(), pending.followups.begin() + static_cast<long>(n));
-      for (std::size_t i = 0; i < done.size(); ++i) after_commit(done[i], followups[i]);
+    if (commit_blocked || writer->busy()) return;
+    if (pending.commits.empty() && !watermark_behind()) {
+      if (!pending.acks.empty()) transport.acknowledge(std::exchange(pending.acks, {}));
+      sync_timers(std::exchange(touched, {}));
+      rearm_clock();
+      return;
     }
-    if (!pending.acks.empty()) {
-      transport.acknowledge(pending.acks);
-      pending.acks.clear();
+    std::size_t n = std::min(options.max_batch, pending.commits.size());
+    InFlight f;
+    f.followups.assign(std::make_move_iterator(pending.followups.begin()),
+                       std::make_move_iterator(pending.followups.begin() + static_cast<long>(n)));
+    std::vector<state::Commit> batch(std::make_move_iterator(pending.commits.begin()),
+                                     std::make_move_iterator(pending.commits.begin() + static_cast<long>(n)));
+    pending.commits.erase(pending.commits.begin(), pending.commits.begin() + static_cast<long>(n));
+    pending.followups.erase(pending.followups.begin(), pending.followups.begin() + static_cast<long>(n));
+    if (pending.commits.empty()) {  // the acks and timers queued so far follow this batch
+      f.acks = std::exchange(pending.acks, {});
+      f.touched = std::exchange(touched, {});
     }
-    for (const auto& id : touched) {
+    in_flight = std::move(f);
+    writer->submit(std::move(batch), outbox.watermark());
+  }
+
+  // On the executor, once the writer has committed a batch (or failed to).
+  void committed(CommitWriter::Outcome o) {
+    InFlight f = std::move(*in_flight);
+    in_flight.reset();
+    std::size_t n = o.batch.size();
+    if (!o.status.ok()) {
+      ++stats.commit_failures;
+      spdlog::error("commit of {} transitions failed, retrying in {} ms: {}", n, options.commit_retry_delay,
+                    o.status.message);
+      // Back to the front of the queue, in order, to be retried: nothing of it was acted on.
+      pending.commits.insert(pending.commits.begin(), std::make_move_iterator(o.batch.begin()),
+                             std::make_move_iterator(o.batch.end()));
+      pending.followups.insert(pending.followups.begin(), std::make_move_iterator(f.followups.begin()),
+                               std::make_move_iterator(f.followups.end()));
+      pending.acks.insert(pending.acks.begin(), f.acks.begin(), f.acks.end());
+      touched.merge(f.touched);
+      commit_blocked = true;
+      arm({clock.now() + options.commit_retry_delay, TimerRef{TimerRef::Kind::commit_retry, {}, 0, 0}});
+      rearm_clock();
+      return;
+    }
+    ++stats.commits;
+    stats.transitions += n;
+    if (options.on_commit) options.on_commit(o.seconds, n);
+    stored_watermark = std::max(stored_watermark, o.delivered);
+    if (n > 0) outbox.committed(o.batch.back().position);
+    for (std::size_t i = 0; i < n; ++i) after_commit(o.batch[i], f.followups[i]);
+    if (!f.acks.empty()) transport.acknowledge(f.acks);
+    sync_timers(f.touched);
+    rearm_clock();
+    flush();
+  }
+
+  // Waits for the batch in flight and commits everything pending, on this thread's time:
+  // for close() and for reads that must see every transition applied so far.
+  void flush_and_wait() {
+    for (;;) {
+      writer->drain();
+      flush();
+      if (!writer->busy()) return;
+    }
+  }
+
+  // Timers follow the sagas' state in memory; finished sagas leave it.
+  void sync_timers(const std::unordered_set<std::string>& ids) {
+    for (const auto& id : ids) {
       auto it = active.find(id);
       if (it == active.end()) continue;
       if (sagas::is_terminal(it->second.inst.state)) {
@@ -283,8 +330,6 @@ struct Engine::Impl {
         timers.sync(it->second.inst);
       }
     }
-    touched.clear();
-    rearm_clock();
   }
 
   // Hands a message of the committed entry at `position` to the transport; it stays in the
@@ -674,7 +719,7 @@ struct Engine::Impl {
   void close() {
     if (closed) return;
     commit_blocked = false;  // one last attempt
-    flush();
+    flush_and_wait();
     if (!pending.empty()) {
       spdlog::error("closing with {} uncommitted transitions (the store failed); they are lost, and the "
                     "sagas resume from their last commit on the next start",
@@ -815,7 +860,7 @@ Result<SagaStatus> Engine::status(const SagaId& id) {
 
 Result<SagaList> Engine::list(const state::ListFilter& filter) {
   // Commit first, so the list is what the store holds and newest-first ordering is exact.
-  impl_->flush();
+  impl_->flush_and_wait();
   auto listed = impl_->store.list(filter);
   if (!listed) return Status{Errc::store, listed.error().message};
   SagaList out;
@@ -825,7 +870,7 @@ Result<SagaList> Engine::list(const state::ListFilter& filter) {
 }
 
 Result<std::vector<state::HistoryRow>> Engine::history(const SagaId& id) {
-  impl_->flush();
+  impl_->flush_and_wait();
   auto rows = impl_->store.history(id.value());
   if (!rows) return Status{Errc::store, rows.error().message};
   return std::move(rows).value();
@@ -847,6 +892,7 @@ const EngineStats& Engine::stats() const { return impl_->stats; }
 std::size_t Engine::active_sagas() const { return impl_->active.size(); }
 std::size_t Engine::unconfirmed_sends() const { return impl_->outbox.in_flight(); }
 bool Engine::store_healthy() const { return !impl_->commit_blocked; }
+bool Engine::committing() const { return impl_->writer->busy(); }
 bool Engine::ready() const { return impl_->caught_up_once && impl_->transport.ready(); }
 
 }  // namespace saga

@@ -5,7 +5,9 @@
 // machine (sagas/machine.h) and acts on what it returns, in this order:
 //   1. the new instance, its history rows and the commands it sends go into the pending
 //      batch; many sagas' transitions share one batch (group commit);
-//   2. the batch is committed to the Store in one transaction;
+//   2. the batch is committed to the Store in one transaction, on a writer thread of the
+//      engine's own (the event loop never waits on the disk: it builds the next batch
+//      meanwhile), and the outcome is posted back to the executor;
 //   3. only then are the commands handed to the Transport, timers armed, lifecycle events
 //      published, and the replies that caused the transitions acknowledged.
 // A crash anywhere loses nothing: open() resumes every unfinished saga from its last commit,
@@ -20,7 +22,9 @@
 // nothing of that batch is acted on and the commit is retried.
 //
 // Threading: every member function must be called on the io_context's thread (or before it
-// runs). The engine borrows its Store, Transport and Clock; they must outlive it.
+// runs). The engine borrows its Store, Transport and Clock; they must outlive it. Its writer
+// thread calls only Store::commit, one batch at a time (state/store.h allows it); list(),
+// history() and close() wait for the batch in flight, so they see every transition applied.
 #pragma once
 
 #include <cstdint>
@@ -206,6 +210,8 @@ class Engine {
   // Readiness: the transport owns its partitions and the replies that waited on them when
   // the engine opened have been applied. Until then no saga timer fires.
   bool ready() const;
+  // A batch is being written on the writer thread; its outcome comes back to the executor.
+  bool committing() const;
 
  private:
   struct Impl;

@@ -147,7 +147,9 @@ class World {
     for (int guard = 0; guard < 100000; ++guard) {
       try {
         io->restart();
-        if (io->poll() == 0) return;
+        if (io->poll() > 0) continue;
+        if (!engine || !engine->committing()) return;
+        io->run_one_for(std::chrono::seconds(5));  // the writer thread's outcome
       } catch (const SimulatedCrash&) {
         ++crashes;
         crash();

@@ -46,8 +46,12 @@ class EngineUnit : public ::testing::Test {
   }
 
   void settle() {
-    io_.restart();
-    while (io_.poll() > 0) io_.restart();
+    for (;;) {
+      io_.restart();
+      if (io_.poll() > 0) continue;
+      if (!engine_.committing()) return;
+      io_.run_one_for(std::chrono::seconds(5));  // the writer thread's outcome
+    }
   }
 
   boost::asio::io_context io_;
