@@ -1,0 +1,148 @@
+// What the transport brings: replies, start requests, delivery reports (engine_impl.h).
+#include <spdlog/spdlog.h>
+
+#include "engine/engine_impl.h"
+
+namespace saga {
+
+Engine::Impl::Handled Engine::Impl::receive_start(const Received& r) {
+  auto request = protocol::parse_start(r.message);
+  if (!request) {
+    dead_letter(r, request.error().message);
+    return Handled::done;
+  }
+  auto started = start(request->saga, std::move(request->input), StartOptions{request->id}, {});
+  if (!started && started.error().code == Errc::store) return store_failed(r, started.error().message);
+  if (!started) {
+    dead_letter(r, started.error().message);
+    return Handled::done;
+  }
+  spdlog::info("saga={} name={} {} from {}", started->id.value(), request->saga,
+               started->existed ? "already exists: start request ignored" : "start requested", r.message.topic);
+  return Handled::done;
+}
+
+void Engine::Impl::dead_letter(const Received& r, const std::string& error) {
+  ++stats.dead_letters;
+  const std::string* sid = r.message.header(protocol::header::kSagaId);
+  spdlog::warn("saga={} reply on {} dead-lettered to {}.dlq: {}", sid ? *sid : "-", r.message.topic,
+               r.message.topic, error);
+  // Written to the outbox before the reply is acknowledged: a crash cannot lose it.
+  state::Commit c;
+  c.messages_only = true;
+  c.instance.updated_at = clock.now();
+  c.messages.push_back(stored(protocol::dead_letter(r.message, r.message.topic + ".dlq", error)));
+  pending.commits.push_back(std::move(c));
+  pending.followups.emplace_back();
+  schedule_flush();
+}
+
+void Engine::Impl::on_receive(std::vector<Received> batch) {
+  if (closed) return;
+  for (auto& r : batch) {
+    Handled h = Handled::done;
+    if (!options.start_topic.empty() && r.message.topic == options.start_topic) {
+      h = receive_start(r);
+    } else {
+      ++stats.replies;
+      h = receive(r);
+    }
+    if (h == Handled::deferred) {
+      defer(std::move(r));
+      continue;
+    }
+    pending.acks.push_back(r.token);  // acknowledged after the commit of everything before it
+  }
+  schedule_flush();
+}
+
+void Engine::Impl::defer(Received r) {
+  if (deferred.empty()) {
+    arm({clock.now() + options.commit_retry_delay, TimerRef{TimerRef::Kind::retry_replies, {}, 0, 0}});
+    rearm_clock();
+  }
+  deferred.push_back(std::move(r));
+}
+
+Engine::Impl::Handled Engine::Impl::store_failed(const Received& r, const std::string& why) {
+  ++stats.read_failures;
+  const std::string* sid = r.message.header(protocol::header::kSagaId);
+  spdlog::error("saga={} reading the state file failed; the message on {} is applied after a retry in {} ms: {}",
+                sid ? *sid : "-", r.message.topic, options.commit_retry_delay, why);
+  return Handled::deferred;
+}
+
+Engine::Impl::Handled Engine::Impl::receive_for_stored(const Received& r, const protocol::Reply& reply) {
+  auto stored = store.load(reply.saga_id);
+  if (!stored) return store_failed(r, stored.error().message);
+  if (*stored && sagas::is_terminal((*stored)->state)) {
+    ++stats.duplicates;
+    spdlog::debug("saga={} step={} late reply ignored: the saga is {}", reply.saga_id, reply.step,
+                  sagas::to_string((*stored)->state));
+    return Handled::done;
+  }
+  if (!*stored) {
+    auto pruned = store.was_pruned(reply.saga_id);
+    if (!pruned) return store_failed(r, pruned.error().message);
+    if (*pruned) {
+      ++stats.duplicates;
+      spdlog::debug("saga={} step={} late reply ignored: the saga finished and was pruned", reply.saga_id, reply.step);
+      return Handled::done;
+    }
+  }
+  dead_letter(r, "unknown saga id \"" + reply.saga_id + "\"");
+  return Handled::done;
+}
+
+Engine::Impl::Handled Engine::Impl::receive(const Received& r) {
+  auto parsed = protocol::parse_reply(r.message);
+  if (!parsed) {
+    dead_letter(r, parsed.error().message);
+    return Handled::done;
+  }
+  protocol::Reply& reply = *parsed;
+  auto it = active.find(reply.saga_id);
+  if (it == active.end()) return receive_for_stored(r, reply);
+  Active& a = it->second;
+  auto step = a.def->find_step(reply.step);
+  if (!step) {
+    dead_letter(r, "saga " + a.def->name + " has no step \"" + reply.step + "\"");
+    return Handled::done;
+  }
+  // Duplicates are recognised by the machine from the saga's own state (a second reply to
+  // one command changes nothing), before a restart and after it alike.
+  std::size_t queued = pending.commits.size();
+  std::string in_reply_to = reply.in_reply_to;
+  auto why = apply(a, sagas::ReplyReceived{*step, reply.kind, std::move(reply.in_reply_to), reply.success,
+                                           std::move(reply.body)});
+  if (why) {
+    dead_letter(r, *why);
+  } else if (pending.commits.size() == queued) {
+    ++stats.duplicates;
+    spdlog::debug("saga={} step={} duplicate reply to {} ignored", reply.saga_id, reply.step, in_reply_to);
+  }
+  return Handled::done;
+}
+
+void Engine::Impl::on_delivery(std::vector<Delivery> deliveries) {
+  if (closed) return;
+  for (const auto& d : deliveries) {
+    const Message* m = outbox.find(d.outbox_id);
+    if (m == nullptr) continue;
+    if (d.error.empty()) {
+      outbox.confirm(d.outbox_id);
+      continue;
+    }
+    ++stats.send_failures;
+    spdlog::warn("saga={} send to {} failed, retrying in {} ms: {}", m->key, m->topic, options.resend_delay, d.error);
+    arm({clock.now() + options.resend_delay, TimerRef{TimerRef::Kind::resend, {}, 0, d.outbox_id}});
+  }
+  // The new watermark rides on the next commit, or on one made after outbox_clear_delay.
+  if (watermark_behind() && !clear_outbox_armed) {
+    clear_outbox_armed = true;
+    arm({clock.now() + options.outbox_clear_delay, TimerRef{TimerRef::Kind::clear_outbox, {}, 0, 0}});
+  }
+  rearm_clock();
+}
+
+}  // namespace saga
