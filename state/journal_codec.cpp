@@ -127,24 +127,48 @@ Json diff(const Json& from, const Json& to) {
   return patch;
 }
 
-// Times in an entry are written relative to the entry's own time: most are that very moment
-// (a step started or finished) or a timeout after it, a few digits instead of thirteen.
-constexpr const char* kStepTimes[] = {"started_at", "finished_at", "timer_at"};
-constexpr const char* kHeaderTimes[] = {"deadline_at"};
-constexpr const char* kInstanceTimes[] = {"created_at", "updated_at", "deadline_at"};
+// How an entry stores the JSON of codec.h, in two ways that make it several times smaller
+// and nothing else:
+//   - times are relative to the entry's own time: most are that very moment (a step started
+//     or finished) or a timeout after it, a few digits instead of thirteen;
+//   - field names are short (the table below; names not in it are kept).
+struct Field {
+  const char* name;
+  const char* stored;
+  bool time;
+};
+constexpr Field kStepFields[] = {
+    {"state", "s", false},         {"attempts", "a", false},        {"compensation_attempts", "ca", false},
+    {"compensation_budget_from", "cb", false}, {"outcome_unknown", "ou", false}, {"compensation_gave_up", "cg", false},
+    {"request", "rq", false},      {"reply", "rp", false},          {"error", "e", false},
+    {"started_at", "t0", true},    {"finished_at", "t1", true},     {"timer_at", "tt", true},
+    {"timer_kind", "tk", false},   {"timer_for", "tf", false},
+};
+constexpr Field kInstanceFields[] = {
+    {"id", "id", false},        {"saga", "n", false},        {"version", "v", false},   {"state", "s", false},
+    {"input", "in", false},     {"steps", "st", false},      {"stage", "sg", false},    {"error", "e", false},
+    {"created_at", "c", true},  {"updated_at", "u", true},   {"deadline_at", "d", true},
+};
+
+enum class Direction { store, load };
 
 template <std::size_t N>
-void shift(Json& obj, const char* const (&keys)[N], TimeMs by) {
-  for (const char* k : keys) {
-    if (Json* v = obj.find(k); v != nullptr && v->is_integer()) *v = Json(v->as_integer() + by);
+void convert(Json& obj, const Field (&fields)[N], TimeMs at, Direction dir) {
+  if (!obj.is_object()) return;
+  for (auto& [key, value] : obj.as_object()) {
+    for (const Field& f : fields) {
+      if (key != (dir == Direction::store ? f.name : f.stored)) continue;
+      key = dir == Direction::store ? f.stored : f.name;
+      if (f.time && value.is_integer()) value = Json(value.as_integer() + (dir == Direction::store ? -at : at));
+      break;
+    }
   }
 }
 
-// A snapshot's instance JSON with its times moved by `by` (steps included).
-void shift_instance(Json& inst, TimeMs by) {
-  shift(inst, kInstanceTimes, by);
-  if (Json* steps = inst.find("steps"); steps != nullptr && steps->is_array()) {
-    for (auto& st : steps->as_array()) shift(st, kStepTimes, by);
+void convert_instance(Json& inst, TimeMs at, Direction dir) {
+  convert(inst, kInstanceFields, at, dir);
+  if (Json* steps = inst.find(dir == Direction::store ? "st" : "steps"); steps != nullptr && steps->is_array()) {
+    for (auto& st : steps->as_array()) convert(st, kStepFields, at, dir);
   }
 }
 
@@ -202,7 +226,7 @@ void add_messages(Json& j, const Commit& c) {
 std::string encode_snapshot(const Commit& c, Written& written) {
   Json j = Json::object();
   Json snapshot = to_json(c.instance);
-  shift_instance(snapshot, -c.instance.updated_at);
+  convert_instance(snapshot, c.instance.updated_at, Direction::store);
   j.set("snapshot", std::move(snapshot));
   written.header = header_json(c.instance);
   written.steps.clear();
@@ -216,7 +240,7 @@ std::string encode_delta(const Commit& c, Written& written) {
   Json j = Json::object();
   Json header = header_json(inst);
   Json header_patch = diff(written.header, header);
-  shift(header_patch, kHeaderTimes, -inst.updated_at);
+  convert(header_patch, kInstanceFields, inst.updated_at, Direction::store);
   j.set("patch", std::move(header_patch));
   written.header = std::move(header);
   Json steps = Json::array();
@@ -226,7 +250,7 @@ std::string encode_delta(const Commit& c, Written& written) {
     Json patch = diff(written.steps[i], now);
     written.steps[i] = std::move(now);
     if (patch.as_object().empty()) continue;
-    shift(patch, kStepTimes, -inst.updated_at);
+    convert(patch, kStepFields, inst.updated_at, Direction::store);
     steps.as_array().push_back(Json(Json::Array{Json(static_cast<std::int64_t>(i)), std::move(patch)}));
   }
   if (!steps.as_array().empty()) j.set("steps", std::move(steps));
@@ -253,14 +277,14 @@ sagas::Result<Entry> decode(std::string_view data, Position position, TimeMs at)
   e.at = at;
   if (const Json* snap = j.find("snapshot")) {
     Json absolute = *snap;
-    shift_instance(absolute, at);
+    convert_instance(absolute, at, Direction::load);
     auto inst = instance_from_json(absolute);
     if (!inst) return sagas::Error{"its snapshot is damaged: " + inst.error().message};
     e.snapshot = std::move(inst).value();
   } else if (const Json* patch = j.find("patch")) {
     if (!patch->is_object()) return sagas::Error{"its patch is not an object"};
     e.header_patch = *patch;
-    shift(*e.header_patch, kHeaderTimes, at);
+    convert(*e.header_patch, kInstanceFields, at, Direction::load);
     if (const Json* steps = j.find("steps")) {
       if (!steps->is_array()) return sagas::Error{"its steps are not an array"};
       for (const auto& s : steps->as_array()) {
@@ -269,7 +293,7 @@ sagas::Result<Entry> decode(std::string_view data, Position position, TimeMs at)
           return sagas::Error{"a step of a journal entry is not [index, patch]"};
         }
         Json step_patch = s.as_array()[1];
-        shift(step_patch, kStepTimes, at);
+        convert(step_patch, kStepFields, at, Direction::load);
         e.step_patches.emplace_back(static_cast<std::size_t>(s.as_array()[0].as_integer()), std::move(step_patch));
       }
     }

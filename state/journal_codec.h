@@ -6,11 +6,12 @@
 // shallow merge patch (RFC 7386 one level deep: a member replaces the field, null resets it
 // to its default), against what the writer last wrote for that saga. Beside it, the history
 // records, commands and messages of the transition:
-//   {"snapshot": {...}} | {"patch": {"stage": 1}, "steps": [[1, {"state": "succeeded", ...}]]}
+//   {"snapshot": {...}} | {"patch": {"sg": 1}, "steps": [[1, {"s": "succeeded", ...}]]}
 //   "history": [[event, step, detail(, at)]], "sends": [[step, kind, attempt(, payload)]],
 //   "messages": [[topic, key, [[name, value], ...], value]]
-// Empty parts are left out; times are milliseconds relative to the entry's own (its `at`), and
-// a record's time is written only when it differs from the entry's.
+// Empty parts are left out; field names are short ("s" for state, "rq" for request: the table
+// in journal_codec.cpp), times are milliseconds relative to the entry's own (its `at`), and a
+// record's time is written only when it differs from the entry's.
 #pragma once
 
 #include <optional>

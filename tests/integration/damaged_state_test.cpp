@@ -65,7 +65,7 @@ TEST(DamagedState, TheEngineRefusesToRecoverOverAnUnreadableUnfinishedSaga) {
   w.start("order-fulfilment", kOrderInput, "broken-step");
   w.settle();
   w.crash();
-  damage(w.db(), "UPDATE journal SET data = json_replace(data, '$.snapshot.steps[0]', 'garbage') "
+  damage(w.db(), "UPDATE journal SET data = json_replace(data, '$.snapshot.st[0]', 'garbage') "
                  "WHERE saga_num = (SELECT num FROM sagas WHERE id = 'broken-step')");
   Status st = w.try_boot();
   ASSERT_FALSE(st.ok());
