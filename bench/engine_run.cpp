@@ -259,7 +259,7 @@ sagas::Json run_engine(const Settings& s, Wire wire, bool fail_at_confirm) {
     transport = std::make_unique<saga::InProcessTransport>(io, *bus);
   }
 
-  // Time in the store's commit (SQLite work and fsync, on the engine's thread).
+  // Time in the store's commit (SQLite work and fsync, on the engine's writer thread).
   Histogram commit_latency;
   double commit_seconds = 0;
   saga::EngineOptions options;
@@ -328,7 +328,7 @@ sagas::Json run_engine(const Settings& s, Wire wire, bool fail_at_confirm) {
         sagas::Json(driver.commits == 0 ? 0.0
                                         : static_cast<double>(driver.transitions) / static_cast<double>(driver.commits)));
   j.set("commit_latency", commit_latency.to_json());
-  // The share of the measured time the engine's thread spent committing.
+  // The share of the measured time the writer thread spent committing (the loop runs meanwhile).
   j.set("commit_share", sagas::Json((commit_seconds - commit_seconds_measured) / driver.seconds));
   j.set("active_sagas_at_end", sagas::Json(static_cast<std::int64_t>(engine.active_sagas())));
   std::error_code ec;

@@ -247,7 +247,7 @@ int main(int argc, char** argv) {
   }
   std::printf("\n(ceiling and round-trip rows: one step = one raw request/reply; CPU per 1000 sagas' worth of "
               "steps; CPU counts every thread of the process: broker, participants, engine; commit%%: share of the "
-              "time the engine's thread spent in the store's commit)\n");
+              "time the engine's writer thread spent in the store's commit; the event loop runs meanwhile)\n");
   if (summary.find("added_step_latency_p50_ms") != nullptr) {
     std::printf("\nadded step latency at one in flight (order-1 minus ceiling-1): p50 %.2f ms, p99 %.2f ms\n",
                 num(summary, "added_step_latency_p50_ms"), num(summary, "added_step_latency_p99_ms"));
