@@ -27,7 +27,8 @@ namespace {
 using sagas::Json;
 
 // Runs `scenario` in a forked child with a fresh state directory; its JSON, or {"error"}.
-Json in_child(const std::string& parent_dir, const std::function<Json(const std::string& dir)>& scenario) {
+// The directory is removed afterwards unless `keep` (its path is then in the JSON's "dir").
+Json in_child(const std::string& parent_dir, bool keep, const std::function<Json(const std::string& dir)>& scenario) {
   std::string dir = parent_dir + "/run-XXXXXX";
   if (mkdtemp(dir.data()) == nullptr) return *Json::parse(R"({"error":"cannot create a directory"})");
   int fds[2];
@@ -59,13 +60,14 @@ Json in_child(const std::string& parent_dir, const std::function<Json(const std:
   int status = 0;
   waitpid(pid, &status, 0);
   std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
+  if (!keep) std::filesystem::remove_all(dir, ec);
   auto j = Json::parse(text);
   if (!j || !j->is_object()) {
     Json e = Json::object();
     e.set("error", Json("the scenario's process died (status " + std::to_string(status) + ")"));
     return e;
   }
+  if (keep) j->set("dir", dir);
   return *j;
 }
 
@@ -101,6 +103,7 @@ int main(int argc, char** argv) {
   int latency_sagas = 300;
   std::vector<int> scale = {1'000, 10'000, 100'000};
   bool json = false;
+  bool keep = false;
   std::string dir = std::filesystem::temp_directory_path().string();
   std::vector<std::string> only;
   app.add_option("--sagas", s.sagas, "Measured sagas per throughput scenario")->capture_default_str();
@@ -117,6 +120,7 @@ int main(int argc, char** argv) {
       ->delimiter(',');
   app.add_option("--dir", dir, "Where the scenarios' state files go")->capture_default_str();
   app.add_flag("--json", json, "Print the figures as JSON instead of tables");
+  app.add_flag("--keep", keep, "Keep each scenario's state files (their folders are in the JSON's \"dir\")");
   CLI11_PARSE(app, argc, argv);
   // stdout carries the figures; the declined confirmations of the compensation scenario are
   // warnings by design, and logging each would measure the logger.
@@ -132,7 +136,7 @@ int main(int argc, char** argv) {
   Json scenarios = Json::object();
   auto run = [&](const std::string& name, const std::function<Json(const std::string&)>& fn) {
     progress(name);
-    Json r = in_child(dir, fn);
+    Json r = in_child(dir, keep, fn);
     if (const Json* e = r.find("error")) std::cerr << "saga-bench: " << name << ": " << e->as_string() << "\n";
     scenarios.set(name, r);
     return r;

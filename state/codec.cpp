@@ -9,6 +9,7 @@ namespace {
 struct Reader {
   const Json& j;
   std::string error;
+  Json* owned = nullptr;  // set when the caller gives the JSON away: values are moved out of it
 
   const Json* field(const char* name) {
     const Json* v = j.find(name);
@@ -52,6 +53,7 @@ struct Reader {
   std::optional<Json> opt_json(const char* name) {
     const Json* v = j.find(name);
     if (v == nullptr || v->is_null()) return std::nullopt;
+    if (owned != nullptr) return std::move(*owned->find(name));
     return *v;
   }
 };
@@ -82,9 +84,11 @@ Json to_json(const sagas::StepRecord& r) {
   return j;
 }
 
-sagas::Result<sagas::StepRecord> step_from_json(const Json& j) {
+namespace {
+
+sagas::Result<sagas::StepRecord> read_step(const Json& j, Json* owned) {
   if (!j.is_object()) return sagas::Error{"a step record must be an object"};
-  Reader rd{j, {}};
+  Reader rd{j, {}, owned};
   sagas::StepRecord r;
   auto state = sagas::step_state_from(rd.string("state"));
   r.attempts = static_cast<std::uint32_t>(rd.opt_integer("attempts").value_or(0));
@@ -114,6 +118,8 @@ sagas::Result<sagas::StepRecord> step_from_json(const Json& j) {
   return r;
 }
 
+}  // namespace
+
 Json to_json(const sagas::Instance& inst) {
   Json j = Json::object();
   j.set("id", inst.id);
@@ -132,15 +138,17 @@ Json to_json(const sagas::Instance& inst) {
   return j;
 }
 
-sagas::Result<sagas::Instance> instance_from_json(const Json& j) {
+namespace {
+
+sagas::Result<sagas::Instance> read_instance(const Json& j, Json* owned) {
   if (!j.is_object()) return sagas::Error{"an instance must be an object"};
-  Reader rd{j, {}};
+  Reader rd{j, {}, owned};
   sagas::Instance inst;
   inst.id = rd.string("id");
   inst.saga = rd.string("saga");
   inst.version = static_cast<int>(rd.integer("version"));
   auto state = sagas::saga_state_from(rd.string("state"));
-  if (const Json* in = rd.field("input")) inst.input = *in;
+  if (const Json* in = rd.field("input")) inst.input = owned != nullptr ? std::move(*owned->find("input")) : *in;
   inst.stage = static_cast<std::size_t>(rd.opt_integer("stage").value_or(0));
   inst.error = rd.opt_string("error");
   inst.created_at = rd.integer("created_at");
@@ -151,12 +159,21 @@ sagas::Result<sagas::Instance> instance_from_json(const Json& j) {
   if (!state) return sagas::Error{"unknown saga state"};
   inst.state = *state;
   if (!steps->is_array()) return sagas::Error{"field \"steps\" is not an array"};
-  for (const auto& s : steps->as_array()) {
-    auto r = step_from_json(s);
+  inst.steps.reserve(steps->as_array().size());
+  for (std::size_t i = 0; i < steps->as_array().size(); ++i) {
+    Json* step = owned != nullptr ? &owned->find("steps")->as_array()[i] : nullptr;
+    auto r = read_step(steps->as_array()[i], step);
     if (!r) return r.error();
     inst.steps.push_back(std::move(r).value());
   }
   return inst;
 }
+
+}  // namespace
+
+sagas::Result<sagas::StepRecord> step_from_json(const Json& j) { return read_step(j, nullptr); }
+sagas::Result<sagas::StepRecord> step_from_json(Json&& j) { return read_step(j, &j); }
+sagas::Result<sagas::Instance> instance_from_json(const Json& j) { return read_instance(j, nullptr); }
+sagas::Result<sagas::Instance> instance_from_json(Json&& j) { return read_instance(j, &j); }
 
 }  // namespace state

@@ -13,8 +13,10 @@ namespace state {
 
 sagas::Json to_json(const sagas::Instance& inst);
 sagas::Result<sagas::Instance> instance_from_json(const sagas::Json& j);
+sagas::Result<sagas::Instance> instance_from_json(sagas::Json&& j);  // moves the payloads out
 
 sagas::Json to_json(const sagas::StepRecord& r);
 sagas::Result<sagas::StepRecord> step_from_json(const sagas::Json& j);
+sagas::Result<sagas::StepRecord> step_from_json(sagas::Json&& j);
 
 }  // namespace state

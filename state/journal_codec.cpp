@@ -90,29 +90,6 @@ Json header_json(const sagas::Instance& inst) {
   return j;
 }
 
-std::optional<std::string> header_from(const Json& j, sagas::Instance& inst) {
-  const Json* state = j.find("state");
-  auto parsed = state != nullptr && state->is_string() ? sagas::saga_state_from(state->as_string()) : std::nullopt;
-  if (!parsed) return "its saga state is missing or unknown";
-  inst.state = *parsed;
-  inst.stage = 0;
-  if (const Json* v = j.find("stage")) {
-    if (!v->is_integer() || v->as_integer() < 0) return "its stage is not a count";
-    inst.stage = static_cast<std::size_t>(v->as_integer());
-  }
-  inst.error.clear();
-  if (const Json* v = j.find("error")) {
-    if (!v->is_string()) return "its error is not a string";
-    inst.error = v->as_string();
-  }
-  inst.deadline_at.reset();
-  if (const Json* v = j.find("deadline_at")) {
-    if (!v->is_integer()) return "its deadline is not a time";
-    inst.deadline_at = v->as_integer();
-  }
-  return std::nullopt;
-}
-
 // The members of `to` that differ from `from`, and null for those `to` no longer has. Values
 // compare as JSON (kinds first, so 1 and 1.0 differ).
 Json diff(const Json& from, const Json& to) {
@@ -264,10 +241,10 @@ std::string encode_messages(const Commit& c) {
   return j.dump();
 }
 
-sagas::Result<Entry> decode(std::string_view data, Position position, TimeMs at) {
+sagas::Result<Entry> decode(std::string_view data, Position position, TimeMs at, Parts parts) {
   auto parsed = Json::parse(data);
   if (!parsed) return sagas::Error{"a journal entry is not JSON (" + parsed.error().message + ")"};
-  const Json& j = *parsed;
+  Json& j = *parsed;  // its parts are moved out, not copied
   if (!j.is_object()) return sagas::Error{"a journal entry is not a JSON object"};
   if (const Json* damaged = j.find("damaged"); damaged != nullptr && damaged->is_string()) {
     return sagas::Error{"its rows were damaged " + damaged->as_string()};
@@ -275,29 +252,28 @@ sagas::Result<Entry> decode(std::string_view data, Position position, TimeMs at)
   Entry e;
   e.position = position;
   e.at = at;
-  if (const Json* snap = j.find("snapshot")) {
-    Json absolute = *snap;
-    convert_instance(absolute, at, Direction::load);
-    auto inst = instance_from_json(absolute);
-    if (!inst) return sagas::Error{"its snapshot is damaged: " + inst.error().message};
-    e.snapshot = std::move(inst).value();
-  } else if (const Json* patch = j.find("patch")) {
+  if (Json* snap = j.find("snapshot")) {
+    if (!snap->is_object()) return sagas::Error{"its snapshot is not an object"};
+    e.snapshot = std::move(*snap);
+    convert_instance(*e.snapshot, at, Direction::load);
+  } else if (Json* patch = j.find("patch")) {
     if (!patch->is_object()) return sagas::Error{"its patch is not an object"};
-    e.header_patch = *patch;
+    e.header_patch = std::move(*patch);
     convert(*e.header_patch, kInstanceFields, at, Direction::load);
-    if (const Json* steps = j.find("steps")) {
+    if (Json* steps = j.find("steps")) {
       if (!steps->is_array()) return sagas::Error{"its steps are not an array"};
-      for (const auto& s : steps->as_array()) {
+      for (auto& s : steps->as_array()) {
         if (!s.is_array() || s.as_array().size() != 2 || !s.as_array()[0].is_integer() ||
             s.as_array()[0].as_integer() < 0 || !s.as_array()[1].is_object()) {
           return sagas::Error{"a step of a journal entry is not [index, patch]"};
         }
-        Json step_patch = s.as_array()[1];
+        Json step_patch = std::move(s.as_array()[1]);
         convert(step_patch, kStepFields, at, Direction::load);
         e.step_patches.emplace_back(static_cast<std::size_t>(s.as_array()[0].as_integer()), std::move(step_patch));
       }
     }
   }
+  if (parts == Parts::state) return e;
   if (const Json* h = j.find("history")) {
     auto rows = history_from(*h, at);
     if (!rows) return rows.error();
@@ -325,25 +301,29 @@ sagas::Result<std::vector<HistoryRow>> decode_history(std::string_view data, Tim
   return history_from(*h, at);
 }
 
-std::optional<std::string> apply(sagas::Instance& inst, const Entry& delta) {
+namespace {
+
+// Applies a delta entry to the instance's JSON before it; nullopt, or what does not fit.
+std::optional<std::string> apply(Json& inst, const Entry& delta) {
   if (!delta.header_patch) return std::nullopt;  // an entry without saga state changes nothing
-  const std::string where = "journal entry " + std::to_string(delta.position);
-  Json header = header_json(inst);
-  merge(header, *delta.header_patch);
-  if (auto bad = header_from(header, inst)) return where + ": " + *bad;
-  inst.updated_at = delta.at;
+  merge(inst, *delta.header_patch);
+  inst.set("updated_at", delta.at);
+  Json* steps = inst.find("steps");
   for (const auto& [i, patch] : delta.step_patches) {
-    if (i >= inst.steps.size()) return where + " changes step " + std::to_string(i) + ", which the saga does not have";
-    Json step = to_json(inst.steps[i]);
-    merge(step, patch);
-    auto rec = step_from_json(step);
-    if (!rec) return where + ": its step " + std::to_string(i) + " is damaged: " + rec.error().message;
-    inst.steps[i] = std::move(rec).value();
+    if (steps == nullptr || !steps->is_array() || i >= steps->as_array().size() || !steps->as_array()[i].is_object()) {
+      return "journal entry " + std::to_string(delta.position) + " changes step " + std::to_string(i) +
+             ", which the saga does not have";
+    }
+    merge(steps->as_array()[i], patch);
   }
   return std::nullopt;
 }
 
-sagas::Result<std::optional<sagas::Instance>> fold(const std::vector<Entry>& entries) {
+}  // namespace
+
+// The deltas are applied to the snapshot's JSON and the instance is read once, at the end:
+// reading a saga costs one parse of each entry, not a conversion per entry.
+sagas::Result<std::optional<sagas::Instance>> fold(std::vector<Entry> entries) {
   if (entries.empty()) return std::optional<sagas::Instance>();
   std::size_t first = entries.size();
   for (std::size_t i = entries.size(); i-- > 0;) {
@@ -353,11 +333,16 @@ sagas::Result<std::optional<sagas::Instance>> fold(const std::vector<Entry>& ent
     }
   }
   if (first == entries.size()) return sagas::Error{"its journal has no snapshot to start from"};
-  sagas::Instance inst = *entries[first].snapshot;
+  Json inst = std::move(*entries[first].snapshot);
   for (std::size_t i = first + 1; i < entries.size(); ++i) {
     if (auto bad = apply(inst, entries[i])) return sagas::Error{*bad};
   }
-  return std::optional<sagas::Instance>(std::move(inst));
+  auto read = instance_from_json(std::move(inst));
+  if (!read) {
+    return sagas::Error{"its state (the snapshot at journal entry " + std::to_string(entries[first].position) +
+                        " and the entries after it) is damaged: " + read.error().message};
+  }
+  return std::optional<sagas::Instance>(std::move(read).value());
 }
 
 }  // namespace state::journal

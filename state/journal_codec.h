@@ -34,7 +34,7 @@ struct Written {
 struct Entry {
   Position position = 0;
   TimeMs at = 0;  // the instance's updated_at after the transition
-  std::optional<sagas::Instance> snapshot;
+  std::optional<sagas::Json> snapshot;  // the instance as codec.h writes it (absolute times)
   std::optional<sagas::Json> header_patch;  // a delta: set (maybe empty), with `step_patches`
   std::vector<std::pair<std::size_t, sagas::Json>> step_patches;
   std::vector<HistoryRow> history;
@@ -49,17 +49,17 @@ std::string encode_delta(const Commit& c, Written& written);
 // An entry with no saga state: a dead letter.
 std::string encode_messages(const Commit& c);
 
+// What of an entry to read: all of it, or only the saga state (a snapshot or a delta).
+enum class Parts { all, state };
+
 // The entry stored as `data` at time `at`; the error says what is damaged.
-sagas::Result<Entry> decode(std::string_view data, Position position, TimeMs at);
+sagas::Result<Entry> decode(std::string_view data, Position position, TimeMs at, Parts parts = Parts::all);
 
 // Only the history records of an entry, readable even when its saga state is damaged.
 sagas::Result<std::vector<HistoryRow>> decode_history(std::string_view data, TimeMs at);
 
-// Applies a delta entry to the instance before it; nullopt, or what does not fit.
-std::optional<std::string> apply(sagas::Instance& inst, const Entry& delta);
-
 // Folds a saga's entries, oldest first, from its latest snapshot on. nullopt when `entries`
 // is empty; an error when it does not start with a snapshot or an entry does not fit.
-sagas::Result<std::optional<sagas::Instance>> fold(const std::vector<Entry>& entries);
+sagas::Result<std::optional<sagas::Instance>> fold(std::vector<Entry> entries);
 
 }  // namespace state::journal

@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "state/sqlite_handles.h"
 #include "state/store.h"
@@ -71,6 +72,12 @@ class Conn {
 };
 
 std::string col_text(sqlite3_stmt* s, int i);
+// The column's text in place: valid until the statement steps again or is reset.
+inline std::string_view text_of(sqlite3_stmt* s, int i) {
+  const auto* p = sqlite3_column_text(s, i);
+  return p == nullptr ? std::string_view()
+                      : std::string_view(reinterpret_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(s, i)));
+}
 // Named apart from std::bind, which argument-dependent lookup would pick for a temporary string.
 inline void bind_arg(sqlite3_stmt* s, int i, const std::string& v) {
   sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);

@@ -65,8 +65,8 @@ CREATE TABLE pruned (
 ) WITHOUT ROWID;
 )sql";
 
-// A saga is its journal; `sagas` is the index of them that lists, recovery and retention
-// search by (its state and updated_at change only when the saga's state does), and it gives
+// A saga is its journal; `sagas` is its summary (state, error, times: what lists show and
+// recovery and retention search by, rewritten in place with each transition), and it gives
 // each saga a number: the journal is keyed by (saga number, position), a few bytes where the
 // id would take 36 on every entry and again in every index entry. Numbers follow creation
 // (rowids), so the sagas in flight append at the right edge. journal_by_position finds what
@@ -79,7 +79,8 @@ CREATE TABLE sagas (
   version INTEGER NOT NULL,
   state TEXT NOT NULL,
   created_at INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL
+  updated_at INTEGER NOT NULL,
+  error TEXT NOT NULL
 );
 CREATE INDEX sagas_by_state ON sagas (state, updated_at);
 CREATE INDEX sagas_by_created ON sagas (created_at);
@@ -130,25 +131,28 @@ Status convert_v2(Conn& c) {
     bind_arg(ins, 4, data);
     return sqlite3_step(ins) == SQLITE_DONE;
   };
-  sqlite::Query rows = c.stmt("SELECT id, saga, version, state, created_at, updated_at, data FROM instances ORDER BY created_at, id");
+  sqlite::Query rows =
+      c.stmt("SELECT id, saga, version, state, created_at, updated_at, data, error FROM instances ORDER BY created_at, id");
   // Read every row first: the conversion reuses statements.
   struct Row {
-    std::string id, saga, state, data;
+    std::string id, saga, state, data, error;
     std::int64_t version, created_at, updated_at;
   };
   std::vector<Row> all;
   while (sqlite3_step(rows) == SQLITE_ROW) {
-    all.push_back({col_text(rows, 0), col_text(rows, 1), col_text(rows, 3), col_text(rows, 6),
+    all.push_back({col_text(rows, 0), col_text(rows, 1), col_text(rows, 3), col_text(rows, 6), col_text(rows, 7),
                    sqlite3_column_int64(rows, 2), sqlite3_column_int64(rows, 4), sqlite3_column_int64(rows, 5)});
   }
   for (const auto& r : all) {
-    sqlite::Query idx = c.stmt("INSERT INTO sagas (id, saga, version, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)");
+    sqlite::Query idx =
+        c.stmt("INSERT INTO sagas (id, saga, version, state, created_at, updated_at, error) VALUES (?, ?, ?, ?, ?, ?, ?)");
     bind_arg(idx, 1, r.id);
     bind_arg(idx, 2, r.saga);
     bind_arg(idx, 3, r.version);
     bind_arg(idx, 4, r.state);
     bind_arg(idx, 5, r.created_at);
     bind_arg(idx, 6, r.updated_at);
+    bind_arg(idx, 7, r.error);
     if (sqlite3_step(idx) != SQLITE_DONE) return c.fail("cannot convert saga " + r.id);
     std::int64_t num = sqlite3_last_insert_rowid(c.db());
     Commit entry;

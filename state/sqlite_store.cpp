@@ -17,6 +17,7 @@ namespace {
 
 using sqlite::bind_arg;
 using sqlite::col_text;
+using sqlite::text_of;
 using sqlite::Conn;
 
 // The lock file that keeps a second orchestrator off the database.
@@ -50,7 +51,6 @@ Status corrupt(const std::string& id, const std::string& problem) {
 // or after a failed commit) get a snapshot and a fresh row with their next entry.
 struct Known {
   std::int64_t num = 0;  // its number, the journal's key
-  sagas::SagaState state = sagas::SagaState::running;
   journal::Written written;
   int since_snapshot = 0;
 };
@@ -94,17 +94,16 @@ struct SqliteStore::Impl {
 
   // --- reading (reader connection) ---
 
-  // Every entry of a saga from its latest snapshot on, oldest first.
-  Result<std::vector<journal::Entry>> entries_from_snapshot(const std::string& id) {
-    sqlite::Query s = reader.stmt(
-        "SELECT position, at, data FROM journal WHERE saga_num = (SELECT num FROM sagas WHERE id = ?) "
-        "ORDER BY position DESC");
+  // Every entry of saga number `num` from its latest snapshot on, oldest first.
+  Result<std::vector<journal::Entry>> entries_from_snapshot(std::int64_t num, const std::string& id) {
+    sqlite::Query s = reader.stmt("SELECT position, at, data FROM journal WHERE saga_num = ? ORDER BY position DESC");
     if (s == nullptr) return reader.fail("cannot read saga " + id);
-    bind_arg(s, 1, id);
+    bind_arg(s, 1, num);
     std::vector<journal::Entry> newest_first;
     int rc = SQLITE_ROW;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-      auto e = journal::decode(col_text(s, 2), sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1));
+      auto e = journal::decode(text_of(s, 2), sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
+                               journal::Parts::state);
       if (!e) return corrupt(id, "journal entry " + std::to_string(sqlite3_column_int64(s, 0)) + ": " + e.error().message);
       bool snapshot = e->snapshot.has_value();
       newest_first.push_back(std::move(e).value());
@@ -115,12 +114,32 @@ struct SqliteStore::Impl {
                                        std::make_move_iterator(newest_first.rend()));
   }
 
-  Result<std::optional<sagas::Instance>> read_saga(const std::string& id) {
-    auto entries = entries_from_snapshot(id);
+  Result<std::optional<sagas::Instance>> read_saga(std::int64_t num, const std::string& id) {
+    auto entries = entries_from_snapshot(num, id);
     if (!entries) return entries.error();
-    auto inst = journal::fold(*entries);
+    auto inst = journal::fold(std::move(entries).value());
     if (!inst) return corrupt(id, inst.error().message);
     return std::move(inst).value();
+  }
+
+  Result<std::optional<sagas::Instance>> read_saga(const std::string& id) {
+    sqlite::Query s = reader.stmt("SELECT num FROM sagas WHERE id = ?");
+    if (s == nullptr) return reader.fail("cannot read saga " + id);
+    bind_arg(s, 1, id);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) return std::optional<sagas::Instance>();
+    if (rc != SQLITE_ROW) return reader.fail("cannot read saga " + id);
+    return read_saga(sqlite3_column_int64(s, 0), id);
+  }
+
+  // The (number, id) pairs a query on `sagas` returns (its first two columns).
+  Result<std::vector<std::pair<std::int64_t, std::string>>> sagas_of(sqlite3_stmt* s, const std::string& what) {
+    std::vector<std::pair<std::int64_t, std::string>> out;
+    if (s == nullptr) return reader.fail("cannot read " + what);
+    int rc = SQLITE_ROW;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) out.emplace_back(sqlite3_column_int64(s, 0), col_text(s, 1));
+    if (rc != SQLITE_DONE) return reader.fail("cannot read " + what);
+    return out;
   }
 
   // The ids a query on `sagas` returns (its first column).
@@ -133,13 +152,14 @@ struct SqliteStore::Impl {
     return ids;
   }
 
-  // Loads each saga: the readable ones, and the damaged ones apart. I/O errors fail the read.
+  // Loads each saga a query on `sagas` returns as (number, id): the readable ones, and the
+  // damaged ones apart. I/O errors fail the read.
   Result<Listed> read_sagas(sqlite3_stmt* s, const std::string& what) {
-    auto ids = ids_of(s, what);
-    if (!ids) return ids.error();
+    auto rows = sagas_of(s, what);
+    if (!rows) return rows.error();
     Listed out;
-    for (const auto& id : *ids) {
-      auto inst = read_saga(id);
+    for (const auto& [num, id] : *rows) {
+      auto inst = read_saga(num, id);
       if (inst && *inst) {
         out.sagas.push_back(std::move(**inst));
       } else if (inst) {
@@ -170,7 +190,8 @@ struct SqliteStore::Impl {
   // The saga's row, new; returns its number.
   Result<std::int64_t> insert_row(const sagas::Instance& inst) {
     sqlite::Query s = writer.stmt(
-        "INSERT INTO sagas (id, saga, version, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING num");
+        "INSERT INTO sagas (id, saga, version, state, created_at, updated_at, error) VALUES (?, ?, ?, ?, ?, ?, ?) "
+        "RETURNING num");
     if (s == nullptr) return writer.fail("cannot prepare");
     bind_arg(s, 1, inst.id);
     bind_arg(s, 2, inst.saga);
@@ -178,6 +199,7 @@ struct SqliteStore::Impl {
     bind_arg(s, 4, std::string(sagas::to_string(inst.state)));
     bind_arg(s, 5, inst.created_at);
     bind_arg(s, 6, inst.updated_at);
+    bind_arg(s, 7, inst.error);
     if (sqlite3_step(s) != SQLITE_ROW) {
       if (sqlite3_extended_errcode(writer.db()) == SQLITE_CONSTRAINT_UNIQUE) {
         return Status{Errc::corrupt, "saga id \"" + inst.id + "\" already exists"};
@@ -191,8 +213,9 @@ struct SqliteStore::Impl {
   // not know may still lack its row (a test's commit).
   Result<std::int64_t> update_row(const sagas::Instance& inst) {
     sqlite::Query s = writer.stmt(
-        "INSERT INTO sagas (id, saga, version, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at RETURNING num");
+        "INSERT INTO sagas (id, saga, version, state, created_at, updated_at, error) VALUES (?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at, error = excluded.error "
+        "RETURNING num");
     if (s == nullptr) return writer.fail("cannot prepare");
     bind_arg(s, 1, inst.id);
     bind_arg(s, 2, inst.saga);
@@ -200,8 +223,21 @@ struct SqliteStore::Impl {
     bind_arg(s, 4, std::string(sagas::to_string(inst.state)));
     bind_arg(s, 5, inst.created_at);
     bind_arg(s, 6, inst.updated_at);
+    bind_arg(s, 7, inst.error);
     if (sqlite3_step(s) != SQLITE_ROW) return writer.fail("cannot write saga " + inst.id);
     return sqlite3_column_int64(s, 0);
+  }
+
+  // The summary of a saga this writer knows, after each of its transitions.
+  Status touch_row(std::int64_t num, const sagas::Instance& inst) {
+    sqlite::Query s = writer.stmt("UPDATE sagas SET state = ?, updated_at = ?, error = ? WHERE num = ?");
+    if (s == nullptr) return writer.fail("cannot prepare");
+    bind_arg(s, 1, std::string(sagas::to_string(inst.state)));
+    bind_arg(s, 2, inst.updated_at);
+    bind_arg(s, 3, inst.error);
+    bind_arg(s, 4, num);
+    if (sqlite3_step(s) != SQLITE_DONE) return writer.fail("cannot write saga " + inst.id);
+    return Status::success();
   }
 
   // One entry. `seen` holds what the batch knows of the sagas it touched (taken out of
@@ -215,15 +251,16 @@ struct SqliteStore::Impl {
     }
     std::optional<Known>& k = it->second;
     bool snapshot = c.new_instance || !k || k->since_snapshot + 1 >= SqliteStore::kSnapshotEvery;
-    if (c.new_instance || !k || k->state != inst.state) {
+    if (c.new_instance || !k) {
       auto num = c.new_instance ? insert_row(inst) : update_row(inst);
       if (!num) return num.error();
       if (!k) k.emplace();
       k->num = *num;
+    } else if (Status st = touch_row(k->num, inst); !st.ok()) {
+      return st;
     }
     std::string data = snapshot ? journal::encode_snapshot(c, k->written) : journal::encode_delta(c, k->written);
     if (Status st = append(k->num, inst.id, pos, inst.updated_at, data); !st.ok()) return st;
-    k->state = inst.state;
     k->since_snapshot = snapshot ? 0 : k->since_snapshot + 1;
     if (sagas::is_terminal(inst.state)) k.reset();  // nothing follows: forget it
     return Status::success();
@@ -310,9 +347,12 @@ Result<std::optional<sagas::Instance>> SqliteStore::load(const std::string& id) 
 
 Result<std::vector<sagas::Instance>> SqliteStore::load_active() {
   auto read = impl_->read_sagas(
-      impl_->reader.stmt("SELECT id FROM sagas WHERE state IN ('running', 'compensating') ORDER BY created_at, id"),
+      // Not "running or compensating": a summary whose state is damaged must not hide an
+      // unfinished saga from recovery, so all but the finished ones are read.
+      impl_->reader.stmt("SELECT num, id FROM sagas WHERE state NOT IN ('completed', 'compensated', 'failed') ORDER BY num"),
       "the unfinished sagas");
   if (!read) return read.error();
+  std::erase_if(read->sagas, [](const sagas::Instance& i) { return sagas::is_terminal(i.state); });
   if (read->unreadable.empty()) return std::move(read->sagas);
   std::string what;
   for (std::size_t i = 0; i < read->unreadable.size() && i < kNamedBrokenRows; ++i) {
@@ -329,15 +369,35 @@ Result<std::vector<sagas::Instance>> SqliteStore::load_active() {
 }
 
 Result<Listed> SqliteStore::list(const ListFilter& f) {
-  sqlite::Query s = impl_->reader.stmt(
-      "SELECT id FROM sagas WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR saga = ?2) "
-      "ORDER BY created_at DESC, id LIMIT ?3 OFFSET ?4");
-  if (s == nullptr) return impl_->reader.fail("cannot list sagas");
+  auto& r = impl_->reader;
+  sqlite::Query s = r.stmt(
+      "SELECT id, saga, version, state, created_at, updated_at, error FROM sagas "
+      "WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR saga = ?2) ORDER BY created_at DESC, id LIMIT ?3 OFFSET ?4");
+  if (s == nullptr) return r.fail("cannot list sagas");
   if (f.state) bind_arg(s, 1, std::string(sagas::to_string(*f.state)));
   if (f.saga) bind_arg(s, 2, *f.saga);
   bind_arg(s, 3, static_cast<std::int64_t>(f.limit));
   bind_arg(s, 4, static_cast<std::int64_t>(f.offset));
-  return impl_->read_sagas(s, "the list of sagas");
+  Listed out;
+  int rc = SQLITE_ROW;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    sagas::Instance inst;
+    inst.id = col_text(s, 0);
+    auto state = sagas::saga_state_from(text_of(s, 3));
+    if (!state) {
+      out.unreadable.push_back({inst.id, "saga " + inst.id + ": its row has the unknown state \"" + col_text(s, 3) + "\""});
+      continue;
+    }
+    inst.saga = col_text(s, 1);
+    inst.version = static_cast<int>(sqlite3_column_int64(s, 2));
+    inst.state = *state;
+    inst.created_at = sqlite3_column_int64(s, 4);
+    inst.updated_at = sqlite3_column_int64(s, 5);
+    inst.error = col_text(s, 6);
+    out.sagas.push_back(std::move(inst));
+  }
+  if (rc != SQLITE_DONE) return r.fail("cannot list sagas");
+  return out;
 }
 
 Result<std::vector<HistoryRow>> SqliteStore::history(const std::string& id) {

@@ -118,7 +118,8 @@ struct Backlog {
   std::vector<Undelivered> entries;  // after the watermark, in position order
 };
 
-// A page of `list`: the sagas that could be read, and the rows that could not.
+// A page of `list`: the summaries that could be read (instances without their input and
+// steps: id, name, version, state, error and times), and the rows that could not.
 struct Listed {
   std::vector<sagas::Instance> sagas;
   std::vector<BrokenRow> unreadable;
@@ -145,7 +146,7 @@ class Store {
   // Every instance that is not in a terminal state, for recovery. Fails (corrupt), naming
   // each saga, when any of them cannot be read: recovery must not skip a saga.
   virtual Result<std::vector<sagas::Instance>> load_active() = 0;
-  // Newest first.
+  // Summaries, newest first; load() gives a saga whole.
   virtual Result<Listed> list(const ListFilter& filter) = 0;
   virtual Result<std::vector<HistoryRow>> history(const std::string& id) = 0;
 

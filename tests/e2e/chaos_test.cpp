@@ -218,7 +218,10 @@ class Chaos : public ::testing::TestWithParam<std::string> {
     for (std::size_t offset = 0;; offset += 1000) {
       auto page = (*store)->list({std::nullopt, std::nullopt, 1000, offset});
       if (!page || page->sagas.empty()) break;
-      for (auto& inst : page->sagas) out.emplace(inst.id, std::move(inst));
+      for (const auto& summary : page->sagas) {  // a list holds summaries; load gives the steps
+        auto inst = (*store)->load(summary.id);
+        if (inst && *inst) out.emplace(summary.id, std::move(**inst));
+      }
     }
     return out;
   }

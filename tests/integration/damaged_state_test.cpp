@@ -46,7 +46,13 @@ TEST(DamagedState, ACorruptRowIsNamedByEveryReadAndListedNotHidden) {
   EXPECT_EQ(loaded.error().code, state::Errc::corrupt);
   EXPECT_NE(loaded.error().message.find("bad-1"), std::string::npos) << loaded.error().message;
   EXPECT_FALSE(must((*store)->load("nobody")).has_value()) << "not found stays a value";
+  // A list shows the sagas' summaries: the damaged journal does not hide the saga.
   auto listed = must((*store)->list({}));
+  ASSERT_EQ(listed.sagas.size(), 2u);
+  EXPECT_TRUE(listed.unreadable.empty());
+  // A damaged summary is listed as unreadable, beside the good ones.
+  damage(w.db(), "UPDATE sagas SET state = 'dancing' WHERE id = 'bad-1'");
+  listed = must((*store)->list({}));
   ASSERT_EQ(listed.sagas.size(), 1u);
   EXPECT_EQ(listed.sagas[0].id, "good-1");
   ASSERT_EQ(listed.unreadable.size(), 1u);
