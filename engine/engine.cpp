@@ -9,12 +9,6 @@
 
 namespace saga {
 
-using sagas::CommandKind;
-using sagas::DefinitionPtr;
-using sagas::Instance;
-using sagas::Json;
-using sagas::StepIndex;
-
 namespace {
 
 // A UUID v7 (RFC 9562): 48 bits of Unix milliseconds, then random bits. Time-ordered ids

@@ -187,12 +187,8 @@ struct SqliteStore::Impl {
     return Status::success();
   }
 
-  // The saga's row, new; returns its number.
-  Result<std::int64_t> insert_row(const sagas::Instance& inst) {
-    sqlite::Query s = writer.stmt(
-        "INSERT INTO sagas (id, saga, version, state, created_at, updated_at, error) VALUES (?, ?, ?, ?, ?, ?, ?) "
-        "RETURNING num");
-    if (s == nullptr) return writer.fail("cannot prepare");
+  // (id, saga, version, state, created_at, updated_at, error), the summary row's columns.
+  static void bind_summary(sqlite3_stmt* s, const sagas::Instance& inst) {
     bind_arg(s, 1, inst.id);
     bind_arg(s, 2, inst.saga);
     bind_arg(s, 3, std::int64_t{inst.version});
@@ -200,6 +196,15 @@ struct SqliteStore::Impl {
     bind_arg(s, 5, inst.created_at);
     bind_arg(s, 6, inst.updated_at);
     bind_arg(s, 7, inst.error);
+  }
+
+  // The saga's row, new; returns its number.
+  Result<std::int64_t> insert_row(const sagas::Instance& inst) {
+    sqlite::Query s = writer.stmt(
+        "INSERT INTO sagas (id, saga, version, state, created_at, updated_at, error) VALUES (?, ?, ?, ?, ?, ?, ?) "
+        "RETURNING num");
+    if (s == nullptr) return writer.fail("cannot prepare");
+    bind_summary(s, inst);
     if (sqlite3_step(s) != SQLITE_ROW) {
       if (sqlite3_extended_errcode(writer.db()) == SQLITE_CONSTRAINT_UNIQUE) {
         return Status{Errc::corrupt, "saga id \"" + inst.id + "\" already exists"};
@@ -217,13 +222,7 @@ struct SqliteStore::Impl {
         "ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at, error = excluded.error "
         "RETURNING num");
     if (s == nullptr) return writer.fail("cannot prepare");
-    bind_arg(s, 1, inst.id);
-    bind_arg(s, 2, inst.saga);
-    bind_arg(s, 3, std::int64_t{inst.version});
-    bind_arg(s, 4, std::string(sagas::to_string(inst.state)));
-    bind_arg(s, 5, inst.created_at);
-    bind_arg(s, 6, inst.updated_at);
-    bind_arg(s, 7, inst.error);
+    bind_summary(s, inst);
     if (sqlite3_step(s) != SQLITE_ROW) return writer.fail("cannot write saga " + inst.id);
     return sqlite3_column_int64(s, 0);
   }

@@ -8,6 +8,7 @@
 
 #include "tests/integration/engine_world.h"
 #include "tests/support/must.h"
+#include "tests/support/run_sql.h"
 
 namespace engine_test {
 
@@ -17,17 +18,8 @@ namespace {
 
 const char* const kOrderInput = R"({"orderId": "o-1", "amount": 42, "items": [{"sku": "a", "qty": 1}], "express": true})";
 
-// Runs one statement on the file behind the store's back.
-void damage(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  char* error = nullptr;
-  int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
-  std::string message = error ? error : "";
-  sqlite3_free(error);
-  sqlite3_close(db);
-  ASSERT_EQ(rc, SQLITE_OK) << message;
-}
+// Damages the file with SQLite itself.
+void damage(const std::string& path, const std::string& sql) { testing_support::run_sql(path, sql); }
 
 TEST(DamagedState, ACorruptRowIsNamedByEveryReadAndListedNotHidden) {
   World w({example("order-fulfilment")});

@@ -3,30 +3,18 @@
 // sagas keep their status and history, its unfinished ones resume and finish, and a message
 // it had committed but not delivered is sent.
 #include <gtest/gtest.h>
-#include <sqlite3.h>
-
 #include <fstream>
 #include <sstream>
 
 #include "tests/integration/engine_world.h"
 #include "tests/support/must.h"
+#include "tests/support/run_sql.h"
 
 namespace engine_test {
 
 using testing_support::must;
 
 namespace {
-
-void exec(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  char* error = nullptr;
-  int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
-  std::string message = error ? error : "";
-  sqlite3_free(error);
-  sqlite3_close(db);
-  ASSERT_EQ(rc, SQLITE_OK) << message;
-}
 
 // A moment after the fixture's orchestrator stopped (2026-12-01T11:55:04Z).
 constexpr sagas::TimeMs kFixtureTime = 1'796'126'104'000;
@@ -58,8 +46,8 @@ std::string unsent_command_row(const sagas::Definition& def) {
 
 TEST(Upgrade, AStateFileOfThePreviousReleaseIsMigratedAndItsSagasFinish) {
   World w({example("order-fulfilment")});
-  exec(w.db(), fixture());
-  exec(w.db(), unsent_command_row(*w.loaded.front()));
+  testing_support::run_sql(w.db(), fixture());
+  testing_support::run_sql(w.db(), unsent_command_row(*w.loaded.front()));
 
   w.boot();
   w.clock->set(kFixtureTime);  // the upgrade follows the old release's stop
@@ -96,7 +84,7 @@ TEST(Upgrade, AStateFileOfThePreviousReleaseIsMigratedAndItsSagasFinish) {
 
 TEST(Upgrade, AReadOnlyOpenOfAnOldFileSaysHowToMigrateIt) {
   World w({example("order-fulfilment")});
-  exec(w.db(), fixture());
+  testing_support::run_sql(w.db(), fixture());
   auto r = state::SqliteStore::open({w.db(), true, true});
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find("has schema 2"), std::string::npos) << r.error().message;
@@ -105,8 +93,8 @@ TEST(Upgrade, AReadOnlyOpenOfAnOldFileSaysHowToMigrateIt) {
 
 TEST(Upgrade, ADamagedRowOfAnOldFileStaysVisibleAsDamaged) {
   World w({example("order-fulfilment")});
-  exec(w.db(), fixture());
-  exec(w.db(), "UPDATE instances SET data = '{torn' WHERE id = 'done-1'");
+  testing_support::run_sql(w.db(), fixture());
+  testing_support::run_sql(w.db(), "UPDATE instances SET data = '{torn' WHERE id = 'done-1'");
   w.boot();
   auto st = w.engine->status(SagaId("done-1"));
   ASSERT_FALSE(st.ok());
