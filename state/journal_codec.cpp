@@ -151,9 +151,10 @@ void convert_instance(Json& inst, TimeMs at, Direction dir) {
 
 void merge(Json& target, const Json& patch) {
   auto& members = target.as_object();
-  for (const auto& [k, v] : patch.as_object()) {
+  for (const auto& member : patch.as_object()) {
+    const auto& [k, v] = member;
     if (v.is_null()) {
-      std::erase_if(members, [&](const Json::Member& m) { return m.first == k; });
+      std::erase_if(members, [&](const Json::Member& m) { return m.first == member.first; });
     } else {
       target.set(k, v);
     }
