@@ -334,6 +334,8 @@ sagas::Json run_engine(const Settings& s, Wire wire, bool fail_at_confirm) {
   std::error_code ec;
   auto db_bytes = std::filesystem::file_size(s.dir + "/state.db", ec);
   j.set("state_file_mib", sagas::Json(ec ? 0.0 : static_cast<double>(db_bytes) / (1024.0 * 1024.0)));
+  // Every saga the file holds finished (the warm-up's too): bytes of state file per finished saga.
+  j.set("state_bytes_per_saga", sagas::Json(ec ? 0.0 : static_cast<double>(db_bytes) / (s.sagas + s.warmup)));
   j.set("peak_rss_mib", sagas::Json(peak_rss_mib()));
   j.set("rss_end_mib", sagas::Json(current_rss_mib()));
   return j;

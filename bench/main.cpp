@@ -261,13 +261,13 @@ int main(int argc, char** argv) {
                 num(scenarios, "order-in-process-1.step_latency.p99_ms"));
   }
   if (!scale_runs.as_array().empty()) {
-    std::printf("\nscale (order saga over Kafka, %d in flight)\n%10s %9s %14s %12s %12s %14s %16s\n", s.concurrency,
-                "sagas", "sagas/s", "saga p99 ms", "peak RSS MiB", "end RSS MiB", "state file MiB",
-                "in memory at end");
+    std::printf("\nscale (order saga over Kafka, %d in flight)\n%10s %9s %14s %12s %12s %14s %11s %16s\n",
+                s.concurrency, "sagas", "sagas/s", "saga p99 ms", "peak RSS MiB", "end RSS MiB", "state file MiB",
+                "bytes/saga", "in memory at end");
     for (const auto& r : scale_runs.as_array()) {
-      std::printf("%10.0f %9.0f %14.2f %12.1f %12.1f %14.1f %16.0f\n", num(r, "sagas"), num(r, "sagas_per_s"),
+      std::printf("%10.0f %9.0f %14.2f %12.1f %12.1f %14.1f %11.0f %16.0f\n", num(r, "sagas"), num(r, "sagas_per_s"),
                   num(r, "saga_latency.p99_ms"), num(r, "peak_rss_mib"), num(r, "rss_end_mib"),
-                  num(r, "state_file_mib"), num(r, "active_sagas_at_end"));
+                  num(r, "state_file_mib"), num(r, "state_bytes_per_saga"), num(r, "active_sagas_at_end"));
     }
   }
   return 0;

@@ -16,7 +16,7 @@ struct Settings {
   int fetch_wait_ms = 1;    // consumers' fetch.wait.max.ms, as `brokers: embedded` sets it
   int partitions = 1;       // of every topic, as `sagactl run` creates them
   double ceiling_seconds = 3;  // the ceiling runs at least this long (it is fast)
-  bool events = false;      // publish lifecycle events (through the outbox, as `sagactl run` does)
+  bool events = false;      // publish lifecycle events (built from the journal, as `sagactl run` does)
 };
 
 // The steps of the benchmark's order saga: reserve-stock, charge-card, confirm-order.
