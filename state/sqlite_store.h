@@ -7,10 +7,10 @@
 // earlier release is migrated in place when an orchestrator opens it; a read-only open of
 // one is refused with what to do.
 //
-// The journal (store.h) is three tables: `journal` (one row per entry, keyed by saga id and
-// position), `sagas` (one small row per saga: what lists, recovery and retention search by,
-// rewritten only when the saga's state changes) and `journal_state` (the last position and
-// the delivered watermark). A snapshot is written with a saga's first entry, with its first
+// The journal (store.h) is three tables: `journal` (one row per entry, keyed by the saga's
+// number and the position), `sagas` (one small summary row per saga, updated in place with
+// each transition: what lists show and recovery and retention search by) and `journal_state`
+// (the last position and the delivered watermark). A snapshot is written with a saga's first entry, with its first
 // entry after a restart, and after every kSnapshotEvery entries, so reading a saga folds at
 // most that many deltas.
 //
