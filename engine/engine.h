@@ -82,12 +82,13 @@ struct EngineOptions {
   std::size_t retention_batch = 500;              // sagas deleted per transaction
   TimeMs resend_delay = 1'000;                    // after a failed delivery
   TimeMs commit_retry_delay = 1'000;              // after a failed commit
-  // Delivered commands leave the outbox with the next commit; when nothing else commits
-  // within this delay, a commit of their own clears them. (A crash before that re-sends
-  // them: participants deduplicate by idempotency key.) Saves one fsync per step.
+  // The delivered watermark (what the broker has confirmed) rides on the next commit; when
+  // nothing else commits within this delay, a commit of its own records it. (A crash before
+  // that re-sends what it did not record: participants deduplicate by idempotency key.)
+  // Saves one fsync per step.
   TimeMs outbox_clear_delay = 100;
   std::function<double()> random;                 // jitter, uniform [0, 1); default: seeded PRNG
-  std::function<std::string()> new_id;            // saga ids; default: random UUID v4
+  std::function<std::string()> new_id;            // saga ids; default: UUID v7 (time-ordered)
   // Lifecycle events are published here as JSON, keyed by saga id; empty: not published.
   std::string events_topic;
   // Sagas are started by messages here (header saga-name, optional saga-id or

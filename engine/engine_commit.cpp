@@ -143,7 +143,7 @@ void Engine::Impl::dispatch(state::Position position, Message msg) {
 }
 
 void Engine::Impl::after_commit(state::Commit& c, Followup& f) {
-  for (auto& m : c.messages) dispatch(c.position, Message{std::move(m.topic), std::move(m.key), std::move(m.headers), std::move(m.value)});
+  for (auto& m : c.messages) dispatch(c.position, message_of(std::move(m)));
   if (c.messages_only) return;
   for (const auto& s : c.sends) dispatch(c.position, protocol::command_message(*f.def, c.instance.id, s));
   dispatch_events(c.position, c.instance.id, c.instance.saga, c.instance.version, c.history);

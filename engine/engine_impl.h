@@ -141,7 +141,11 @@ struct Engine::Impl {
 
   void schedule_flush();
 
+  // A message as the journal keeps it verbatim (dead letters), and back.
   static state::OutboxMessage stored(Message m) {
+    return {std::move(m.topic), std::move(m.key), std::move(m.headers), std::move(m.value)};
+  }
+  static Message message_of(state::OutboxMessage m) {
     return {std::move(m.topic), std::move(m.key), std::move(m.headers), std::move(m.value)};
   }
 

@@ -10,7 +10,7 @@ std::size_t Engine::Impl::resend(const state::Backlog& backlog) {
   stored_watermark = backlog.delivered;
   std::size_t before = outbox.in_flight();
   for (const auto& e : backlog.entries) {
-    for (const auto& m : e.messages) dispatch(e.position, Message{m.topic, m.key, m.headers, m.value});
+    for (const auto& m : e.messages) dispatch(e.position, message_of(m));
     if (e.saga_id.empty()) continue;
     if (auto it = active.find(e.saga_id); it != active.end()) {
       const Active& a = it->second;

@@ -46,8 +46,8 @@ Status corrupt(const std::string& id, const std::string& problem) {
 }
 
 // The writer's memory of an unfinished saga it has committed since the store opened: its
-// state as the `sagas` row holds it, what its entries so far hold (the next delta's base),
-// and how many entries followed its last snapshot. Sagas it does not know (after a restart,
+// number, what its entries so far hold (the next delta's base), and how many entries
+// followed its last snapshot. Sagas it does not know (after a restart,
 // or after a failed commit) get a snapshot and a fresh row with their next entry.
 struct Known {
   std::int64_t num = 0;  // its number, the journal's key
