@@ -72,12 +72,13 @@ class Transport {
 
   // Calls `done` on the executor once every message that stood on the consumed partitions
   // when this was called has been handed to the receive handler (so it was applied before
-  // `done` runs). It waits while partitions are unassigned or being rebalanced and while the
-  // brokers cannot be reached. The engine holds overdue timers behind this barrier: a
-  // timeout measures the participant, never the orchestrator's own absence.
+  // `done` runs). It waits while any partition of the reply topics is unassigned or being
+  // rebalanced and while the brokers cannot be reached. The engine holds overdue timers
+  // behind this barrier: a timeout measures the participant, never the orchestrator's own
+  // absence.
   virtual void catch_up(std::function<void()> done) = 0;
-  // True while the transport owns its partitions and has caught up with them since it got
-  // them (readiness).
+  // True while the transport owns every partition of its reply topics and has caught up
+  // with them since it got them (readiness).
   virtual bool ready() const = 0;
 
   // Stops consuming and delivering; handlers are not called after it returns.

@@ -145,13 +145,19 @@ HttpResponse AdminApi::health() {
   return json_response(store && broker ? 200 : 503, j);
 }
 
-// 200 once the reply consumer owns its partitions and has applied what waited on them.
+// 200 once the consumer owns every partition it consumes and has applied what waited on them.
 HttpResponse AdminApi::readiness() {
   bool consumer = engine_.ready();
   bool store = engine_.store_healthy();
   sagas::Json j = sagas::Json::object();
   j.set("status", sagas::Json(consumer && store ? "ready" : "not ready"));
-  if (!consumer) {
+  auto partitions = transport_.consumed_partitions();
+  if (!consumer && partitions.owned < partitions.of) {
+    j.set("reason", sagas::Json("the reply consumer owns " + std::to_string(partitions.owned) + " of " +
+                                std::to_string(partitions.of) +
+                                " partitions of its reply and start topics (starting, rebalancing, or another group member, perhaps one "
+                                "that died, holds the rest until its session times out); timers wait"));
+  } else if (!consumer) {
     j.set("reason", sagas::Json("the reply consumer has not yet caught up with its partitions (starting, "
                                 "rebalancing, or the brokers are unreachable)"));
   } else if (!store) {

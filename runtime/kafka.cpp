@@ -341,12 +341,17 @@ struct KafkaTransport::Impl {
 
   std::optional<std::string> apply_subscription() {
     kafka::ListPtr all(rd_kafka_topic_partition_list_new(static_cast<int>(topics.size())));
+    std::vector<kafka::CatchUp::TopicPartition> expected;
     for (const auto& t : topics) {
       auto n = partitions_of(consumer.get(), t, kMetadataTimeoutMs);
       if (!n) return n.error();
-      for (int p = 0; p < *n; ++p) rd_kafka_topic_partition_list_add(all.get(), t.c_str(), p)->offset = RD_KAFKA_OFFSET_STORED;
+      for (int p = 0; p < *n; ++p) {
+        rd_kafka_topic_partition_list_add(all.get(), t.c_str(), p)->offset = RD_KAFKA_OFFSET_STORED;
+        expected.emplace_back(t, p);
+      }
     }
     if (auto refused = check_owner(all.get())) return refused;
+    catch_up->expect(std::move(expected));
     if (options.consume == KafkaOptions::Consume::group) {
       kafka::ListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(topics.size())));
       for (const auto& t : topics) rd_kafka_topic_partition_list_add(list.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
@@ -564,6 +569,11 @@ void KafkaTransport::flush(int timeout_ms) {
 }
 
 bool KafkaTransport::brokers_up() const { return impl_->up; }
+
+KafkaTransport::Partitions KafkaTransport::consumed_partitions() const {
+  auto o = impl_->catch_up->owned();
+  return {o.owned, o.expected};
+}
 
 std::int64_t KafkaTransport::consumer_lag() const {
   rd_kafka_topic_partition_list_t* raw = nullptr;

@@ -28,6 +28,7 @@
 // executor.
 #pragma once
 
+#include <cstddef>
 #include <map>
 #include <memory>
 #include <optional>
@@ -98,6 +99,13 @@ class KafkaTransport final : public Transport {
 
   // False after librdkafka reported every broker down, until a message gets through again.
   bool brokers_up() const;
+  // How many of the partitions it consumes (reply topics, start topic) this consumer owns,
+  // of how many there are: readiness and the catch-up barrier need all of them.
+  struct Partitions {
+    std::size_t owned = 0;
+    std::size_t of = 0;
+  };
+  Partitions consumed_partitions() const;
   // Messages on the consumed partitions not yet read (high watermark minus position, from
   // librdkafka's cached offsets), summed.
   std::int64_t consumer_lag() const;

@@ -13,6 +13,12 @@ void CatchUp::request(Done done) {
   requested_.push_back(std::move(done));
 }
 
+void CatchUp::expect(std::vector<TopicPartition> partitions) {
+  std::lock_guard lock(mu_);
+  expected_count_ = partitions.size();
+  expected_ = std::move(partitions);
+}
+
 void CatchUp::delivered(const std::string& topic, std::int32_t partition, std::int64_t offset) {
   auto& next = next_[{topic, partition}];
   next = std::max(next, offset + 1);
@@ -53,7 +59,7 @@ bool CatchUp::measure() {
   rd_kafka_topic_partition_list_t* raw = nullptr;
   if (rd_kafka_assignment(consumer_, &raw) != RD_KAFKA_RESP_ERR_NO_ERROR || raw == nullptr) return false;
   ListPtr assigned(raw);
-  if (assigned->cnt == 0) return false;
+  if (!owns_expected(assigned.get()) || assigned->cnt == 0) return false;
   if (rd_kafka_committed(consumer_, assigned.get(), kQueryTimeoutMs) != RD_KAFKA_RESP_ERR_NO_ERROR) return false;
   std::map<TopicPartition, std::int64_t> targets;
   std::map<TopicPartition, std::int64_t> baseline;
@@ -72,6 +78,30 @@ bool CatchUp::measure() {
   targets_ = std::move(targets);
   baseline_ = std::move(baseline);
   return true;
+}
+
+bool CatchUp::owns_expected(const rd_kafka_topic_partition_list_t* assigned) {
+  std::vector<TopicPartition> expected;
+  {
+    std::lock_guard lock(mu_);
+    expected = expected_;
+  }
+  std::size_t missing = 0;
+  for (const auto& [topic, partition] : expected) {
+    if (rd_kafka_topic_partition_list_find(assigned, topic.c_str(), partition) == nullptr) ++missing;
+  }
+  owned_ = expected.size() - missing;
+  if (missing == 0) {
+    told_missing_ = false;
+    return true;
+  }
+  if (!told_missing_) {
+    spdlog::info("kafka: {} of {} consumed partition(s) not assigned to this orchestrator yet (another member, "
+                 "perhaps one that died, still holds them until its session times out); timers wait",
+                 missing, expected.size());
+    told_missing_ = true;
+  }
+  return false;
 }
 
 bool CatchUp::passed() const {

@@ -10,6 +10,12 @@
 // No assignment, a rebalance, or brokers that do not answer the watermark query keep the
 // barrier waiting: nothing is declared caught up that was not read.
 //
+// One orchestrator owns every saga of its state file, and a participant may reply on any
+// partition of a reply topic, so a barrier measures only while the consumer owns *every*
+// partition of the topics it consumes (expect()): in group mode a member killed without leaving keeps its
+// partitions until its session runs out, and a barrier over the rest would let timers fire
+// for sagas whose replies wait, unread, on the partitions it still holds.
+//
 // Readiness is an internal barrier taken whenever the assignment changes: the transport is
 // ready once it owns partitions and has passed the barrier taken when it got them.
 //
@@ -42,6 +48,16 @@ class CatchUp {
 
   void request(Done done);
   bool ready() const { return ready_; }
+  // The partitions of the consumed topics: no barrier passes, and readiness waits, until
+  // all of them are assigned to this consumer. Safe from any thread.
+  void expect(std::vector<TopicPartition> partitions);
+  // Of the expected partitions, how many the consumer owned when it last measured; and how
+  // many are expected. Safe from any thread.
+  struct Owned {
+    std::size_t owned = 0;
+    std::size_t expected = 0;
+  };
+  Owned owned() const { return {owned_, expected_count_}; }
 
   // The message at `offset` was handed to the engine.
   void delivered(const std::string& topic, std::int32_t partition, std::int64_t offset);
@@ -61,14 +77,18 @@ class CatchUp {
 
  private:
   bool measure();
+  bool owns_expected(const rd_kafka_topic_partition_list_t* assigned);
   bool passed() const;
 
   rd_kafka_t* consumer_;
   std::atomic<bool> ready_{false};
   std::atomic<bool> reset_requested_{false};
+  std::atomic<std::size_t> owned_{0};
+  std::atomic<std::size_t> expected_count_{0};
 
   std::mutex mu_;
   std::vector<Done> requested_;  // guarded by mu_
+  std::vector<TopicPartition> expected_;  // guarded by mu_
 
   // Poller thread only.
   bool readiness_due_ = true;         // an assignment has not yet been caught up with
@@ -78,6 +98,7 @@ class CatchUp {
   std::map<TopicPartition, std::int64_t> targets_;   // high watermark to reach
   std::map<TopicPartition, std::int64_t> baseline_;  // committed offset (or start) at measuring
   std::map<TopicPartition, std::int64_t> next_;      // offset after the last message handed over
+  bool told_missing_ = false;                        // the wait for missing partitions was logged
 };
 
 }  // namespace saga::kafka

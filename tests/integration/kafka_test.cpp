@@ -327,6 +327,41 @@ TEST(Kafka, TheOrchestratorConsumesRepliesAsAConsumerGroupMember) {
   EXPECT_TRUE(w.run_until([&] { return w.state_of(id) == SagaState::completed; }));
 }
 
+// A member killed without leaving keeps its partitions until its session runs out, and a
+// participant may reply on any partition: timers must wait until this orchestrator owns
+// every reply partition, not fire after a barrier over the ones it has.
+TEST(Kafka, TimersWaitWhileAnotherGroupMemberHoldsAReplyPartition) {
+  KafkaWorld w;
+  w.orchestrator_consume = KafkaOptions::Consume::group;
+  boost::asio::io_context squatter_io;  // never run: the squatter only holds partitions
+  KafkaOptions o = w.kafka_options("sagactl-" + w.prefix());
+  o.consume = KafkaOptions::Consume::group;
+  auto squatter = KafkaTransport::create(squatter_io, o);
+  ASSERT_TRUE(squatter.ok()) << squatter.error();
+  ASSERT_FALSE((*squatter)->subscribe({w.topic("replies"), w.topic("start")}).has_value());
+  ASSERT_TRUE(w.run_until([&] { return (*squatter)->ready(); }, std::chrono::seconds(60)));
+  EXPECT_EQ((*squatter)->consumed_partitions().owned, 4u);
+
+  w.start_orchestrator();  // no participants: every command goes unanswered
+  SagaId id = w.start("o-q", "squat-1");
+  ASSERT_TRUE(w.run_until([&] { return w.transport->consumed_partitions().owned > 0; }, std::chrono::seconds(60)))
+      << "the group gives the orchestrator some of the partitions";
+  EXPECT_LT(w.transport->consumed_partitions().owned, 4u);
+  EXPECT_EQ(w.transport->consumed_partitions().of, 4u);
+  w.clock->advance(10 * 60 * 1000);  // far past every timeout and retry
+  w.run_until([] { return false; }, std::chrono::seconds(2));
+  EXPECT_FALSE(w.engine->ready());
+  EXPECT_EQ(must(w.engine->status(id)).steps[0].attempts, 1u) << "no timer fired";
+
+  squatter->reset();  // leaves the group: the orchestrator gets every partition
+  ASSERT_TRUE(w.run_until([&] { return w.engine->ready(); }, std::chrono::seconds(60)));
+  auto timed_out = [&] {
+    auto h = must(w.engine->history(id));
+    return std::any_of(h.begin(), h.end(), [](const auto& r) { return r.event == sagas::EventType::step_timed_out; });
+  };
+  EXPECT_TRUE(w.run_until(timed_out)) << "the overdue timeout fires once every partition is caught up with";
+}
+
 // A participant restarted with the same reply log answers a repeated command from memory.
 TEST(Kafka, AParticipantRemembersItsRepliesAcrossARestart) {
   KafkaWorld w;
