@@ -14,6 +14,7 @@ struct Node {
   std::string id;
   std::vector<std::string> lines;  // label lines
   NodeKind kind = NodeKind::step;
+  std::string element;  // DOT `id` (the SVG element's id): step-NAME, undo-NAME; empty: none
 };
 
 struct Edge {
@@ -51,10 +52,10 @@ std::string when_text(const sagas::Step& s) {
 Graph build(const sagas::Definition& def) {
   Graph g;
   g.title = def.name + " v" + std::to_string(def.version);
-  g.nodes.push_back({"start", {"start"}, NodeKind::terminal});
+  g.nodes.push_back({"start", {"start"}, NodeKind::terminal, "start"});
 
   auto step_node = [&](const sagas::Step& s) {
-    Node n{step_id(s), {s.name, s.execute.command + " → " + s.execute.topic}, NodeKind::step};
+    Node n{step_id(s), {s.name, s.execute.command + " → " + s.execute.topic}, NodeKind::step, "step-" + s.name};
     if (s.pivot) {
       n.kind = NodeKind::pivot;
       n.lines.push_back("pivot");
@@ -89,7 +90,7 @@ Graph build(const sagas::Definition& def) {
     previous = std::move(current);
   }
   for (const auto& from : previous) g.edges.push_back({from, "completed", EdgeKind::forward, ""});
-  g.nodes.push_back({"completed", {"completed"}, NodeKind::terminal});
+  g.nodes.push_back({"completed", {"completed"}, NodeKind::terminal, "end-completed"});
 
   // Compensation nodes, per stage.
   std::vector<std::vector<std::string>> comps(def.stages.size());
@@ -100,13 +101,13 @@ Graph build(const sagas::Definition& def) {
     comps[s.stage].push_back(comp_id(s));
     g.nodes.push_back({comp_id(s),
                        {s.compensation->command + " → " + s.compensation->topic, "undo " + s.name},
-                       NodeKind::compensation});
+                       NodeKind::compensation, "undo-" + s.name});
   }
-  g.nodes.push_back({"compensated", {"compensated"}, NodeKind::terminal});
+  g.nodes.push_back({"compensated", {"compensated"}, NodeKind::terminal, "end-compensated"});
 
   const bool parallel = def.compensation_strategy == sagas::CompensationStrategy::parallel;
   if (parallel && any_comp) {
-    g.nodes.push_back({"compensate_all", {"compensate all"}, NodeKind::hub});
+    g.nodes.push_back({"compensate_all", {"compensate all"}, NodeKind::hub, "compensate-all"});
     for (const auto& stage_comps : comps) {
       for (const auto& c : stage_comps) {
         g.edges.push_back({"compensate_all", c, EdgeKind::compensation, ""});
@@ -165,6 +166,7 @@ std::string dot_label(const std::vector<std::string>& lines) {
 
 std::string dot_node(const Node& n) {
   std::string attrs = "label=\"" + dot_label(n.lines) + "\"";
+  if (!n.element.empty()) attrs += ", id=\"" + dot_escape(n.element) + "\"";
   switch (n.kind) {
     case NodeKind::terminal:
       attrs += n.id == "start" ? ", shape=circle" : ", shape=doublecircle";

@@ -209,6 +209,13 @@ Result<SagaList> Engine::list(const state::ListFilter& filter) {
   return out;
 }
 
+Result<std::vector<state::StateCount>> Engine::count(const state::ListFilter& filter) {
+  impl_->flush_and_wait();
+  auto counted = impl_->store.count(filter);
+  if (!counted) return Status{Errc::store, counted.error().message};
+  return std::move(counted).value();
+}
+
 Result<std::vector<state::HistoryRow>> Engine::history(const SagaId& id) {
   impl_->flush_and_wait();
   auto rows = impl_->store.history(id.value());

@@ -199,6 +199,8 @@ class Engine {
   // damaged (the message names the saga).
   Result<SagaStatus> status(const SagaId& id);
   Result<SagaList> list(const state::ListFilter& filter);
+  // Sagas per name, version and state (state::Store::count).
+  Result<std::vector<state::StateCount>> count(const state::ListFilter& filter);
   Result<std::vector<state::HistoryRow>> history(const SagaId& id);
 
   void on_event(std::function<void(const Event&)> subscriber);

@@ -6,11 +6,10 @@
 #include <charconv>
 
 #include "runtime/commands.h"
+#include "runtime/console.h"
 #include "runtime/views.h"
 
 namespace runtime {
-
-namespace {
 
 HttpResponse json_response(int status, const sagas::Json& body) {
   return {status, "application/json", body.dump() + "\n", {}};
@@ -32,15 +31,12 @@ int http_status_of(saga::Errc code) {
   }
 }
 
-// The admin API: health, metrics, and what `sagactl start|compensate` and `--wait` use.
 std::optional<std::size_t> parse_count(const std::string& text) {
   std::size_t n = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
   if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
   return n;
 }
-
-}  // namespace
 
 AdminApi::AdminApi(boost::asio::io_context& io, saga::Engine& engine, saga::KafkaTransport& transport, Metrics& metrics,
                    std::string token)
@@ -53,6 +49,10 @@ void AdminApi::handle(const HttpRequest& req, const std::function<void(HttpRespo
   // Probes stay open: orchestrators of containers call them without credentials.
   if (req.method == "GET" && path == "/healthz") return respond(health());
   if (req.method == "GET" && path == "/readyz") return respond(readiness());
+  // So do the console's pages and assets: code, no data (its API calls carry the token).
+  if (req.method == "GET") {
+    if (auto page = console_page(path)) return respond(std::move(*page));
+  }
   if (!token_.empty() && !bearer_matches(req.authorization, token_)) {
     HttpResponse r = error_response(401, req.authorization.empty()
                                              ? "this endpoint needs the admin token: send Authorization: Bearer "
@@ -74,6 +74,16 @@ void AdminApi::handle(const HttpRequest& req, const std::function<void(HttpRespo
     g.store_read_failures = engine_.stats().read_failures;
     g.ready = engine_.ready();
     return respond({200, "text/plain; version=0.0.4; charset=utf-8", metrics_.render(g), {}});
+  }
+  if (req.method == "GET" && path == "/v1/counts") return respond(counts(req.target));
+  if (req.method == "GET" && path == "/v1/definitions") return respond(definitions());
+  const std::string defs_prefix = "/v1/definitions/";
+  const std::string graph_suffix = "/graph.svg";
+  if (req.method == "GET" && path.rfind(defs_prefix, 0) == 0 && path.size() > defs_prefix.size() + graph_suffix.size() &&
+      path.compare(path.size() - graph_suffix.size(), graph_suffix.size(), graph_suffix) == 0) {
+    std::string rest = path.substr(defs_prefix.size(), path.size() - defs_prefix.size() - graph_suffix.size());
+    auto slash = rest.find('/');
+    if (slash != std::string::npos) return respond(graph(rest.substr(0, slash), rest.substr(slash + 1)));
   }
   const std::string prefix = "/v1/sagas";
   if (path == prefix && req.method == "POST") return start(req, respond);
@@ -98,42 +108,9 @@ void AdminApi::handle(const HttpRequest& req, const std::function<void(HttpRespo
   }
   respond(error_response(404, "no such endpoint: " + req.method + " " + path +
                                   " (GET /healthz, GET /readyz, GET /metrics, GET|POST /v1/sagas, GET /v1/sagas/ID, "
-                                  "GET /v1/sagas/ID/events, POST /v1/sagas/ID/compensate)"));
+                                  "GET /v1/sagas/ID/events, POST /v1/sagas/ID/compensate, GET /v1/counts, "
+                                  "GET /v1/definitions, GET /v1/definitions/NAME/VERSION/graph.svg; the console at /)"));
 }
-
-// GET /v1/sagas?status=S&saga=NAME&limit=N&offset=N: the same filters and JSON as `sagactl
-// list --json`, newest first.
-HttpResponse AdminApi::list(const std::string& target) {
-  constexpr std::size_t kMaxLimit = 100000;
-  auto url = boost::urls::parse_origin_form(target);
-  if (!url) return error_response(400, "the request target is not a valid URL: " + url.error().message());
-  state::ListFilter f;
-  f.limit = kDefaultListLimit;
-  for (const auto& p : url->params()) {
-    if (p.key == "status") {
-      f.state = sagas::saga_state_from(p.value);
-      if (!f.state) {
-        return error_response(400, "status=" + p.value +
-                                       " is not a saga state; use running, completed, compensating, compensated or failed");
-      }
-    } else if (p.key == "saga") {
-      f.saga = p.value;
-    } else if (p.key == "limit" || p.key == "offset") {
-      auto n = parse_count(p.value);
-      if (!n || (p.key == "limit" && (*n == 0 || *n > kMaxLimit))) {
-        return error_response(400, p.key + "=" + p.value + " must be a whole number" +
-                                       (p.key == "limit" ? " from 1 to 100000" : ""));
-      }
-      (p.key == "limit" ? f.limit : f.offset) = *n;
-    } else {
-      return error_response(400, "unknown parameter " + p.key + "; use status, saga, limit and offset");
-    }
-  }
-  auto listed = engine_.list(f);
-  if (!listed) return error_response(http_status_of(listed.error().code), listed.error().message);
-  return json_response(200, list_json(*listed));
-}
-
 
 HttpResponse AdminApi::health() {
   bool store = engine_.store_healthy();

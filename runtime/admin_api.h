@@ -1,6 +1,8 @@
 // AdminApi: the admin endpoint's requests (docs/sagactl.md, "Admin API"): health and
-// readiness probes (always open), and behind the bearer token when one is set: metrics, the
-// saga list, a saga's status and its events (a long poll), start and compensate.
+// readiness probes and the console's static pages (always open: they hold no data), and
+// behind the bearer token when one is set: metrics, the saga list and counts, a saga's
+// status and its events (a long poll), start and compensate, the definitions and their
+// graphs.
 //
 // Threading: everything on the engine's io_context, like the engine itself.
 #pragma once
@@ -14,10 +16,17 @@
 
 #include "engine/engine.h"
 #include "runtime/admin.h"
+#include "runtime/graph_svg.h"
 #include "runtime/kafka.h"
 #include "runtime/metrics.h"
 
 namespace runtime {
+
+// The API's answers: JSON bodies, errors as {"error": message}.
+HttpResponse json_response(int status, const sagas::Json& body);
+HttpResponse error_response(int status, const std::string& message);
+int http_status_of(saga::Errc code);
+std::optional<std::size_t> parse_count(const std::string& text);
 
 class AdminApi {
  public:
@@ -44,6 +53,9 @@ class AdminApi {
   };
 
   HttpResponse list(const std::string& target);
+  HttpResponse counts(const std::string& target);
+  HttpResponse definitions();
+  HttpResponse graph(const std::string& name, const std::string& version);
   HttpResponse health();
   HttpResponse readiness();
   void start(const HttpRequest& req, const std::function<void(HttpResponse)>& respond);
@@ -61,6 +73,7 @@ class AdminApi {
   Metrics& metrics_;
   std::string token_;  // empty: no credentials asked (loopback only)
   std::vector<std::shared_ptr<Waiter>> waiters_;
+  GraphRenderer graphs_;
 };
 
 }  // namespace runtime

@@ -10,6 +10,8 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libspdlog-dev libcli11-dev libgtest-dev
   graphviz kcat sqlite3             # `dot` renders graphs; kcat talks to the dev broker; sqlite3 inspects state files
+  libgraphviz-dev                   # the console's saga graphs, laid out on the server
+  chromium fonts-dejavu-core        # the console's browser test (headless)
   python3 python3-confluent-kafka   # the Python participant SDK (sdk/python)
   nodejs                            # the Node participant SDK (sdk/node)
 )

@@ -1,6 +1,8 @@
 #include "state/memory_store.h"
 
 #include <algorithm>
+#include <map>
+#include <tuple>
 
 namespace state {
 
@@ -42,20 +44,51 @@ Result<std::vector<sagas::Instance>> MemoryStore::load_active() {
   return out;
 }
 
+namespace {
+
+// The filter's conditions other than state, cursor and paging.
+bool matches(const ListFilter& f, const sagas::Instance& inst) {
+  if (f.saga && inst.saga != *f.saga) return false;
+  if (f.version && inst.version != *f.version) return false;
+  if (f.id_prefix && inst.id.compare(0, f.id_prefix->size(), *f.id_prefix) != 0) return false;
+  if (f.created_from && inst.created_at < *f.created_from) return false;
+  if (f.created_until && inst.created_at >= *f.created_until) return false;
+  return true;
+}
+
+// Newest first; equal times by id.
+bool listed_before(const sagas::Instance& a, TimeMs created_at, const std::string& id) {
+  return a.created_at != created_at ? a.created_at > created_at : a.id < id;
+}
+
+}  // namespace
+
 Result<Listed> MemoryStore::list(const ListFilter& f) {
   std::lock_guard lock(mutex_);
   std::vector<sagas::Instance> all;
   for (const auto& [id, inst] : instances_) {
     if (f.state && inst.state != *f.state) continue;
-    if (f.saga && inst.saga != *f.saga) continue;
+    if (!matches(f, inst)) continue;
+    if (f.after && listed_before(inst, f.after->created_at, f.after->id)) continue;
+    if (f.after && inst.created_at == f.after->created_at && inst.id == f.after->id) continue;
     all.push_back(inst);
   }
-  std::stable_sort(all.begin(), all.end(),
-                   [](const auto& a, const auto& b) { return a.created_at > b.created_at; });
+  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return listed_before(a, b.created_at, b.id); });
   if (f.offset >= all.size()) return Listed{};
   auto first = all.begin() + static_cast<std::ptrdiff_t>(f.offset);
   auto last = first + static_cast<std::ptrdiff_t>(std::min(f.limit, all.size() - f.offset));
   return Listed{{first, last}, {}};
+}
+
+Result<std::vector<StateCount>> MemoryStore::count(const ListFilter& f) {
+  std::lock_guard lock(mutex_);
+  std::map<std::tuple<std::string, int, sagas::SagaState>, std::size_t> counts;
+  for (const auto& [id, inst] : instances_) {
+    if (matches(f, inst)) ++counts[{inst.saga, inst.version, inst.state}];
+  }
+  std::vector<StateCount> out;
+  for (const auto& [key, n] : counts) out.push_back({std::get<0>(key), std::get<1>(key), std::get<2>(key), n});
+  return out;
 }
 
 Result<std::vector<HistoryRow>> MemoryStore::history(const std::string& id) {

@@ -34,6 +34,20 @@ Query Conn::stmt(const char* sql) {
   return Query(it->second.get());
 }
 
+Query Conn::stmt_text(const std::string& sql) {
+  auto it = assembled_.find(sql);
+  if (it == assembled_.end()) {
+    sqlite3_stmt* raw = nullptr;
+    if (sqlite3_prepare_v3(db_.get(), sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr) != SQLITE_OK) {
+      return Query(nullptr);
+    }
+    it = assembled_.emplace(sql, StmtPtr(raw)).first;
+  }
+  sqlite3_reset(it->second.get());
+  sqlite3_clear_bindings(it->second.get());
+  return Query(it->second.get());
+}
+
 std::optional<std::string> Conn::query_one(const char* sql) {
   sqlite3_stmt* raw = nullptr;
   if (sqlite3_prepare_v2(db_.get(), sql, -1, &raw, nullptr) != SQLITE_OK) return std::nullopt;

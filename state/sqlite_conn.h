@@ -37,7 +37,10 @@ class Conn {
   Conn() = default;
   Conn(const Conn&) = delete;
   Conn& operator=(const Conn&) = delete;
-  ~Conn() { stmts_.clear(); }  // statements before the connection
+  ~Conn() {  // statements before the connection
+    stmts_.clear();
+    assembled_.clear();
+  }
 
   // Opens `path`; the error names the file and what to check.
   Status open(const std::string& path, int flags);
@@ -52,6 +55,8 @@ class Conn {
   // A statement prepared once and reused (keyed by the literal's address: pass literals),
   // its bindings cleared; it holds nullptr when SQLite cannot prepare it.
   Query stmt(const char* sql);
+  // The same for SQL assembled at run time (a few shapes, each prepared once).
+  Query stmt_text(const std::string& sql);
   // The first column of a statement's first row (PRAGMA answers); nullopt on failure.
   std::optional<std::string> query_one(const char* sql);
 
@@ -69,6 +74,7 @@ class Conn {
   DbPtr db_;
   std::string path_;
   std::map<const char*, StmtPtr> stmts_;  // keyed by the SQL literal's address
+  std::map<std::string, StmtPtr> assembled_;  // keyed by the SQL text
 };
 
 std::string col_text(sqlite3_stmt* s, int i);

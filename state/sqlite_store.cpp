@@ -6,6 +6,8 @@
 
 #include <cstring>
 #include <unordered_map>
+#include <variant>
+#include <vector>
 
 #include "state/journal_codec.h"
 #include "state/sqlite_conn.h"
@@ -367,16 +369,72 @@ Result<std::vector<sagas::Instance>> SqliteStore::load_active() {
                                    " .recover` into a new file and start on that"};
 }
 
+namespace {
+
+// A filter as SQL: only the conditions present, so the planner sees plain ranges on the
+// indexes (sagas_by_created, sagas_by_state, the id's unique index).
+struct Where {
+  std::string sql;
+  std::vector<std::variant<std::string, std::int64_t>> args;
+
+  void add(const char* condition) { sql += (sql.empty() ? " WHERE " : " AND ") + std::string(condition); }
+  void bind(sqlite3_stmt* s) const {
+    for (std::size_t i = 0; i < args.size(); ++i) {
+      std::visit([&](const auto& v) { bind_arg(s, static_cast<int>(i + 1), v); }, args[i]);
+    }
+  }
+};
+
+// UTF-8 text never holds this byte: every id that starts with a prefix sorts below prefix + it.
+constexpr char kAboveAnyText = '\xff';
+
+Where where_of(const ListFilter& f, bool listing) {
+  Where w;
+  if (listing && f.state) {
+    w.add("state = ?");
+    w.args.emplace_back(std::string(sagas::to_string(*f.state)));
+  }
+  if (f.saga) {
+    w.add("saga = ?");
+    w.args.emplace_back(*f.saga);
+  }
+  if (f.version) {
+    w.add("version = ?");
+    w.args.emplace_back(static_cast<std::int64_t>(*f.version));
+  }
+  if (f.id_prefix && !f.id_prefix->empty()) {
+    w.add("id >= ? AND id < ?");
+    w.args.emplace_back(*f.id_prefix);
+    w.args.emplace_back(*f.id_prefix + kAboveAnyText);
+  }
+  if (f.created_from) {
+    w.add("created_at >= ?");
+    w.args.emplace_back(static_cast<std::int64_t>(*f.created_from));
+  }
+  if (f.created_until) {
+    w.add("created_at < ?");
+    w.args.emplace_back(static_cast<std::int64_t>(*f.created_until));
+  }
+  if (listing && f.after) {
+    w.add("created_at <= ? AND (created_at < ? OR id > ?)");
+    w.args.emplace_back(static_cast<std::int64_t>(f.after->created_at));
+    w.args.emplace_back(static_cast<std::int64_t>(f.after->created_at));
+    w.args.emplace_back(f.after->id);
+  }
+  return w;
+}
+
+}  // namespace
+
 Result<Listed> SqliteStore::list(const ListFilter& f) {
   auto& r = impl_->reader;
-  sqlite::Query s = r.stmt(
-      "SELECT id, saga, version, state, created_at, updated_at, error FROM sagas "
-      "WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR saga = ?2) ORDER BY created_at DESC, id LIMIT ?3 OFFSET ?4");
+  Where w = where_of(f, true);
+  sqlite::Query s = r.stmt_text("SELECT id, saga, version, state, created_at, updated_at, error FROM sagas" + w.sql +
+                                " ORDER BY created_at DESC, id LIMIT ? OFFSET ?");
   if (s == nullptr) return r.fail("cannot list sagas");
-  if (f.state) bind_arg(s, 1, std::string(sagas::to_string(*f.state)));
-  if (f.saga) bind_arg(s, 2, *f.saga);
-  bind_arg(s, 3, static_cast<std::int64_t>(f.limit));
-  bind_arg(s, 4, static_cast<std::int64_t>(f.offset));
+  w.bind(s);
+  bind_arg(s, static_cast<int>(w.args.size() + 1), static_cast<std::int64_t>(f.limit));
+  bind_arg(s, static_cast<int>(w.args.size() + 2), static_cast<std::int64_t>(f.offset));
   Listed out;
   int rc = SQLITE_ROW;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -396,6 +454,25 @@ Result<Listed> SqliteStore::list(const ListFilter& f) {
     out.sagas.push_back(std::move(inst));
   }
   if (rc != SQLITE_DONE) return r.fail("cannot list sagas");
+  return out;
+}
+
+Result<std::vector<StateCount>> SqliteStore::count(const ListFilter& f) {
+  auto& r = impl_->reader;
+  Where w = where_of(f, false);
+  sqlite::Query s =
+      r.stmt_text("SELECT saga, version, state, COUNT(*) FROM sagas" + w.sql + " GROUP BY saga, version, state");
+  if (s == nullptr) return r.fail("cannot count sagas");
+  w.bind(s);
+  std::vector<StateCount> out;
+  int rc = SQLITE_ROW;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    auto state = sagas::saga_state_from(text_of(s, 2));
+    if (!state) continue;  // list() reports such a row as unreadable
+    out.push_back({col_text(s, 0), static_cast<int>(sqlite3_column_int64(s, 1)), *state,
+                   static_cast<std::size_t>(sqlite3_column_int64(s, 3))});
+  }
+  if (rc != SQLITE_DONE) return r.fail("cannot count sagas");
   return out;
 }
 

@@ -46,6 +46,7 @@ class SqliteStore final : public Store {
   Result<std::optional<sagas::Instance>> load(const std::string& id) override;
   Result<std::vector<sagas::Instance>> load_active() override;
   Result<Listed> list(const ListFilter& filter) override;
+  Result<std::vector<StateCount>> count(const ListFilter& filter) override;
   Result<std::vector<HistoryRow>> history(const std::string& id) override;
   Result<Backlog> undelivered() override;
   Result<bool> was_pruned(const std::string& id) override;

@@ -125,11 +125,32 @@ struct Listed {
   std::vector<BrokenRow> unreadable;
 };
 
+// Where a keyset page starts: after this saga in newest-first order (created earlier, or at
+// the same time with a greater id). Paging by cursor costs the same on every page.
+struct ListCursor {
+  TimeMs created_at = 0;
+  std::string id;
+};
+
+// Which sagas `list` and `count` consider. Every condition present must hold.
 struct ListFilter {
   std::optional<sagas::SagaState> state;
   std::optional<std::string> saga;
-  std::size_t limit = 100;
-  std::size_t offset = 0;
+  std::optional<int> version;
+  std::optional<std::string> id_prefix;
+  std::optional<TimeMs> created_from;   // created at or after
+  std::optional<TimeMs> created_until;  // created before
+  std::optional<ListCursor> after;      // list only: the page starts after this saga
+  std::size_t limit = 100;              // list only
+  std::size_t offset = 0;               // list only: rows skipped (after `after`)
+};
+
+// How many sagas of one definition version are in one state.
+struct StateCount {
+  std::string saga;
+  int version = 0;
+  sagas::SagaState state = sagas::SagaState::running;
+  std::size_t count = 0;
 };
 
 class Store {
@@ -148,6 +169,10 @@ class Store {
   virtual Result<std::vector<sagas::Instance>> load_active() = 0;
   // Summaries, newest first; load() gives a saga whole.
   virtual Result<Listed> list(const ListFilter& filter) = 0;
+  // Sagas per (name, version, state) that match the filter's saga, version, id prefix and
+  // time range; its state, cursor, limit and offset are ignored (a console shows the count
+  // of every state beside a list of one). A row whose state cannot be read is not counted.
+  virtual Result<std::vector<StateCount>> count(const ListFilter& filter) = 0;
   virtual Result<std::vector<HistoryRow>> history(const std::string& id) = 0;
 
   // The entries after the delivered watermark that carry something to send.

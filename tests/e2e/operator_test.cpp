@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "runtime/admin.h"
+#include "sagas/json.h"
 #include "tests/e2e/process.h"
 
 namespace {
@@ -167,6 +168,71 @@ TEST_F(Operator, TheSagaListOfTheAdminApiFiltersAndPagesLikeTheCli) {
     EXPECT_EQ(r->status, 400) << bad;
     EXPECT_NE(r->body.find("\"error\""), std::string::npos) << r->body;
   }
+}
+
+// What the console reads: counts per state and definition, keyset pages, the filters, the
+// definitions with their Graphviz graphs, and its page shell for every console route.
+TEST_F(Operator, TheConsoleApiCountsPagesAndDrawsTheDefinitions) {
+  start_run();
+  start_services();
+  ASSERT_EQ(sagactl({"start", "order-fulfilment", "--input", kGoodOrder, "--id", "good", "--wait"}).exit_code, 0);
+  ASSERT_EQ(sagactl({"start", "order-fulfilment", "--input", kDeclined, "--id", "declined", "--wait"}).exit_code, 2);
+  auto get = [&](const std::string& target) {
+    auto r = runtime::http_request(admin_, "GET", target);
+    EXPECT_TRUE(r.ok()) << r.error();
+    return r.ok() ? *r : runtime::HttpResponse{-1, "", "", {}};
+  };
+  auto counts = sagas::Json::parse(get("/v1/counts").body);
+  ASSERT_TRUE(counts) << "JSON";
+  EXPECT_EQ(counts->find("total")->as_integer(), 2);
+  EXPECT_EQ(counts->find("states")->find("completed")->as_integer(), 1);
+  EXPECT_EQ(counts->find("states")->find("compensated")->as_integer(), 1);
+  EXPECT_EQ(counts->find("states")->find("running")->as_integer(), 0);
+  EXPECT_EQ(sagas::Json::parse(get("/v1/counts?saga=money-transfer").body)->find("total")->as_integer(), 0);
+
+  // Keyset paging: the page after "declined" (the newest) holds "good".
+  auto after = get("/v1/sagas?after=declined&limit=5");
+  EXPECT_NE(after.body.find(R"("id":"good")"), std::string::npos) << after.body;
+  EXPECT_EQ(after.body.find(R"("id":"declined")"), std::string::npos) << after.body;
+  EXPECT_NE(get("/v1/sagas?id=goo").body.find(R"("id":"good")"), std::string::npos);
+  EXPECT_EQ(get("/v1/sagas?version=1").body, "[]\n");
+  EXPECT_EQ(get("/v1/sagas?from=1").body, get("/v1/sagas").body);
+  EXPECT_EQ(get("/v1/sagas?until=1").body, "[]\n");
+  for (const char* bad : {"/v1/sagas?after=nope", "/v1/sagas?version=x", "/v1/counts?status=running", "/v1/counts?from=-1"}) {
+    auto r = get(bad);
+    EXPECT_EQ(r.status, 400) << bad;
+    EXPECT_NE(r.body.find("\"error\""), std::string::npos) << r.body;
+  }
+
+  auto defs = sagas::Json::parse(get("/v1/definitions").body);
+  ASSERT_TRUE(defs && defs->is_array());
+  bool found = false;
+  for (const auto& d : defs->as_array()) {
+    if (d.find("saga")->as_string() != "order-fulfilment") continue;
+    found = true;
+    EXPECT_EQ(d.find("version")->as_integer(), 2);
+    EXPECT_EQ(d.find("steps")->as_array().size(), 5u);
+    EXPECT_EQ(d.find("states")->find("compensated")->as_integer(), 1);
+  }
+  EXPECT_TRUE(found) << "order-fulfilment is listed";
+  auto svg = get("/v1/definitions/order-fulfilment/2/graph.svg");
+  EXPECT_EQ(svg.status, 200);
+  EXPECT_EQ(svg.content_type, "image/svg+xml");
+  EXPECT_NE(svg.body.find("<svg"), std::string::npos);
+  // Graphviz writes '-' as &#45;: the element ids are step-charge-card and undo-reserve-stock.
+  EXPECT_NE(svg.body.find(R"(id="step&#45;charge&#45;card")"), std::string::npos) << "nodes carry the step's name";
+  EXPECT_NE(svg.body.find(R"(id="undo&#45;reserve&#45;stock")"), std::string::npos);
+  EXPECT_EQ(get("/v1/definitions/order-fulfilment/9/graph.svg").status, 404);
+
+  for (const char* page : {"/", "/sagas", "/sagas/good", "/sagas/no-such-saga", "/definitions", "/definitions/x"}) {
+    auto r = get(page);
+    EXPECT_EQ(r.status, 200) << page;
+    EXPECT_EQ(r.content_type, "text/html; charset=utf-8") << page;
+    EXPECT_NE(r.body.find("/assets/app.js"), std::string::npos) << page;
+  }
+  EXPECT_EQ(get("/assets/app.js").content_type, "text/javascript; charset=utf-8");
+  EXPECT_EQ(get("/assets/app.css").content_type, "text/css; charset=utf-8");
+  EXPECT_EQ(get("/assets/nothing.js").status, 404);
 }
 
 TEST_F(Operator, SighupLoadsNewSagaFilesAndABadFileKeepsTheLoadedSet) {
@@ -391,6 +457,12 @@ TEST_F(Operator, TheAdminTokenGuardsEveryRequestButTheProbes) {
   EXPECT_EQ(call("GET", "/readyz", ""), 200);
   EXPECT_EQ(call("GET", "/metrics", ""), 401);
   EXPECT_EQ(call("GET", "/v1/sagas/nope", ""), 401);
+  EXPECT_EQ(call("GET", "/v1/counts", ""), 401);
+  EXPECT_EQ(call("GET", "/v1/definitions", ""), 401);
+  EXPECT_EQ(call("GET", "/v1/definitions/order-fulfilment/2/graph.svg", ""), 401);
+  EXPECT_EQ(call("GET", "/v1/counts", "s3cret-token"), 200);
+  EXPECT_EQ(call("GET", "/", ""), 200) << "the console's shell holds no data; its API calls carry the token";
+  EXPECT_EQ(call("GET", "/assets/app.js", ""), 200);
   EXPECT_EQ(call("POST", "/v1/sagas/nope/compensate", ""), 401);
   EXPECT_EQ(call("POST", "/v1/sagas/nope/compensate", "wrong-token"), 401);
   EXPECT_EQ(call("POST", "/v1/sagas/nope/compensate", "s3cret-token"), 404);

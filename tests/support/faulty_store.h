@@ -52,6 +52,10 @@ class FaultyStore final : public state::Store {
     if (fail_reads) return read_error();
     return inner_.list(f);
   }
+  state::Result<std::vector<state::StateCount>> count(const state::ListFilter& f) override {
+    if (fail_reads) return read_error();
+    return inner_.count(f);
+  }
   state::Result<std::vector<state::HistoryRow>> history(const std::string& id) override {
     if (fail_reads) return read_error();
     return inner_.history(id);
