@@ -21,7 +21,9 @@ sagas::Result<state::ListFilter, HttpResponse> filter_from(const boost::urls::ur
   f.limit = kDefaultListLimit;
   auto bad = [](const std::string& message) { return error_response(400, message); };
   for (const auto& p : url.params()) {
-    if (p.key == "saga") {
+    if (p.key.empty() && p.value.empty()) {
+      continue;  // "?" alone, or "&&": nothing asked
+    } else if (p.key == "saga") {
       f.saga = p.value;
     } else if (p.key == "id") {
       f.id_prefix = p.value;

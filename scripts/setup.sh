@@ -25,14 +25,17 @@ for p in "${packages[@]}"; do
   fi
 done
 
-# The Node SDK's one dependency (kafkajs, pinned in sdk/node/package-lock.json), from the npm
-# registry, when missing or older than the lock file.
+# From the npm registry, pinned by their lock files, when missing or older than the lock file:
+# the Node SDK's one dependency (kafkajs) and the console test's (playwright-core, which
+# drives Debian's chromium; it downloads no browser).
 install_node_modules() {
-  local sdk=sdk/node
-  if [ ! -f "$sdk/node_modules/.package-lock.json" ] || [ "$sdk/package-lock.json" -nt "$sdk/node_modules/.package-lock.json" ]; then
-    echo "setup: npm ci in $sdk" >&2
-    npm ci --prefix "$sdk" --no-audit --no-fund --loglevel=error >/dev/null
-  fi
+  local dir
+  for dir in sdk/node tests/console; do
+    if [ ! -f "$dir/node_modules/.package-lock.json" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+      echo "setup: npm ci in $dir" >&2
+      PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error >/dev/null
+    fi
+  done
 }
 
 if [ ${#missing[@]} -eq 0 ]; then

@@ -257,7 +257,7 @@ function listPage(main, params) {
     if (params.get("after")) q.set("after", params.get("after"));
     const cq = new URLSearchParams(q);
     for (const k of ["status", "limit", "after"]) cq.delete(k);
-    const [c, list] = await Promise.all([api("/v1/counts?" + cq), api("/v1/sagas?" + q)]);
+    const [c, list] = await Promise.all([api("/v1/counts" + (cq.toString() ? "?" + cq : "")), api("/v1/sagas?" + q)]);
     renderCounts(c);
     renderRows(list);
     setLive("live · " + new Date().toLocaleTimeString());
