@@ -71,6 +71,10 @@ CREATE TABLE pruned (
 // id would take 36 on every entry and again in every index entry. Numbers follow creation
 // (rowids), so the sagas in flight append at the right edge. journal_by_position finds what
 // follows the delivered watermark. Dead letters are entries of saga number 0.
+// saga_counts holds how many sagas of each definition version are in each state, kept by
+// triggers in the transaction that changes a summary row, so a console's counts cost a few
+// rows, not a scan of every saga (80 ms at 100k). sagas_by_state_created serves a list of one
+// state, newest first, without sorting every saga in that state.
 const char* const kSchema3 = R"sql(
 CREATE TABLE sagas (
   num INTEGER PRIMARY KEY,
@@ -84,6 +88,26 @@ CREATE TABLE sagas (
 );
 CREATE INDEX sagas_by_state ON sagas (state, updated_at);
 CREATE INDEX sagas_by_created ON sagas (created_at);
+CREATE INDEX sagas_by_state_created ON sagas (state, created_at);
+CREATE TABLE saga_counts (
+  saga TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  n INTEGER NOT NULL,
+  PRIMARY KEY (saga, version, state)
+) WITHOUT ROWID;
+CREATE TRIGGER saga_counted AFTER INSERT ON sagas BEGIN
+  INSERT INTO saga_counts VALUES (NEW.saga, NEW.version, NEW.state, 1)
+    ON CONFLICT (saga, version, state) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER saga_count_moved AFTER UPDATE OF state ON sagas WHEN OLD.state <> NEW.state BEGIN
+  UPDATE saga_counts SET n = n - 1 WHERE saga = OLD.saga AND version = OLD.version AND state = OLD.state;
+  INSERT INTO saga_counts VALUES (NEW.saga, NEW.version, NEW.state, 1)
+    ON CONFLICT (saga, version, state) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER saga_uncounted AFTER DELETE ON sagas BEGIN
+  UPDATE saga_counts SET n = n - 1 WHERE saga = OLD.saga AND version = OLD.version AND state = OLD.state;
+END;
 CREATE TABLE journal (
   saga_num INTEGER NOT NULL,
   position INTEGER NOT NULL,

@@ -53,6 +53,7 @@ Status corrupt(const std::string& id, const std::string& problem) {
 // or after a failed commit) get a snapshot and a fresh row with their next entry.
 struct Known {
   std::int64_t num = 0;  // its number, the journal's key
+  sagas::SagaState state = sagas::SagaState::running;  // as its summary row holds it
   journal::Written written;
   int since_snapshot = 0;
 };
@@ -229,14 +230,18 @@ struct SqliteStore::Impl {
     return sqlite3_column_int64(s, 0);
   }
 
-  // The summary of a saga this writer knows, after each of its transitions.
-  Status touch_row(std::int64_t num, const sagas::Instance& inst) {
-    sqlite::Query s = writer.stmt("UPDATE sagas SET state = ?, updated_at = ?, error = ? WHERE num = ?");
+  // The summary of a saga this writer knows, after each of its transitions. The state is
+  // written only when it changed: most transitions then leave the state indexes and the
+  // counting triggers alone.
+  Status touch_row(const Known& k, const sagas::Instance& inst) {
+    const bool moved = k.state != inst.state;
+    sqlite::Query s = moved ? writer.stmt("UPDATE sagas SET updated_at = ?, error = ?, state = ? WHERE num = ?")
+                            : writer.stmt("UPDATE sagas SET updated_at = ?, error = ? WHERE num = ?");
     if (s == nullptr) return writer.fail("cannot prepare");
-    bind_arg(s, 1, std::string(sagas::to_string(inst.state)));
-    bind_arg(s, 2, inst.updated_at);
-    bind_arg(s, 3, inst.error);
-    bind_arg(s, 4, num);
+    bind_arg(s, 1, inst.updated_at);
+    bind_arg(s, 2, inst.error);
+    if (moved) bind_arg(s, 3, std::string(sagas::to_string(inst.state)));
+    bind_arg(s, moved ? 4 : 3, k.num);
     if (sqlite3_step(s) != SQLITE_DONE) return writer.fail("cannot write saga " + inst.id);
     return Status::success();
   }
@@ -257,9 +262,10 @@ struct SqliteStore::Impl {
       if (!num) return num.error();
       if (!k) k.emplace();
       k->num = *num;
-    } else if (Status st = touch_row(k->num, inst); !st.ok()) {
+    } else if (Status st = touch_row(*k, inst); !st.ok()) {
       return st;
     }
+    k->state = inst.state;
     std::string data = snapshot ? journal::encode_snapshot(c, k->written) : journal::encode_delta(c, k->written);
     if (Status st = append(k->num, inst.id, pos, inst.updated_at, data); !st.ok()) return st;
     k->since_snapshot = snapshot ? 0 : k->since_snapshot + 1;
@@ -459,9 +465,14 @@ Result<Listed> SqliteStore::list(const ListFilter& f) {
 
 Result<std::vector<StateCount>> SqliteStore::count(const ListFilter& f) {
   auto& r = impl_->reader;
+  // By name and version alone: the counts the triggers keep. Anything finer: a scan of the
+  // matching summary rows.
+  const bool kept = !f.id_prefix && !f.created_from && !f.created_until;
   Where w = where_of(f, false);
-  sqlite::Query s =
-      r.stmt_text("SELECT saga, version, state, COUNT(*) FROM sagas" + w.sql + " GROUP BY saga, version, state");
+  if (kept) w.add("n > 0");
+  sqlite::Query s = r.stmt_text(kept ? "SELECT saga, version, state, n FROM saga_counts" + w.sql
+                                     : "SELECT saga, version, state, COUNT(*) FROM sagas" + w.sql +
+                                           " GROUP BY saga, version, state");
   if (s == nullptr) return r.fail("cannot count sagas");
   w.bind(s);
   std::vector<StateCount> out;

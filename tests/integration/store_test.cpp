@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <tuple>
@@ -386,6 +387,24 @@ TEST_F(Store, FiltersCursorsAndCountsAgreeBetweenSqliteAndMemory) {
     EXPECT_EQ((by[{"shop", 3, SagaState::compensated}]), 1u);  // k8
     EXPECT_EQ((by[{"shop", 2, SagaState::failed}]), 1u);       // x1
   }
+
+  // SQLite keeps the counts by name and version in a table its triggers maintain: they agree
+  // with a scan of the rows (created_from forces one) as sagas change state and are pruned.
+  auto sorted = [](std::vector<StateCount> v) {
+    std::vector<std::tuple<std::string, int, SagaState, std::size_t>> out;
+    for (const auto& x : v) out.emplace_back(x.saga, x.version, x.state, x.count);
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  std::vector<Commit> moved(2);
+  moved[0].instance = sample("k0", SagaState::completed, 1000);
+  moved[1].instance = sample("k3", SagaState::compensating, 1001);
+  ASSERT_TRUE(sqlite->commit(moved, 0).ok());
+  ASSERT_TRUE(must(sqlite->prune(1003, 100, 5000)) > 0);  // the terminal sagas updated before 1003
+  EXPECT_EQ(sorted(must(sqlite->count({}))), sorted(must(sqlite->count({.created_from = 0}))));
+  auto after_prune = sorted(must(sqlite->count({.saga = "shop", .version = 2})));
+  EXPECT_EQ(after_prune, sorted(must(sqlite->count({.saga = "shop", .version = 2, .created_from = 0}))));
+  EXPECT_FALSE(after_prune.empty());
 }
 
 TEST_F(Store, RetentionPrunesOnlyOldTerminalSagasInBatches) {
