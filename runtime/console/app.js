@@ -155,18 +155,22 @@ document.addEventListener("click", (e) => {
 window.addEventListener("popstate", route);
 
 // A loop that runs `tick` now and then every `ms` until stopped; errors show in the banner.
+// A slow answer (a filter that makes the orchestrator scan many sagas) spaces the next ones
+// out, so a console left open never takes more than a tenth of the orchestrator's time.
+const MAX_SHARE = 10;
 function poller(tick, ms) {
   let stopped = false;
   let timer = null;
   const run = async () => {
     if (stopped) return;
+    const began = performance.now();
     try {
       await tick();
       showError(null);
     } catch (e) {
       showError(e);
     }
-    if (!stopped) timer = setTimeout(run, ms);
+    if (!stopped) timer = setTimeout(run, Math.max(ms, (performance.now() - began) * MAX_SHARE));
   };
   run();
   return { stop() { stopped = true; clearTimeout(timer); } };
