@@ -10,6 +10,7 @@ scripts/setup.sh
 if [ "${1:-}" = "--sanitize" ]; then
   export BUILD_DIR=build-asan
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+  export LSAN_OPTIONS="suppressions=$PWD/tests/support/lsan.supp"
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   scripts/build.sh -DSAGACTL_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 elif [ "${1:-}" = "--tsan" ]; then
