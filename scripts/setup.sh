@@ -12,6 +12,7 @@ packages=(
   graphviz kcat sqlite3             # `dot` renders graphs; kcat talks to the dev broker; sqlite3 inspects state files
   libgraphviz-dev                   # the console's saga graphs, laid out on the server
   chromium fonts-dejavu-core        # the console's browser test (headless)
+  postgresql libpq-dev              # the cluster's store; tests start a throwaway server
   python3 python3-confluent-kafka   # the Python participant SDK (sdk/python)
   nodejs                            # the Node participant SDK (sdk/node)
 )
