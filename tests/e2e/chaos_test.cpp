@@ -1,8 +1,8 @@
 // Chaos: a thousand sagas over the development broker while `sagactl run` is killed with
 // SIGKILL at random moments, with `consume: assign` and with `consume: group`. Steps time
-// out after 1 s and two attempts, far less than a restart takes in group mode (the mock
-// cluster waits out the dead member's session): only the rule that time is the
-// participant's keeps those sagas from failing. Participants
+// out after 1 s (4 s under the sanitizers) and two attempts, less than a restart takes in
+// group mode (the mock cluster waits out the dead member's session): only the rule that time
+// is the participant's keeps those sagas from failing. Participants
 // (the SDK, with a SQLite reply log per service) run in this process and log every command
 // they execute. Whatever the kills, every saga ends as its participants decided:
 //  - no failing step: completed, and no compensation was ever executed;
@@ -50,10 +50,20 @@ const std::vector<std::string> kSteps = {"reserve", "charge", "invoice", "confir
 // Saga n fails at kFailAt[n % size]: "" = no step fails.
 const std::vector<std::string> kFailAt = {"", "", "", "", "", "reserve", "charge", "invoice", "confirm", ""};
 
+// A step's timeout. Under the sanitizers every process here runs several times slower, and
+// the participants (one thread, a reply log that syncs each reply) then take longer than 1 s
+// to work through a chunk of starts: a timeout would be the participant's, as the contract
+// says, and the saga would rightly fail. 4 s is still less than a restart in group mode.
+#if defined(SAGACTL_SANITIZED)
+#define CHAOS_STEP_TIMEOUT "4s"
+#else
+#define CHAOS_STEP_TIMEOUT "1s"
+#endif
+
 const char* const kSaga = R"(apiVersion: saga/v1
 saga: chaos
 defaults:
-  timeout: 1s
+  timeout: )" CHAOS_STEP_TIMEOUT R"(
   retry: {max_attempts: 2, backoff: fixed, initial: 200ms, max: 200ms, jitter: false}
   reply_topic: chaos.replies
 compensation:
