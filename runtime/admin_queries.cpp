@@ -74,6 +74,14 @@ sagas::Json states_json(const std::map<sagas::SagaState, std::size_t>& counts) {
   return j;
 }
 
+using StatesByDefinition = std::map<std::pair<std::string, int>, std::map<sagas::SagaState, std::size_t>>;
+
+StatesByDefinition by_definition(const std::vector<state::StateCount>& counted) {
+  StatesByDefinition out;
+  for (const auto& c : counted) out[{c.saga, c.version}][c.state] += c.count;
+  return out;
+}
+
 sagas::Json step_json(const sagas::Definition& def, const sagas::Step& s) {
   sagas::Json j = sagas::Json::object();
   j.set("name", sagas::Json(s.name));
@@ -108,18 +116,16 @@ HttpResponse AdminApi::counts(const std::string& target) {
   auto counted = engine_.count(*f);
   if (!counted) return error_response(http_status_of(counted.error().code), counted.error().message);
   std::map<sagas::SagaState, std::size_t> total;
-  std::map<std::pair<std::string, int>, std::map<sagas::SagaState, std::size_t>> per_definition;
   std::size_t all = 0;
   for (const auto& c : *counted) {
     total[c.state] += c.count;
-    per_definition[{c.saga, c.version}][c.state] += c.count;
     all += c.count;
   }
   sagas::Json j = sagas::Json::object();
   j.set("total", sagas::Json(static_cast<std::int64_t>(all)));
   j.set("states", states_json(total));
   sagas::Json defs = sagas::Json::array();
-  for (const auto& [key, states] : per_definition) {
+  for (const auto& [key, states] : by_definition(*counted)) {
     sagas::Json d = sagas::Json::object();
     d.set("saga", sagas::Json(key.first));
     d.set("version", sagas::Json(static_cast<std::int64_t>(key.second)));
@@ -134,8 +140,7 @@ HttpResponse AdminApi::counts(const std::string& target) {
 HttpResponse AdminApi::definitions() {
   auto counted = engine_.count({});
   if (!counted) return error_response(http_status_of(counted.error().code), counted.error().message);
-  std::map<std::pair<std::string, int>, std::map<sagas::SagaState, std::size_t>> per_definition;
-  for (const auto& c : *counted) per_definition[{c.saga, c.version}][c.state] += c.count;
+  auto per_definition = by_definition(*counted);
   std::map<std::string, int> newest;
   auto loaded = engine_.definitions();
   for (const auto& d : loaded) newest[d->name] = std::max(newest[d->name], d->version);

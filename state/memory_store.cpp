@@ -56,9 +56,10 @@ bool matches(const ListFilter& f, const sagas::Instance& inst) {
   return true;
 }
 
-// Newest first; equal times by id.
-bool listed_before(const sagas::Instance& a, TimeMs created_at, const std::string& id) {
-  return a.created_at != created_at ? a.created_at > created_at : a.id < id;
+// Whether a saga created at `a_at` with id `a_id` is listed before one at (`b_at`, `b_id`):
+// newest first, equal times by id.
+bool listed_before(TimeMs a_at, const std::string& a_id, TimeMs b_at, const std::string& b_id) {
+  return a_at != b_at ? a_at > b_at : a_id < b_id;
 }
 
 }  // namespace
@@ -69,11 +70,11 @@ Result<Listed> MemoryStore::list(const ListFilter& f) {
   for (const auto& [id, inst] : instances_) {
     if (f.state && inst.state != *f.state) continue;
     if (!matches(f, inst)) continue;
-    if (f.after && listed_before(inst, f.after->created_at, f.after->id)) continue;
-    if (f.after && inst.created_at == f.after->created_at && inst.id == f.after->id) continue;
+    if (f.after && !listed_before(f.after->created_at, f.after->id, inst.created_at, inst.id)) continue;
     all.push_back(inst);
   }
-  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return listed_before(a, b.created_at, b.id); });
+  std::sort(all.begin(), all.end(),
+            [](const auto& a, const auto& b) { return listed_before(a.created_at, a.id, b.created_at, b.id); });
   if (f.offset >= all.size()) return Listed{};
   auto first = all.begin() + static_cast<std::ptrdiff_t>(f.offset);
   auto last = first + static_cast<std::ptrdiff_t>(std::min(f.limit, all.size() - f.offset));

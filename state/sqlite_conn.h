@@ -79,6 +79,10 @@ class Conn {
 
 std::string col_text(sqlite3_stmt* s, int i);
 
+// UTF-8 text never holds this byte: every id that starts with a prefix sorts between the
+// prefix and the prefix followed by it (a range on an index, not a scan).
+inline constexpr char kAboveAnyText = '\xff';
+
 // A saga whose stored form cannot be read: corrupt, naming it.
 inline Status corrupt(const std::string& id, const std::string& problem) {
   return {Errc::corrupt, "saga " + id + ": " + problem};

@@ -439,7 +439,7 @@ Result<std::vector<std::string>> SqliteStore::ids_starting_with(const std::strin
   sqlite::Query s = r.stmt("SELECT id FROM sagas WHERE id >= ? AND id < ? ORDER BY id LIMIT ?");
   if (s == nullptr) return r.fail("cannot look up ids starting with " + prefix);
   bind_arg(s, 1, prefix);
-  bind_arg(s, 2, prefix + "\xff");
+  bind_arg(s, 2, prefix + sqlite::kAboveAnyText);
   bind_arg(s, 3, static_cast<std::int64_t>(limit));
   return impl_->ids_of(s, "ids starting with " + prefix);
 }

@@ -25,9 +25,6 @@ struct Where {
   }
 };
 
-// UTF-8 text never holds this byte: every id that starts with a prefix sorts below prefix + it.
-constexpr char kAboveAnyText = '\xff';
-
 Where where_of(const ListFilter& f, bool listing) {
   Where w;
   if (listing && f.state) {
