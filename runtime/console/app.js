@@ -113,7 +113,10 @@ function link(href, text, attrs = {}) {
 
 // ---- routing ----
 
-let current = null;  // the page on screen: { stop() }
+// The page on screen: { stop() }. Each page draws only into the view route() gave it, and
+// route() detaches the old view before making the next one, so an answer that reaches a
+// stopped page (its fetch was in flight when the user moved on) can never draw over the new one.
+let current = null;
 
 function navigate(href, replace = false) {
   if (replace) history.replaceState(null, "", href);
@@ -126,8 +129,8 @@ function route() {
   showError(null);
   setLive("");
   const path = decodeURIComponent(location.pathname);
-  const main = document.getElementById("main");
-  main.replaceChildren();
+  const main = el("div", { class: "view" });
+  document.getElementById("main").replaceChildren(main);
   let section = "sagas";
   if (path.startsWith("/sagas/") && path.length > "/sagas/".length) {
     current = sagaPage(main, path.slice("/sagas/".length));
@@ -164,13 +167,15 @@ function poller(tick, ms) {
   const run = async () => {
     if (stopped) return;
     const began = performance.now();
+    let error = null;
     try {
       await tick();
-      showError(null);
     } catch (e) {
-      showError(e);
+      error = e;
     }
-    if (!stopped) timer = setTimeout(run, Math.max(ms, (performance.now() - began) * MAX_SHARE));
+    if (stopped) return;  // the banner belongs to the page on screen now
+    showError(error);
+    timer = setTimeout(run, Math.max(ms, (performance.now() - began) * MAX_SHARE));
   };
   run();
   return { stop() { stopped = true; clearTimeout(timer); } };
@@ -437,13 +442,14 @@ function sagaPage(main, id) {
         return "";
       });
     }
-    render();
+    if (!stopped) render();
   };
 
   const follow = async () => {
     try {
       await refresh();
     } catch (e) {
+      if (stopped) return;
       if (e.status === 404) return notFound(main, id, e.message);
       showError(e);
     }
