@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "state/journal_codec.h"
+#include "state/journal_writer.h"
 #include "state/sqlite_conn.h"
 #include "state/sqlite_migrations.h"
 #include "state/sqlite_views.h"
@@ -45,16 +46,7 @@ constexpr std::size_t kNamedBrokenRows = 10;
 
 using sqlite::corrupt;
 
-// The writer's memory of an unfinished saga it has committed since the store opened: its
-// number, what its entries so far hold (the next delta's base), and how many entries
-// followed its last snapshot. Sagas it does not know (after a restart,
-// or after a failed commit) get a snapshot and a fresh row with their next entry.
-struct Known {
-  std::int64_t num = 0;  // its number, the journal's key
-  sagas::SagaState state = sagas::SagaState::running;  // as its summary row holds it
-  journal::Written written;
-  int since_snapshot = 0;
-};
+using journal::Known;
 
 sagas::Result<LockFile, Status> take_lock(const std::string& path) {
   std::string lock_path = path + ".lock";
@@ -244,17 +236,12 @@ struct SqliteStore::Impl {
     return Status::success();
   }
 
-  // One entry. `seen` holds what the batch knows of the sagas it touched (taken out of
-  // `known`, and put back only once the batch is durable).
-  Status write(const Commit& c, Position pos, std::unordered_map<std::string, std::optional<Known>>& seen) {
+  // One entry, with what the batch knows of its saga.
+  Status write(const Commit& c, Position pos, journal::BatchMemory& memory) {
     const auto& inst = c.instance;
     if (c.messages_only) return append(0, "", pos, inst.updated_at, journal::encode_messages(c));
-    auto [it, fresh] = seen.try_emplace(inst.id);
-    if (fresh) {
-      if (auto k = known.extract(inst.id)) it->second = std::move(k.mapped());
-    }
-    std::optional<Known>& k = it->second;
-    bool snapshot = c.new_instance || !k || k->since_snapshot + 1 >= SqliteStore::kSnapshotEvery;
+    std::optional<Known>& k = memory.of(inst.id);
+    const bool snapshot = journal::needs_snapshot(c, k);
     if (c.new_instance || !k) {
       auto num = c.new_instance ? insert_row(inst) : update_row(inst);
       if (!num) return num.error();
@@ -263,11 +250,10 @@ struct SqliteStore::Impl {
     } else if (Status st = touch_row(*k, inst); !st.ok()) {
       return st;
     }
-    k->state = inst.state;
-    std::string data = snapshot ? journal::encode_snapshot(c, k->written) : journal::encode_delta(c, k->written);
-    if (Status st = append(k->num, inst.id, pos, inst.updated_at, data); !st.ok()) return st;
-    k->since_snapshot = snapshot ? 0 : k->since_snapshot + 1;
-    if (sagas::is_terminal(inst.state)) k.reset();  // nothing follows: forget it
+    if (Status st = append(k->num, inst.id, pos, inst.updated_at, journal::encode_entry(c, *k, snapshot)); !st.ok()) {
+      return st;
+    }
+    journal::forget_if_done(c, k);
     return Status::success();
   }
 };
@@ -325,10 +311,10 @@ Status SqliteStore::commit(std::span<Commit> batch, Position delivered) {
   if (batch.empty() && delivered <= d.delivered) return Status::success();
   Position pos = d.last;
   Position watermark = std::max(delivered, d.delivered);
-  std::unordered_map<std::string, std::optional<Known>> seen;
+  journal::BatchMemory memory(d.known);
   Status st = d.writer.transaction([&]() -> Status {
     for (auto& c : batch) {
-      if (Status written = d.write(c, ++pos, seen); !written.ok()) return written;
+      if (Status written = d.write(c, ++pos, memory); !written.ok()) return written;
     }
     sqlite::Query s = d.writer.stmt("UPDATE journal_state SET last = ?, delivered = ?");
     if (s == nullptr) return d.writer.fail("cannot prepare");
@@ -337,14 +323,12 @@ Status SqliteStore::commit(std::span<Commit> batch, Position delivered) {
     if (sqlite3_step(s) != SQLITE_DONE) return d.writer.fail("cannot write the journal's position");
     return Status::success();
   });
-  if (!st.ok()) return st;  // what `seen` took out of `known` is dropped: snapshots next time
+  if (!st.ok()) return st;  // what `memory` took out of `known` is dropped: snapshots next time
   Position first = d.last;
   for (std::size_t i = 0; i < batch.size(); ++i) batch[i].position = first + 1 + static_cast<Position>(i);
   d.last = pos;
   d.delivered = std::min(watermark, pos);
-  for (auto& [id, k] : seen) {
-    if (k) d.known.emplace(id, std::move(*k));
-  }
+  memory.keep();
   return Status::success();
 }
 

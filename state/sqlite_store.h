@@ -10,9 +10,7 @@
 // The journal (store.h) is three tables: `journal` (one row per entry, keyed by the saga's
 // number and the position), `sagas` (one small summary row per saga, updated in place with
 // each transition: what lists show and recovery and retention search by) and `journal_state`
-// (the last position and the delivered watermark). A snapshot is written with a saga's first entry, with its first
-// entry after a restart, and after every kSnapshotEvery entries, so reading a saga folds at
-// most that many deltas.
+// (the last position and the delivered watermark). Which entries are snapshots: journal_writer.h.
 //
 // Threading (store.h): commit() uses a connection of its own, so it may run on a writer
 // thread while the reads (and prune) run on the owner's thread on another connection.
@@ -22,6 +20,7 @@
 #include <string>
 
 #include "sagas/result.h"
+#include "state/journal_writer.h"
 #include "state/store.h"
 
 namespace state {
@@ -54,7 +53,7 @@ class SqliteStore final : public Store {
   Result<std::vector<std::string>> ids_starting_with(const std::string& prefix, std::size_t limit);
   Result<std::size_t> prune(TimeMs before, std::size_t max_sagas, TimeMs now) override;
 
-  static constexpr int kSnapshotEvery = 32;
+  static constexpr int kSnapshotEvery = journal::kSnapshotEvery;
 
  private:
   struct Impl;
