@@ -112,6 +112,16 @@ Result<Backlog> MemoryStore::undelivered() {
   return out;
 }
 
+Result<std::vector<std::string>> MemoryStore::ids_starting_with(const std::string& prefix, std::size_t limit) {
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> out;
+  for (auto it = instances_.lower_bound(prefix); it != instances_.end() && out.size() < limit; ++it) {
+    if (it->first.compare(0, prefix.size(), prefix) != 0) break;
+    out.push_back(it->first);
+  }
+  return out;
+}
+
 Result<bool> MemoryStore::was_pruned(const std::string& id) {
   std::lock_guard lock(mutex_);
   return pruned_.count(id) > 0;

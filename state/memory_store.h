@@ -20,6 +20,7 @@ class MemoryStore final : public Store {
   Result<std::vector<HistoryRow>> history(const std::string& id) override;
   Result<Backlog> undelivered() override;
   Result<bool> was_pruned(const std::string& id) override;
+  Result<std::vector<std::string>> ids_starting_with(const std::string& prefix, std::size_t limit) override;
   Result<std::size_t> prune(TimeMs before, std::size_t max_sagas, TimeMs now) override;
 
  private:

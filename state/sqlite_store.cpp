@@ -13,6 +13,7 @@
 #include "state/sqlite_conn.h"
 #include "state/sqlite_migrations.h"
 #include "state/sqlite_views.h"
+#include "state/store_common.h"
 
 namespace state {
 
@@ -40,9 +41,6 @@ class LockFile {
  private:
   int fd_ = -1;
 };
-
-// How many unreadable sagas an error names before "and N more".
-constexpr std::size_t kNamedBrokenRows = 10;
 
 using sqlite::corrupt;
 
@@ -343,18 +341,9 @@ Result<std::vector<sagas::Instance>> SqliteStore::load_active() {
   if (!read) return read.error();
   std::erase_if(read->sagas, [](const sagas::Instance& i) { return sagas::is_terminal(i.state); });
   if (read->unreadable.empty()) return std::move(read->sagas);
-  std::string what;
-  for (std::size_t i = 0; i < read->unreadable.size() && i < kNamedBrokenRows; ++i) {
-    what += (what.empty() ? "" : "; ") + read->unreadable[i].problem;
-  }
-  if (read->unreadable.size() > kNamedBrokenRows) {
-    what += "; and " + std::to_string(read->unreadable.size() - kNamedBrokenRows) + " more";
-  }
-  return Status{Errc::corrupt, std::to_string(read->unreadable.size()) + " unfinished saga(s) in " + impl_->path +
-                                   " cannot be read: " + what +
-                                   ". Recovery never skips a saga, so nothing was started: restore the file from a "
-                                   "backup, or salvage what is readable with `sqlite3 " + impl_->path +
-                                   " .recover` into a new file and start on that"};
+  return unreadable_unfinished(read->unreadable, impl_->path,
+                               "restore the file from a backup, or salvage what is readable with `sqlite3 " +
+                                   impl_->path + " .recover` into a new file and start on that");
 }
 
 Result<Listed> SqliteStore::list(const ListFilter& f) { return sqlite::list_summaries(impl_->reader, f); }

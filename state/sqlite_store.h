@@ -49,8 +49,7 @@ class SqliteStore final : public Store {
   Result<std::vector<HistoryRow>> history(const std::string& id) override;
   Result<Backlog> undelivered() override;
   Result<bool> was_pruned(const std::string& id) override;
-  // Up to `limit` saga ids that start with `prefix`, in id order (for the CLI's id prefixes).
-  Result<std::vector<std::string>> ids_starting_with(const std::string& prefix, std::size_t limit);
+  Result<std::vector<std::string>> ids_starting_with(const std::string& prefix, std::size_t limit) override;
   Result<std::size_t> prune(TimeMs before, std::size_t max_sagas, TimeMs now) override;
 
   static constexpr int kSnapshotEvery = journal::kSnapshotEvery;

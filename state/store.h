@@ -1,5 +1,5 @@
-// Store: the engine's durable memory (a port; SqliteStore is the real one, MemoryStore is for
-// unit tests of the engine's logic). Shaped as a journal so that any database with
+// Store: the engine's durable memory (a port; SqliteStore, the embedded default, and
+// PostgresStore are the real ones, MemoryStore is for unit tests of the engine's logic). Shaped as a journal so that any database with
 // transactions can implement it (the engine never sees tables), and so that state can be
 // split by saga id: nothing in it relates two sagas except the journal's positions.
 //
@@ -181,6 +181,9 @@ class Store {
   // True when a saga with this id finished and was pruned by retention (a tombstone is
   // kept for a further retention period), so a late reply to it is recognised as late.
   virtual Result<bool> was_pruned(const std::string& id) = 0;
+
+  // Up to `limit` saga ids that start with `prefix`, in byte order (the CLI's id prefixes).
+  virtual Result<std::vector<std::string>> ids_starting_with(const std::string& prefix, std::size_t limit) = 0;
 
   // Deletes terminal sagas last updated before `before`, with their journal, at most
   // `max_sagas` of them, leaving a tombstone dated `now` each; drops tombstones dated before

@@ -1,6 +1,8 @@
-// The throwaway PostgreSQL the cluster's tests run against (tests/support/postgres_server.h):
-// it starts from Debian's binaries, speaks the real protocol to libpq, keeps what a
-// committed transaction wrote, and is gone when the test ends.
+// The throwaway PostgreSQL the tests run against (tests/support/postgres_server.h): it starts
+// from Debian's binaries, speaks the real protocol to libpq, keeps what a committed
+// transaction wrote, and is gone when the test ends. And what only the PostgreSQL store
+// does (the contract both stores keep is in store_test.cpp): one owner at a time, fencing by
+// epoch, reconnection after the server dropped the session.
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 
@@ -8,7 +10,10 @@
 #include <memory>
 #include <string>
 
+#include "state/postgres_store.h"
+#include "tests/support/must.h"
 #include "tests/support/postgres_server.h"
+#include "tests/support/store_site.h"
 
 namespace {
 
@@ -58,6 +63,115 @@ TEST(Postgres, AThrowawayServerStartsKeepsCommittedRowsAndIsGoneAfterwards) {
   }
   ConnPtr gone(PQconnectdb(dir.c_str()));
   EXPECT_NE(PQstatus(gone.get()), CONNECTION_OK) << "the server stopped with its object";
+}
+
+// The sessions holding the owner's lock are ended, as a server restart or a network cut
+// would end them.
+void drop_owner_sessions(const std::string& url) {
+  auto c = connect(url);
+  auto r = exec(c.get(), "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted");
+  ASSERT_EQ(PQresultStatus(r.get()), PGRES_TUPLES_OK) << PQerrorMessage(c.get());
+  ASSERT_GE(PQntuples(r.get()), 1);
+}
+
+sagas::Instance saga(const std::string& id) {
+  sagas::Instance inst;
+  inst.id = id;
+  inst.saga = "shop";
+  inst.version = 1;
+  inst.created_at = inst.updated_at = 1000;
+  inst.steps.resize(1);
+  return inst;
+}
+
+state::Status start(state::Store& s, const std::string& id) {
+  std::vector<state::Commit> c(1);
+  c[0].instance = saga(id);
+  c[0].new_instance = true;
+  return s.commit(c, 0);
+}
+
+class PostgresStore : public ::testing::Test {
+ protected:
+  void SetUp() override { url_ = testing_support::new_store_site(testing_support::Backend::postgres, ""); }
+  std::unique_ptr<state::PostgresStore> open(const std::string& owner) {
+    auto r = state::PostgresStore::open({url_, owner, false});
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+    return r.ok() ? std::move(r).value() : nullptr;
+  }
+  std::string url_;
+};
+
+TEST_F(PostgresStore, ASecondOrchestratorIsRefusedNamingTheHolder) {
+  auto first = open("host-a pid 1");
+  ASSERT_NE(first, nullptr);
+  auto second = state::PostgresStore::open({url_, "host-b pid 2", false});
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.error().code, state::Errc::locked);
+  EXPECT_NE(second.error().message.find("is in use by another orchestrator (host-a pid 1)"), std::string::npos)
+      << second.error().message;
+  EXPECT_TRUE(state::PostgresStore::open({url_, "reader", true}).ok()) << "readers need no lock";
+  first.reset();
+  auto third = open("host-b pid 2");
+  ASSERT_NE(third, nullptr);
+  EXPECT_EQ(third->epoch(), 2) << "each owner gets a new epoch";
+}
+
+TEST_F(PostgresStore, AnOwnerWhoseSessionWasDroppedReconnectsAndGoesOn) {
+  auto s = open("host-a");
+  ASSERT_NE(s, nullptr);
+  ASSERT_TRUE(start(*s, "before").ok());
+  drop_owner_sessions(url_);
+  // The first statement on each dropped connection fails; the next call dials again.
+  state::Status st = start(*s, "after");
+  if (!st.ok()) st = start(*s, "after");
+  ASSERT_TRUE(st.ok()) << st.message;
+  auto listed = testing_support::must(s->list({}));
+  if (listed.sagas.size() != 2) listed = testing_support::must(s->list({}));
+  EXPECT_EQ(listed.sagas.size(), 2u);
+  EXPECT_EQ(s->epoch(), 1) << "nobody else took over: the same owner";
+}
+
+TEST_F(PostgresStore, AnOldOwnerThatWakesUpAfterATakeoverCanNeverWriteAgain) {
+  auto old_owner = open("host-a");
+  ASSERT_NE(old_owner, nullptr);
+  ASSERT_TRUE(start(*old_owner, "a-1").ok());
+  drop_owner_sessions(url_);  // host-a pauses; its session ends, and with it the lock
+  auto new_owner = open("host-b");
+  ASSERT_NE(new_owner, nullptr);
+  ASSERT_TRUE(start(*new_owner, "b-1").ok());
+  for (int attempt = 0; attempt < 3; ++attempt) {  // host-a wakes up and tries, again and again
+    state::Status st = start(*old_owner, "a-2");
+    ASSERT_FALSE(st.ok());
+    if (attempt > 0) {
+      EXPECT_EQ(st.code, state::Errc::locked) << st.message;
+      EXPECT_NE(st.message.find("another orchestrator (host-b, epoch 2) has taken the journal"), std::string::npos)
+          << st.message;
+    }
+  }
+  new_owner.reset();  // even with the lock free again, the old epoch stays fenced
+  EXPECT_EQ(start(*old_owner, "a-2").code, state::Errc::locked);
+  auto reader = state::PostgresStore::open({url_, "reader", true});
+  ASSERT_TRUE(reader.ok());
+  EXPECT_FALSE(testing_support::must((*reader)->load("a-2")).has_value()) << "nothing of the old owner landed";
+  EXPECT_TRUE(testing_support::must((*reader)->load("b-1")).has_value());
+}
+
+TEST_F(PostgresStore, AnEmptyDatabaseOpenedReadOnlySaysItHoldsNoState) {
+  auto r = state::PostgresStore::open({url_, "reader", true});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, state::Errc::not_found);
+  EXPECT_NE(r.error().message.find("holds no sagactl state"), std::string::npos) << r.error().message;
+}
+
+TEST_F(PostgresStore, AnUnreachableServerIsReportedWithWhatToCheckAndNoPassword) {
+  auto r = state::PostgresStore::open({"postgresql://me:secret@127.0.0.1:1/nothing", "x", false});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, state::Errc::io);
+  EXPECT_NE(r.error().message.find("cannot connect to PostgreSQL at postgresql://me:***@127.0.0.1:1/nothing"),
+            std::string::npos)
+      << r.error().message;
+  EXPECT_EQ(r.error().message.find("secret"), std::string::npos);
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
-// SqliteStore on a real file: round trips through the journal, atomic group commit, the
-// undelivered entries and the watermark, snapshots, retention, the single-writer lock, and
-// schema checks.
+// The stores on their real media, a SQLite file and a PostgreSQL database (each contract test
+// runs on both): round trips through the journal, atomic group commit, the undelivered
+// entries and the watermark, snapshots, retention, the single-writer lock, and schema checks.
 // Filters are written with designated initializers; GCC's -Wextra would ask for every field.
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 #include <gtest/gtest.h>
@@ -13,10 +13,14 @@
 
 #include "state/codec.h"
 #include "state/journal_codec.h"
+#include "state/journal_writer.h"
 #include "state/memory_store.h"
+#include "state/open_store.h"
 #include "state/sqlite_store.h"
 #include "tests/support/must.h"
+#include "tests/support/store_site.h"
 
+using testing_support::Backend;
 using testing_support::must;
 
 namespace {
@@ -50,25 +54,51 @@ sagas::Instance sample(const std::string& id, SagaState st = SagaState::running,
   return inst;
 }
 
-class Store : public ::testing::Test {
+// A temporary directory per test.
+class TempDir : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("sagactl-store-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::replace(name.begin(), name.end(), '/', '_');
+    dir_ = fs::temp_directory_path() / ("sagactl-store-" + std::to_string(::getpid()) + "-" + name);
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     path_ = (dir_ / "state.db").string();
   }
   void TearDown() override { fs::remove_all(dir_); }
 
+  fs::path dir_;
+  std::string path_;
+};
+
+// The Store port's contract, on each store.
+class Store : public TempDir, public ::testing::WithParamInterface<Backend> {
+ protected:
+  void SetUp() override {
+    TempDir::SetUp();
+    site_ = testing_support::new_store_site(GetParam(), dir_.string());
+  }
+
+  std::unique_ptr<state::Store> open(bool read_only = false) {
+    if (site_.empty()) return nullptr;
+    auto r = open_store({.state = site_, .read_only = read_only, .owner = "store test"});
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+    return r.ok() ? std::move(r).value() : nullptr;
+  }
+
+  std::string site_;
+};
+
+INSTANTIATE_TEST_SUITE_P(On, Store, ::testing::Values(Backend::sqlite, Backend::postgres), testing_support::BackendName());
+
+// What only a SQLite file does: its lock file, its schema checks.
+class SqliteFile : public TempDir {
+ protected:
   std::unique_ptr<SqliteStore> open(bool read_only = false) {
     auto r = SqliteStore::open({path_, true, read_only});
     EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
     return r.ok() ? std::move(r).value() : nullptr;
   }
-
-  fs::path dir_;
-  std::string path_;
 };
 
 TEST(Codec, InstanceRoundTripsExactly) {
@@ -148,7 +178,7 @@ TEST(Journal, ADamagedEntryIsAnErrorNotACrash) {
   EXPECT_FALSE(journal::fold({*delta}).ok()) << "no snapshot to start from";
 }
 
-TEST_F(Store, CommitAndLoadRoundTripAcrossReopen) {
+TEST_P(Store, CommitAndLoadRoundTripAcrossReopen) {
   {
     auto s = open();
     std::vector<Commit> batch(1);
@@ -190,7 +220,7 @@ TEST_F(Store, CommitAndLoadRoundTripAcrossReopen) {
   EXPECT_EQ(must(s->undelivered()).delivered, 1);
 }
 
-TEST_F(Store, ADeadLetterIsAnEntryOfItsOwnUntilDelivered) {
+TEST_P(Store, ADeadLetterIsAnEntryOfItsOwnUntilDelivered) {
   auto s = open();
   std::vector<Commit> batch(1);
   batch[0].messages_only = true;
@@ -203,7 +233,7 @@ TEST_F(Store, ADeadLetterIsAnEntryOfItsOwnUntilDelivered) {
   EXPECT_TRUE(must(s->list({})).sagas.empty()) << "a dead letter is no saga";
 }
 
-TEST_F(Store, TheWatermarkNeverGoesBack) {
+TEST_P(Store, TheWatermarkNeverGoesBack) {
   auto s = open();
   std::vector<Commit> batch(2);
   for (int i = 0; i < 2; ++i) {
@@ -218,7 +248,7 @@ TEST_F(Store, TheWatermarkNeverGoesBack) {
   EXPECT_EQ(must(s->undelivered()).delivered, 2);
 }
 
-TEST_F(Store, ASagaIsFoldedFromItsLatestSnapshotAcrossManyEntries) {
+TEST_P(Store, ASagaIsFoldedFromItsLatestSnapshotAcrossManyEntries) {
   auto s = open();
   std::vector<Commit> c(1);
   c[0].instance = sample("a");
@@ -226,20 +256,20 @@ TEST_F(Store, ASagaIsFoldedFromItsLatestSnapshotAcrossManyEntries) {
   ASSERT_TRUE(s->commit(c, 0).ok());
   c[0].new_instance = false;
   c[0].steps_changed = {false, true};
-  for (int i = 1; i <= 3 * SqliteStore::kSnapshotEvery; ++i) {
+  for (int i = 1; i <= 3 * journal::kSnapshotEvery; ++i) {
     c[0].instance.steps[1].attempts = static_cast<std::uint32_t>(i);
     c[0].instance.updated_at = 1000 + i;
     c[0].history = {{1000 + i, sagas::EventType::step_retried, "s1", "attempt " + std::to_string(i)}};
     ASSERT_TRUE(s->commit(c, 0).ok());
   }
   EXPECT_EQ(*must(s->load("a")), c[0].instance);
-  EXPECT_EQ(must(s->history("a")).size(), 3u * SqliteStore::kSnapshotEvery);
+  EXPECT_EQ(must(s->history("a")).size(), 3u * journal::kSnapshotEvery);
   s.reset();
   auto reopened = open();
   EXPECT_EQ(*must(reopened->load("a")), c[0].instance) << "the same after a restart";
 }
 
-TEST_F(Store, AGroupCommitIsAllOrNothing) {
+TEST_P(Store, AGroupCommitIsAllOrNothing) {
   auto s = open();
   std::vector<Commit> first(1);
   first[0].instance = sample("dup");
@@ -264,7 +294,7 @@ TEST_F(Store, AGroupCommitIsAllOrNothing) {
   EXPECT_EQ(next[0].position, 2);
 }
 
-TEST_F(Store, UpdatesReplaceTheInstanceAndAppendHistory) {
+TEST_P(Store, UpdatesReplaceTheInstanceAndAppendHistory) {
   auto s = open();
   std::vector<Commit> c(1);
   c[0].instance = sample("a");
@@ -282,7 +312,7 @@ TEST_F(Store, UpdatesReplaceTheInstanceAndAppendHistory) {
   EXPECT_TRUE(must(s->load_active()).empty());
 }
 
-TEST_F(Store, AnUpdateRewritesOnlyTheStepsItMarksChanged) {
+TEST_P(Store, AnUpdateRewritesOnlyTheStepsItMarksChanged) {
   auto s = open();
   std::vector<Commit> c(1);
   c[0].instance = sample("a");
@@ -303,7 +333,7 @@ TEST_F(Store, AnUpdateRewritesOnlyTheStepsItMarksChanged) {
   EXPECT_EQ(loaded->steps[1].state, sagas::StepState::succeeded);
 }
 
-TEST_F(Store, ListFiltersNewestFirstWithPaging) {
+TEST_P(Store, ListFiltersNewestFirstWithPaging) {
   auto s = open();
   std::vector<Commit> c(4);
   const char* ids[] = {"a", "b", "c", "d"};
@@ -330,8 +360,8 @@ TEST_F(Store, ListFiltersNewestFirstWithPaging) {
 }
 
 // The console's filters, keyset pages and counts, the same from SQLite and from memory.
-TEST_F(Store, FiltersCursorsAndCountsAgreeBetweenSqliteAndMemory) {
-  auto sqlite = open();
+TEST_P(Store, FiltersCursorsAndCountsAgreeWithTheMemoryStore) {
+  auto store = open();
   MemoryStore memory;
   std::vector<Commit> c;
   // Ten sagas: ids "k0".."k9", created at 1000 + n/2 (pairs share a time), states cycling,
@@ -349,15 +379,15 @@ TEST_F(Store, FiltersCursorsAndCountsAgreeBetweenSqliteAndMemory) {
   c.back().instance = sample("x1", SagaState::failed, 2000);
   c.back().new_instance = true;
   auto copy = c;
-  ASSERT_TRUE(sqlite->commit(c, 0).ok());
+  ASSERT_TRUE(store->commit(c, 0).ok());
   ASSERT_TRUE(memory.commit(copy, 0).ok());
   auto ids = [](const Listed& l) {
     std::vector<std::string> out;
     for (const auto& i : l.sagas) out.push_back(i.id);
     return out;
   };
-  for (state::Store* s : std::initializer_list<state::Store*>{sqlite.get(), &memory}) {
-    SCOPED_TRACE(s == &memory ? "memory" : "sqlite");
+  for (state::Store* s : std::initializer_list<state::Store*>{store.get(), &memory}) {
+    SCOPED_TRACE(s == &memory ? "memory" : name_of(GetParam()));
     EXPECT_EQ(ids(must(s->list({}))), (std::vector<std::string>{"x1", "k8", "k9", "k6", "k7", "k4", "k5", "k2", "k3", "k0", "k1"}));
     EXPECT_EQ(ids(must(s->list({.id_prefix = "k"}))).size(), 10u);
     EXPECT_EQ(ids(must(s->list({.id_prefix = "x"}))), (std::vector<std::string>{"x1"}));
@@ -399,15 +429,15 @@ TEST_F(Store, FiltersCursorsAndCountsAgreeBetweenSqliteAndMemory) {
   std::vector<Commit> moved(2);
   moved[0].instance = sample("k0", SagaState::completed, 1000);
   moved[1].instance = sample("k3", SagaState::compensating, 1001);
-  ASSERT_TRUE(sqlite->commit(moved, 0).ok());
-  ASSERT_TRUE(must(sqlite->prune(1003, 100, 5000)) > 0);  // the terminal sagas updated before 1003
-  EXPECT_EQ(sorted(must(sqlite->count({}))), sorted(must(sqlite->count({.created_from = 0}))));
-  auto after_prune = sorted(must(sqlite->count({.saga = "shop", .version = 2})));
-  EXPECT_EQ(after_prune, sorted(must(sqlite->count({.saga = "shop", .version = 2, .created_from = 0}))));
+  ASSERT_TRUE(store->commit(moved, 0).ok());
+  ASSERT_TRUE(must(store->prune(1003, 100, 5000)) > 0);  // the terminal sagas updated before 1003
+  EXPECT_EQ(sorted(must(store->count({}))), sorted(must(store->count({.created_from = 0}))));
+  auto after_prune = sorted(must(store->count({.saga = "shop", .version = 2})));
+  EXPECT_EQ(after_prune, sorted(must(store->count({.saga = "shop", .version = 2, .created_from = 0}))));
   EXPECT_FALSE(after_prune.empty());
 }
 
-TEST_F(Store, RetentionPrunesOnlyOldTerminalSagasInBatches) {
+TEST_P(Store, RetentionPrunesOnlyOldTerminalSagasInBatches) {
   auto s = open();
   std::vector<Commit> c(3);
   c[0].instance = sample("old-done", SagaState::completed, 100);
@@ -430,7 +460,7 @@ TEST_F(Store, RetentionPrunesOnlyOldTerminalSagasInBatches) {
   EXPECT_FALSE(must(s->was_pruned("old-done"))) << "tombstones last one more retention period";
 }
 
-TEST_F(Store, ASecondOrchestratorIsRefusedWithTheHoldersPid) {
+TEST_F(SqliteFile, ASecondOrchestratorIsRefusedWithTheHoldersPid) {
   auto first = open();
   auto second = SqliteStore::open({path_, true, false});
   ASSERT_FALSE(second.ok());
@@ -443,13 +473,13 @@ TEST_F(Store, ASecondOrchestratorIsRefusedWithTheHoldersPid) {
   EXPECT_TRUE(SqliteStore::open({path_, true, false}).ok());
 }
 
-TEST_F(Store, ReadOnlyOpenOfAMissingFileSaysSo) {
+TEST_F(SqliteFile, ReadOnlyOpenOfAMissingFileSaysSo) {
   auto r = SqliteStore::open({path_, true, true});
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find("cannot open state file " + path_), std::string::npos) << r.error().message;
 }
 
-TEST_F(Store, AFileFromANewerSagactlIsRefused) {
+TEST_F(SqliteFile, AFileFromANewerSagactlIsRefused) {
   open().reset();
   {
     // simulate a future schema
@@ -462,7 +492,7 @@ TEST_F(Store, AFileFromANewerSagactlIsRefused) {
   EXPECT_NE(r.error().message.find("written by a newer sagactl (schema 99"), std::string::npos) << r.error().message;
 }
 
-TEST_F(Store, NotADatabaseIsRefusedClearly) {
+TEST_F(SqliteFile, NotADatabaseIsRefusedClearly) {
   { std::FILE* f = std::fopen(path_.c_str(), "w"); std::fputs("hello, this is not sqlite at all......................................................................................", f); std::fclose(f); }
   auto r = SqliteStore::open({path_, true, false});
   ASSERT_FALSE(r.ok());

@@ -68,6 +68,10 @@ class FaultyStore final : public state::Store {
     if (fail_reads) return read_error();
     return inner_.was_pruned(id);
   }
+  state::Result<std::vector<std::string>> ids_starting_with(const std::string& prefix, std::size_t limit) override {
+    if (fail_reads) return read_error();
+    return inner_.ids_starting_with(prefix, limit);
+  }
   state::Result<std::size_t> prune(sagas::TimeMs before, std::size_t max, sagas::TimeMs now) override {
     if (fail_reads) return read_error();
     return inner_.prune(before, max, now);

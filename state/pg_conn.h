@@ -1,0 +1,111 @@
+// One PostgreSQL connection (libpq) with its prepared statements, for the PostgreSQL store
+// (internal to state/; the only code beside postgres_store.cpp that includes libpq-fe.h).
+// Not thread-safe: each thread that talks to the database has a connection of its own.
+//
+// Statements are sent with parameters in text form and prepared once per connection (keyed
+// by the SQL literal's address, as the SQLite connection does). A connection the server
+// dropped is re-established by the next call (reconnect()), which loses its prepared
+// statements and its session state (an advisory lock): the store re-takes what it needs.
+#pragma once
+
+#include <libpq-fe.h>
+
+#include <cstdint>
+#include <initializer_list>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "state/store.h"
+
+namespace state::pg {
+
+struct ConnCloser {
+  void operator()(PGconn* c) const { PQfinish(c); }
+};
+struct ResultClearer {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+using ConnPtr = std::unique_ptr<PGconn, ConnCloser>;
+using ResultPtr = std::unique_ptr<PGresult, ResultClearer>;
+
+// A statement's parameter: text, or a whole number (sent as its decimal text).
+using Param = std::variant<std::string, std::int64_t>;
+
+// The rows of a statement that succeeded.
+class Rows {
+ public:
+  explicit Rows(ResultPtr r) : r_(std::move(r)) {}
+  int size() const { return PQntuples(r_.get()); }
+  bool empty() const { return size() == 0; }
+  std::string_view text(int row, int col) const {
+    return {PQgetvalue(r_.get(), row, col), static_cast<std::size_t>(PQgetlength(r_.get(), row, col))};
+  }
+  std::string str(int row, int col) const { return std::string(text(row, col)); }
+  std::int64_t int64(int row, int col) const;
+  bool null(int row, int col) const { return PQgetisnull(r_.get(), row, col) != 0; }
+  // How many rows an INSERT, UPDATE or DELETE touched.
+  std::int64_t affected() const;
+
+ private:
+  ResultPtr r_;
+};
+
+// SQLSTATE of a unique violation (a saga id that exists).
+inline constexpr std::string_view kUniqueViolation = "23505";
+
+class Conn {
+ public:
+  // `url`: a libpq connection string or URL (postgres://user@host:port/db).
+  Status open(const std::string& url);
+  PGconn* raw() const { return c_.get(); }
+  // The database as errors name it: the URL without its password.
+  const std::string& where() const { return where_; }
+
+  // Runs a prepared statement. The error names the database and the server's reason, and
+  // `sqlstate` (when given) receives the server's SQLSTATE.
+  Result<Rows> run(const char* sql, std::initializer_list<Param> params = {}, std::string* sqlstate = nullptr);
+  // The same for SQL assembled at run time (not prepared).
+  Result<Rows> run_text(const std::string& sql, const std::vector<Param>& params);
+  // Runs SQL with no parameters, perhaps several statements (the schema).
+  Status exec(const char* sql);
+
+  // Runs `body` in one transaction: all of it is committed, or none of it.
+  // A connection lost inside it is never dialled again before the transaction ends: each
+  // further statement fails, so no part of it can commit in a session of its own.
+  template <typename Body>
+  Status transaction(Body body) {
+    if (Status st = exec("BEGIN"); !st.ok()) return st;
+    in_transaction_ = true;
+    Status st = body();
+    if (st.ok()) st = exec("COMMIT");
+    if (!st.ok() && !broken()) exec("ROLLBACK");
+    in_transaction_ = false;
+    return st;
+  }
+
+  // Whether the server dropped the connection; reconnect() dials again.
+  bool broken() const { return c_ == nullptr || PQstatus(c_.get()) != CONNECTION_OK; }
+  Status reconnect();
+
+  Status fail(const std::string& what) const;
+
+ private:
+  Result<Rows> outcome(ResultPtr r, const std::string& what, std::string* sqlstate);
+  // Dials again when the connection was lost, unless a transaction is open.
+  Status ready();
+
+  ConnPtr c_;
+  std::string url_;
+  std::string where_;
+  std::map<const char*, std::string> prepared_;  // SQL literal -> statement name
+  bool in_transaction_ = false;
+};
+
+// The URL without a password, for messages.
+std::string redact(const std::string& url);
+
+}  // namespace state::pg

@@ -1,0 +1,525 @@
+#include "state/postgres_store.h"
+
+#include <map>
+#include <unordered_map>
+#include <vector>
+
+#include "state/journal_codec.h"
+#include "state/journal_writer.h"
+#include "state/pg_conn.h"
+#include "state/store_common.h"
+
+namespace state {
+
+namespace {
+
+using journal::Known;
+using pg::Param;
+using pg::Rows;
+
+// The session advisory lock that keeps a second orchestrator off the database (any number,
+// the same in every sagactl: "sagactl" in ASCII).
+constexpr std::int64_t kOwnerLock = 0x73616761'63746cLL;
+
+// Schema 1. As the SQLite store's schema 3 (its comments there), with: ids in byte order
+// (COLLATE "C": lists, cursors and prefixes sort as in SQLite, and LIKE 'prefix%' is a range
+// on the index), `journal.snapshot` marking the entries a read starts from, and the owner's
+// epoch in `journal_state`.
+const char* const kSchema = R"sql(
+CREATE TABLE sagactl_schema (version integer NOT NULL);
+CREATE TABLE sagas (
+  num bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  id text COLLATE "C" NOT NULL UNIQUE,
+  saga text NOT NULL,
+  version integer NOT NULL,
+  state text NOT NULL,
+  created_at bigint NOT NULL,
+  updated_at bigint NOT NULL,
+  error text NOT NULL
+);
+CREATE INDEX sagas_by_state ON sagas (state, updated_at);
+CREATE INDEX sagas_by_created ON sagas (created_at DESC, id);
+CREATE INDEX sagas_by_state_created ON sagas (state, created_at DESC, id);
+CREATE TABLE saga_counts (
+  saga text NOT NULL,
+  version integer NOT NULL,
+  state text NOT NULL,
+  n bigint NOT NULL,
+  PRIMARY KEY (saga, version, state)
+);
+CREATE FUNCTION sagactl_count() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP IN ('UPDATE', 'DELETE') THEN
+    UPDATE saga_counts SET n = n - 1 WHERE saga = OLD.saga AND version = OLD.version AND state = OLD.state;
+  END IF;
+  IF TG_OP IN ('INSERT', 'UPDATE') THEN
+    INSERT INTO saga_counts VALUES (NEW.saga, NEW.version, NEW.state, 1)
+      ON CONFLICT (saga, version, state) DO UPDATE SET n = saga_counts.n + 1;
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER saga_counted AFTER INSERT OR DELETE ON sagas FOR EACH ROW EXECUTE FUNCTION sagactl_count();
+CREATE TRIGGER saga_count_moved AFTER UPDATE OF state ON sagas FOR EACH ROW
+  WHEN (OLD.state IS DISTINCT FROM NEW.state) EXECUTE FUNCTION sagactl_count();
+CREATE TABLE journal (
+  saga_num bigint NOT NULL,
+  position bigint NOT NULL,
+  at bigint NOT NULL,
+  snapshot boolean NOT NULL,
+  data text NOT NULL,
+  PRIMARY KEY (saga_num, position)
+);
+CREATE INDEX journal_by_position ON journal (position);
+CREATE TABLE journal_state (
+  last bigint NOT NULL,
+  delivered bigint NOT NULL,
+  epoch bigint NOT NULL,
+  owner text NOT NULL
+);
+INSERT INTO journal_state VALUES (0, 0, 0, '');
+CREATE TABLE pruned (
+  saga_id text COLLATE "C" PRIMARY KEY,
+  at bigint NOT NULL
+);
+INSERT INTO sagactl_schema VALUES (1);
+)sql";
+
+// A LIKE pattern matching every text that starts with `prefix`.
+std::string starts_with_pattern(const std::string& prefix) {
+  std::string p;
+  for (char ch : prefix) {
+    if (ch == '%' || ch == '_' || ch == '\\') p += '\\';
+    p += ch;
+  }
+  return p + "%";
+}
+
+// A filter as SQL with numbered parameters: only the conditions present, so the planner sees
+// plain ranges on the indexes.
+struct Where {
+  std::string sql;
+  std::vector<Param> args;
+
+  void add(const std::string& condition) { sql += (sql.empty() ? " WHERE " : " AND ") + condition; }
+  std::string next(Param p) {
+    args.push_back(std::move(p));
+    return "$" + std::to_string(args.size());
+  }
+};
+
+Where where_of(const ListFilter& f, bool listing) {
+  Where w;
+  if (listing && f.state) w.add("state = " + w.next(std::string(sagas::to_string(*f.state))));
+  if (f.saga) w.add("saga = " + w.next(*f.saga));
+  if (f.version) w.add("version = " + w.next(std::int64_t{*f.version}));
+  if (f.id_prefix && !f.id_prefix->empty()) w.add("id LIKE " + w.next(starts_with_pattern(*f.id_prefix)));
+  if (f.created_from) w.add("created_at >= " + w.next(std::int64_t{*f.created_from}));
+  if (f.created_until) w.add("created_at < " + w.next(std::int64_t{*f.created_until}));
+  if (listing && f.after) {
+    std::string at = w.next(std::int64_t{f.after->created_at});
+    w.add("(created_at < " + at + " OR (created_at = " + at + " AND id > " + w.next(f.after->id) + "))");
+  }
+  return w;
+}
+
+// The (position, at, data) rows of one saga's entries, oldest first, folded.
+Result<std::optional<sagas::Instance>> fold_rows(const Rows& rows, int from, int to, int col, const std::string& id) {
+  std::vector<journal::Entry> entries;
+  for (int i = from; i < to; ++i) {
+    auto e = journal::decode(rows.text(i, col + 2), rows.int64(i, col), rows.int64(i, col + 1), journal::Parts::state);
+    if (!e) return corrupt_saga(id, "journal entry " + rows.str(i, col) + ": " + e.error().message);
+    entries.push_back(std::move(e).value());
+  }
+  auto inst = journal::fold(std::move(entries));
+  if (!inst) return corrupt_saga(id, inst.error().message);
+  return std::move(inst).value();
+}
+
+Result<std::vector<std::string>> first_column(Result<Rows> rows) {
+  if (!rows) return rows.error();
+  std::vector<std::string> out;
+  for (int i = 0; i < rows->size(); ++i) out.push_back(rows->str(i, 0));
+  return out;
+}
+
+}  // namespace
+
+bool is_postgres_url(const std::string& state) {
+  return state.rfind("postgres://", 0) == 0 || state.rfind("postgresql://", 0) == 0;
+}
+
+struct PostgresStore::Impl {
+  pg::Conn reader;  // the owner's thread: reads and prune
+  pg::Conn writer;  // commit(), possibly on a thread of its own; unused when read-only
+  std::string owner;
+
+  // Owned by commit().
+  Position last = 0;
+  Position delivered = 0;
+  std::int64_t epoch = 0;
+  std::unordered_map<std::string, Known> known;
+
+  // --- opening ---
+
+  // Creates the schema in an empty database (once, however many open it at the same time),
+  // or checks that it is one this sagactl reads.
+  Status migrate() {
+    return writer.transaction([&]() -> Status {
+      if (auto locked = writer.run("SELECT pg_advisory_xact_lock($1)", {kOwnerLock + 1}); !locked) return locked.error();
+      auto exists = writer.run("SELECT to_regclass('sagactl_schema') IS NOT NULL");
+      if (!exists) return exists.error();
+      if (exists->text(0, 0) != "t") return writer.exec(kSchema);
+      auto version = writer.run("SELECT version FROM sagactl_schema");
+      if (!version) return version.error();
+      std::int64_t v = version->empty() ? 0 : version->int64(0, 0);
+      if (v == kSchemaVersion) return Status::success();
+      return Status{Errc::corrupt, writer.where() + " has sagactl schema " + std::to_string(v) + "; this sagactl reads " +
+                                       std::to_string(kSchemaVersion) +
+                                       (v > kSchemaVersion ? ": it was written by a newer sagactl, upgrade this one"
+                                                           : ": the database is damaged")};
+    });
+  }
+
+  // Takes the owner's lock and a new epoch; the writer's position follows from the database.
+  Status take_ownership() {
+    auto got = writer.run("SELECT pg_try_advisory_lock($1)", {kOwnerLock});
+    if (!got) return got.error();
+    if (got->text(0, 0) != "t") {
+      auto holder = writer.run("SELECT owner FROM journal_state");
+      std::string who = holder && !holder->empty() ? holder->str(0, 0) : "unknown";
+      return Status{Errc::locked, writer.where() + " is in use by another orchestrator (" + who +
+                                      "); stop it, or give this one another database"};
+    }
+    auto taken = writer.run("UPDATE journal_state SET epoch = epoch + 1, owner = $1 RETURNING epoch, last, delivered",
+                            {owner});
+    if (!taken || taken->empty()) return taken ? writer.fail("cannot take the journal over") : taken.error();
+    epoch = taken->int64(0, 0);
+    last = taken->int64(0, 1);
+    delivered = taken->int64(0, 2);
+    return Status::success();
+  }
+
+  // After the writer's connection was lost: dials again and takes the lock back, unless
+  // another owner has taken the journal over since (its epoch is newer than ours).
+  Status regain() {
+    if (Status st = writer.reconnect(); !st.ok()) return st;
+    auto got = writer.run("SELECT pg_try_advisory_lock($1)", {kOwnerLock});
+    if (!got) return got.error();
+    auto now = writer.run("SELECT epoch, owner FROM journal_state");
+    if (!now || now->empty()) return now ? writer.fail("cannot read the journal's owner") : now.error();
+    if (got->text(0, 0) != "t" || now->int64(0, 0) != epoch) return fenced(now->int64(0, 0), now->str(0, 1));
+    return Status::success();
+  }
+
+  Status fenced(std::int64_t theirs, const std::string& who) const {
+    return Status{Errc::locked, "another orchestrator (" + who + ", epoch " + std::to_string(theirs) +
+                                    ") has taken the journal in " + writer.where() + " over from this one (epoch " +
+                                    std::to_string(epoch) + "): this one must stop; nothing more of it is written"};
+  }
+
+  // --- writing (writer connection) ---
+
+  Status append(std::int64_t num, const std::string& id, Position pos, TimeMs at, bool snapshot, std::string data) {
+    auto r = writer.run("INSERT INTO journal (saga_num, position, at, snapshot, data) VALUES ($1, $2, $3, $4, $5)",
+                        {num, pos, at, std::string(snapshot ? "t" : "f"), std::move(data)});
+    if (!r) return Status{r.error().code, "cannot write the journal of saga " + (id.empty() ? "(none)" : id) + ": " +
+                                              r.error().message};
+    return Status::success();
+  }
+
+  // The saga's summary row, new (`fresh`) or brought up to date (an upsert: a saga this writer
+  // does not know may still lack its row); returns its number.
+  Result<std::int64_t> put_row(const sagas::Instance& inst, bool fresh) {
+    std::string sqlstate;
+    auto r = fresh ? writer.run("INSERT INTO sagas (id, saga, version, state, created_at, updated_at, error) "
+                                "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING num",
+                                {inst.id, inst.saga, std::int64_t{inst.version}, std::string(sagas::to_string(inst.state)),
+                                 inst.created_at, inst.updated_at, inst.error},
+                                &sqlstate)
+                   : writer.run("INSERT INTO sagas (id, saga, version, state, created_at, updated_at, error) "
+                                "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO UPDATE SET "
+                                "state = excluded.state, updated_at = excluded.updated_at, error = excluded.error "
+                                "RETURNING num",
+                                {inst.id, inst.saga, std::int64_t{inst.version}, std::string(sagas::to_string(inst.state)),
+                                 inst.created_at, inst.updated_at, inst.error});
+    if (!r) {
+      if (sqlstate == pg::kUniqueViolation) return Status{Errc::corrupt, "saga id \"" + inst.id + "\" already exists"};
+      return r.error();
+    }
+    return r->int64(0, 0);
+  }
+
+  // The summary of a saga this writer knows; its state only when it changed (the counting
+  // trigger and the state indexes are left alone otherwise).
+  Status touch_row(const Known& k, const sagas::Instance& inst) {
+    auto r = k.state != inst.state
+                 ? writer.run("UPDATE sagas SET updated_at = $1, error = $2, state = $3 WHERE num = $4",
+                              {inst.updated_at, inst.error, std::string(sagas::to_string(inst.state)), k.num})
+                 : writer.run("UPDATE sagas SET updated_at = $1, error = $2 WHERE num = $3",
+                              {inst.updated_at, inst.error, k.num});
+    return r ? Status::success() : r.error();
+  }
+
+  Status write(const Commit& c, Position pos, journal::BatchMemory& memory) {
+    const auto& inst = c.instance;
+    if (c.messages_only) return append(0, "", pos, inst.updated_at, false, journal::encode_messages(c));
+    std::optional<Known>& k = memory.of(inst.id);
+    const bool snapshot = journal::needs_snapshot(c, k);
+    if (c.new_instance || !k) {
+      auto num = put_row(inst, c.new_instance);
+      if (!num) return num.error();
+      if (!k) k.emplace();
+      k->num = *num;
+    } else if (Status st = touch_row(*k, inst); !st.ok()) {
+      return st;
+    }
+    if (Status st = append(k->num, inst.id, pos, inst.updated_at, snapshot, journal::encode_entry(c, *k, snapshot));
+        !st.ok()) {
+      return st;
+    }
+    journal::forget_if_done(c, k);
+    return Status::success();
+  }
+
+  // Whether a transaction whose connection was lost in COMMIT committed: the position and
+  // watermark it wrote are stored (nothing else writes with this epoch).
+  bool committed_anyway(Position pos, Position watermark) {
+    if (!regain().ok()) return false;
+    auto now = writer.run("SELECT last, delivered FROM journal_state WHERE epoch = $1", {epoch});
+    return now && !now->empty() && now->int64(0, 0) == pos && now->int64(0, 1) == watermark;
+  }
+
+  // --- reading (reader connection) ---
+
+  // The unfinished sagas' entries from their latest snapshots, (id, position, at, data).
+  static constexpr const char* kActiveEntries =
+      "SELECT s.id, j.position, j.at, j.data FROM sagas s LEFT JOIN journal j ON j.saga_num = s.num AND j.position >= "
+      "COALESCE((SELECT max(position) FROM journal x WHERE x.saga_num = s.num AND x.snapshot), 0) "
+      "WHERE s.state NOT IN ('completed', 'compensated', 'failed') ORDER BY s.num, j.position";
+};
+
+PostgresStore::PostgresStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+PostgresStore::~PostgresStore() = default;
+
+sagas::Result<std::unique_ptr<PostgresStore>, Status> PostgresStore::open(const PostgresOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->owner = options.owner;
+  if (Status st = impl->reader.open(options.url); !st.ok()) return st;
+  if (options.read_only) {
+    auto version = impl->reader.run("SELECT version FROM sagactl_schema");
+    if (!version) {
+      return Status{Errc::not_found, impl->reader.where() + " holds no sagactl state (has an orchestrator run with it?)"};
+    }
+    if (version->empty() || version->int64(0, 0) != kSchemaVersion) {
+      return Status{Errc::corrupt, impl->reader.where() + " has a sagactl schema this sagactl does not read (" +
+                                       (version->empty() ? std::string("none") : version->str(0, 0)) + "; it reads " +
+                                       std::to_string(kSchemaVersion) + ")"};
+    }
+    return std::unique_ptr<PostgresStore>(new PostgresStore(std::move(impl)));
+  }
+  if (Status st = impl->writer.open(options.url); !st.ok()) return st;
+  if (Status st = impl->migrate(); !st.ok()) return st;
+  if (Status st = impl->take_ownership(); !st.ok()) return st;
+  return std::unique_ptr<PostgresStore>(new PostgresStore(std::move(impl)));
+}
+
+std::int64_t PostgresStore::epoch() const { return impl_->epoch; }
+
+Status PostgresStore::commit(std::span<Commit> batch, Position delivered) {
+  auto& d = *impl_;
+  if (batch.empty() && delivered <= d.delivered) return Status::success();
+  if (d.writer.broken()) {
+    if (Status st = d.regain(); !st.ok()) return st;
+  }
+  Position pos = d.last;
+  Position watermark = std::min(std::max(delivered, d.delivered), d.last + static_cast<Position>(batch.size()));
+  journal::BatchMemory memory(d.known);
+  bool written = false;  // the whole batch was sent; only COMMIT was left
+  Status st = d.writer.transaction([&]() -> Status {
+    for (auto& c : batch) {
+      if (Status one = d.write(c, ++pos, memory); !one.ok()) return one;
+    }
+    auto moved = d.writer.run("UPDATE journal_state SET last = $1, delivered = $2 WHERE epoch = $3", {pos, watermark, d.epoch});
+    if (!moved) return moved.error();
+    if (moved->affected() == 0) {
+      auto now = d.writer.run("SELECT epoch, owner FROM journal_state");
+      return d.fenced(now && !now->empty() ? now->int64(0, 0) : 0, now && !now->empty() ? now->str(0, 1) : "unknown");
+    }
+    written = true;
+    return Status::success();
+  });
+  // Lost during COMMIT, the transaction may have happened: the journal says whether.
+  if (!st.ok() && !(written && d.writer.broken() && d.committed_anyway(pos, watermark))) return st;
+  for (std::size_t i = 0; i < batch.size(); ++i) batch[i].position = d.last + 1 + static_cast<Position>(i);
+  d.last = pos;
+  d.delivered = watermark;
+  memory.keep();
+  return Status::success();
+}
+
+Result<std::optional<sagas::Instance>> PostgresStore::load(const std::string& id) {
+  auto rows = impl_->reader.run(
+      "SELECT j.position, j.at, j.data FROM sagas s JOIN journal j ON j.saga_num = s.num WHERE s.id = $1 AND "
+      "j.position >= COALESCE((SELECT max(position) FROM journal x WHERE x.saga_num = s.num AND x.snapshot), 0) "
+      "ORDER BY j.position",
+      {id});
+  if (!rows) return Status{rows.error().code, "cannot read saga " + id + ": " + rows.error().message};
+  return fold_rows(*rows, 0, rows->size(), 0, id);
+}
+
+Result<std::vector<sagas::Instance>> PostgresStore::load_active() {
+  auto rows = impl_->reader.run(Impl::kActiveEntries);
+  if (!rows) return Status{rows.error().code, "cannot read the unfinished sagas: " + rows.error().message};
+  std::vector<sagas::Instance> out;
+  std::vector<BrokenRow> unreadable;
+  for (int from = 0; from < rows->size();) {
+    int to = from;
+    while (to < rows->size() && rows->text(to, 0) == rows->text(from, 0)) ++to;
+    std::string id = rows->str(from, 0);
+    if (rows->null(from, 1)) {
+      unreadable.push_back({id, "saga " + id + ": it is listed but has no journal entries"});
+    } else if (auto inst = fold_rows(*rows, from, to, 1, id); !inst) {
+      unreadable.push_back({id, inst.error().message});
+    } else if (*inst && !sagas::is_terminal((*inst)->state)) {
+      out.push_back(std::move(**inst));
+    }
+    from = to;
+  }
+  if (unreadable.empty()) return out;
+  return unreadable_unfinished(unreadable, impl_->reader.where(),
+                               "restore the database from a backup, or repair the named sagas' journal rows");
+}
+
+Result<Listed> PostgresStore::list(const ListFilter& f) {
+  Where w = where_of(f, true);
+  std::string limit = w.next(static_cast<std::int64_t>(f.limit));
+  std::string offset = w.next(static_cast<std::int64_t>(f.offset));
+  auto rows = impl_->reader.run_text("SELECT id, saga, version, state, created_at, updated_at, error FROM sagas" + w.sql +
+                                         " ORDER BY created_at DESC, id LIMIT " + limit + " OFFSET " + offset,
+                                     w.args);
+  if (!rows) return Status{rows.error().code, "cannot list sagas: " + rows.error().message};
+  Listed out;
+  for (int i = 0; i < rows->size(); ++i) {
+    sagas::Instance inst;
+    inst.id = rows->str(i, 0);
+    auto state = sagas::saga_state_from(rows->text(i, 3));
+    if (!state) {
+      out.unreadable.push_back({inst.id, "saga " + inst.id + ": its row has the unknown state \"" + rows->str(i, 3) + "\""});
+      continue;
+    }
+    inst.saga = rows->str(i, 1);
+    inst.version = static_cast<int>(rows->int64(i, 2));
+    inst.state = *state;
+    inst.created_at = rows->int64(i, 4);
+    inst.updated_at = rows->int64(i, 5);
+    inst.error = rows->str(i, 6);
+    out.sagas.push_back(std::move(inst));
+  }
+  return out;
+}
+
+Result<std::vector<StateCount>> PostgresStore::count(const ListFilter& f) {
+  // By name and version alone: the counts the trigger keeps. Anything finer: a scan of the
+  // matching summary rows.
+  const bool kept = !f.id_prefix && !f.created_from && !f.created_until;
+  Where w = where_of(f, false);
+  if (kept) w.add("n > 0");
+  auto rows = impl_->reader.run_text(kept ? "SELECT saga, version, state, n FROM saga_counts" + w.sql
+                                          : "SELECT saga, version, state, COUNT(*) FROM sagas" + w.sql +
+                                                " GROUP BY saga, version, state",
+                                     w.args);
+  if (!rows) return Status{rows.error().code, "cannot count sagas: " + rows.error().message};
+  std::vector<StateCount> out;
+  for (int i = 0; i < rows->size(); ++i) {
+    auto state = sagas::saga_state_from(rows->text(i, 2));
+    if (!state) continue;  // list() reports such a row as unreadable
+    out.push_back({rows->str(i, 0), static_cast<int>(rows->int64(i, 1)), *state,
+                   static_cast<std::size_t>(rows->int64(i, 3))});
+  }
+  return out;
+}
+
+Result<std::vector<HistoryRow>> PostgresStore::history(const std::string& id) {
+  auto rows = impl_->reader.run(
+      "SELECT j.position, j.at, j.data FROM journal j JOIN sagas s ON s.num = j.saga_num WHERE s.id = $1 "
+      "ORDER BY j.position",
+      {id});
+  if (!rows) return Status{rows.error().code, "cannot read the history of saga " + id + ": " + rows.error().message};
+  std::vector<HistoryRow> out;
+  for (int i = 0; i < rows->size(); ++i) {
+    auto records = journal::decode_history(rows->text(i, 2), rows->int64(i, 1));
+    if (!records) return corrupt_saga(id, "journal entry " + rows->str(i, 0) + ": " + records.error().message);
+    out.insert(out.end(), std::make_move_iterator(records->begin()), std::make_move_iterator(records->end()));
+  }
+  return out;
+}
+
+Result<Backlog> PostgresStore::undelivered() {
+  auto& r = impl_->reader;
+  Backlog out;
+  auto state = r.run("SELECT last, delivered FROM journal_state");
+  if (!state || state->empty()) return state ? r.fail("cannot read the journal's position") : state.error();
+  out.last = state->int64(0, 0);
+  out.delivered = state->int64(0, 1);
+  auto rows = r.run(
+      "SELECT s.id, j.position, j.at, j.data, s.saga, s.version FROM journal j LEFT JOIN sagas s ON s.num = j.saga_num "
+      "WHERE j.position > $1 AND j.position <= $2 ORDER BY j.position",
+      {out.delivered, out.last});
+  if (!rows) return Status{rows.error().code, "cannot read the journal: " + rows.error().message};
+  for (int i = 0; i < rows->size(); ++i) {
+    std::string id = rows->null(i, 0) ? std::string() : rows->str(i, 0);
+    Position pos = rows->int64(i, 1);
+    auto e = journal::decode(rows->text(i, 3), pos, rows->int64(i, 2));
+    if (!e) {
+      return Status{Errc::corrupt, "journal entry " + std::to_string(pos) + (id.empty() ? "" : " of saga " + id) + " in " +
+                                       r.where() + " is damaged (" + e.error().message +
+                                       "), and its messages may not have been sent; restore the database from a backup"};
+    }
+    if (e->history.empty() && e->sends.empty() && e->messages.empty()) continue;
+    out.entries.push_back({pos, std::move(id), rows->null(i, 4) ? std::string() : rows->str(i, 4),
+                           rows->null(i, 5) ? 0 : static_cast<int>(rows->int64(i, 5)), std::move(e->history),
+                           std::move(e->sends), std::move(e->messages)});
+  }
+  return out;
+}
+
+Result<bool> PostgresStore::was_pruned(const std::string& id) {
+  auto rows = impl_->reader.run("SELECT 1 FROM pruned WHERE saga_id = $1", {id});
+  if (!rows) return Status{rows.error().code, "cannot look up saga " + id + ": " + rows.error().message};
+  return !rows->empty();
+}
+
+Result<std::vector<std::string>> PostgresStore::ids_starting_with(const std::string& prefix, std::size_t limit) {
+  return first_column(impl_->reader.run("SELECT id FROM sagas WHERE id LIKE $1 ORDER BY id LIMIT $2",
+                                        {starts_with_pattern(prefix), static_cast<std::int64_t>(limit)}));
+}
+
+Result<std::size_t> PostgresStore::prune(TimeMs before, std::size_t max_sagas, TimeMs now) {
+  auto& r = impl_->reader;
+  auto ids = first_column(r.run(
+      "SELECT id FROM sagas WHERE state IN ('completed', 'compensated', 'failed') AND updated_at < $1 LIMIT $2",
+      {before, static_cast<std::int64_t>(max_sagas)}));
+  if (!ids) return ids.error();
+  Status st = r.transaction([&]() -> Status {
+    // A tombstone outlives its saga by one more retention period.
+    if (auto old = r.run("DELETE FROM pruned WHERE at < $1", {before}); !old) return old.error();
+    if (auto sent = r.run("DELETE FROM journal WHERE saga_num = 0 AND position <= (SELECT delivered FROM journal_state)");
+        !sent) {
+      return sent.error();
+    }
+    for (const auto& id : *ids) {
+      auto gone = r.run("WITH s AS (DELETE FROM sagas WHERE id = $1 RETURNING num) "
+                        "DELETE FROM journal WHERE saga_num IN (SELECT num FROM s)",
+                        {id});
+      if (!gone) return gone.error();
+      auto tomb = r.run("INSERT INTO pruned (saga_id, at) VALUES ($1, $2) ON CONFLICT (saga_id) DO UPDATE SET at = $2",
+                        {id, now});
+      if (!tomb) return tomb.error();
+    }
+    return Status::success();
+  });
+  if (!st.ok()) return Status{st.code, "cannot prune: " + st.message};
+  return ids->size();
+}
+
+}  // namespace state

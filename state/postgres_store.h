@@ -1,0 +1,73 @@
+// PostgresStore: the Store on a PostgreSQL database (libpq), selected by a `state:` of
+// postgres://… or postgresql://…. The same journal as the SQLite store (store.h), in the same
+// shape: `sagas` (one summary row per saga, numbered), `journal` (one row per entry, keyed by
+// the saga's number and the position), `journal_state` (the last position, the delivered
+// watermark, and the owner's epoch), `saga_counts` (kept by triggers) and `pruned`. Entries
+// are the journal codec's JSON text; which are snapshots: journal_writer.h.
+//
+// Crash guarantees are the SQLite store's: a commit is one transaction, durable when
+// PostgreSQL says COMMIT succeeded (synchronous_commit as the server has it: keep it on).
+// A commit whose connection was lost during COMMIT has an unknown outcome; the store dials
+// again and reads the journal's last position to learn whether it happened, so a retried
+// batch is never written twice.
+//
+// One owner at a time. Opening it as the orchestrator takes a session advisory lock (a
+// second orchestrator is refused, naming the holder) and increments the epoch; every commit
+// checks the epoch in its transaction, so an owner that lost the database (its session, and
+// with it the lock, ended while it was paused) and was replaced can never write again: its
+// commits fail with Errc::locked. Read-only opening (the CLI) takes neither.
+//
+// Threading (store.h): commit() uses a connection of its own, so it may run on a writer
+// thread while the reads (and prune) run on the owner's thread on another connection.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "sagas/result.h"
+#include "state/store.h"
+
+namespace state {
+
+struct PostgresOptions {
+  std::string url;         // a libpq URL or connection string
+  std::string owner;       // who holds it, as a refused second orchestrator is told
+  bool read_only = false;
+};
+
+// Whether a `state:` value names a PostgreSQL database rather than a SQLite file.
+bool is_postgres_url(const std::string& state);
+
+class PostgresStore final : public Store {
+ public:
+  // Connects (creating the schema in an empty database). Errors say what to do: unreachable,
+  // in use by another orchestrator, made by a newer sagactl.
+  static sagas::Result<std::unique_ptr<PostgresStore>, Status> open(const PostgresOptions& options);
+  ~PostgresStore() override;
+
+  PostgresStore(const PostgresStore&) = delete;
+  PostgresStore& operator=(const PostgresStore&) = delete;
+
+  Status commit(std::span<Commit> batch, Position delivered) override;
+  Result<std::optional<sagas::Instance>> load(const std::string& id) override;
+  Result<std::vector<sagas::Instance>> load_active() override;
+  Result<Listed> list(const ListFilter& filter) override;
+  Result<std::vector<StateCount>> count(const ListFilter& filter) override;
+  Result<std::vector<HistoryRow>> history(const std::string& id) override;
+  Result<Backlog> undelivered() override;
+  Result<bool> was_pruned(const std::string& id) override;
+  Result<std::vector<std::string>> ids_starting_with(const std::string& prefix, std::size_t limit) override;
+  Result<std::size_t> prune(TimeMs before, std::size_t max_sagas, TimeMs now) override;
+
+  // The epoch this owner holds (0 when read-only).
+  std::int64_t epoch() const;
+
+  static constexpr int kSchemaVersion = 1;
+
+ private:
+  struct Impl;
+  explicit PostgresStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace state
