@@ -8,7 +8,7 @@ namespace state {
 
 sagas::Result<std::unique_ptr<Store>, Status> open_store(const StoreOptions& o) {
   if (is_postgres_url(o.state)) {
-    auto s = PostgresStore::open({o.state, o.owner, o.read_only});
+    auto s = PostgresStore::open({o.state, o.owner, o.read_only, PostgresOptions{}.lock_wait_ms});
     if (!s) return s.error();
     return std::unique_ptr<Store>(std::move(s).value());
   }

@@ -56,6 +56,8 @@ class Rows {
 
 // SQLSTATE of a unique violation (a saga id that exists).
 inline constexpr std::string_view kUniqueViolation = "23505";
+// SQLSTATE of a lock not granted within lock_timeout.
+inline constexpr std::string_view kLockNotAvailable = "55P03";
 
 class Conn {
  public:

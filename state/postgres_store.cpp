@@ -1,5 +1,6 @@
 #include "state/postgres_store.h"
 
+#include <algorithm>
 #include <map>
 #include <unordered_map>
 #include <vector>
@@ -181,14 +182,21 @@ struct PostgresStore::Impl {
   }
 
   // Takes the owner's lock and a new epoch; the writer's position follows from the database.
-  Status take_ownership() {
-    auto got = writer.run("SELECT pg_try_advisory_lock($1)", {kOwnerLock});
-    if (!got) return got.error();
-    if (got->text(0, 0) != "t") {
+  // The lock is waited for a while: the session of an owner that was just killed lives on
+  // until the server notices its connection is gone.
+  Status take_ownership(std::int64_t wait_ms) {
+    if (auto set = writer.run_text("SET lock_timeout = " + std::to_string(std::max<std::int64_t>(wait_ms, 1)), {}); !set) {
+      return set.error();
+    }
+    std::string sqlstate;
+    auto got = writer.run("SELECT pg_advisory_lock($1)", {kOwnerLock}, &sqlstate);
+    if (auto reset = writer.exec("SET lock_timeout = 0"); !reset.ok()) return reset;
+    if (!got && sqlstate != pg::kLockNotAvailable) return got.error();
+    if (!got) {
       auto holder = writer.run("SELECT owner FROM journal_state");
       std::string who = holder && !holder->empty() ? holder->str(0, 0) : "unknown";
-      return Status{Errc::locked, writer.where() + " is in use by another orchestrator (" + who +
-                                      "); stop it, or give this one another database"};
+      return Status{Errc::locked, writer.where() + " is in use by another orchestrator (" + who + ", still there after " +
+                                      std::to_string(wait_ms) + " ms); stop it, or give this one another database"};
     }
     auto taken = writer.run("UPDATE journal_state SET epoch = epoch + 1, owner = $1 RETURNING epoch, last, delivered",
                             {owner});
@@ -319,7 +327,7 @@ sagas::Result<std::unique_ptr<PostgresStore>, Status> PostgresStore::open(const 
   }
   if (Status st = impl->writer.open(options.url); !st.ok()) return st;
   if (Status st = impl->migrate(); !st.ok()) return st;
-  if (Status st = impl->take_ownership(); !st.ok()) return st;
+  if (Status st = impl->take_ownership(options.lock_wait_ms); !st.ok()) return st;
   return std::unique_ptr<PostgresStore>(new PostgresStore(std::move(impl)));
 }
 

@@ -11,8 +11,9 @@
 // again and reads the journal's last position to learn whether it happened, so a retried
 // batch is never written twice.
 //
-// One owner at a time. Opening it as the orchestrator takes a session advisory lock (a
-// second orchestrator is refused, naming the holder) and increments the epoch; every commit
+// One owner at a time. Opening it as the orchestrator takes a session advisory lock (waiting
+// a while for it; a second orchestrator is then refused, naming the holder) and increments
+// the epoch; every commit
 // checks the epoch in its transaction, so an owner that lost the database (its session, and
 // with it the lock, ended while it was paused) and was replaced can never write again: its
 // commits fail with Errc::locked. Read-only opening (the CLI) takes neither.
@@ -33,6 +34,9 @@ struct PostgresOptions {
   std::string url;         // a libpq URL or connection string
   std::string owner;       // who holds it, as a refused second orchestrator is told
   bool read_only = false;
+  // How long opening waits for the owner's lock before it refuses: a killed owner's session
+  // lasts until the server sees its connection close.
+  std::int64_t lock_wait_ms = 10'000;
 };
 
 // Whether a `state:` value names a PostgreSQL database rather than a SQLite file.

@@ -1,7 +1,8 @@
-// The orchestrator end to end on a real SQLite file and the in-process bus: the documented
-// order saga and the travel saga through success, business failures, timeouts, duplicate
-// and late replies, malformed replies, operator requests, deadlines, version pinning,
-// retention, and crashes at every commit point with restart.
+// The orchestrator end to end on a real store and the in-process bus: the documented order
+// saga and the travel saga through success, business failures, timeouts, duplicate and late
+// replies, malformed replies, operator requests, deadlines, version pinning, retention, and
+// crashes at every commit point with restart. What depends on the store (durability,
+// recovery, crashes: the DurableEngine tests) runs on a SQLite file and on PostgreSQL.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 
 namespace engine_test {
 using testing_support::must;
+using testing_support::name_of;
 
 namespace {
 
@@ -65,8 +67,13 @@ void expect_steps_once(const World& w, const SagaId& id) {
   for (const auto& [what, n] : succeeded) EXPECT_EQ(n, 1) << what;
 }
 
-TEST(Engine, OrderSagaCompletesAndEveryTransitionIsDurable) {
-  World w(examples());
+// The tests whose outcome rests on what the store keeps, on each store.
+class DurableEngine : public ::testing::TestWithParam<Backend> {};
+INSTANTIATE_TEST_SUITE_P(On, DurableEngine, ::testing::Values(Backend::sqlite, Backend::postgres),
+                         testing_support::BackendName());
+
+TEST_P(DurableEngine, OrderSagaCompletesAndEveryTransitionIsDurable) {
+  World w(examples(), GetParam());
   w.boot();
   SagaId id = w.start("order-fulfilment", kOrderInput);
   EXPECT_EQ(w.run(id), SagaState::completed);
@@ -80,12 +87,12 @@ TEST(Engine, OrderSagaCompletesAndEveryTransitionIsDurable) {
   expect_applied_once(w, id);
   // What the engine says is what the file holds, and nothing is left to send.
   w.engine->close();
-  auto reopened = state::SqliteStore::open({w.db(), true, true});
-  ASSERT_TRUE(reopened.ok());
-  auto stored = must((*reopened)->load(id.value()));
+  auto reopened = w.reader();
+  ASSERT_TRUE(reopened);
+  auto stored = must(reopened->load(id.value()));
   ASSERT_TRUE(stored);
   EXPECT_EQ(stored->state, SagaState::completed);
-  EXPECT_TRUE(must((*reopened)->undelivered()).entries.empty());
+  EXPECT_TRUE(must(reopened->undelivered()).entries.empty());
   EXPECT_EQ(w.engine->active_sagas(), 0u);
 }
 
@@ -332,8 +339,8 @@ TEST(Engine, StartValidatesInputAgainstTheSchemaAndStoresNothingWhenItFails) {
   EXPECT_EQ(bad_id.error().code, Errc::invalid_input);
 }
 
-TEST(Engine, ARepeatedIdReturnsTheExistingSagaEvenAfterARestart) {
-  World w(examples());
+TEST_P(DurableEngine, ARepeatedIdReturnsTheExistingSagaEvenAfterARestart) {
+  World w(examples(), GetParam());
   w.boot();
   auto first = w.engine->start("order-fulfilment", *Json::parse(kOrderInput), StartOptions{"order-7"});
   auto again = w.engine->start("order-fulfilment", *Json::parse(kOrderInput), StartOptions{"order-7"});
@@ -354,10 +361,10 @@ TEST(Engine, ARepeatedIdReturnsTheExistingSagaEvenAfterARestart) {
   EXPECT_EQ(w.commands("execute").size(), 5u);
 }
 
-TEST(Engine, StartIsReportedDurableOnlyAfterItsCommit) {
-  World w(examples());
+TEST_P(DurableEngine, StartIsReportedDurableOnlyAfterItsCommit) {
+  World w(examples(), GetParam());
   w.boot();
-  auto reader = [&] { return std::move(state::SqliteStore::open({w.db(), true, true})).value(); };
+  auto reader = [&] { return w.reader(); };
   std::string id;
   bool durable = false;
   auto r = w.engine->start("order-fulfilment", *Json::parse(kOrderInput), {}, [&](const Status& st) {
@@ -501,8 +508,8 @@ TEST(Engine, OpenRefusesWhenAnUnfinishedSagasVersionIsNotLoaded) {
   w.engine.reset();
 }
 
-TEST(Engine, RetentionPrunesFinishedSagasOnlyOnceTheyAreOldEnough) {
-  World w(examples());
+TEST_P(DurableEngine, RetentionPrunesFinishedSagasOnlyOnceTheyAreOldEnough) {
+  World w(examples(), GetParam());
   w.options.retention = 10'000;
   w.options.retention_interval = 1'000;
   w.boot();
@@ -522,8 +529,8 @@ TEST(Engine, RetentionPrunesFinishedSagasOnlyOnceTheyAreOldEnough) {
   EXPECT_EQ(w.engine->stats().pruned, 1u);
 }
 
-TEST(Engine, ACleanCloseLosesNothing) {
-  World w(examples());
+TEST_P(DurableEngine, ACleanCloseLosesNothing) {
+  World w(examples(), GetParam());
   w.boot();
   std::vector<SagaId> ids;
   for (int i = 0; i < 5; ++i) ids.push_back(w.start("order-fulfilment", kOrderInput));
@@ -534,14 +541,13 @@ TEST(Engine, ACleanCloseLosesNothing) {
   for (const auto& id : ids) expect_applied_once(w, id);
 }
 
-TEST(Engine, LifecycleEventsArePublishedAfterTheirCommitInOrder) {
-  World w(examples());
+TEST_P(DurableEngine, LifecycleEventsArePublishedAfterTheirCommitInOrder) {
+  World w(examples(), GetParam());
   w.boot();
   std::vector<std::string> seen;
   w.engine->on_event([&](const Event& e) {
     // Already in the file when subscribers hear of it.
-    auto ro = state::SqliteStore::open({w.db(), true, true});
-    auto rows = must((*ro)->history(e.saga_id.value()));
+    auto rows = must(w.reader()->history(e.saga_id.value()));
     EXPECT_TRUE(std::any_of(rows.begin(), rows.end(), [&](const auto& r) { return r.event == e.type; })) << e.type;
     seen.push_back(std::string(sagas::to_string(e.type)));
   });
@@ -565,8 +571,8 @@ TEST(Engine, AFailedDeliveryIsSentAgainLater) {
   EXPECT_EQ(w.commands("execute").size(), 5u);
 }
 
-TEST(Engine, AFailedCommitIsRetriedAndNothingIsSentBeforeItSucceeds) {
-  World w(examples());
+TEST_P(DurableEngine, AFailedCommitIsRetriedAndNothingIsSentBeforeItSucceeds) {
+  World w(examples(), GetParam());
   w.faults = [](FaultyStore& s) { s.fail_commits = 3; };
   w.boot();
   SagaId id = w.start("order-fulfilment", kOrderInput);
@@ -598,8 +604,8 @@ TEST(Engine, AReplyIsAcknowledgedOnlyAfterTheCommitThatAppliedIt) {
   EXPECT_EQ(w.engine->stats().commit_failures, 2u);
 }
 
-TEST(Engine, GroupCommitSharesTransactionsAcrossSagas) {
-  World w(examples());
+TEST_P(DurableEngine, GroupCommitSharesTransactionsAcrossSagas) {
+  World w(examples(), GetParam());
   w.boot();
   std::vector<SagaId> ids;
   for (int i = 0; i < 200; ++i) ids.push_back(w.start("order-fulfilment", kOrderInput));
@@ -611,8 +617,8 @@ TEST(Engine, GroupCommitSharesTransactionsAcrossSagas) {
 
 // --- crashes ---
 
-TEST(Engine, ACrashBetweenCommitAndSendResendsTheSameCommandOnRestart) {
-  World w(examples());
+TEST_P(DurableEngine, ACrashBetweenCommitAndSendResendsTheSameCommandOnRestart) {
+  World w(examples(), GetParam());
   w.faults = [&](FaultyStore& s) {
     if (w.boots == 0) s.crash_after_commit = 1;  // the start's commit
   };
@@ -625,8 +631,8 @@ TEST(Engine, ACrashBetweenCommitAndSendResendsTheSameCommandOnRestart) {
   EXPECT_EQ(*w.published.front().header("message-id"), "o-1/reserve-stock/execute/1");
 }
 
-TEST(Engine, ACrashBeforeTheFirstCommitLeavesNoTrace) {
-  World w(examples());
+TEST_P(DurableEngine, ACrashBeforeTheFirstCommitLeavesNoTrace) {
+  World w(examples(), GetParam());
   w.faults = [&](FaultyStore& s) {
     if (w.boots == 0) s.crash_before_commit = 1;
   };
@@ -657,8 +663,8 @@ TEST(Engine, ADeliveryConfirmationWaitsForTheNextCommitOrCommitsAloneAfterTheDel
   EXPECT_EQ(w.engine->stats().commits, commits + 1);  // outbox_clear_delay: alone
 }
 
-TEST(Engine, TimersAreReArmedFromTheFileAfterACrash) {
-  World w(examples());
+TEST_P(DurableEngine, TimersAreReArmedFromTheFileAfterACrash) {
+  World w(examples(), GetParam());
   w.copies = [](const Command& c) { return c.step == "reserve-stock" && c.attempt == 1 ? 0 : 1; };
   w.boot();
   SagaId id = w.start("order-fulfilment", kOrderInput);
@@ -682,14 +688,14 @@ struct CrashCase {
   SagaState expected;
 };
 
-class CrashAtEveryCommit : public ::testing::TestWithParam<CrashCase> {};
+class CrashAtEveryCommit : public ::testing::TestWithParam<std::tuple<CrashCase, Backend>> {};
 
 TEST_P(CrashAtEveryCommit, ResumesFromTheLastCommitAndAppliesNothingTwice) {
-  const auto& p = GetParam();
+  const auto& [p, backend] = GetParam();
   for (bool after : {false, true}) {
     for (int k = 1; k <= 12; ++k) {
       SCOPED_TRACE((after ? "crash after commit " : "crash before commit ") + std::to_string(k));
-      World w(examples());
+      World w(examples(), backend);
       w.behaviour = [&](const Command& c) {
         return c.step == p.failing_step && c.action == "execute" ? Reply::failure("no") : Reply::ok(success_body(c));
       };
@@ -719,24 +725,27 @@ TEST_P(CrashAtEveryCommit, ResumesFromTheLastCommitAndAppliesNothingTwice) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Sagas, CrashAtEveryCommit,
-                         ::testing::Values(CrashCase{order(), "", SagaState::completed},
-                                           CrashCase{order(), "confirm-order", SagaState::compensated},
-                                           CrashCase{travel(), "", SagaState::completed},
-                                           CrashCase{travel(), "book-hotel", SagaState::compensated}),
+                         ::testing::Combine(::testing::Values(CrashCase{order(), "", SagaState::completed},
+                                                              CrashCase{order(), "confirm-order", SagaState::compensated},
+                                                              CrashCase{travel(), "", SagaState::completed},
+                                                              CrashCase{travel(), "book-hotel", SagaState::compensated}),
+                                            ::testing::Values(Backend::sqlite, Backend::postgres)),
                          [](const auto& param_info) {
-                           std::string n = param_info.param.saga.saga.substr(0, param_info.param.saga.saga.find('-')) + "_" +
-                                           (param_info.param.failing_step.empty() ? "success" : param_info.param.failing_step);
+                           const CrashCase& c = std::get<0>(param_info.param);
+                           std::string n = c.saga.saga.substr(0, c.saga.saga.find('-')) + "_" +
+                                           (c.failing_step.empty() ? "success" : c.failing_step) + "_" +
+                                           name_of(std::get<1>(param_info.param));
                            std::replace(n.begin(), n.end(), '-', '_');
                            return n;
                          });
 
 // Many sagas at once, with lost and duplicated replies, and crashes at random commits of
 // random incarnations (fixed seeds): every saga still ends as it would have without them.
-TEST(Engine, RandomCrashesAmongManySagasLoseNothing) {
+TEST_P(DurableEngine, RandomCrashesAmongManySagasLoseNothing) {
   for (unsigned seed = 1; seed <= 8; ++seed) {
     SCOPED_TRACE("seed " + std::to_string(seed));
     std::mt19937 rng(seed);
-    World w(examples());
+    World w(examples(), GetParam());
     w.behaviour = [](const Command& c) {
       bool fail = c.action == "execute" && ((c.saga_id.back() == '2' && c.step == "charge-card") ||
                                             (c.saga_id.back() == '7' && c.step == "book-flight"));

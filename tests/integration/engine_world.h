@@ -1,7 +1,8 @@
-// A world for engine tests: a real SQLite file, the in-process bus, a fake participant for
-// every command of the loaded sagas, and a manual clock. The bus, the participant's memory
-// and the file outlive an "incarnation" of the orchestrator, so a test can crash the
-// engine (abandon it mid-flight, like kill -9) and boot a new one on the same file.
+// A world for engine tests: a real store (a SQLite file, or a PostgreSQL database), the
+// in-process bus, a fake participant for every command of the loaded sagas, and a manual
+// clock. The bus, the participant's memory and the store outlive an "incarnation" of the
+// orchestrator, so a test can crash the engine (abandon it mid-flight, like kill -9) and
+// boot a new one on the same store.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -20,14 +21,16 @@
 #include "engine/in_process.h"
 #include "engine/participant.h"
 #include "engine/protocol.h"
-#include "state/sqlite_store.h"
+#include "state/open_store.h"
 #include "tests/support/faulty_store.h"
+#include "tests/support/store_site.h"
 
 namespace engine_test {
 
 namespace fs = std::filesystem;
 using namespace saga;
 using sagas::Json;
+using testing_support::Backend;
 using testing_support::FaultyStore;
 using testing_support::SimulatedCrash;
 
@@ -57,7 +60,8 @@ class World {
  public:
   // The participant answers every command of `defs`; the engine loads `loaded` (all of them
   // unless a test changes it between incarnations).
-  explicit World(std::vector<sagas::DefinitionPtr> defs) : loaded(defs), defs_(std::move(defs)) {
+  explicit World(std::vector<sagas::DefinitionPtr> defs, Backend backend = Backend::sqlite)
+      : loaded(defs), defs_(std::move(defs)) {
     if (!std::getenv("SAGACTL_TEST_LOG")) spdlog::set_level(spdlog::level::off);
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
     std::string name = "sagactl-engine-" + std::to_string(::getpid()) + "-" + info->test_suite_name() + "-" + info->name();
@@ -67,6 +71,7 @@ class World {
     dir_ = fs::temp_directory_path() / name;
     fs::remove_all(dir_);
     fs::create_directories(dir_);
+    site_ = testing_support::new_store_site(backend, dir_.string());
     bus.observer = [this](const Message& m) { published.push_back(m); };
     core_ = std::make_shared<ParticipantCore>();
     core_->count_calls(true);
@@ -93,7 +98,14 @@ class World {
     fs::remove_all(dir_);
   }
 
-  std::string db() const { return (dir_ / "state.db").string(); }
+  // The store's `state:` setting: the SQLite file's path, or the database's URL.
+  std::string db() const { return site_; }
+  // A second, read-only view of the store, as `sagactl status` opens it.
+  std::unique_ptr<state::Store> reader() const {
+    auto r = state::open_store({.state = site_, .synchronous_full = true, .read_only = true, .owner = "reader"});
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+    return r.ok() ? std::move(r).value() : nullptr;
+  }
 
   // --- the participant's behaviour: success by default ---
   std::function<Reply(const Command&)> behaviour = [](const Command& c) { return Reply::ok(success_body(c)); };
@@ -115,10 +127,10 @@ class World {
   Status try_boot() {
     io = std::make_unique<boost::asio::io_context>();
     clock = std::make_unique<ManualClock>(*io, now_);
-    auto opened = state::SqliteStore::open({db(), true, false});
+    auto opened = state::open_store({.state = site_, .synchronous_full = true, .read_only = false, .owner = "engine test"});
     if (!opened.ok()) return {Errc::store, opened.error().message};
-    sqlite_ = std::move(opened).value();
-    store = std::make_unique<FaultyStore>(*sqlite_);
+    real_ = std::move(opened).value();
+    store = std::make_unique<FaultyStore>(*real_);
     if (faults) faults(*store);
     transport = std::make_unique<InProcessTransport>(*io, bus);
     participant_ = std::make_unique<InProcessParticipant>(*io, bus, topics_, core_);
@@ -137,7 +149,7 @@ class World {
     participant_.reset();
     transport.reset();
     store.reset();
-    sqlite_.reset();
+    real_.reset();
     clock.reset();
     io.reset();
   }
@@ -231,7 +243,8 @@ class World {
   fs::path dir_;
   std::vector<std::string> topics_;
   std::shared_ptr<ParticipantCore> core_;
-  std::unique_ptr<state::SqliteStore> sqlite_;
+  std::string site_;
+  std::unique_ptr<state::Store> real_;
   std::unique_ptr<InProcessParticipant> participant_;
   TimeMs now_ = 1'700'000'000'000;
 };

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "state/sqlite_store.h"
 #include "tests/integration/engine_world.h"
 #include "tests/support/must.h"
 #include "tests/support/run_sql.h"

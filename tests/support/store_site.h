@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <ostream>
 #include <string>
 
 namespace testing_support {
@@ -12,6 +13,7 @@ namespace testing_support {
 enum class Backend { sqlite, postgres };
 
 inline const char* name_of(Backend b) { return b == Backend::sqlite ? "Sqlite" : "Postgres"; }
+inline void PrintTo(Backend b, std::ostream* os) { *os << name_of(b); }
 
 // For INSTANTIATE_TEST_SUITE_P's name generator.
 struct BackendName {
