@@ -10,6 +10,8 @@
 #include "runtime/admin.h"
 #include "runtime/commands.h"
 #include "sagas/json.h"
+#include "state/open_store.h"
+#include "state/postgres_store.h"
 
 namespace runtime {
 
@@ -124,8 +126,8 @@ int start_command(const StartCommandOptions& o, std::ostream& out, std::ostream&
 
 int compensate_command(const CompensateCommandOptions& options, std::ostream& out, std::ostream& err) {
   CompensateCommandOptions o = options;
-  if (!o.state.empty() && std::filesystem::exists(o.state)) {
-    if (auto store = state::SqliteStore::open({o.state, true, true})) {
+  if (!o.state.empty() && (state::is_postgres_url(o.state) || std::filesystem::exists(o.state))) {
+    if (auto store = state::open_store({.state = o.state, .synchronous_full = true, .read_only = true, .owner = ""})) {
       auto id = resolve_id(**store, o.id);
       if (!id) {
         err << "compensate: " << id.error().message << "\n";

@@ -2,7 +2,7 @@
 // main() is only argument wiring and tests can drive a command without a process.
 #pragma once
 
-#include "state/sqlite_store.h"
+#include "state/store.h"
 
 #include <chrono>
 #include <iosfwd>
@@ -88,7 +88,7 @@ struct InspectOptions {
 int status_command(const InspectOptions& options, std::ostream& out, std::ostream& err);
 // The saga id `id` names: itself, or the one saga whose id starts with it. nullopt when none
 // does; an error when several do (naming some) or the file cannot be read.
-state::Result<std::optional<std::string>> resolve_id(state::SqliteStore& store, const std::string& id);
+state::Result<std::optional<std::string>> resolve_id(state::Store& store, const std::string& id);
 int list_command(const InspectOptions& options, std::ostream& out, std::ostream& err);
 int history_command(const InspectOptions& options, std::ostream& out, std::ostream& err);
 

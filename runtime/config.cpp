@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "dsl/duration.h"
+#include "state/postgres_store.h"
 
 namespace runtime {
 
@@ -199,7 +200,7 @@ void resolve_beside(const std::filesystem::path& folder, Config& c) {
     if (!p.empty() && std::filesystem::path(p).is_relative()) p = (folder / p).lexically_normal().string();
   };
   for (auto& s : c.sagas) beside(s);
-  beside(c.state);
+  if (!state::is_postgres_url(c.state)) beside(c.state);
   beside(c.admin_token_file);
 }
 

@@ -10,7 +10,8 @@
 #include "engine/protocol.h"
 #include "runtime/commands.h"
 #include "runtime/views.h"
-#include "state/sqlite_store.h"
+#include "state/open_store.h"
+#include "state/postgres_store.h"
 
 namespace runtime {
 
@@ -18,11 +19,12 @@ namespace {
 
 using sagas::Json;
 
-sagas::Result<std::unique_ptr<state::SqliteStore>, std::string> open_state(const InspectOptions& o) {
-  if (!std::filesystem::exists(o.state)) {
+// The orchestrator's store, read-only: a SQLite file, or a PostgreSQL database by URL.
+sagas::Result<std::unique_ptr<state::Store>, std::string> open_state(const InspectOptions& o) {
+  if (!state::is_postgres_url(o.state) && !std::filesystem::exists(o.state)) {
     return std::string("no state file at " + o.state + ": point --state at the orchestrator's file");
   }
-  auto s = state::SqliteStore::open({o.state, true, true});
+  auto s = state::open_store({.state = o.state, .synchronous_full = true, .read_only = true, .owner = ""});
   if (!s) return s.error().message;
   return std::move(s).value();
 }
@@ -74,7 +76,7 @@ std::string time_or_dash(sagas::TimeMs t) { return t == 0 ? "-" : saga::protocol
 
 }  // namespace
 
-state::Result<std::optional<std::string>> resolve_id(state::SqliteStore& store, const std::string& id) {
+state::Result<std::optional<std::string>> resolve_id(state::Store& store, const std::string& id) {
   constexpr std::size_t kShown = 5;  // ids named when a prefix is ambiguous
   if (id.empty()) return std::optional<std::string>();
   auto exact = store.load(id);
@@ -95,7 +97,7 @@ namespace {
 
 // The saga's status; nullopt when there is no such saga; the store's error (a damaged row
 // or a failing file) otherwise.
-state::Result<std::optional<saga::SagaStatus>> find(state::SqliteStore& store, const InspectOptions& o) {
+state::Result<std::optional<saga::SagaStatus>> find(state::Store& store, const InspectOptions& o) {
   auto id = resolve_id(store, o.id);
   if (!id) return id.error();
   if (!*id) return std::optional<saga::SagaStatus>();
@@ -125,7 +127,7 @@ int status_command(const InspectOptions& o, std::ostream& out, std::ostream& err
   }
   auto& s = *found;
   if (!s) {
-    err << "status: no saga with id \"" << o.id << "\" in " << o.state << " (sagactl list shows the ids)\n";
+    err << "status: no saga with id \"" << o.id << "\" in " << state::describe_state(o.state) << " (sagactl list shows the ids)\n";
     return kExitError;
   }
   if (o.json) {
@@ -204,9 +206,12 @@ int list_command(const InspectOptions& o, std::ostream& out, std::ostream& err) 
     if (all.size() + broken.size() == o.limit) out << "(more may follow: --offset " << o.offset + o.limit << ")\n";
   }
   if (broken.empty()) return kExitOk;
-  err << "list: " << broken.size() << " saga row(s) in " << o.state
-      << " cannot be read (shown as unreadable); restore the file from a backup, or salvage it with `sqlite3 "
-      << o.state << " .recover`\n";
+  err << "list: " << broken.size() << " saga row(s) in " << state::describe_state(o.state)
+      << " cannot be read (shown as unreadable); "
+      << (state::is_postgres_url(o.state) ? "restore the database from a backup"
+                                          : "restore the file from a backup, or salvage it with `sqlite3 " + o.state +
+                                                " .recover`")
+      << "\n";
   return kExitError;
 }
 
@@ -230,7 +235,7 @@ int history_command(const InspectOptions& o, std::ostream& out, std::ostream& er
     return kExitError;
   }
   if (loaded && !*loaded) {
-    err << "history: no saga with id \"" << o.id << "\" in " << o.state << " (sagactl list shows the ids)\n";
+    err << "history: no saga with id \"" << o.id << "\" in " << state::describe_state(o.state) << " (sagactl list shows the ids)\n";
     return kExitError;
   }
   auto rows_in = (*store)->history(id);

@@ -24,7 +24,8 @@
 #include "runtime/metrics.h"
 #include "runtime/dev_broker.h"
 #include "runtime/kafka.h"
-#include "state/sqlite_store.h"
+#include "state/open_store.h"
+#include "state/postgres_store.h"
 
 namespace runtime {
 
@@ -52,10 +53,12 @@ std::optional<std::string> create_topics(saga::DevBroker& broker, const std::set
   return std::nullopt;
 }
 
-// "host:/absolute/state/file": who consumes with the group (stable across restarts).
+// "host:/absolute/state/file" (or "host:URL" without its password): who consumes with the
+// group (stable across restarts), and who holds a PostgreSQL store.
 std::string owner_of(const std::string& state) {
   char host[256] = {};
   if (::gethostname(host, sizeof host - 1) != 0) std::strcpy(host, "localhost");
+  if (state::is_postgres_url(state)) return std::string(host) + ":" + state::describe_state(state);
   std::error_code ec;
   auto abs = std::filesystem::absolute(state, ec);
   return std::string(host) + ":" + (ec ? state : abs.lexically_normal().string());
@@ -185,7 +188,8 @@ int run_command(const Config& c, std::ostream& out, std::ostream& err) {
         << "--admin-token-file), or listen on 127.0.0.1\n";
     return kExitError;
   }
-  auto store = state::SqliteStore::open({c.state, c.synchronous_full, false});
+  auto store = state::open_store({.state = c.state, .synchronous_full = c.synchronous_full, .read_only = false,
+                                  .owner = owner_of(c.state) + " pid " + std::to_string(::getpid())});
   if (!store) {
     err << "run: " << store.error().message << "\n";
     return kExitError;
@@ -260,7 +264,7 @@ int run_command(const Config& c, std::ostream& out, std::ostream& err) {
     out << "admin: " << server->address() << std::endl;  // with port 0, the one it got
     spdlog::info("admin endpoint on http://{} (/healthz, /metrics, /v1/sagas)", server->address());
   }
-  spdlog::info("running {} saga definition(s); state in {}", loaded.definitions.size(), c.state);
+  spdlog::info("running {} saga definition(s); state in {}", loaded.definitions.size(), state::describe_state(c.state));
 
   auto work = boost::asio::make_work_guard(io);
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);

@@ -1,0 +1,151 @@
+// `sagactl run` on PostgreSQL, end to end with the real binaries: a throwaway server (initdb
+// in a temporary directory, a free port), `state: postgresql://…` in sagactl.yaml, the order
+// services as a separate process, and the CLI reading the same database by its URL.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+
+#include "runtime/admin.h"
+#include "tests/e2e/process.h"
+#include "tests/support/postgres_server.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using testing_support::await;
+using testing_support::BackgroundProcess;
+using testing_support::line_value;
+using testing_support::ProcessResult;
+using testing_support::run_process;
+
+const std::string kBin = SAGACTL_BIN;
+const std::string kServices = ORDER_SERVICES_BIN;
+const std::string kExamples = std::string(SAGACTL_SOURCE_DIR) + "/examples/sagas";
+
+const std::string kGoodOrder = R"({"orderId": "o-1", "amount": 42, "items": [], "express": true})";
+const std::string kDeclined = R"({"orderId": "o-2", "amount": 5000, "items": [], "express": true})";
+
+class OnPostgres : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto server = testing_support::PostgresServer::start();
+    ASSERT_TRUE(server.ok()) << server.error().message;
+    server_ = std::move(server).value();
+    auto url = server_->create_database("orders");
+    ASSERT_TRUE(url.ok()) << url.error().message;
+    url_ = *url;
+    dir_ = fs::temp_directory_path() / ("sagactl-pg-run-" + std::to_string(::getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_ / "sagas");
+    fs::copy_file(kExamples + "/order-fulfilment.yaml", dir_ / "sagas" / "order-fulfilment.yaml");
+    config_ = (dir_ / "sagactl.yaml").string();
+    std::ofstream(config_) << "sagas: sagas\nstate: " << url_
+                           << "\nkafka:\n  brokers: embedded\n  embedded_port: 0\nadmin: 127.0.0.1:0\nlog: {level: warn}\n";
+  }
+
+  void TearDown() override {
+    services_.reset();
+    run_.reset();
+    fs::remove_all(dir_);
+  }
+
+  void start_run() {
+    run_ = std::make_unique<BackgroundProcess>(std::vector<std::string>{kBin, "run", "--config", config_});
+    ASSERT_TRUE(await([&] { return !line_value(run_->out(), "admin: ").empty(); })) << run_->err();
+    bootstrap_ = line_value(run_->out(), "bootstrap: ");
+    admin_ = line_value(run_->out(), "admin: ");
+    ASSERT_TRUE(await([&] {
+      auto r = runtime::http_request(admin_, "GET", "/readyz");
+      return r.ok() && r->status == 200;
+    })) << run_->err();
+  }
+
+  void start_services(std::vector<std::string> flags = {}) {
+    std::vector<std::string> argv = {kServices, "--brokers", bootstrap_, "--state-dir", dir_.string()};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    services_ = std::make_unique<BackgroundProcess>(argv);
+  }
+
+  // The CLI with the database's URL as --state and no config file: any machine that reaches
+  // the database sees the sagas.
+  ProcessResult sagactl(std::vector<std::string> args) {
+    args.insert(args.begin(), kBin);
+    if (args[1] == "start" || args[1] == "compensate") {
+      args.insert(args.end(), {"--admin", admin_});
+    } else {
+      args.insert(args.end(), {"--state", url_});
+    }
+    return run_process(args, dir_.string());
+  }
+
+  std::string state_of(const std::string& id) {
+    auto r = sagactl({"status", id, "--json"});
+    std::smatch m;
+    std::regex state("\"state\":\"([a-z_]+)\"");
+    return std::regex_search(r.out, m, state) ? m[1].str() : "";
+  }
+
+  std::unique_ptr<testing_support::PostgresServer> server_;
+  std::string url_;
+  fs::path dir_;
+  std::string config_;
+  std::string bootstrap_;
+  std::string admin_;
+  std::unique_ptr<BackgroundProcess> run_;
+  std::unique_ptr<BackgroundProcess> services_;
+};
+
+TEST_F(OnPostgres, TheOrderSagaRunsAndTheCliReadsItByTheDatabasesUrl) {
+  start_run();
+  start_services();
+  ASSERT_EQ(sagactl({"start", "order-fulfilment", "--input", kGoodOrder, "--id", "pg-ok"}).exit_code, 0);
+  ASSERT_EQ(sagactl({"start", "order-fulfilment", "--input", kDeclined, "--id", "pg-declined"}).exit_code, 0);
+  EXPECT_TRUE(await([&] { return state_of("pg-ok") == "completed"; })) << state_of("pg-ok") << run_->err();
+  EXPECT_TRUE(await([&] { return state_of("pg-declined") == "compensated"; })) << state_of("pg-declined");
+  auto list = sagactl({"list"});
+  EXPECT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_NE(list.out.find("pg-ok"), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("pg-declined"), std::string::npos) << list.out;
+  auto history = sagactl({"history", "pg-decl"});  // an id prefix, as with a file
+  EXPECT_EQ(history.exit_code, 0) << history.err;
+  EXPECT_NE(history.out.find("step-compensated"), std::string::npos) << history.out;
+  auto missing = sagactl({"status", "no-such-saga"});
+  EXPECT_EQ(missing.exit_code, 1) << missing.err;
+  EXPECT_NE(missing.err.find("no saga with id \"no-such-saga\" in " + url_), std::string::npos) << missing.err;
+}
+
+TEST_F(OnPostgres, AKilledRunResumesFromTheDatabase) {
+  start_run();
+  start_services({"--silent", "CreateInvoice"});
+  ASSERT_EQ(sagactl({"start", "order-fulfilment", "--input", kGoodOrder, "--id", "pg-k"}).exit_code, 0);
+  ASSERT_TRUE(await([&] {
+    return sagactl({"history", "pg-k", "--json"}).out.find(R"("event":"step-started","step":"create-invoice")") !=
+           std::string::npos;
+  }));
+  run_->signal(SIGKILL);
+  EXPECT_EQ(run_->wait(), -SIGKILL);
+  EXPECT_EQ(state_of("pg-k"), "running");
+  services_.reset();
+  start_run();  // the killed session's lock is waited for, then taken with a new epoch
+  start_services();
+  EXPECT_TRUE(await([&] { return state_of("pg-k") == "completed"; }, std::chrono::seconds(60))) << state_of("pg-k");
+  auto history = sagactl({"history", "pg-k", "--json"}).out;
+  EXPECT_EQ(history.find("saga-started"), history.rfind("saga-started")) << "started twice: " << history;
+}
+
+TEST_F(OnPostgres, AnUnreachableDatabaseIsReportedWithoutItsPassword) {
+  std::ofstream(config_) << "sagas: sagas\nstate: postgresql://sagactl:hunter2@127.0.0.1:1/orders\n"
+                         << "kafka:\n  brokers: embedded\n  embedded_port: 0\nadmin: 127.0.0.1:0\n";
+  auto run = run_process({kBin, "run", "--config", config_});
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_NE(run.err.find("cannot connect to PostgreSQL at postgresql://sagactl:***@127.0.0.1:1/orders"), std::string::npos)
+      << run.err;
+  EXPECT_EQ(run.err.find("hunter2"), std::string::npos) << run.err;
+}
+
+}  // namespace
