@@ -13,6 +13,7 @@
 
 #include <deque>
 #include <filesystem>
+#include <libpq-fe.h>
 #include <functional>
 #include <stdexcept>
 #include <thread>
@@ -23,6 +24,7 @@
 #include "dsl/compiler.h"
 #include "engine/engine.h"
 #include "engine/in_process.h"
+#include "state/open_store.h"
 #include "engine/participant.h"
 #include "runtime/dev_broker.h"
 #include "runtime/kafka.h"
@@ -217,6 +219,30 @@ class Driver {
   std::unordered_map<std::string, Clock::time_point> steps_;
 };
 
+// Drops what an earlier run left in the benchmark's database: each scenario starts empty.
+void empty_postgres(const std::string& url) {
+  std::unique_ptr<PGconn, decltype(&PQfinish)> c(PQconnectdb(url.c_str()), &PQfinish);
+  if (PQstatus(c.get()) != CONNECTION_OK) throw std::runtime_error("--postgres: " + std::string(PQerrorMessage(c.get())));
+  std::unique_ptr<PGresult, decltype(&PQclear)> r(
+      PQexec(c.get(), "SET client_min_messages = warning; DROP TABLE IF EXISTS sagactl_schema, sagas, saga_counts, journal, journal_state, pruned CASCADE; "
+                      "DROP FUNCTION IF EXISTS sagactl_count CASCADE"),
+      &PQclear);
+  if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
+    throw std::runtime_error("--postgres: cannot empty the database: " + std::string(PQerrorMessage(c.get())));
+  }
+}
+
+// The bytes the benchmark's database takes on disk (tables, indexes, TOAST).
+std::uintmax_t postgres_bytes(const std::string& url) {
+  std::unique_ptr<PGconn, decltype(&PQfinish)> c(PQconnectdb(url.c_str()), &PQfinish);
+  std::unique_ptr<PGresult, decltype(&PQclear)> r(
+      PQexec(c.get(), "SELECT sum(pg_total_relation_size(oid)) FROM pg_class WHERE relname IN "
+                      "('sagas', 'journal', 'journal_state', 'saga_counts', 'pruned')"),
+      &PQclear);
+  if (PQresultStatus(r.get()) != PGRES_TUPLES_OK || PQntuples(r.get()) != 1) return 0;
+  return std::strtoull(PQgetvalue(r.get(), 0, 0), nullptr, 10);
+}
+
 template <typename T>
 T must(sagas::Result<T, std::string> r) {
   if (!r) throw std::runtime_error(r.error());
@@ -232,7 +258,9 @@ sagas::Json run_engine(const Settings& s, Wire wire, bool fail_at_confirm) {
   const std::size_t window = static_cast<std::size_t>(s.concurrency) * 16 + 1024;
 
   boost::asio::io_context io;
-  auto store = state::SqliteStore::open({s.dir + "/state.db", /*synchronous_full=*/true, false});
+  if (!s.postgres.empty()) empty_postgres(s.postgres);
+  auto store = state::open_store({.state = s.postgres.empty() ? s.dir + "/state.db" : s.postgres,
+                                  .synchronous_full = true, .read_only = false, .owner = "saga-bench"});
   if (!store) throw std::runtime_error(store.error().message);
   saga::SystemClock clock(io);
 
@@ -332,7 +360,7 @@ sagas::Json run_engine(const Settings& s, Wire wire, bool fail_at_confirm) {
   j.set("commit_share", sagas::Json((commit_seconds - commit_seconds_measured) / driver.seconds));
   j.set("active_sagas_at_end", sagas::Json(static_cast<std::int64_t>(engine.active_sagas())));
   std::error_code ec;
-  auto db_bytes = std::filesystem::file_size(s.dir + "/state.db", ec);
+  auto db_bytes = s.postgres.empty() ? std::filesystem::file_size(s.dir + "/state.db", ec) : postgres_bytes(s.postgres);
   j.set("state_file_mib", sagas::Json(ec ? 0.0 : static_cast<double>(db_bytes) / (1024.0 * 1024.0)));
   // Every saga the file holds finished (the warm-up's too): bytes of state file per finished saga.
   j.set("state_bytes_per_saga", sagas::Json(ec ? 0.0 : static_cast<double>(db_bytes) / (s.sagas + s.warmup)));

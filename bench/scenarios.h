@@ -17,6 +17,7 @@ struct Settings {
   int partitions = 1;       // of every topic, as `sagactl run` creates them
   double ceiling_seconds = 3;  // the ceiling runs at least this long (it is fast)
   bool events = false;      // publish lifecycle events (built from the journal, as `sagactl run` does)
+  std::string postgres;     // the engine's store: this PostgreSQL database (emptied first), not a SQLite file
 };
 
 // The steps of the benchmark's order saga: reserve-stock, charge-card, confirm-order.

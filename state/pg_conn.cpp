@@ -76,30 +76,65 @@ Status Conn::fail(const std::string& what) const {
   return {Errc::io, what + " in PostgreSQL at " + where_ + ": " + trimmed(PQerrorMessage(c_.get()))};
 }
 
-Result<Rows> Conn::outcome(ResultPtr r, const std::string& what, std::string* sqlstate) {
+Result<Rows> Conn::outcome(ResultPtr r, const std::string& what, Diagnostics* diag) {
   auto status = PQresultStatus(r.get());
   if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return Rows(std::move(r));
-  if (sqlstate != nullptr) {
+  if (diag != nullptr) {
     const char* code = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
-    *sqlstate = code == nullptr ? "" : code;
+    const char* detail = PQresultErrorField(r.get(), PG_DIAG_MESSAGE_DETAIL);
+    diag->sqlstate = code == nullptr ? "" : code;
+    diag->detail = detail == nullptr ? "" : detail;
   }
   std::string reason = trimmed(r ? PQresultErrorMessage(r.get()) : PQerrorMessage(c_.get()));
   if (reason.empty()) reason = trimmed(PQerrorMessage(c_.get()));
   return Status{Errc::io, what + " in PostgreSQL at " + where_ + ": " + reason};
 }
 
-Result<Rows> Conn::run(const char* sql, std::initializer_list<Param> params, std::string* sqlstate) {
+template <typename Range>
+Result<Rows> Conn::run_prepared(const char* sql, const Range& params, Diagnostics* diag) {
   if (Status st = ready(); !st.ok()) return st;
   auto it = prepared_.find(sql);
   if (it == prepared_.end()) {
     std::string name = "s" + std::to_string(prepared_.size());
     ResultPtr p(PQprepare(c_.get(), name.c_str(), sql, 0, nullptr));
-    if (auto r = outcome(std::move(p), "cannot prepare a statement", sqlstate); !r) return r.error();
+    if (auto r = outcome(std::move(p), "cannot prepare a statement", diag); !r) return r.error();
     it = prepared_.emplace(sql, std::move(name)).first;
   }
   TextParams tp(params);
   ResultPtr r(PQexecPrepared(c_.get(), it->second.c_str(), tp.size(), tp.values.data(), nullptr, nullptr, 0));
-  return outcome(std::move(r), "a statement failed", sqlstate);
+  return outcome(std::move(r), "a statement failed", diag);
+}
+
+Result<Rows> Conn::run(const char* sql, std::initializer_list<Param> params, Diagnostics* diag) {
+  return run_prepared(sql, params, diag);
+}
+
+Result<Rows> Conn::run(const char* sql, const std::vector<Param>& params, Diagnostics* diag) {
+  return run_prepared(sql, params, diag);
+}
+
+std::string text_array(const std::vector<const std::string*>& items) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out += ',';
+    if (items[i] == nullptr) {
+      out += "NULL";
+      continue;
+    }
+    out += '"';
+    for (char ch : *items[i]) {
+      if (ch == '"' || ch == '\\') out += '\\';
+      out += ch;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
+std::string int_array(const std::vector<std::int64_t>& items) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < items.size(); ++i) out += (i > 0 ? "," : "") + std::to_string(items[i]);
+  return out + "}";
 }
 
 Result<Rows> Conn::run_text(const std::string& sql, const std::vector<Param>& params) {

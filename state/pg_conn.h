@@ -54,6 +54,12 @@ class Rows {
   ResultPtr r_;
 };
 
+// What the server said of a failed statement.
+struct Diagnostics {
+  std::string sqlstate;
+  std::string detail;  // e.g. "Key (id)=(order-1) already exists."
+};
+
 // SQLSTATE of a unique violation (a saga id that exists).
 inline constexpr std::string_view kUniqueViolation = "23505";
 // SQLSTATE of a lock not granted within lock_timeout.
@@ -68,8 +74,9 @@ class Conn {
   const std::string& where() const { return where_; }
 
   // Runs a prepared statement. The error names the database and the server's reason, and
-  // `sqlstate` (when given) receives the server's SQLSTATE.
-  Result<Rows> run(const char* sql, std::initializer_list<Param> params = {}, std::string* sqlstate = nullptr);
+  // `diag` (when given) receives the server's SQLSTATE and detail.
+  Result<Rows> run(const char* sql, std::initializer_list<Param> params = {}, Diagnostics* diag = nullptr);
+  Result<Rows> run(const char* sql, const std::vector<Param>& params, Diagnostics* diag = nullptr);
   // The same for SQL assembled at run time (not prepared).
   Result<Rows> run_text(const std::string& sql, const std::vector<Param>& params);
   // Runs SQL with no parameters, perhaps several statements (the schema).
@@ -96,7 +103,9 @@ class Conn {
   Status fail(const std::string& what) const;
 
  private:
-  Result<Rows> outcome(ResultPtr r, const std::string& what, std::string* sqlstate);
+  Result<Rows> outcome(ResultPtr r, const std::string& what, Diagnostics* diag);
+  template <typename Range>
+  Result<Rows> run_prepared(const char* sql, const Range& params, Diagnostics* diag);
   // Dials again when the connection was lost, unless a transaction is open.
   Status ready();
 
@@ -109,5 +118,10 @@ class Conn {
 
 // The URL without a password, for messages.
 std::string redact(const std::string& url);
+
+// A one-dimensional array literal of texts ({"a","b\"c",NULL}) for a text[] parameter.
+std::string text_array(const std::vector<const std::string*>& items);
+// The same of whole numbers ({1,2,3}).
+std::string int_array(const std::vector<std::int64_t>& items);
 
 }  // namespace state::pg

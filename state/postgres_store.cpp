@@ -188,10 +188,10 @@ struct PostgresStore::Impl {
     if (auto set = writer.run_text("SET lock_timeout = " + std::to_string(std::max<std::int64_t>(wait_ms, 1)), {}); !set) {
       return set.error();
     }
-    std::string sqlstate;
-    auto got = writer.run("SELECT pg_advisory_lock($1)", {kOwnerLock}, &sqlstate);
+    pg::Diagnostics diag;
+    auto got = writer.run("SELECT pg_advisory_lock($1)", {kOwnerLock}, &diag);
     if (auto reset = writer.exec("SET lock_timeout = 0"); !reset.ok()) return reset;
-    if (!got && sqlstate != pg::kLockNotAvailable) return got.error();
+    if (!got && diag.sqlstate != pg::kLockNotAvailable) return got.error();
     if (!got) {
       auto holder = writer.run("SELECT owner FROM journal_state");
       std::string who = holder && !holder->empty() ? holder->str(0, 0) : "unknown";
@@ -227,66 +227,107 @@ struct PostgresStore::Impl {
 
   // --- writing (writer connection) ---
 
-  Status append(std::int64_t num, const std::string& id, Position pos, TimeMs at, bool snapshot, std::string data) {
-    auto r = writer.run("INSERT INTO journal (saga_num, position, at, snapshot, data) VALUES ($1, $2, $3, $4, $5)",
-                        {num, pos, at, std::string(snapshot ? "t" : "f"), std::move(data)});
-    if (!r) return Status{r.error().code, "cannot write the journal of saga " + (id.empty() ? "(none)" : id) + ": " +
-                                              r.error().message};
-    return Status::success();
-  }
+  // A batch as the few statements that write it, each over arrays (one round trip per
+  // statement, whatever the batch's size): the new sagas' summary rows, the other summaries
+  // (each saga's latest in the batch), and the journal entries (saga_num from the id).
+  struct Rowset {
+    std::vector<const sagas::Instance*> fresh;
+    std::vector<const sagas::Instance*> updated;  // in first-touched order, the latest instance each
+    std::unordered_map<std::string, std::size_t> updated_at;  // id -> index in `updated`
+    std::vector<const std::string*> entry_ids;  // nullptr: a dead letter
+    std::vector<std::int64_t> positions, times;
+    std::vector<std::string> snapshots, data;  // "t"/"f", the codec's text
+  };
 
-  // The saga's summary row, new (`fresh`) or brought up to date (an upsert: a saga this writer
-  // does not know may still lack its row); returns its number.
-  Result<std::int64_t> put_row(const sagas::Instance& inst, bool fresh) {
-    std::string sqlstate;
-    auto r = fresh ? writer.run("INSERT INTO sagas (id, saga, version, state, created_at, updated_at, error) "
-                                "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING num",
-                                {inst.id, inst.saga, std::int64_t{inst.version}, std::string(sagas::to_string(inst.state)),
-                                 inst.created_at, inst.updated_at, inst.error},
-                                &sqlstate)
-                   : writer.run("INSERT INTO sagas (id, saga, version, state, created_at, updated_at, error) "
-                                "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO UPDATE SET "
-                                "state = excluded.state, updated_at = excluded.updated_at, error = excluded.error "
-                                "RETURNING num",
-                                {inst.id, inst.saga, std::int64_t{inst.version}, std::string(sagas::to_string(inst.state)),
-                                 inst.created_at, inst.updated_at, inst.error});
-    if (!r) {
-      if (sqlstate == pg::kUniqueViolation) return Status{Errc::corrupt, "saga id \"" + inst.id + "\" already exists"};
-      return r.error();
+  // What one entry adds to the rowset, with what the batch knows of its saga.
+  static void plan(const Commit& c, Position pos, journal::BatchMemory& memory, Rowset& rows) {
+    const auto& inst = c.instance;
+    bool snapshot = false;
+    if (c.messages_only) {
+      rows.entry_ids.push_back(nullptr);
+      rows.data.push_back(journal::encode_messages(c));
+    } else {
+      std::optional<Known>& k = memory.of(inst.id);
+      snapshot = journal::needs_snapshot(c, k);
+      if (!k) k.emplace();
+      if (c.new_instance) {
+        rows.fresh.push_back(&inst);
+      } else if (auto [it, added] = rows.updated_at.try_emplace(inst.id, rows.updated.size()); added) {
+        rows.updated.push_back(&inst);
+      } else {
+        rows.updated[it->second] = &inst;
+      }
+      rows.entry_ids.push_back(&inst.id);
+      rows.data.push_back(journal::encode_entry(c, *k, snapshot));
+      journal::forget_if_done(c, k);
     }
-    return r->int64(0, 0);
+    rows.positions.push_back(pos);
+    rows.times.push_back(inst.updated_at);
+    rows.snapshots.emplace_back(snapshot ? "t" : "f");
   }
 
-  // The summary of a saga this writer knows; its state only when it changed (the counting
-  // trigger and the state indexes are left alone otherwise).
-  Status touch_row(const Known& k, const sagas::Instance& inst) {
-    auto r = k.state != inst.state
-                 ? writer.run("UPDATE sagas SET updated_at = $1, error = $2, state = $3 WHERE num = $4",
-                              {inst.updated_at, inst.error, std::string(sagas::to_string(inst.state)), k.num})
-                 : writer.run("UPDATE sagas SET updated_at = $1, error = $2 WHERE num = $3",
-                              {inst.updated_at, inst.error, k.num});
+  // The summary columns of `sagas` as array parameters $1..$7.
+  static std::vector<Param> summary_arrays(const std::vector<const sagas::Instance*>& list) {
+    std::vector<const std::string*> ids, names, states, errors;
+    std::vector<std::string> state_texts;
+    std::vector<std::int64_t> versions, created, updated;
+    state_texts.reserve(list.size());
+    for (const auto* i : list) {
+      ids.push_back(&i->id);
+      names.push_back(&i->saga);
+      state_texts.emplace_back(sagas::to_string(i->state));
+      errors.push_back(&i->error);
+      versions.push_back(i->version);
+      created.push_back(i->created_at);
+      updated.push_back(i->updated_at);
+    }
+    for (const auto& t : state_texts) states.push_back(&t);
+    return {pg::text_array(ids), pg::text_array(names), pg::int_array(versions), pg::text_array(states),
+            pg::int_array(created), pg::int_array(updated), pg::text_array(errors)};
+  }
+
+  // Writes the rowset; the saga that already exists is named.
+  Status write(const Rowset& rows) {
+    if (!rows.fresh.empty()) {
+      pg::Diagnostics diag;
+      auto r = writer.run(
+          "INSERT INTO sagas (id, saga, version, state, created_at, updated_at, error) "
+          "SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::bigint[], $6::bigint[], $7::text[])",
+          summary_arrays(rows.fresh), &diag);
+      if (!r && diag.sqlstate == pg::kUniqueViolation) return Status{Errc::corrupt, existing(diag.detail)};
+      if (!r) return r.error();
+    }
+    if (!rows.updated.empty()) {
+      // An upsert: a saga this writer does not know may still lack its row (a test's commit).
+      // The counting trigger fires only where the state changed.
+      auto r = writer.run(
+          "INSERT INTO sagas (id, saga, version, state, created_at, updated_at, error) "
+          "SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::bigint[], $6::bigint[], $7::text[]) "
+          "ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at, error = excluded.error",
+          summary_arrays(rows.updated));
+      if (!r) return r.error();
+    }
+    if (rows.positions.empty()) return Status::success();
+    std::vector<const std::string*> snapshots, data;
+    for (const auto& t : rows.snapshots) snapshots.push_back(&t);
+    for (const auto& t : rows.data) data.push_back(&t);
+    auto r = writer.run(
+        "INSERT INTO journal (saga_num, position, at, snapshot, data) "
+        "SELECT COALESCE(s.num, 0), e.position, e.at, e.snapshot, e.data FROM unnest($1::text[], $2::bigint[], "
+        "$3::bigint[], $4::boolean[], $5::text[]) AS e (id, position, at, snapshot, data) LEFT JOIN sagas s ON s.id = e.id",
+        {pg::text_array(rows.entry_ids), pg::int_array(rows.positions), pg::int_array(rows.times), pg::text_array(snapshots),
+         pg::text_array(data)});
     return r ? Status::success() : r.error();
   }
 
-  Status write(const Commit& c, Position pos, journal::BatchMemory& memory) {
-    const auto& inst = c.instance;
-    if (c.messages_only) return append(0, "", pos, inst.updated_at, false, journal::encode_messages(c));
-    std::optional<Known>& k = memory.of(inst.id);
-    const bool snapshot = journal::needs_snapshot(c, k);
-    if (c.new_instance || !k) {
-      auto num = put_row(inst, c.new_instance);
-      if (!num) return num.error();
-      if (!k) k.emplace();
-      k->num = *num;
-    } else if (Status st = touch_row(*k, inst); !st.ok()) {
-      return st;
-    }
-    if (Status st = append(k->num, inst.id, pos, inst.updated_at, snapshot, journal::encode_entry(c, *k, snapshot));
-        !st.ok()) {
-      return st;
-    }
-    journal::forget_if_done(c, k);
-    return Status::success();
+  // "saga id "X" already exists", from the server's "Key (id)=(X) already exists."
+  static std::string existing(const std::string& detail) {
+    auto from = detail.find("=(");
+    auto to = detail.rfind(") already exists");
+    std::string id = from != std::string::npos && to != std::string::npos && to > from + 2
+                         ? detail.substr(from + 2, to - from - 2)
+                         : detail;
+    return "saga id \"" + id + "\" already exists";
   }
 
   // Whether a transaction whose connection was lost in COMMIT committed: the position and
@@ -342,17 +383,19 @@ Status PostgresStore::commit(std::span<Commit> batch, Position delivered) {
   Position pos = d.last;
   Position watermark = std::min(std::max(delivered, d.delivered), d.last + static_cast<Position>(batch.size()));
   journal::BatchMemory memory(d.known);
+  Impl::Rowset rows;
+  for (auto& c : batch) Impl::plan(c, ++pos, memory, rows);
   bool written = false;  // the whole batch was sent; only COMMIT was left
   Status st = d.writer.transaction([&]() -> Status {
-    for (auto& c : batch) {
-      if (Status one = d.write(c, ++pos, memory); !one.ok()) return one;
-    }
+    // First, so the owner's row stays locked to the end: a takeover waits for this commit,
+    // or this commit sees the new epoch and writes nothing.
     auto moved = d.writer.run("UPDATE journal_state SET last = $1, delivered = $2 WHERE epoch = $3", {pos, watermark, d.epoch});
     if (!moved) return moved.error();
     if (moved->affected() == 0) {
       auto now = d.writer.run("SELECT epoch, owner FROM journal_state");
       return d.fenced(now && !now->empty() ? now->int64(0, 0) : 0, now && !now->empty() ? now->str(0, 1) : "unknown");
     }
+    if (Status w = d.write(rows); !w.ok()) return w;
     written = true;
     return Status::success();
   });
