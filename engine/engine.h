@@ -96,6 +96,11 @@ struct EngineOptions {
   std::string start_topic;
   // Told the duration of every successful commit and how many transitions it carried (metrics).
   std::function<void(double seconds, std::size_t transitions)> on_commit;
+  // Told once, with the store's reason, when the store refuses a commit because another
+  // orchestrator has taken it over (state::Errc::locked: a PostgreSQL store's epoch moved
+  // on). The engine then never commits, sends or acknowledges again; whoever runs it should
+  // stop the process (sagactl run exits 1).
+  std::function<void(const std::string& why)> on_fenced;
 };
 
 struct StepStatus {

@@ -88,6 +88,15 @@ void Engine::Impl::committed(CommitWriter::Outcome o) {
   InFlight f = std::move(*in_flight);
   in_flight.reset();
   std::size_t n = o.batch.size();
+  if (!o.status.ok() && o.status.code == state::Errc::locked) {
+    // Not retried: every later commit would be refused the same way, and nothing of this one
+    // was acted on. The new owner runs these sagas from what the store holds.
+    ++stats.commit_failures;
+    fenced = commit_blocked = true;
+    spdlog::critical("this orchestrator no longer owns its store and stops committing: {}", o.status.message);
+    if (options.on_fenced) options.on_fenced(o.status.message);
+    return;
+  }
   if (!o.status.ok()) {
     ++stats.commit_failures;
     spdlog::error("commit of {} transitions failed, retrying in {} ms: {}", n, options.commit_retry_delay,

@@ -106,6 +106,7 @@ struct Engine::Impl {
   state::Position stored_watermark = 0;  // the delivered watermark as last committed
   bool flush_posted = false;
   bool commit_blocked = false;  // a failed commit waits for its retry
+  bool fenced = false;          // another owner took the store over: nothing is committed again
   bool clear_outbox_armed = false;  // a commit of delivered outbox ids is due
   bool opened = false;
   bool closed = false;

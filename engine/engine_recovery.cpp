@@ -71,7 +71,7 @@ Status Engine::Impl::open() {
 
 void Engine::Impl::close() {
   if (closed) return;
-  commit_blocked = false;  // one last attempt
+  commit_blocked = fenced;  // one last attempt, unless another owner has the store
   flush_and_wait();
   if (!pending.empty()) {
     spdlog::error("closing with {} uncommitted transitions (the store failed); they are lost, and the "

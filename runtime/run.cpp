@@ -6,12 +6,14 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <ostream>
 #include <set>
 #include <sstream>
@@ -240,6 +242,13 @@ int run_command(const Config& c, std::ostream& out, std::ostream& err) {
   eo.start_topic = c.kafka.start_topic;
   eo.retention = c.retention.count();
   eo.on_commit = [&](double seconds, std::size_t n) { metrics.observe_commit(seconds, n); };
+  // Another orchestrator took the store over: this one has nothing left to do but stop.
+  std::optional<std::string> fenced;
+  std::function<void()> halt;
+  eo.on_fenced = [&](const std::string& why) {
+    fenced = why;
+    boost::asio::post(io, [&] { halt(); });
+  };
   saga::Engine engine(io, **store, **transport, clock, eo);
   for (const auto& d : loaded.definitions) engine.add(d);
   AdminApi admin{io, engine, **transport, metrics, token->value};
@@ -277,6 +286,14 @@ int run_command(const Config& c, std::ostream& out, std::ostream& err) {
     });
   };
   await_hangup();
+  halt = [&] {
+    signals.cancel();
+    hangup.cancel();
+    if (server) server->stop();
+    engine.close();
+    work.reset();
+    io.stop();
+  };
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     spdlog::info("signal {}: draining", sig);
@@ -288,6 +305,10 @@ int run_command(const Config& c, std::ostream& out, std::ostream& err) {
     io.stop();
   });
   io.run();
+  if (fenced) {
+    err << "run: " << *fenced << "\n";
+    return kExitError;
+  }
   spdlog::info("stopped cleanly");
   return kExitOk;
 }

@@ -138,6 +138,26 @@ TEST_F(OnPostgres, AKilledRunResumesFromTheDatabase) {
   EXPECT_EQ(history.find("saga-started"), history.rfind("saga-started")) << "started twice: " << history;
 }
 
+// A paused or cut-off orchestrator whose session the server ended, replaced by another: at its
+// next commit it learns it was fenced off, says so and exits, and the new one runs the saga.
+TEST_F(OnPostgres, AnOrchestratorReplacedByAnotherStopsAtItsNextCommit) {
+  start_run();
+  auto old_run = std::move(run_);
+  std::string old_admin = admin_;
+  auto cut = run_process({"/usr/bin/psql", url_, "-Atc",
+                          "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND granted"});
+  ASSERT_EQ(cut.exit_code, 0) << cut.err;
+  ASSERT_EQ(cut.out, "1\n") << "the old orchestrator's session held the lock";
+  start_run();  // takes the lock and a new epoch at once: the old session is gone
+  admin_ = old_admin;
+  auto refused = sagactl({"start", "order-fulfilment", "--input", kGoodOrder, "--id", "too-late"});
+  EXPECT_EQ(old_run->wait(), 1) << old_run->err();
+  EXPECT_NE(old_run->err().find("has taken the journal in"), std::string::npos) << old_run->err();
+  EXPECT_NE(old_run->err().find("this one must stop"), std::string::npos) << old_run->err();
+  EXPECT_NE(refused.exit_code, 0) << "its start was never confirmed: " << refused.out;
+  EXPECT_EQ(state_of("too-late"), "") << "nothing of the old owner landed";
+}
+
 TEST_F(OnPostgres, AnUnreachableDatabaseIsReportedWithoutItsPassword) {
   std::ofstream(config_) << "sagas: sagas\nstate: postgresql://sagactl:hunter2@127.0.0.1:1/orders\n"
                          << "kafka:\n  brokers: embedded\n  embedded_port: 0\nadmin: 127.0.0.1:0\n";

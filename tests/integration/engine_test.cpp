@@ -584,6 +584,25 @@ TEST_P(DurableEngine, AFailedCommitIsRetriedAndNothingIsSentBeforeItSucceeds) {
   expect_applied_once(w, id);
 }
 
+TEST(Engine, AFencedStoreStopsTheEngineForGoodAndSaysWhy) {
+  World w(examples());
+  std::vector<std::string> told;
+  w.options.on_fenced = [&](const std::string& why) { told.push_back(why); };
+  w.boot();
+  w.store->fenced = true;
+  w.start("order-fulfilment", kOrderInput);
+  w.settle();
+  ASSERT_EQ(told.size(), 1u);
+  EXPECT_EQ(told[0], "another orchestrator has taken the journal over");
+  EXPECT_FALSE(w.engine->store_healthy());
+  EXPECT_TRUE(w.published.empty()) << "nothing is sent for a refused commit";
+  w.clock->advance(60'000);  // many commit_retry_delays: no retry
+  w.settle();
+  EXPECT_EQ(w.engine->stats().commit_failures, 1u);
+  EXPECT_EQ(w.store->commits, 1);
+  EXPECT_TRUE(w.published.empty());
+}
+
 TEST(Engine, AReplyIsAcknowledgedOnlyAfterTheCommitThatAppliedIt) {
   World w(examples());
   w.copies = [](const Command&) { return 0; };

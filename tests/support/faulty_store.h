@@ -21,6 +21,7 @@ class FaultyStore final : public state::Store {
   explicit FaultyStore(state::Store& inner) : inner_(inner) {}
 
   int fail_commits = 0;                    // the next N commits fail with an I/O error, writing nothing
+  bool fenced = false;                     // every commit is refused: another owner took the store over
   std::optional<int> crash_before_commit;  // the Nth commit (1-based) crashes before writing
   std::optional<int> crash_after_commit;   // the Nth commit writes, then crashes before anything is sent
   int commits = 0;                         // commit calls so far
@@ -28,6 +29,7 @@ class FaultyStore final : public state::Store {
   state::Status commit(std::span<state::Commit> batch, state::Position delivered) override {
     ++commits;
     if (crash_before_commit && commits == *crash_before_commit) throw SimulatedCrash();
+    if (fenced) return {state::Errc::locked, "another orchestrator has taken the journal over"};
     if (fail_commits > 0) {
       --fail_commits;
       return {state::Errc::io, "injected I/O error"};
