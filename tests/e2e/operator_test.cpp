@@ -14,6 +14,7 @@
 
 #include "runtime/admin.h"
 #include "sagas/json.h"
+#include "tests/e2e/orchestrator_fixture.h"
 #include "tests/e2e/process.h"
 
 namespace {
@@ -26,7 +27,6 @@ using testing_support::await;
 using testing_support::line_value;
 
 const std::string kBin = SAGACTL_BIN;
-const std::string kServices = ORDER_SERVICES_BIN;
 const std::string kExamples = std::string(SAGACTL_SOURCE_DIR) + "/examples/sagas";
 
 // A small saga on the order services' topics, with timeouts short enough for tests and long
@@ -53,64 +53,22 @@ steps:
 
 
 
-class Operator : public ::testing::Test {
+class Operator : public testing_support::OrchestratorFixture {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("sagactl-op-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_ / "sagas");
+    make_dir("sagactl-op-");
     fs::copy_file(kExamples + "/order-fulfilment.yaml", dir_ / "sagas" / "order-fulfilment.yaml");
     std::ofstream(dir_ / "sagas" / "quick-order.yaml") << kQuickSaga;
-    config_ = (dir_ / "sagactl.yaml").string();
     std::ofstream(config_) << "sagas: " << (dir_ / "sagas").string() << "\nstate: " << (dir_ / "state.db").string()
                            << "\nkafka:\n  brokers: embedded\n  embedded_port: 0\nadmin: 127.0.0.1:0\nlog: {level: warn}\n";
   }
 
-  void TearDown() override {
-    services_.reset();
-    run_.reset();
-    fs::remove_all(dir_);
-  }
-
-  // Starts `sagactl run` and waits until it is ready (/readyz), not merely listening.
-  void start_run() {
-    run_ = std::make_unique<BackgroundProcess>(std::vector<std::string>{kBin, "run", "--config", config_});
-    ASSERT_TRUE(await([&] { return !line_value(run_->out(), "admin: ").empty(); })) << run_->err();
-    bootstrap_ = line_value(run_->out(), "bootstrap: ");
-    admin_ = line_value(run_->out(), "admin: ");
-    ASSERT_TRUE(await([&] {
-      auto r = runtime::http_request(admin_, "GET", "/readyz");
-      return r.ok() && r->status == 200;
-    })) << run_->err();
-  }
-
-  void start_services(std::vector<std::string> flags = {}) {
-    std::vector<std::string> argv = {kServices, "--brokers", bootstrap_, "--state-dir", dir_.string()};
-    argv.insert(argv.end(), flags.begin(), flags.end());
-    services_ = std::make_unique<BackgroundProcess>(argv);
-  }
-
-  ProcessResult sagactl(std::vector<std::string> args) {
+  ProcessResult sagactl(std::vector<std::string> args) override {
     args.insert(args.begin(), kBin);
     args.insert(args.end(), {"--config", config_});
     if (args[1] == "start" || args[1] == "compensate") args.insert(args.end(), {"--admin", admin_});
     return run_process(args);
   }
-
-  std::string state_of(const std::string& id) {
-    auto r = sagactl({"status", id, "--json"});
-    std::smatch m;
-    std::regex state("\"state\":\"([a-z_]+)\"");
-    return std::regex_search(r.out, m, state) ? m[1].str() : "";
-  }
-
-  fs::path dir_;
-  std::string config_;
-  std::string bootstrap_;
-  std::string admin_;
-  std::unique_ptr<BackgroundProcess> run_;
-  std::unique_ptr<BackgroundProcess> services_;
 };
 
 const std::string kGoodOrder = R"({"orderId": "o-1", "amount": 42, "items": [], "express": true})";

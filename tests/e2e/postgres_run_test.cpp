@@ -7,9 +7,9 @@
 
 #include <filesystem>
 #include <fstream>
-#include <regex>
 
 #include "runtime/admin.h"
+#include "tests/e2e/orchestrator_fixture.h"
 #include "tests/e2e/process.h"
 #include "tests/support/postgres_server.h"
 
@@ -17,19 +17,16 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing_support::await;
-using testing_support::BackgroundProcess;
-using testing_support::line_value;
 using testing_support::ProcessResult;
 using testing_support::run_process;
 
 const std::string kBin = SAGACTL_BIN;
-const std::string kServices = ORDER_SERVICES_BIN;
 const std::string kExamples = std::string(SAGACTL_SOURCE_DIR) + "/examples/sagas";
 
 const std::string kGoodOrder = R"({"orderId": "o-1", "amount": 42, "items": [], "express": true})";
 const std::string kDeclined = R"({"orderId": "o-2", "amount": 5000, "items": [], "express": true})";
 
-class OnPostgres : public ::testing::Test {
+class OnPostgres : public testing_support::OrchestratorFixture {
  protected:
   void SetUp() override {
     auto server = testing_support::PostgresServer::start();
@@ -38,42 +35,15 @@ class OnPostgres : public ::testing::Test {
     auto url = server_->create_database("orders");
     ASSERT_TRUE(url.ok()) << url.error().message;
     url_ = *url;
-    dir_ = fs::temp_directory_path() / ("sagactl-pg-run-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_ / "sagas");
+    make_dir("sagactl-pg-run-");
     fs::copy_file(kExamples + "/order-fulfilment.yaml", dir_ / "sagas" / "order-fulfilment.yaml");
-    config_ = (dir_ / "sagactl.yaml").string();
     std::ofstream(config_) << "sagas: sagas\nstate: " << url_
                            << "\nkafka:\n  brokers: embedded\n  embedded_port: 0\nadmin: 127.0.0.1:0\nlog: {level: warn}\n";
   }
 
-  void TearDown() override {
-    services_.reset();
-    run_.reset();
-    fs::remove_all(dir_);
-  }
-
-  void start_run() {
-    run_ = std::make_unique<BackgroundProcess>(std::vector<std::string>{kBin, "run", "--config", config_});
-    ASSERT_TRUE(await([&] { return !line_value(run_->out(), "admin: ").empty(); })) << run_->err();
-    bootstrap_ = line_value(run_->out(), "bootstrap: ");
-    admin_ = line_value(run_->out(), "admin: ");
-    ASSERT_TRUE(await([&] {
-      auto r = runtime::http_request(admin_, "GET", "/readyz");
-      return r.ok() && r->status == 200;
-    })) << run_->err();
-  }
-
-  void start_services(std::vector<std::string> flags = {}) {
-    std::vector<std::string> argv = {kServices, "--brokers", bootstrap_, "--state-dir", dir_.string()};
-    argv.insert(argv.end(), flags.begin(), flags.end());
-    services_ = std::make_unique<BackgroundProcess>(argv);
-  }
-
   // The CLI with the database's URL as --state and no config file: any machine that reaches
   // the database sees the sagas.
-  ProcessResult sagactl(std::vector<std::string> args) {
+  ProcessResult sagactl(std::vector<std::string> args) override {
     args.insert(args.begin(), kBin);
     if (args[1] == "start" || args[1] == "compensate") {
       args.insert(args.end(), {"--admin", admin_});
@@ -83,21 +53,8 @@ class OnPostgres : public ::testing::Test {
     return run_process(args, dir_.string());
   }
 
-  std::string state_of(const std::string& id) {
-    auto r = sagactl({"status", id, "--json"});
-    std::smatch m;
-    std::regex state("\"state\":\"([a-z_]+)\"");
-    return std::regex_search(r.out, m, state) ? m[1].str() : "";
-  }
-
-  std::unique_ptr<testing_support::PostgresServer> server_;
+  std::unique_ptr<testing_support::PostgresServer> server_;  // outlives the processes (TearDown)
   std::string url_;
-  fs::path dir_;
-  std::string config_;
-  std::string bootstrap_;
-  std::string admin_;
-  std::unique_ptr<BackgroundProcess> run_;
-  std::unique_ptr<BackgroundProcess> services_;
 };
 
 TEST_F(OnPostgres, TheOrderSagaRunsAndTheCliReadsItByTheDatabasesUrl) {

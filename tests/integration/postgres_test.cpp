@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "state/pg_conn.h"
 #include "state/postgres_store.h"
 #include "tests/support/must.h"
 #include "tests/support/postgres_server.h"
@@ -17,14 +18,8 @@
 
 namespace {
 
-struct ConnDeleter {
-  void operator()(PGconn* c) const { PQfinish(c); }
-};
-struct ResultDeleter {
-  void operator()(PGresult* r) const { PQclear(r); }
-};
-using ConnPtr = std::unique_ptr<PGconn, ConnDeleter>;
-using ResultPtr = std::unique_ptr<PGresult, ResultDeleter>;
+using state::pg::ConnPtr;
+using state::pg::ResultPtr;
 
 ConnPtr connect(const std::string& url) {
   ConnPtr c(PQconnectdb(url.c_str()));
