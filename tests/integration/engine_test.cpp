@@ -11,6 +11,7 @@
 
 #include "tests/support/must.h"
 #include "tests/integration/engine_world.h"
+#include "tests/support/postgres_server.h"
 
 namespace engine_test {
 using testing_support::must;
@@ -601,6 +602,33 @@ TEST(Engine, AFencedStoreStopsTheEngineForGoodAndSaysWhy) {
   EXPECT_EQ(w.engine->stats().commit_failures, 1u);
   EXPECT_EQ(w.store->commits, 1);
   EXPECT_TRUE(w.published.empty());
+}
+
+// PostgreSQL restarts (a crash of it, a failover) while sagas run: commits fail and wait,
+// nothing is sent meanwhile, and once it is back the store dials again and every saga ends
+// as its participants decided, each command applied once.
+TEST(Engine, SagasWaitOutADatabaseOutageAndFinishWhenItIsBack) {
+  auto server = testing_support::PostgresServer::start();
+  ASSERT_TRUE(server.ok()) << server.error().message;
+  auto url = (*server)->create_database("outage");
+  ASSERT_TRUE(url.ok()) << url.error().message;
+  World w(examples(), Backend::postgres, *url);
+  w.boot();
+  std::vector<SagaId> ids;
+  for (int i = 0; i < 3; ++i) ids.push_back(w.start("order-fulfilment", kOrderInput, "outage-" + std::to_string(i)));
+  ASSERT_TRUE((*server)->stop().ok());
+  w.settle();
+  EXPECT_GE(w.engine->stats().commit_failures, 1u);
+  EXPECT_FALSE(w.engine->store_healthy());
+  EXPECT_TRUE(w.published.empty()) << "nothing is sent before its commit";
+  auto status = w.engine->list({});
+  EXPECT_FALSE(status.ok()) << "a read while the database is down is an error, not an empty list";
+  ASSERT_TRUE((*server)->start_again().ok());
+  for (const auto& id : ids) {
+    EXPECT_EQ(w.run(id), SagaState::completed) << id.value();
+    expect_applied_once(w, id);
+  }
+  EXPECT_TRUE(w.engine->store_healthy());
 }
 
 TEST(Engine, AReplyIsAcknowledgedOnlyAfterTheCommitThatAppliedIt) {

@@ -60,8 +60,9 @@ class World {
  public:
   // The participant answers every command of `defs`; the engine loads `loaded` (all of them
   // unless a test changes it between incarnations).
-  explicit World(std::vector<sagas::DefinitionPtr> defs, Backend backend = Backend::sqlite)
-      : loaded(defs), defs_(std::move(defs)) {
+  // `site`: a store the test made itself (a database URL), instead of a new one of `backend`.
+  explicit World(std::vector<sagas::DefinitionPtr> defs, Backend backend = Backend::sqlite, std::string site = "")
+      : loaded(defs), defs_(std::move(defs)), site_(std::move(site)) {
     if (!std::getenv("SAGACTL_TEST_LOG")) spdlog::set_level(spdlog::level::off);
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
     std::string name = "sagactl-engine-" + std::to_string(::getpid()) + "-" + info->test_suite_name() + "-" + info->name();
@@ -71,7 +72,7 @@ class World {
     dir_ = fs::temp_directory_path() / name;
     fs::remove_all(dir_);
     fs::create_directories(dir_);
-    site_ = testing_support::new_store_site(backend, dir_.string());
+    if (site_.empty()) site_ = testing_support::new_store_site(backend, dir_.string());
     bus.observer = [this](const Message& m) { published.push_back(m); };
     core_ = std::make_shared<ParticipantCore>();
     core_->count_calls(true);
@@ -240,10 +241,10 @@ class World {
   }
 
   std::vector<sagas::DefinitionPtr> defs_;
+  std::string site_;
   fs::path dir_;
   std::vector<std::string> topics_;
   std::shared_ptr<ParticipantCore> core_;
-  std::string site_;
   std::unique_ptr<state::Store> real_;
   std::unique_ptr<InProcessParticipant> participant_;
   TimeMs now_ = 1'700'000'000'000;

@@ -63,26 +63,17 @@ sagas::Result<std::unique_ptr<PostgresServer>> PostgresServer::start() {
   if (::mkdtemp(tmpl) == nullptr) return sagas::Error{"cannot create a temporary directory for PostgreSQL"};
   s->dir_ = tmpl;
   s->as_nobody_ = ::geteuid() == 0;
-  auto as_server = [&](std::vector<std::string> argv) {
-    if (s->as_nobody_) argv.insert(argv.begin(), {"/usr/sbin/runuser", "-u", kServerUser, "--"});
-    return run_process(argv);
-  };
   if (s->as_nobody_) {
     auto chown = run_process({"/bin/chown", std::string(kServerUser) + ":", s->dir_});
     if (chown.exit_code != 0) return sagas::Error{"cannot give " + s->dir_ + " to " + kServerUser + ": " + chown.err};
   }
   std::string data = s->dir_ + "/data";
-  auto init = as_server({s->bin_ + "/initdb", "-D", data, "-U", kUser, "--auth=trust", "-E", "UTF8", "--no-sync"});
+  auto init = s->as_server({s->bin_ + "/initdb", "-D", data, "-U", kUser, "--auth=trust", "-E", "UTF8", "--no-sync"});
   if (init.exit_code != 0) return sagas::Error{"initdb failed: " + init.out + init.err};
   // A free port can be taken between the probe and the server's bind: try a few.
   for (int attempt = 0; attempt < 5 && !s->running_; ++attempt) {
     s->port_ = free_port();
-    auto started = as_server({s->bin_ + "/pg_ctl", "-D", data, "-l", s->dir_ + "/server.log", "-w", "-t", "60", "-o",
-                              "-p " + std::to_string(s->port_) + " -k " + s->dir_ +
-                                  // fsync off: the tests kill orchestrators, never this server.
-                                  " -c listen_addresses=127.0.0.1 -c fsync=off",
-                              "start"});
-    s->running_ = started.exit_code == 0;
+    s->running_ = s->pg_ctl_start();
   }
   if (!s->running_) {
     auto log = run_process({"/bin/cat", s->dir_ + "/server.log"});
@@ -91,12 +82,35 @@ sagas::Result<std::unique_ptr<PostgresServer>> PostgresServer::start() {
   return s;
 }
 
+ProcessResult PostgresServer::as_server(std::vector<std::string> argv) const {
+  if (as_nobody_) argv.insert(argv.begin(), {"/usr/sbin/runuser", "-u", kServerUser, "--"});
+  return run_process(argv);
+}
+
+bool PostgresServer::pg_ctl_start() {
+  return as_server({bin_ + "/pg_ctl", "-D", dir_ + "/data", "-l", dir_ + "/server.log", "-w", "-t", "60", "-o",
+                    "-p " + std::to_string(port_) + " -k " + dir_ +
+                        // fsync off: the tests kill orchestrators, never this server.
+                        " -c listen_addresses=127.0.0.1 -c fsync=off",
+                    "start"})
+             .exit_code == 0;
+}
+
+sagas::Result<bool> PostgresServer::stop() {
+  auto r = as_server({bin_ + "/pg_ctl", "-D", dir_ + "/data", "-m", "immediate", "-w", "stop"});
+  if (r.exit_code != 0) return sagas::Error{"pg_ctl stop failed: " + r.out + r.err};
+  running_ = false;
+  return true;
+}
+
+sagas::Result<bool> PostgresServer::start_again() {
+  running_ = pg_ctl_start();
+  if (!running_) return sagas::Error{"PostgreSQL did not start again on port " + std::to_string(port_)};
+  return true;
+}
+
 PostgresServer::~PostgresServer() {
-  if (running_) {
-    std::vector<std::string> argv = {bin_ + "/pg_ctl", "-D", dir_ + "/data", "-m", "immediate", "-w", "stop"};
-    if (as_nobody_) argv.insert(argv.begin(), {"/usr/sbin/runuser", "-u", kServerUser, "--"});
-    run_process(argv);
-  }
+  if (running_) (void)stop();  // nothing to do about a failure here
   std::error_code ec;
   if (!dir_.empty()) fs::remove_all(dir_, ec);
 }

@@ -8,8 +8,10 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "sagas/result.h"
+#include "tests/e2e/process.h"
 
 namespace testing_support {
 
@@ -26,9 +28,15 @@ class PostgresServer {
   std::string url(const std::string& database = "postgres") const;
   // Creates an empty database; the error says why not.
   sagas::Result<std::string> create_database(const std::string& name);
+  // Stops the server at once (as a crash of it would: sessions cut), and starts it again on
+  // the same port and data.
+  sagas::Result<bool> stop();
+  sagas::Result<bool> start_again();
 
  private:
   PostgresServer() = default;
+  ProcessResult as_server(std::vector<std::string> argv) const;
+  bool pg_ctl_start();
   std::string dir_;
   std::string bin_;
   int port_ = 0;
