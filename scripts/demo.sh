@@ -2,14 +2,18 @@
 # The main job: install what is missing, build, validate the example sagas and draw them, then
 # run the order saga twice through the embedded engine (one completes, one compensates).
 #   scripts/demo.sh [--participants cpp|python|node]   which SDK's order services answer over Kafka
+#   scripts/demo.sh --postgres                         the sagas' state in a throwaway PostgreSQL
 set -euo pipefail
 cd "$(dirname "$0")/.."
 participants=cpp
+postgres=no
+usage="usage: scripts/demo.sh [--participants cpp|python|node] [--postgres]"
 while [ $# -gt 0 ]; do
   case "$1" in
     --participants) participants="${2:-}"; shift 2 ;;
     --participants=*) participants="${1#*=}"; shift ;;
-    *) echo "demo: unknown option $1; usage: scripts/demo.sh [--participants cpp|python|node]" >&2; exit 1 ;;
+    --postgres) postgres=yes; shift ;;
+    *) echo "demo: unknown option $1; $usage" >&2; exit 1 ;;
   esac
 done
 case "$participants" in
@@ -42,16 +46,23 @@ build/examples/embedded-order-demo
 echo
 echo "== over Kafka: sagactl run (embedded broker) + the order saga's participant services ($participants SDK)"
 work=$(mktemp -d)
-run_pid=""; svc_pid=""
+run_pid=""; svc_pid=""; pg_dir=""
 cleanup() {
   [ -n "$svc_pid" ] && kill -TERM "$svc_pid" 2>/dev/null || true
   [ -n "$run_pid" ] && kill -TERM "$run_pid" 2>/dev/null || true
   wait 2>/dev/null || true
+  [ -n "$pg_dir" ] && { scripts/dev-postgres.sh stop "$pg_dir" 2>/dev/null; rm -rf "$pg_dir"; } || true
 }
 trap cleanup EXIT
+state="$work/sagactl.db"
+if [ "$postgres" = yes ]; then
+  pg_dir=$(mktemp -d /tmp/sagactl-demo-pg-XXXXXX)
+  state=$(scripts/dev-postgres.sh start "$pg_dir" $((20000 + RANDOM % 20000)))
+  echo "== PostgreSQL (scripts/dev-postgres.sh): state $state"
+fi
 cat >"$work/sagactl.yaml" <<YAML
 sagas: $PWD/examples/sagas
-state: $work/sagactl.db
+state: $state
 kafka: {brokers: embedded, embedded_port: 0}
 admin: 127.0.0.1:0
 log: {level: warn}
@@ -71,7 +82,7 @@ readyz() {
 }
 for _ in $(seq 300); do readyz 2>/dev/null && break; sleep 0.1; done
 readyz || { echo "demo: sagactl run did not become ready:" >&2; cat "$work/run.log" >&2; exit 1; }
-echo "broker $bootstrap, admin endpoint $admin, state $work/sagactl.db"
+echo "broker $bootstrap, admin endpoint $admin, state $state"
 "${services[@]}" --brokers "$bootstrap" --state-dir "$work" 2>"$work/services.log" &
 svc_pid=$!
 

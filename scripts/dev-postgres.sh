@@ -16,7 +16,11 @@ case $cmd in
 start)
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
-  [ "$(id -u)" = 0 ] && chown nobody: "$dir"
+  if [ "$(id -u)" = 0 ]; then
+    chown nobody: "$dir"
+    runuser -u nobody -- test -w "$dir" ||
+      { echo "dev-postgres: the server runs as nobody, who cannot reach $dir (a parent folder is private); choose a folder under /tmp" >&2; exit 1; }
+  fi
   if [ ! -f "$dir/data/PG_VERSION" ]; then
     as_server "$bin/initdb" -D "$dir/data" -U sagactl --auth=trust -E UTF8 >"$dir/initdb.log" 2>&1 ||
       { cat "$dir/initdb.log" >&2; exit 1; }
