@@ -552,6 +552,10 @@ Result<std::size_t> PostgresStore::prune(TimeMs before, std::size_t max_sagas, T
       {before, static_cast<std::int64_t>(max_sagas)}));
   if (!ids) return ids.error();
   Status st = r.transaction([&]() -> Status {
+    // The counts first: the writer's commits and this deletion change the same count rows,
+    // in orders of their own; taken whole up front, they can never deadlock (a commit in
+    // progress finishes first, later ones wait the moment this takes).
+    if (auto counts = r.run("LOCK TABLE saga_counts IN SHARE ROW EXCLUSIVE MODE"); !counts) return counts.error();
     // A tombstone outlives its saga by one more retention period.
     if (auto old = r.run("DELETE FROM pruned WHERE at < $1", {before}); !old) return old.error();
     if (auto sent = r.run("DELETE FROM journal WHERE saga_num = 0 AND position <= (SELECT delivered FROM journal_state)");

@@ -31,7 +31,8 @@
 #include "runtime/admin.h"
 #include "runtime/kafka.h"
 #include "runtime/kafka_participant.h"
-#include "state/sqlite_store.h"
+#include "state/open_store.h"
+#include "tests/support/postgres_server.h"
 #include "tests/e2e/process.h"
 
 namespace {
@@ -103,20 +104,31 @@ struct Ledger {
   std::map<std::string, std::set<std::string>> keys;  // "saga/step/action" -> keys seen
 };
 
+// The parameter: how the orchestrator consumes ("assign", "group"), or "postgres": assign,
+// with the state in a PostgreSQL database instead of a SQLite file.
 class Chaos : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     dir_ = fs::temp_directory_path() / ("sagactl-chaos-" + std::to_string(::getpid()) + "-" + GetParam());
     fs::remove_all(dir_);
     fs::create_directories(dir_ / "sagas");
+    state_ = (dir_ / "state.db").string();
+    if (GetParam() == "postgres") {
+      auto server = testing_support::PostgresServer::start();
+      ASSERT_TRUE(server.ok()) << server.error().message;
+      postgres_ = std::move(server).value();
+      auto url = postgres_->create_database("chaos");
+      ASSERT_TRUE(url.ok()) << url.error().message;
+      state_ = *url;
+    }
     std::ofstream(dir_ / "sagas" / "chaos.yaml") << kSaga;
     broker_ = std::make_unique<BackgroundProcess>(std::vector<std::string>{
         SAGACTL_BIN, "dev-broker", "--port", "0", "--sagas", (dir_ / "sagas").string(), "--partitions", "2"});
     ASSERT_TRUE(await([&] { return !line_value(broker_->out(), "bootstrap: ").empty(); }, 30s)) << broker_->err();
     bootstrap_ = line_value(broker_->out(), "bootstrap: ");
     std::ofstream(dir_ / "sagactl.yaml")
-        << "sagas: " << (dir_ / "sagas").string() << "\nstate: " << (dir_ / "state.db").string()
-        << "\nkafka:\n  brokers: " << bootstrap_ << "\n  consume: " << GetParam()
+        << "sagas: " << (dir_ / "sagas").string() << "\nstate: " << state_
+        << "\nkafka:\n  brokers: " << bootstrap_ << "\n  consume: " << (GetParam() == "group" ? "group" : "assign")
         << "\n  group: chaos\n  start_topic: chaos.start\n  events_topic: ''\n  fetch_wait_ms: 5\n"
         // The mock cluster ignores static membership: a restarted member waits out the session.
         << "  properties: {session.timeout.ms: '6000', heartbeat.interval.ms: '1000'}\n"
@@ -225,7 +237,7 @@ class Chaos : public ::testing::TestWithParam<std::string> {
   // Saga id -> its state and steps, read from the state file (read-only, beside the writer).
   std::map<std::string, sagas::Instance> read_sagas() {
     std::map<std::string, sagas::Instance> out;
-    auto store = state::SqliteStore::open({(dir_ / "state.db").string(), true, true});
+    auto store = state::open_store({.state = state_, .synchronous_full = true, .read_only = true, .owner = ""});
     if (!store) return out;
     for (std::size_t offset = 0;; offset += 1000) {
       auto page = (*store)->list({.limit = 1000, .offset = offset});
@@ -239,6 +251,8 @@ class Chaos : public ::testing::TestWithParam<std::string> {
   }
 
   fs::path dir_;
+  std::unique_ptr<testing_support::PostgresServer> postgres_;  // for "postgres"; outlives the processes
+  std::string state_;  // the state file, or the database's URL
   std::string bootstrap_;
   std::unique_ptr<BackgroundProcess> broker_;
   std::unique_ptr<BackgroundProcess> orchestrator_;
@@ -327,6 +341,6 @@ TEST_P(Chaos, EverySagaEndsAsItsParticipantsDecidedThroughRandomKills) {
   std::cout << "\n";
 }
 
-INSTANTIATE_TEST_SUITE_P(Consume, Chaos, ::testing::Values("assign", "group"));
+INSTANTIATE_TEST_SUITE_P(Consume, Chaos, ::testing::Values("assign", "group", "postgres"));
 
 }  // namespace
