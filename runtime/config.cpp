@@ -19,6 +19,7 @@ const std::vector<std::string> kLevels = {"trace", "debug", "info", "warn", "err
 const std::vector<std::string> kFormats = {"text", "json"};
 const std::vector<std::string> kConsume = {"group", "assign"};
 const std::vector<std::string> kSynchronous = {"full", "normal"};
+const std::vector<std::string> kBool = {"false", "true"};
 
 std::string join(const std::vector<std::string>& xs) {
   std::string out;
@@ -88,10 +89,10 @@ class Reader {
 void read(const YAML::Node& root, Reader& rd, Config& c) {
   if (root.IsNull()) return;  // an empty file: all defaults
   if (!root.IsMap()) {
-    rd.error(root, "the config must be a mapping of keys (sagas, state, kafka, admin, log, retention)");
+    rd.error(root, "the config must be a mapping of keys (sagas, state, standby, kafka, admin, log, retention)");
     return;
   }
-  rd.keys(root, "", {"sagas", "state", "synchronous", "kafka", "admin", "log", "retention"});
+  rd.keys(root, "", {"sagas", "state", "synchronous", "standby", "kafka", "admin", "log", "retention"});
   if (auto n = root["sagas"]) {
     if (n.IsSequence()) {
       c.sagas.clear();
@@ -105,6 +106,11 @@ void read(const YAML::Node& root, Reader& rd, Config& c) {
     }
   }
   if (auto n = root["state"]) rd.scalar(n, "state", c.state);
+  if (auto n = root["standby"]) {
+    std::string v = "false";
+    rd.choice(n, "standby", kBool, v);
+    c.standby = v == "true";
+  }
   if (auto n = root["synchronous"]) {
     std::string v = "full";
     rd.choice(n, "synchronous", kSynchronous, v);
@@ -246,6 +252,10 @@ void apply_environment(ConfigResult& r) {
     }
   }
   if (auto v = env("SAGACTL_STATE")) c.state = *v;
+  if (auto v = env("SAGACTL_STANDBY")) {
+    if (auto e = check_choice("SAGACTL_STANDBY", *v, kBool)) bad("SAGACTL_STANDBY", *e);
+    else c.standby = *v == "true";
+  }
   if (auto v = env("SAGACTL_SYNCHRONOUS")) {
     if (auto e = check_choice("SAGACTL_SYNCHRONOUS", *v, kSynchronous)) bad("SAGACTL_SYNCHRONOUS", *e);
     else c.synchronous_full = *v == "full";

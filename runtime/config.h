@@ -22,6 +22,9 @@ struct Config {
   std::vector<std::string> sagas = {"./sagas"};
   std::string state = "./sagactl.db";
   bool synchronous_full = true;  // synchronous: full | normal
+  // standby: wait, however long, for the state's owner to go and then take over (instead of
+  // refusing to start when another orchestrator holds it).
+  bool standby = false;
   struct Kafka {
     std::string brokers = "embedded";
     std::map<std::string, std::string> properties;

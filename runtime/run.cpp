@@ -190,8 +190,13 @@ int run_command(const Config& c, std::ostream& out, std::ostream& err) {
         << "--admin-token-file), or listen on 127.0.0.1\n";
     return kExitError;
   }
+  if (c.standby) {
+    spdlog::info("standby: waiting to take {} over from its owner", state::describe_state(c.state));
+  }
   auto store = state::open_store({.state = c.state, .synchronous_full = c.synchronous_full, .read_only = false,
-                                  .owner = owner_of(c.state) + " pid " + std::to_string(::getpid())});
+                                  .owner = owner_of(c.state) + " pid " + std::to_string(::getpid()),
+                                  .wait_for_owner = c.standby});
+  if (store && c.standby) spdlog::info("standby: took {} over", state::describe_state(c.state));
   if (!store) {
     err << "run: " << store.error().message << "\n";
     return kExitError;

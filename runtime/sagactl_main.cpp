@@ -39,7 +39,7 @@ _sagactl() {
   case "$cmd" in
     validate) opts="--strict" ;;
     graph) opts="--format" ;;
-    run) opts="--config --sagas --state --brokers --property --group --consume --partitions --events-topic --start-topic --fetch-wait-ms --admin --admin-token-file --retention --log-level --log-format" ;;
+    run) opts="--config --sagas --state --standby --brokers --property --group --consume --partitions --events-topic --start-topic --fetch-wait-ms --admin --admin-token-file --retention --log-level --log-format" ;;
     start) opts="--config --admin --admin-token-file --input --id --wait --timeout" ;;
     status|history) opts="--config --state --sagas --json" ;;
     list) opts="--config --state --sagas --json --status --saga --limit --offset" ;;
@@ -162,6 +162,8 @@ int main(int argc, char** argv) {
                                "Bootstrap port of the embedded broker, 0: any free one (default 19092) [kafka.embedded_port]")
                      ->check(CLI::Range(0, 65535));
   std::string synchronous;
+  bool standby = false;
+  auto* r_standby = r->add_flag("--standby", standby, "Wait for the state's owner to go, then take over (a hot standby) [standby]");
   auto* r_sync = r->add_option("--synchronous", synchronous, "full (default) or normal: SQLite's fsync policy [synchronous]")
                      ->check(CLI::IsMember({"full", "normal"}));
   auto* r_events = r->add_option("--events-topic", flags.kafka.events_topic, "Lifecycle events topic, empty: off [kafka.events_topic]");
@@ -263,6 +265,7 @@ int main(int argc, char** argv) {
     if (r_parts->count()) config->kafka.partitions = flags.kafka.partitions;
     if (r_port->count()) config->kafka.embedded_port = flags.kafka.embedded_port;
     if (r_sync->count()) config->synchronous_full = synchronous == "full";
+    if (r_standby->count()) config->standby = standby;
     if (r_events->count()) config->kafka.events_topic = flags.kafka.events_topic;
     if (r_start->count()) config->kafka.start_topic = flags.kafka.start_topic;
     if (r_fetch->count()) config->kafka.fetch_wait_ms = flags.kafka.fetch_wait_ms;

@@ -8,11 +8,11 @@ namespace state {
 
 sagas::Result<std::unique_ptr<Store>, Status> open_store(const StoreOptions& o) {
   if (is_postgres_url(o.state)) {
-    auto s = PostgresStore::open({o.state, o.owner, o.read_only, PostgresOptions{}.lock_wait_ms});
+    auto s = PostgresStore::open({o.state, o.owner, o.read_only, o.wait_for_owner ? -1 : PostgresOptions{}.lock_wait_ms});
     if (!s) return s.error();
     return std::unique_ptr<Store>(std::move(s).value());
   }
-  auto s = SqliteStore::open({o.state, o.synchronous_full, o.read_only});
+  auto s = SqliteStore::open({o.state, o.synchronous_full, o.read_only, o.wait_for_owner});
   if (!s) return s.error();
   return std::unique_ptr<Store>(std::move(s).value());
 }

@@ -15,6 +15,9 @@ struct StoreOptions {
   bool synchronous_full = true;  // SQLite: FULL rather than NORMAL
   bool read_only = false;        // the CLI's views: no lock, no ownership, nothing written
   std::string owner;             // PostgreSQL: who holds it, told to a refused second orchestrator
+  // Wait for another orchestrator's hold on the store to end, however long, instead of
+  // refusing (after a few seconds for PostgreSQL, at once for SQLite): a hot standby.
+  bool wait_for_owner = false;
 };
 
 sagas::Result<std::unique_ptr<Store>, Status> open_store(const StoreOptions& options);

@@ -185,7 +185,9 @@ struct PostgresStore::Impl {
   // The lock is waited for a while: the session of an owner that was just killed lives on
   // until the server notices its connection is gone.
   Status take_ownership(std::int64_t wait_ms) {
-    if (auto set = writer.run_text("SET lock_timeout = " + std::to_string(std::max<std::int64_t>(wait_ms, 1)), {}); !set) {
+    // lock_timeout 0 waits for ever.
+    if (auto set = writer.run_text("SET lock_timeout = " + std::to_string(wait_ms < 0 ? 0 : std::max<std::int64_t>(wait_ms, 1)), {});
+        !set) {
       return set.error();
     }
     pg::Diagnostics diag;

@@ -34,8 +34,8 @@ struct PostgresOptions {
   std::string url;         // a libpq URL or connection string
   std::string owner;       // who holds it, as a refused second orchestrator is told
   bool read_only = false;
-  // How long opening waits for the owner's lock before it refuses: a killed owner's session
-  // lasts until the server sees its connection close.
+  // How long opening waits for the owner's lock before it refuses (a killed owner's session
+  // lasts until the server sees its connection close); negative: for ever (a standby).
   std::int64_t lock_wait_ms = 10'000;
 };
 

@@ -46,14 +46,14 @@ using sqlite::corrupt;
 
 using journal::Known;
 
-sagas::Result<LockFile, Status> take_lock(const std::string& path) {
+sagas::Result<LockFile, Status> take_lock(const std::string& path, bool wait) {
   std::string lock_path = path + ".lock";
   int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) {
     return Status{Errc::io, "cannot create " + lock_path + ": " + std::strerror(errno) +
                                 "; check that its directory exists and is writable"};
   }
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+  if (::flock(fd, wait ? LOCK_EX : LOCK_EX | LOCK_NB) != 0) {
     char buf[32] = {};
     ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
     ::close(fd);
@@ -277,7 +277,7 @@ sagas::Result<std::unique_ptr<SqliteStore>, Status> SqliteStore::open(const Sqli
     }
     return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(impl)));
   }
-  auto lock = take_lock(options.path);
+  auto lock = take_lock(options.path, options.wait_for_lock);
   if (!lock) return lock.error();
   impl->lock = std::move(lock).value();
   Conn& w = impl->writer;

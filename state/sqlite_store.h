@@ -29,6 +29,7 @@ struct SqliteOptions {
   std::string path = "sagactl.db";
   bool synchronous_full = true;  // false: NORMAL (survives a process crash, not power loss)
   bool read_only = false;
+  bool wait_for_lock = false;  // wait for another orchestrator's lock to end (a standby), not refuse
 };
 
 class SqliteStore final : public Store {

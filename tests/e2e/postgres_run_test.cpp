@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <chrono>
 #include <fstream>
+#include <iostream>
 
 #include "runtime/admin.h"
 #include "tests/e2e/orchestrator_fixture.h"
@@ -17,6 +19,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing_support::await;
+using testing_support::line_value;
 using testing_support::ProcessResult;
 using testing_support::run_process;
 
@@ -113,6 +116,45 @@ TEST_F(OnPostgres, AnOrchestratorReplacedByAnotherStopsAtItsNextCommit) {
   EXPECT_NE(old_run->err().find("this one must stop"), std::string::npos) << old_run->err();
   EXPECT_NE(refused.exit_code, 0) << "its start was never confirmed: " << refused.out;
   EXPECT_EQ(state_of("too-late"), "") << "nothing of the old owner landed";
+}
+
+// A hot standby: a second `sagactl run --standby` on the same database waits, serving
+// nothing, until the owner is killed; then it takes the database over and runs its sagas.
+TEST_F(OnPostgres, AStandbyTakesOverWhenTheOwnerIsKilled) {
+  testing_support::BackgroundProcess broker({kBin, "dev-broker", "--port", "0", "--sagas", (dir_ / "sagas").string()});
+  ASSERT_TRUE(await([&] { return !line_value(broker.out(), "bootstrap: ").empty(); })) << broker.err();
+  std::ofstream(config_) << "sagas: sagas\nstate: " << url_ << "\nkafka:\n  brokers: " << line_value(broker.out(), "bootstrap: ")
+                         << "\nadmin: 127.0.0.1:0\nlog: {level: info}\n";
+  start_run();
+  bootstrap_ = line_value(broker.out(), "bootstrap: ");
+  for (const char* id : {"hot-1", "hot-2", "hot-3"}) {
+    ASSERT_EQ(sagactl({"start", "order-fulfilment", "--input", kGoodOrder, "--id", id}).exit_code, 0);
+  }
+  testing_support::BackgroundProcess standby({kBin, "run", "--config", config_, "--standby"});
+  ASSERT_TRUE(await([&] { return standby.err().find("standby: waiting to take") != std::string::npos; })) << standby.err();
+  EXPECT_EQ(line_value(standby.out(), "admin: "), "") << "a standby serves nothing while the owner lives";
+  EXPECT_EQ(state_of("hot-1"), "running") << "nobody answers yet";
+
+  run_->signal(SIGKILL);
+  auto killed = std::chrono::steady_clock::now();
+  EXPECT_EQ(run_->wait(), -SIGKILL);
+  ASSERT_TRUE(await([&] { return !line_value(standby.out(), "admin: ").empty(); })) << standby.err();
+  admin_ = line_value(standby.out(), "admin: ");
+  ASSERT_TRUE(await([&] {
+    auto r = runtime::http_request(admin_, "GET", "/readyz");
+    return r.ok() && r->status == 200;
+  })) << standby.err();
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - killed);
+  EXPECT_NE(standby.err().find("standby: took"), std::string::npos) << standby.err();
+  start_services();
+  for (const char* id : {"hot-1", "hot-2", "hot-3"}) {
+    EXPECT_TRUE(await([&] { return state_of(id) == "completed"; })) << id << ": " << state_of(id);
+    auto history = sagactl({"history", id, "--json"}).out;
+    EXPECT_EQ(history.find("saga-started"), history.rfind("saga-started")) << "started twice: " << history;
+  }
+  std::cout << "[ failover ] the standby was ready " << took.count() << " ms after the owner was killed\n";
+  standby.signal(SIGTERM);
+  EXPECT_EQ(standby.wait(), 0) << standby.err();
 }
 
 TEST_F(OnPostgres, AnUnreachableDatabaseIsReportedWithoutItsPassword) {

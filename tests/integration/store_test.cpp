@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <future>
 #include <filesystem>
 #include <map>
 #include <tuple>
@@ -471,6 +473,16 @@ TEST_F(SqliteFile, ASecondOrchestratorIsRefusedWithTheHoldersPid) {
   EXPECT_TRUE(SqliteStore::open({path_, true, true}).ok());
   first.reset();
   EXPECT_TRUE(SqliteStore::open({path_, true, false}).ok());
+}
+
+TEST_F(SqliteFile, AStandbyWaitsForTheLockAndTakesItWhenTheOwnerGoes) {
+  auto owner = open();
+  ASSERT_NE(owner, nullptr);
+  auto standby = std::async(std::launch::async, [&] { return SqliteStore::open({path_, true, false, true}); });
+  EXPECT_EQ(standby.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout) << "it waits";
+  owner.reset();  // the owner goes: its lock with it
+  auto taken = standby.get();
+  ASSERT_TRUE(taken.ok()) << taken.error().message;
 }
 
 TEST_F(SqliteFile, ReadOnlyOpenOfAMissingFileSaysSo) {
