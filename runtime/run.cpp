@@ -158,6 +158,47 @@ void reload_definitions(const Config& c, saga::Engine& engine, saga::DevBroker* 
                added, current.size() + added);
 }
 
+// Every configuration problem, found before the state, the broker or the admin endpoint is
+// touched; else the admin token.
+sagas::Result<AdminToken, std::string> checked_token(const Config& c) {
+  for (auto problem : {saga::check_brokers(c.kafka.brokers), saga::check_properties(c.kafka.properties),
+                       c.admin.empty() ? std::nullopt : check_listen_address(c.admin)}) {
+    if (problem) return *problem;
+  }
+  auto token = admin_token(c);
+  if (!token) return token.error();
+  if (!c.admin.empty() && token->value.empty() && !is_loopback(c.admin)) {
+    return "the admin endpoint " + c.admin + " would accept saga control from the network without credentials; set "
+           "a token (admin.token or admin.token_file in the config, SAGACTL_ADMIN_TOKEN, or --admin-token-file), or "
+           "listen on 127.0.0.1";
+  }
+  return std::move(token).value();
+}
+
+// The store, owned by this orchestrator; a standby waits here for the owner to go.
+sagas::Result<std::unique_ptr<state::Store>, state::Status> open_owned(const Config& c) {
+  if (c.standby) spdlog::info("standby: waiting to take {} over from its owner", state::describe_state(c.state));
+  auto store = state::open_store({.state = c.state, .synchronous_full = c.synchronous_full, .read_only = false,
+                                  .owner = owner_of(c.state) + " pid " + std::to_string(::getpid()),
+                                  .wait_for_owner = c.standby});
+  if (store && c.standby) spdlog::info("standby: took {} over", state::describe_state(c.state));
+  return store;
+}
+
+saga::KafkaOptions kafka_options(const Config& c, bool embedded) {
+  saga::KafkaOptions kafka;
+  kafka.brokers = c.kafka.brokers;
+  kafka.properties = c.kafka.properties;
+  kafka.group_id = c.kafka.group;
+  // One orchestrator owns one state file, so it needs no group membership to own its reply
+  // partitions: it takes them (a restart consumes at once). The group is for shared work.
+  kafka.consume = c.kafka.consume == "group" ? saga::KafkaOptions::Consume::group : saga::KafkaOptions::Consume::assign;
+  kafka.owner = owner_of(c.state);
+  kafka.instance_id = instance_id_of(kafka.owner);
+  kafka.fetch_wait_max_ms = c.kafka.fetch_wait_ms >= 0 ? c.kafka.fetch_wait_ms : (embedded ? 1 : 100);
+  return kafka;
+}
+
 }  // namespace
 
 int run_command(const Config& c, std::ostream& out, std::ostream& err) {
@@ -170,33 +211,12 @@ int run_command(const Config& c, std::ostream& out, std::ostream& err) {
     err << "run: no saga files (*.yaml, *.yml) in " << c.sagas.front() << "; point sagas (or --sagas) at them\n";
     return kExitError;
   }
-  // Every configuration problem is reported here, before the state file, the broker or the
-  // admin endpoint is touched.
-  for (auto problem : {saga::check_brokers(c.kafka.brokers), saga::check_properties(c.kafka.properties),
-                       c.admin.empty() ? std::nullopt : check_listen_address(c.admin)}) {
-    if (problem) {
-      err << "run: " << *problem << "\n";
-      return kExitError;
-    }
-  }
-  auto token = admin_token(c);
+  auto token = checked_token(c);
   if (!token) {
     err << "run: " << token.error() << "\n";
     return kExitError;
   }
-  if (!c.admin.empty() && token->value.empty() && !is_loopback(c.admin)) {
-    err << "run: the admin endpoint " << c.admin << " would accept saga control from the network without "
-        << "credentials; set a token (admin.token or admin.token_file in the config, SAGACTL_ADMIN_TOKEN, or "
-        << "--admin-token-file), or listen on 127.0.0.1\n";
-    return kExitError;
-  }
-  if (c.standby) {
-    spdlog::info("standby: waiting to take {} over from its owner", state::describe_state(c.state));
-  }
-  auto store = state::open_store({.state = c.state, .synchronous_full = c.synchronous_full, .read_only = false,
-                                  .owner = owner_of(c.state) + " pid " + std::to_string(::getpid()),
-                                  .wait_for_owner = c.standby});
-  if (store && c.standby) spdlog::info("standby: took {} over", state::describe_state(c.state));
+  auto store = open_owned(c);
   if (!store) {
     err << "run: " << store.error().message << "\n";
     return kExitError;
@@ -204,16 +224,7 @@ int run_command(const Config& c, std::ostream& out, std::ostream& err) {
 
   bool embedded = c.kafka.brokers == "embedded";
   std::unique_ptr<saga::DevBroker> broker;
-  saga::KafkaOptions kafka;
-  kafka.brokers = c.kafka.brokers;
-  kafka.properties = c.kafka.properties;
-  kafka.group_id = c.kafka.group;
-  // One orchestrator owns one state file, so it needs no group membership to own its reply
-  // partitions: it takes them (a restart consumes at once). The group is for shared work.
-  kafka.consume = c.kafka.consume == "group" ? saga::KafkaOptions::Consume::group : saga::KafkaOptions::Consume::assign;
-  kafka.owner = owner_of(c.state);
-  kafka.instance_id = instance_id_of(kafka.owner);
-  kafka.fetch_wait_max_ms = c.kafka.fetch_wait_ms >= 0 ? c.kafka.fetch_wait_ms : (embedded ? 1 : 100);
+  saga::KafkaOptions kafka = kafka_options(c, embedded);
   auto topics = topics_of(loaded.definitions);
   if (!c.kafka.events_topic.empty()) topics.insert(c.kafka.events_topic);
   if (!c.kafka.start_topic.empty()) topics.insert({c.kafka.start_topic, c.kafka.start_topic + ".dlq"});
