@@ -62,6 +62,8 @@ struct Diagnostics {
 
 // SQLSTATE of a unique violation (a saga id that exists).
 inline constexpr std::string_view kUniqueViolation = "23505";
+// SQLSTATE of a table that does not exist (a database sagactl has not set up).
+inline constexpr std::string_view kUndefinedTable = "42P01";
 // SQLSTATE of a lock not granted within lock_timeout.
 inline constexpr std::string_view kLockNotAvailable = "55P03";
 

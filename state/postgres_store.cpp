@@ -357,10 +357,12 @@ sagas::Result<std::unique_ptr<PostgresStore>, Status> PostgresStore::open(const 
   impl->owner = options.owner;
   if (Status st = impl->reader.open(options.url); !st.ok()) return st;
   if (options.read_only) {
-    auto version = impl->reader.run("SELECT version FROM sagactl_schema");
-    if (!version) {
+    pg::Diagnostics diag;
+    auto version = impl->reader.run("SELECT version FROM sagactl_schema", {}, &diag);
+    if (!version && diag.sqlstate == pg::kUndefinedTable) {
       return Status{Errc::not_found, impl->reader.where() + " holds no sagactl state (has an orchestrator run with it?)"};
     }
+    if (!version) return version.error();
     if (version->empty() || version->int64(0, 0) != kSchemaVersion) {
       return Status{Errc::corrupt, impl->reader.where() + " has a sagactl schema this sagactl does not read (" +
                                        (version->empty() ? std::string("none") : version->str(0, 0)) + "; it reads " +
