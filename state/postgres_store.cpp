@@ -157,6 +157,7 @@ struct PostgresStore::Impl {
   // Owned by commit().
   Position last = 0;
   Position delivered = 0;
+  // Set once, when the store is opened (before any thread uses it); read by both threads.
   std::int64_t epoch = 0;
   std::unordered_map<std::string, Known> known;
 
@@ -556,10 +557,13 @@ Result<std::size_t> PostgresStore::prune(TimeMs before, std::size_t max_sagas, T
       {before, static_cast<std::int64_t>(max_sagas)}));
   if (!ids) return ids.error();
   Status st = r.transaction([&]() -> Status {
-    // The counts first: the writer's commits and this deletion change the same count rows,
-    // in orders of their own; taken whole up front, they can never deadlock (a commit in
-    // progress finishes first, later ones wait the moment this takes).
-    if (auto counts = r.run("LOCK TABLE saga_counts IN SHARE ROW EXCLUSIVE MODE"); !counts) return counts.error();
+    // The owner's row first, shared: a fenced owner deletes nothing, and since every commit
+    // starts by updating that row, a commit in progress finishes before this goes on and
+    // later ones wait until it is done. So the two never change the same count rows at once
+    // (no deadlock between the writer's count updates and these deletions).
+    auto mine = r.run("SELECT epoch, owner FROM journal_state FOR SHARE");
+    if (!mine || mine->empty()) return mine ? r.fail("cannot read the journal's owner") : mine.error();
+    if (mine->int64(0, 0) != impl_->epoch) return impl_->fenced(mine->int64(0, 0), mine->str(0, 1));
     // A tombstone outlives its saga by one more retention period.
     if (auto old = r.run("DELETE FROM pruned WHERE at < $1", {before}); !old) return old.error();
     if (auto sent = r.run("DELETE FROM journal WHERE saga_num = 0 AND position <= (SELECT delivered FROM journal_state)");
@@ -577,7 +581,7 @@ Result<std::size_t> PostgresStore::prune(TimeMs before, std::size_t max_sagas, T
     }
     return Status::success();
   });
-  if (!st.ok()) return Status{st.code, "cannot prune: " + st.message};
+  if (!st.ok()) return st.code == Errc::locked ? st : Status{st.code, "cannot prune: " + st.message};
   return ids->size();
 }
 

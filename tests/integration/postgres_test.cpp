@@ -144,6 +144,9 @@ TEST_F(PostgresStore, AnOldOwnerThatWakesUpAfterATakeoverCanNeverWriteAgain) {
           << st.message;
     }
   }
+  auto pruned = old_owner->prune(1'000'000, 10, 1'000'000);  // nor delete anything
+  ASSERT_FALSE(pruned.ok());
+  EXPECT_EQ(pruned.error().code, state::Errc::locked) << pruned.error().message;
   new_owner.reset();  // even with the lock free again, the old epoch stays fenced
   EXPECT_EQ(start(*old_owner, "a-2").code, state::Errc::locked);
   auto reader = state::PostgresStore::open({url_, "reader", true, 0});
