@@ -302,23 +302,20 @@ int run_command(const Config& c, std::ostream& out, std::ostream& err) {
     });
   };
   await_hangup();
+  // The one way out: on a signal, or when another orchestrator took the store over.
   halt = [&] {
     signals.cancel();
     hangup.cancel();
     if (server) server->stop();
-    engine.close();
+    engine.close();             // commits what is pending (nothing, once fenced)
+    (*transport)->flush(5000);  // what is sent gets delivered; the rest stays in the outbox
     work.reset();
     io.stop();
   };
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     spdlog::info("signal {}: draining", sig);
-    hangup.cancel();
-    if (server) server->stop();
-    engine.close();             // commits what is pending
-    (*transport)->flush(5000);  // what is sent gets delivered; the rest stays in the outbox
-    work.reset();
-    io.stop();
+    halt();
   });
   io.run();
   if (fenced) {

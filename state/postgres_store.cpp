@@ -433,7 +433,7 @@ Result<std::vector<sagas::Instance>> PostgresStore::load_active() {
     while (to < rows->size() && rows->text(to, 0) == rows->text(from, 0)) ++to;
     std::string id = rows->str(from, 0);
     if (rows->null(from, 1)) {
-      unreadable.push_back({id, "saga " + id + ": it is listed but has no journal entries"});
+      unreadable.push_back(without_entries(id));
     } else if (auto inst = fold_rows(*rows, from, to, 1, id); !inst) {
       unreadable.push_back({id, inst.error().message});
     } else if (*inst && !sagas::is_terminal((*inst)->state)) {
@@ -460,7 +460,7 @@ Result<Listed> PostgresStore::list(const ListFilter& f) {
     inst.id = rows->str(i, 0);
     auto state = sagas::saga_state_from(rows->text(i, 3));
     if (!state) {
-      out.unreadable.push_back({inst.id, "saga " + inst.id + ": its row has the unknown state \"" + rows->str(i, 3) + "\""});
+      out.unreadable.push_back(unknown_state(inst.id, rows->str(i, 3)));
       continue;
     }
     inst.saga = rows->str(i, 1);

@@ -83,10 +83,6 @@ std::string col_text(sqlite3_stmt* s, int i);
 // prefix and the prefix followed by it (a range on an index, not a scan).
 inline constexpr char kAboveAnyText = '\xff';
 
-// A saga whose stored form cannot be read: corrupt, naming it.
-inline Status corrupt(const std::string& id, const std::string& problem) {
-  return {Errc::corrupt, "saga " + id + ": " + problem};
-}
 // The column's text in place: valid until the statement steps again or is reset.
 inline std::string_view text_of(sqlite3_stmt* s, int i) {
   const auto* p = sqlite3_column_text(s, i);

@@ -42,7 +42,6 @@ class LockFile {
   int fd_ = -1;
 };
 
-using sqlite::corrupt;
 
 using journal::Known;
 
@@ -95,7 +94,7 @@ struct SqliteStore::Impl {
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
       auto e = journal::decode(text_of(s, 2), sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
                                journal::Parts::state);
-      if (!e) return corrupt(id, "journal entry " + std::to_string(sqlite3_column_int64(s, 0)) + ": " + e.error().message);
+      if (!e) return corrupt_saga(id, "journal entry " + std::to_string(sqlite3_column_int64(s, 0)) + ": " + e.error().message);
       bool snapshot = e->snapshot.has_value();
       newest_first.push_back(std::move(e).value());
       if (snapshot) break;
@@ -109,7 +108,7 @@ struct SqliteStore::Impl {
     auto entries = entries_from_snapshot(num, id);
     if (!entries) return entries.error();
     auto inst = journal::fold(std::move(entries).value());
-    if (!inst) return corrupt(id, inst.error().message);
+    if (!inst) return corrupt_saga(id, inst.error().message);
     return std::move(inst).value();
   }
 
@@ -154,7 +153,7 @@ struct SqliteStore::Impl {
       if (inst && *inst) {
         out.sagas.push_back(std::move(**inst));
       } else if (inst) {
-        out.unreadable.push_back({id, "saga " + id + ": it is listed but has no journal entries"});
+        out.unreadable.push_back(without_entries(id));
       } else if (inst.error().code == Errc::corrupt) {
         out.unreadable.push_back({id, inst.error().message});
       } else {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "state/journal_codec.h"
+#include "state/store_common.h"
 
 namespace state::sqlite {
 
@@ -78,7 +79,7 @@ Result<Listed> list_summaries(Conn& r, const ListFilter& f) {
     inst.id = col_text(s, 0);
     auto state = sagas::saga_state_from(text_of(s, 3));
     if (!state) {
-      out.unreadable.push_back({inst.id, "saga " + inst.id + ": its row has the unknown state \"" + col_text(s, 3) + "\""});
+      out.unreadable.push_back(unknown_state(inst.id, col_text(s, 3)));
       continue;
     }
     inst.saga = col_text(s, 1);
@@ -126,7 +127,7 @@ Result<std::vector<HistoryRow>> read_history(Conn& r, const std::string& id) {
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
     auto rows = journal::decode_history(col_text(s, 2), sqlite3_column_int64(s, 1));
     if (!rows) {
-      return corrupt(id, "journal entry " + std::to_string(sqlite3_column_int64(s, 0)) + ": " + rows.error().message);
+      return corrupt_saga(id, "journal entry " + std::to_string(sqlite3_column_int64(s, 0)) + ": " + rows.error().message);
     }
     out.insert(out.end(), std::make_move_iterator(rows->begin()), std::make_move_iterator(rows->end()));
   }

@@ -22,6 +22,16 @@ inline Status unreadable_unfinished(const std::vector<BrokenRow>& rows, const st
                                    what + ". Recovery never skips a saga, so nothing was started: " + remedy};
 }
 
+// A saga with a summary row and no journal entries.
+inline BrokenRow without_entries(const std::string& id) {
+  return {id, "saga " + id + ": it is listed but has no journal entries"};
+}
+
+// A summary row whose state is no state sagactl knows.
+inline BrokenRow unknown_state(const std::string& id, const std::string& state) {
+  return {id, "saga " + id + ": its row has the unknown state \"" + state + "\""};
+}
+
 // A saga whose stored form cannot be read: corrupt, naming it.
 inline Status corrupt_saga(const std::string& id, const std::string& problem) {
   return {Errc::corrupt, "saga " + id + ": " + problem};
