@@ -11,11 +11,13 @@ namespace saga {
 
 namespace {
 
+}  // namespace
+
 // A UUID v7 (RFC 9562): 48 bits of Unix milliseconds, then random bits. Time-ordered ids
 // matter for the store: every table is keyed by saga id, so the sagas in flight (all started
 // recently) share the right-most pages of each B-tree, and a group commit rewrites a handful
 // of pages instead of one random page per row (v4 ids made commits several times larger).
-std::string uuid7(std::mt19937_64& rng, TimeMs now) {
+std::string make_saga_id(std::mt19937_64& rng, TimeMs now) {
   auto ms = static_cast<std::uint64_t>(now) & 0xffffffffffffULL;
   std::uint64_t r1 = rng();
   std::uint64_t r2 = rng();
@@ -27,6 +29,8 @@ std::string uuid7(std::mt19937_64& rng, TimeMs now) {
                 static_cast<unsigned long long>(lo >> 48), static_cast<unsigned long long>(lo & 0xffffffffffffULL));
   return buf;
 }
+
+namespace {
 
 // Saga ids end up in Kafka keys, headers, message ids ("<id>/<step>/...") and file names of
 // tools; printable ASCII without spaces keeps them safe everywhere.
@@ -142,7 +146,9 @@ Result<StartResult> Engine::Impl::start(const std::string& saga, Json input, Sta
       return StartResult{SagaId(id), true};
     }
   } else {
-    id = d.options.new_id ? d.options.new_id() : uuid7(d.rng, d.clock.now());
+    do {
+      id = d.options.new_id ? d.options.new_id() : make_saga_id(d.rng, d.clock.now());
+    } while (d.options.accept_id && !d.options.accept_id(id));
   }
   Active& a =
       d.active.emplace(id, Active{def, sagas::new_instance(*def, id, std::move(input), d.clock.now())})
@@ -159,7 +165,7 @@ Result<StartResult> Engine::start(const std::string& saga, Json input, StartOpti
   return impl_->start(saga, std::move(input), std::move(options), std::move(on_committed));
 }
 
-Status Engine::compensate(const SagaId& id, std::string reason) {
+Status Engine::compensate(const SagaId& id, std::string reason, std::function<void(const Status&)> on_committed) {
   auto& d = *impl_;
   if (d.closed || !d.opened) return {Errc::closed, "the engine is not open: call open() first"};
   auto it = d.active.find(id.value());
@@ -179,7 +185,7 @@ Status Engine::compensate(const SagaId& id, std::string reason) {
     }
     it = d.active.emplace(id.value(), Impl::Active{def, std::move(*stored)}).first;
   }
-  if (auto why = d.apply(it->second, sagas::CompensateRequested{std::move(reason)})) {
+  if (auto why = d.apply(it->second, sagas::CompensateRequested{std::move(reason)}, Extra{false, std::move(on_committed)})) {
     if (sagas::is_terminal(it->second.inst.state)) d.active.erase(it);
     return {Errc::conflict, *why};
   }

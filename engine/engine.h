@@ -33,6 +33,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -89,6 +90,9 @@ struct EngineOptions {
   TimeMs outbox_clear_delay = 100;
   std::function<double()> random;                 // jitter, uniform [0, 1); default: seeded PRNG
   std::function<std::string()> new_id;            // saga ids; default: UUID v7 (time-ordered)
+  // The ids this engine makes (new_id) must pass this: a cluster shard's engine makes only ids
+  // of its shard. Empty: any.
+  std::function<bool(const std::string&)> accept_id;
   // Lifecycle events are published here as JSON, keyed by saga id; empty: not published.
   std::string events_topic;
   // Sagas are started by messages here (header saga-name, optional saga-id or
@@ -197,8 +201,8 @@ class Engine {
   Result<StartResult> start(const std::string& saga, sagas::Json input, StartOptions options = {},
                             std::function<void(const Status&)> on_committed = {});
   // Aborts a running saga and compensates its finished steps, or resumes the remaining
-  // compensations of a failed one.
-  Status compensate(const SagaId& id, std::string reason);
+  // compensations of a failed one. The request is durable when `on_committed` is called.
+  Status compensate(const SagaId& id, std::string reason, std::function<void(const Status&)> on_committed = {});
 
   // not_found when there is no such saga; store when the state file failed or its row is
   // damaged (the message names the saga).
@@ -225,6 +229,9 @@ class Engine {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// A new saga id: a UUID v7 (time-ordered), what an engine gives a saga started without one.
+std::string make_saga_id(std::mt19937_64& rng, TimeMs now);
 
 // Status of an instance under its definition (steps named), for the API and sagactl; with no
 // definition, the saga's status without its steps (what `list` shows).

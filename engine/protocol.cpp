@@ -148,6 +148,7 @@ sagas::Result<StartRequest> parse_start(const Message& m) {
 Message dead_letter(const Message& m, const std::string& dlq_topic, const std::string& error) {
   Message d = m;
   d.topic = dlq_topic;
+  d.partition = Message::kAnyPartition;
   d.headers.emplace_back(std::string(header::kError), error);
   return d;
 }

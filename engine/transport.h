@@ -30,6 +30,10 @@ struct Message {
   std::string key;
   Headers headers;
   std::string value;
+  // Sending: the partition to write to, or kAnyPartition for the producer's partitioner (by
+  // key). Received: the partition it was read from.
+  static constexpr int kAnyPartition = -1;
+  int partition = kAnyPartition;
 
   const std::string* header(std::string_view name) const {
     for (const auto& [k, v] : headers) {

@@ -38,9 +38,9 @@ std::optional<std::size_t> parse_count(const std::string& text) {
   return n;
 }
 
-AdminApi::AdminApi(boost::asio::io_context& io, saga::Engine& engine, saga::KafkaTransport& transport, Metrics& metrics,
+AdminApi::AdminApi(boost::asio::io_context& io, Node& node, saga::KafkaTransport& transport, Metrics& metrics,
                    std::string token)
-    : io_(io), engine_(engine), transport_(transport), metrics_(metrics), token_(std::move(token)) {}
+    : io_(io), engine_(node), transport_(transport), metrics_(metrics), token_(std::move(token)) {}
 
 AdminApi::~AdminApi() = default;
 
@@ -129,7 +129,17 @@ HttpResponse AdminApi::readiness() {
   sagas::Json j = sagas::Json::object();
   j.set("status", sagas::Json(consumer && store ? "ready" : "not ready"));
   auto partitions = transport_.consumed_partitions();
-  if (!consumer && partitions.owned < partitions.of) {
+  auto shards = engine_.shards();
+  if (shards) {
+    sagas::Json::Array list;
+    for (int s : *shards) list.emplace_back(s);
+    j.set("shards", sagas::Json(std::move(list)));
+  }
+  if (shards && !consumer) {
+    j.set("reason", sagas::Json("this cluster node has no shard yet, or one of its shards is opening or catching up "
+                                "with its partition (starting, rebalancing, or the brokers or the database are "
+                                "unreachable); its timers wait"));
+  } else if (!consumer && partitions.owned < partitions.of) {
     j.set("reason", sagas::Json("the reply consumer owns " + std::to_string(partitions.owned) + " of " +
                                 std::to_string(partitions.of) +
                                 " partitions of its reply and start topics (starting, rebalancing, or another group member, perhaps one "
@@ -167,6 +177,11 @@ void AdminApi::start(const HttpRequest& req, const std::function<void(HttpRespon
   j.set("id", sagas::Json(r->id.value()));
   j.set("existed", sagas::Json(r->existed));
   if (r->existed) return respond(json_response(200, j));
+  if (r->forwarded) {
+    // A cluster node that does not own the saga's shard: its owner starts it, once.
+    j.set("forwarded", sagas::Json(true));
+    return respond(json_response(202, j));
+  }
   *answer = std::move(j);
 }
 

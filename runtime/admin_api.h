@@ -16,6 +16,7 @@
 
 #include "engine/engine.h"
 #include "runtime/admin.h"
+#include "runtime/node.h"
 #include "runtime/graph_svg.h"
 #include "runtime/kafka.h"
 #include "runtime/metrics.h"
@@ -33,7 +34,7 @@ class AdminApi {
   // The longest an events request waits for the saga's next transition.
   static constexpr std::size_t kMaxEventWaitMs = 60'000;
 
-  AdminApi(boost::asio::io_context& io, saga::Engine& engine, saga::KafkaTransport& transport, Metrics& metrics,
+  AdminApi(boost::asio::io_context& io, Node& node, saga::KafkaTransport& transport, Metrics& metrics,
            std::string token);
   ~AdminApi();
   AdminApi(const AdminApi&) = delete;
@@ -68,7 +69,7 @@ class AdminApi {
   EventsPage events_page(const std::string& id, std::size_t after);
 
   boost::asio::io_context& io_;
-  saga::Engine& engine_;
+  Node& engine_;  // the orchestrator served
   saga::KafkaTransport& transport_;
   Metrics& metrics_;
   std::string token_;  // empty: no credentials asked (loopback only)

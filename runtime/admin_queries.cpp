@@ -16,7 +16,7 @@ constexpr std::size_t kMaxLimit = 100000;
 // A filter from the query string; the error answers the request as it is (400).
 // `listing`: the list's own parameters (status, limit, offset, after) are allowed.
 sagas::Result<state::ListFilter, HttpResponse> filter_from(const boost::urls::url_view& url, bool listing,
-                                                          saga::Engine& engine) {
+                                                          Node& engine) {
   state::ListFilter f;
   f.limit = kDefaultListLimit;
   auto bad = [](const std::string& message) { return error_response(400, message); };

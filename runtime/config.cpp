@@ -89,10 +89,10 @@ class Reader {
 void read(const YAML::Node& root, Reader& rd, Config& c) {
   if (root.IsNull()) return;  // an empty file: all defaults
   if (!root.IsMap()) {
-    rd.error(root, "the config must be a mapping of keys (sagas, state, standby, kafka, admin, log, retention)");
+    rd.error(root, "the config must be a mapping of keys (sagas, state, standby, cluster, node, kafka, admin, log, retention)");
     return;
   }
-  rd.keys(root, "", {"sagas", "state", "synchronous", "standby", "kafka", "admin", "log", "retention"});
+  rd.keys(root, "", {"sagas", "state", "synchronous", "standby", "cluster", "node", "kafka", "admin", "log", "retention"});
   if (auto n = root["sagas"]) {
     if (n.IsSequence()) {
       c.sagas.clear();
@@ -111,6 +111,12 @@ void read(const YAML::Node& root, Reader& rd, Config& c) {
     rd.choice(n, "standby", kBool, v);
     c.standby = v == "true";
   }
+  if (auto n = root["cluster"]) {
+    std::string v = "false";
+    rd.choice(n, "cluster", kBool, v);
+    c.cluster = v == "true";
+  }
+  if (auto n = root["node"]) rd.scalar(n, "node", c.node);
   if (auto n = root["synchronous"]) {
     std::string v = "full";
     rd.choice(n, "synchronous", kSynchronous, v);
@@ -256,6 +262,11 @@ void apply_environment(ConfigResult& r) {
     if (auto e = check_choice("SAGACTL_STANDBY", *v, kBool)) bad("SAGACTL_STANDBY", *e);
     else c.standby = *v == "true";
   }
+  if (auto v = env("SAGACTL_CLUSTER")) {
+    if (auto e = check_choice("SAGACTL_CLUSTER", *v, kBool)) bad("SAGACTL_CLUSTER", *e);
+    else c.cluster = *v == "true";
+  }
+  if (auto v = env("SAGACTL_NODE")) c.node = *v;
   if (auto v = env("SAGACTL_SYNCHRONOUS")) {
     if (auto e = check_choice("SAGACTL_SYNCHRONOUS", *v, kSynchronous)) bad("SAGACTL_SYNCHRONOUS", *e);
     else c.synchronous_full = *v == "full";

@@ -25,6 +25,11 @@ struct Config {
   // standby: wait, however long, for the state's owner to go and then take over (instead of
   // refusing to start when another orchestrator holds it).
   bool standby = false;
+  // cluster: this orchestrator is one node of a cluster sharing a PostgreSQL `state` and the
+  // reply topic's partitions (docs/cluster.md); `node` names it (stable across restarts: it
+  // is the consumer group's static member id), the host name when empty.
+  bool cluster = false;
+  std::string node;
   struct Kafka {
     std::string brokers = "embedded";
     std::map<std::string, std::string> properties;

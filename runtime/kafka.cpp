@@ -38,6 +38,7 @@ struct Raw {
 Message to_message(const rd_kafka_message_t* m) {
   Message out;
   out.topic = rd_kafka_topic_name(m->rkt);
+  out.partition = m->partition;
   if (m->key) out.key.assign(static_cast<const char*>(m->key), m->key_len);
   if (m->payload) out.value.assign(static_cast<const char*>(m->payload), m->len);
   rd_kafka_headers_t* hdrs = nullptr;
@@ -72,6 +73,7 @@ struct KafkaTransport::Impl {
   // Executor side.
   ReceiveHandler on_receive;
   DeliveryHandler on_delivery;
+  std::function<void(const AssignmentChange&)> on_assignment;
   std::set<std::string> topics;
   struct Partition {
     std::map<std::int64_t, bool> inflight;  // offset -> acknowledged
@@ -122,6 +124,7 @@ struct KafkaTransport::Impl {
         rd_kafka_assign(rk, parts);
       }
       self->catch_up->assignment_changed(nullptr);
+      self->post_assignment(parts, true);
       return;
     }
     spdlog::info("kafka: {} partition(s) revoked ({})", parts->cnt, rd_kafka_err2name(err));
@@ -136,6 +139,17 @@ struct KafkaTransport::Impl {
     for (int i = 0; i < parts->cnt; ++i) gone.emplace_back(parts->elems[i].topic, parts->elems[i].partition);
     boost::asio::post(self->io, [self, alive = self->alive, gone = std::move(gone)] {
       if (*alive) self->forget(gone);
+    });
+    self->post_assignment(parts, false);
+  }
+
+  // Tells the assignment handler, on the executor, in order with the messages.
+  void post_assignment(const rd_kafka_topic_partition_list_t* parts, bool assigned) {
+    AssignmentChange change;
+    auto& list = assigned ? change.assigned : change.revoked;
+    for (int i = 0; i < parts->cnt; ++i) list.emplace_back(parts->elems[i].topic, parts->elems[i].partition);
+    boost::asio::post(io, [this, alive = alive, change = std::move(change)] {
+      if (*alive && !closed && on_assignment) on_assignment(change);
     });
   }
 
@@ -277,7 +291,7 @@ struct KafkaTransport::Impl {
     }
     // The array form of producev: its macros are GNU statement expressions, which clang refuses
     // under -Wpedantic.
-    rd_kafka_vu_t vus[6];
+    rd_kafka_vu_t vus[7];
     vus[0].vtype = RD_KAFKA_VTYPE_TOPIC;
     vus[0].u.cstr = m.topic.c_str();
     vus[1].vtype = RD_KAFKA_VTYPE_KEY;
@@ -290,7 +304,9 @@ struct KafkaTransport::Impl {
     vus[4].u.ptr = reinterpret_cast<void*>(static_cast<std::intptr_t>(id));
     vus[5].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
     vus[5].u.i = RD_KAFKA_MSG_F_COPY;
-    rd_kafka_error_t* error = rd_kafka_produceva(producer.get(), vus, 6);
+    vus[6].vtype = RD_KAFKA_VTYPE_PARTITION;
+    vus[6].u.i32 = m.partition == Message::kAnyPartition ? RD_KAFKA_PARTITION_UA : m.partition;
+    rd_kafka_error_t* error = rd_kafka_produceva(producer.get(), vus, 7);
     if (error == nullptr) return std::nullopt;
     std::string text = rd_kafka_error_string(error);
     rd_kafka_error_destroy(error);
@@ -463,7 +479,7 @@ sagas::Result<std::unique_ptr<KafkaTransport>, std::string> KafkaTransport::crea
   if (!consumer) return consumer.error();
   impl->consumer = std::move(*consumer);
   rd_kafka_poll_set_consumer(impl->consumer.get());
-  impl->catch_up = std::make_unique<kafka::CatchUp>(impl->consumer.get());
+  impl->catch_up = std::make_unique<kafka::CatchUp>(impl->consumer.get(), options.shared_partitions);
 
   // The first message to a topic this client has not seen waits for a topic scan: ask now.
   for (const auto& t : options.warm_topics) {
@@ -562,6 +578,14 @@ void KafkaTransport::catch_up(std::function<void()> done) {
 }
 
 bool KafkaTransport::ready() const { return !impl_->closed && impl_->catch_up->ready(); }
+
+void KafkaTransport::on_assignment(std::function<void(const AssignmentChange&)> handler) {
+  impl_->on_assignment = std::move(handler);
+}
+
+sagas::Result<int, std::string> KafkaTransport::partition_count(const std::string& topic) {
+  return impl_->partitions_of(impl_->producer.get(), topic, kMetadataTimeoutMs);
+}
 
 void KafkaTransport::flush(int timeout_ms) {
   rd_kafka_flush(impl_->producer.get(), timeout_ms);

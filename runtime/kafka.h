@@ -31,8 +31,10 @@
 #include <cstddef>
 #include <map>
 #include <memory>
+#include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/transport.h"
@@ -65,6 +67,15 @@ struct KafkaOptions {
   // Who consumes with this group ("host:state-file"): written into every offset commit, and
   // consuming is refused when the group's offsets name another owner. Empty: no check.
   std::string owner;
+  // Group mode in a cluster: each member works the sagas of its own partitions, so readiness
+  // and the catch-up barrier need only the partitions this member has (kafka_catch_up.h).
+  bool shared_partitions = false;
+};
+
+// Partitions that came to this consumer or left it in a rebalance (group mode).
+struct AssignmentChange {
+  std::vector<std::pair<std::string, std::int32_t>> assigned;
+  std::vector<std::pair<std::string, std::int32_t>> revoked;  // their acknowledged offsets are committed
 };
 
 // Checks librdkafka properties (names and values) without creating a client: what
@@ -93,6 +104,12 @@ class KafkaTransport final : public Transport {
   void catch_up(std::function<void()> done) override;
   bool ready() const override;
   void close() override;
+
+  // Told of every rebalance, on the executor: after the messages of revoked partitions
+  // already handed over and before any of newly assigned ones.
+  void on_assignment(std::function<void(const AssignmentChange&)> handler);
+  // The partition count of `topic` (from the brokers' metadata), or why not.
+  sagas::Result<int, std::string> partition_count(const std::string& topic);
 
   // Waits up to `timeout_ms` for produced messages to be delivered (for clean shutdown).
   void flush(int timeout_ms);

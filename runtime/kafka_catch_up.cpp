@@ -91,7 +91,7 @@ bool CatchUp::owns_expected(const rd_kafka_topic_partition_list_t* assigned) {
     if (rd_kafka_topic_partition_list_find(assigned, topic.c_str(), partition) == nullptr) ++missing;
   }
   owned_ = expected.size() - missing;
-  if (missing == 0) {
+  if (missing == 0 || shared_) {
     told_missing_ = false;
     return true;
   }

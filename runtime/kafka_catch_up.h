@@ -44,7 +44,10 @@ class CatchUp {
   // How long one watermark or committed-offset query may wait for the brokers.
   static constexpr int kQueryTimeoutMs = 1'000;
 
-  explicit CatchUp(rd_kafka_t* consumer) : consumer_(consumer) {}
+  // `shared`: the partitions are shared among a cluster's members and the sagas split along
+  // them (docs/cluster.md), so a barrier measures over the partitions this consumer has,
+  // whatever others hold.
+  CatchUp(rd_kafka_t* consumer, bool shared) : consumer_(consumer), shared_(shared) {}
 
   void request(Done done);
   bool ready() const { return ready_; }
@@ -81,6 +84,7 @@ class CatchUp {
   bool passed() const;
 
   rd_kafka_t* consumer_;
+  const bool shared_;
   std::atomic<bool> ready_{false};
   std::atomic<bool> reset_requested_{false};
   std::atomic<std::size_t> owned_{0};

@@ -22,11 +22,13 @@
 #include "engine/engine.h"
 #include "runtime/admin.h"
 #include "runtime/admin_api.h"
+#include "runtime/cluster.h"
 #include "runtime/commands.h"
 #include "runtime/metrics.h"
 #include "runtime/dev_broker.h"
 #include "runtime/kafka.h"
 #include "state/open_store.h"
+#include "state/pg_cluster.h"
 #include "state/postgres_store.h"
 
 namespace runtime {
@@ -128,7 +130,7 @@ namespace {
 // added; running sagas keep the definition they started with; a loaded name and version is
 // never replaced (a changed file needs a new `version:` to take effect); a file with errors
 // keeps the old set and says why.
-void reload_definitions(const Config& c, saga::Engine& engine, saga::DevBroker* broker) {
+void reload_definitions(const Config& c, Node& engine, saga::DevBroker* broker) {
   std::ostringstream problems;
   auto loaded = load_or_report(c.sagas, problems);
   auto current = engine.definitions();
@@ -185,8 +187,33 @@ sagas::Result<std::unique_ptr<state::Store>, state::Status> open_owned(const Con
   return store;
 }
 
+// Cluster membership: the lowest session timeout a Kafka broker accepts by default
+// (group.min.session.timeout.ms), and heartbeats often enough that a few may be lost in it.
+constexpr int kClusterSessionTimeoutMs = 6'000;
+constexpr int kClusterHeartbeatMs = 1'000;
+// The routing consumers' group: the cluster's group and this.
+constexpr const char* kRoutingGroupSuffix = ".routing";
+
 saga::KafkaOptions kafka_options(const Config& c, bool embedded) {
   saga::KafkaOptions kafka;
+  if (c.cluster) {
+    // Every node consumes in the group and works the shards of its partitions; the offsets
+    // name the cluster (its database), so a single orchestrator on the same group is refused.
+    kafka.brokers = c.kafka.brokers;
+    kafka.properties = c.kafka.properties;
+    kafka.group_id = c.kafka.group;
+    kafka.consume = saga::KafkaOptions::Consume::group;
+    kafka.shared_partitions = true;
+    kafka.owner = "cluster " + state::describe_state(c.state);
+    kafka.instance_id = instance_id_of(c.node + ":" + kafka.owner);
+    kafka.client_id = "sagactl-" + c.node;
+    kafka.fetch_wait_max_ms = c.kafka.fetch_wait_ms >= 0 ? c.kafka.fetch_wait_ms : 100;
+    // A node that vanished holds its shards this long (docs/cluster.md, failover time);
+    // kafka.properties may say otherwise.
+    kafka.session_timeout_ms = kClusterSessionTimeoutMs;
+    kafka.properties.try_emplace("heartbeat.interval.ms", std::to_string(kClusterHeartbeatMs));
+    return kafka;
+  }
   kafka.brokers = c.kafka.brokers;
   kafka.properties = c.kafka.properties;
   kafka.group_id = c.kafka.group;
@@ -199,9 +226,68 @@ saga::KafkaOptions kafka_options(const Config& c, bool embedded) {
   return kafka;
 }
 
+// What cluster mode needs that a single orchestrator does not, checked before anything starts.
+std::optional<std::string> check_cluster(const Config& c) {
+  if (!state::is_postgres_url(c.state)) {
+    return "cluster mode keeps its state in PostgreSQL: set state to a postgres://… URL every node can reach";
+  }
+  if (c.kafka.brokers == "embedded") {
+    return "cluster mode needs a broker every node shares: set kafka.brokers (sagactl dev-broker --brokers 3 for "
+           "trying it)";
+  }
+  if (c.kafka.start_topic.empty()) return "cluster mode needs kafka.start_topic: nodes hand starts on in its format";
+  if (c.standby) return "standby and cluster exclude each other: in a cluster every node works (its shards)";
+  return std::nullopt;
+}
+
+// The cluster's shape: recorded by its first node (the first reply topic by name, and its
+// partition count) and the same ever after, whatever sagas are loaded later.
+sagas::Result<state::ClusterShape, std::string> cluster_shape(const Config& c, saga::KafkaTransport& transport,
+                                                              const std::vector<sagas::DefinitionPtr>& defs) {
+  auto recorded = state::cluster_shape(c.state);
+  if (!recorded) return recorded.error().message;
+  state::ClusterShape shape;
+  if (*recorded) {
+    shape = **recorded;
+  } else {
+    shape.topic = std::min_element(defs.begin(), defs.end(), [](const auto& a, const auto& b) {
+                    return a->reply_topic < b->reply_topic;
+                  })->get()->reply_topic;
+    auto partitions = transport.partition_count(shape.topic);
+    if (!partitions) return partitions.error();
+    shape.shards = *partitions;
+    auto joined = state::join_cluster(c.state, shape);
+    if (!joined) return joined.error().message;
+    shape = *joined;
+  }
+  auto partitions = transport.partition_count(shape.topic);
+  if (!partitions) return partitions.error();
+  if (*partitions != shape.shards) {
+    return "the cluster in " + state::describe_state(c.state) + " has " + std::to_string(shape.shards) +
+           " shards, the partitions of " + shape.topic + " at its first start, but that topic has " +
+           std::to_string(*partitions) + " partitions now; they must be equal: a saga's shard never moves";
+  }
+  return shape;
+}
+
+std::vector<std::string> reply_topics_of(const std::vector<sagas::DefinitionPtr>& defs) {
+  std::set<std::string> topics;
+  for (const auto& d : defs) topics.insert(d->reply_topic);
+  return {topics.begin(), topics.end()};
+}
+
+std::string node_name(const Config& c) {
+  if (!c.node.empty()) return c.node;
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) std::strcpy(host, "localhost");
+  return host;
+}
+
 }  // namespace
 
-int run_command(const Config& c, std::ostream& out, std::ostream& err) {
+int run_command(const Config& config, std::ostream& out, std::ostream& err) {
+  Config c = config;
+  if (c.cluster) c.node = node_name(c);
   auto loaded = load_or_report(c.sagas, err);
   if (!loaded.ok()) {
     err << "run: the sagas above have errors; fix them (sagactl validate shows them all) and start again\n";
@@ -216,12 +302,23 @@ int run_command(const Config& c, std::ostream& out, std::ostream& err) {
     err << "run: " << token.error() << "\n";
     return kExitError;
   }
-  auto store = open_owned(c);
-  if (!store) {
-    err << "run: " << store.error().message << "\n";
-    return kExitError;
+  if (c.cluster) {
+    if (auto problem = check_cluster(c)) {
+      err << "run: " << *problem << "\n";
+      return kExitError;
+    }
   }
-
+  // A single orchestrator owns its store from here on; a cluster node opens its shards' as
+  // the group assigns them.
+  std::unique_ptr<state::Store> store;
+  if (!c.cluster) {
+    auto owned = open_owned(c);
+    if (!owned) {
+      err << "run: " << owned.error().message << "\n";
+      return kExitError;
+    }
+    store = std::move(owned).value();
+  }
   bool embedded = c.kafka.brokers == "embedded";
   std::unique_ptr<saga::DevBroker> broker;
   saga::KafkaOptions kafka = kafka_options(c, embedded);
@@ -251,8 +348,39 @@ int run_command(const Config& c, std::ostream& out, std::ostream& err) {
     err << "run: " << transport.error() << "\n";
     return kExitError;
   }
+  // A cluster node's second consumer: start requests and the other reply topics, balanced in
+  // a group of their own and all sent on to the shard topic.
+  std::unique_ptr<saga::KafkaTransport> routing;
+  if (c.cluster) {
+    saga::KafkaOptions ro = kafka;
+    ro.group_id = c.kafka.group + kRoutingGroupSuffix;
+    ro.instance_id = instance_id_of(c.node + ":routing:" + kafka.owner);
+    auto r = saga::KafkaTransport::create(io, ro);
+    if (!r) {
+      err << "run: " << r.error() << "\n";
+      return kExitError;
+    }
+    routing = std::move(r).value();
+  }
   Metrics metrics;
   saga::SystemClock clock(io);
+  std::unique_ptr<state::Store> view;  // cluster: every shard, read-only
+  state::ClusterShape shape;
+  if (c.cluster) {
+    auto got = cluster_shape(c, **transport, loaded.definitions);
+    if (!got) {
+      err << "run: " << got.error() << "\n";
+      return kExitError;
+    }
+    shape = *got;
+    auto v = state::open_cluster_view(c.state, shape.shards);
+    if (!v) {
+      err << "run: " << v.error().message << "\n";
+      return kExitError;
+    }
+    view = std::move(v).value();
+    spdlog::info("cluster node {}: {} shard(s), the partitions of {}", c.node, shape.shards, shape.topic);
+  }
   saga::EngineOptions eo;
   eo.events_topic = c.kafka.events_topic;
   eo.start_topic = c.kafka.start_topic;
@@ -265,15 +393,30 @@ int run_command(const Config& c, std::ostream& out, std::ostream& err) {
     fenced = why;
     boost::asio::post(io, [&] { halt(); });
   };
-  saga::Engine engine(io, **store, **transport, clock, eo);
-  for (const auto& d : loaded.definitions) engine.add(d);
-  AdminApi admin{io, engine, **transport, metrics, token->value};
-  engine.on_event([&](const saga::Event& e) {
+  std::unique_ptr<saga::Engine> engine;
+  std::unique_ptr<Node> node;
+  if (c.cluster) {
+    // A fenced shard has moved to another node: this one goes on with the others.
+    eo.on_fenced = nullptr;
+    node = std::make_unique<ClusterNode>(io, **transport, *routing, *view,
+                                         ClusterOptions{.url = c.state, .node = c.node,
+                                                        .shard_topic = shape.topic,
+                                                        .reply_topics = reply_topics_of(loaded.definitions),
+                                                        .start_topic = c.kafka.start_topic,
+                                                        .shards = shape.shards, .engine = eo, .reopen_delay_ms = 1'000});
+  } else {
+    engine = std::make_unique<saga::Engine>(io, *store, **transport, clock, eo);
+    node = std::make_unique<EngineNode>(*engine);
+  }
+  for (const auto& d : loaded.definitions) node->add(d);
+  AdminApi admin{io, *node, **transport, metrics, token->value};
+  node->on_event([&](const saga::Event& e) {
     metrics.observe(e);
     admin.saga_changed(e.saga_id.value());
   });
-  if (auto st = engine.open(); !st.ok()) {
-    err << "run: " << st.message << "\n";
+  auto opened = c.cluster ? static_cast<ClusterNode&>(*node).open() : engine->open();
+  if (!opened.ok()) {
+    err << "run: " << opened.message << "\n";
     return kExitError;
   }
   std::unique_ptr<AdminServer> server;
@@ -297,7 +440,7 @@ int run_command(const Config& c, std::ostream& out, std::ostream& err) {
   std::function<void()> await_hangup = [&] {
     hangup.async_wait([&](const boost::system::error_code& ec, int) {
       if (ec) return;
-      reload_definitions(c, engine, broker.get());
+      reload_definitions(c, *node, broker.get());
       await_hangup();
     });
   };
@@ -307,8 +450,9 @@ int run_command(const Config& c, std::ostream& out, std::ostream& err) {
     signals.cancel();
     hangup.cancel();
     if (server) server->stop();
-    engine.close();             // commits what is pending (nothing, once fenced)
+    node->close();              // commits what is pending (nothing, once fenced)
     (*transport)->flush(5000);  // what is sent gets delivered; the rest stays in the outbox
+    if (routing) routing->flush(5000);
     work.reset();
     io.stop();
   };

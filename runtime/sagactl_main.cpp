@@ -39,7 +39,7 @@ _sagactl() {
   case "$cmd" in
     validate) opts="--strict" ;;
     graph) opts="--format" ;;
-    run) opts="--config --sagas --state --standby --brokers --property --group --consume --partitions --events-topic --start-topic --fetch-wait-ms --admin --admin-token-file --retention --log-level --log-format" ;;
+    run) opts="--config --sagas --state --standby --cluster --node --brokers --property --group --consume --partitions --events-topic --start-topic --fetch-wait-ms --admin --admin-token-file --retention --log-level --log-format" ;;
     start) opts="--config --admin --admin-token-file --input --id --wait --timeout" ;;
     status|history) opts="--config --state --sagas --json" ;;
     list) opts="--config --state --sagas --json --status --saga --limit --offset" ;;
@@ -164,6 +164,10 @@ int main(int argc, char** argv) {
   std::string synchronous;
   bool standby = false;
   auto* r_standby = r->add_flag("--standby", standby, "Wait for the state's owner to go, then take over (a hot standby) [standby]");
+  bool cluster = false;
+  auto* r_cluster = r->add_flag("--cluster", cluster, "Run as one node of a cluster on a PostgreSQL state (docs/cluster.md) [cluster]");
+  std::string node;
+  auto* r_node = r->add_option("--node", node, "This node's name in the cluster, stable across restarts (default: the host name) [node]");
   auto* r_sync = r->add_option("--synchronous", synchronous, "full (default) or normal: SQLite's fsync policy [synchronous]")
                      ->check(CLI::IsMember({"full", "normal"}));
   auto* r_events = r->add_option("--events-topic", flags.kafka.events_topic, "Lifecycle events topic, empty: off [kafka.events_topic]");
@@ -266,6 +270,8 @@ int main(int argc, char** argv) {
     if (r_port->count()) config->kafka.embedded_port = flags.kafka.embedded_port;
     if (r_sync->count()) config->synchronous_full = synchronous == "full";
     if (r_standby->count()) config->standby = standby;
+    if (r_cluster->count()) config->cluster = cluster;
+    if (r_node->count()) config->node = node;
     if (r_events->count()) config->kafka.events_topic = flags.kafka.events_topic;
     if (r_start->count()) config->kafka.start_topic = flags.kafka.start_topic;
     if (r_fetch->count()) config->kafka.fetch_wait_ms = flags.kafka.fetch_wait_ms;

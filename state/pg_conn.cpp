@@ -49,15 +49,21 @@ std::string redact(const std::string& url) {
   return std::regex_replace(std::regex_replace(url, password, "$1:***@"), keyword, "password=***");
 }
 
-Status Conn::open(const std::string& url) {
+Status Conn::open(const std::string& url, const std::string& schema) {
   url_ = url;
-  where_ = redact(url);
+  schema_ = schema;
+  where_ = redact(url) + (schema.empty() ? "" : " (schema " + schema + ")");
   return reconnect();
 }
 
 Status Conn::reconnect() {
   prepared_.clear();
-  c_.reset(PQconnectdb(url_.c_str()));
+  // The URL is expanded as the dbname; keywords after it override what it says.
+  // Notices ("schema … already exists, skipping") are not for the orchestrator's output.
+  std::string options = "-c client_min_messages=warning -c search_path=" + schema_;
+  const char* keys[] = {"dbname", schema_.empty() ? nullptr : "options", nullptr};
+  const char* values[] = {url_.c_str(), options.c_str(), nullptr};
+  c_.reset(PQconnectdbParams(keys, values, 1));
   if (c_ == nullptr) return {Errc::io, "cannot connect to PostgreSQL at " + where_ + ": out of memory"};
   if (PQstatus(c_.get()) != CONNECTION_OK) {
     return {Errc::io, "cannot connect to PostgreSQL at " + where_ + ": " + trimmed(PQerrorMessage(c_.get())) +

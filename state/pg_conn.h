@@ -69,8 +69,9 @@ inline constexpr std::string_view kLockNotAvailable = "55P03";
 
 class Conn {
  public:
-  // `url`: a libpq connection string or URL (postgres://user@host:port/db).
-  Status open(const std::string& url);
+  // `url`: a libpq connection string or URL (postgres://user@host:port/db). `schema`, when
+  // given, is the session's search_path (a cluster shard's tables), kept across reconnects.
+  Status open(const std::string& url, const std::string& schema = {});
   PGconn* raw() const { return c_.get(); }
   // The database as errors name it: the URL without its password.
   const std::string& where() const { return where_; }
@@ -113,6 +114,7 @@ class Conn {
 
   ConnPtr c_;
   std::string url_;
+  std::string schema_;
   std::string where_;
   std::map<const char*, std::string> prepared_;  // SQL literal -> statement name
   bool in_transaction_ = false;

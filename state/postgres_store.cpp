@@ -153,6 +153,8 @@ struct PostgresStore::Impl {
   pg::Conn reader;  // the owner's thread: reads and prune
   pg::Conn writer;  // commit(), possibly on a thread of its own; unused when read-only
   std::string owner;
+  std::string schema;      // empty: the default one
+  bool take_over = false;  // a cluster shard: fenced by the epoch alone, no lock
 
   // Owned by commit().
   Position last = 0;
@@ -168,6 +170,16 @@ struct PostgresStore::Impl {
   Status migrate() {
     return writer.transaction([&]() -> Status {
       if (auto locked = writer.run("SELECT pg_advisory_xact_lock($1)", {kOwnerLock + 1}); !locked) return locked.error();
+      if (!schema.empty()) {
+        if (auto made = writer.run_text("CREATE SCHEMA IF NOT EXISTS " + schema, {}); !made) return made.error();
+      } else {
+        auto cluster = writer.run("SELECT to_regclass('sagactl_cluster') IS NOT NULL");
+        if (!cluster) return cluster.error();
+        if (cluster->text(0, 0) == "t") {
+          return Status{Errc::locked, writer.where() + " holds a cluster's state: start this orchestrator in cluster "
+                                                       "mode (--cluster), or give it a database of its own"};
+        }
+      }
       auto exists = writer.run("SELECT to_regclass('sagactl_schema') IS NOT NULL");
       if (!exists) return exists.error();
       if (exists->text(0, 0) != "t") return writer.exec(kSchema);
@@ -186,6 +198,7 @@ struct PostgresStore::Impl {
   // The lock is waited for a while: the session of an owner that was just killed lives on
   // until the server notices its connection is gone.
   Status take_ownership(std::int64_t wait_ms) {
+    if (take_over) return next_epoch();
     // lock_timeout 0 waits for ever.
     if (auto set = writer.run_text("SET lock_timeout = " + std::to_string(wait_ms < 0 ? 0 : std::max<std::int64_t>(wait_ms, 1)), {});
         !set) {
@@ -201,6 +214,12 @@ struct PostgresStore::Impl {
       return Status{Errc::locked, writer.where() + " is in use by another orchestrator (" + who + ", still there after " +
                                       std::to_string(wait_ms) + " ms); stop it, or give this one another database"};
     }
+    return next_epoch();
+  }
+
+  // The next epoch, and the journal's position as it stands: waits for a commit of the
+  // previous owner in progress (it holds the row), and fences every later one.
+  Status next_epoch() {
     auto taken = writer.run("UPDATE journal_state SET epoch = epoch + 1, owner = $1 RETURNING epoch, last, delivered",
                             {owner});
     if (!taken || taken->empty()) return taken ? writer.fail("cannot take the journal over") : taken.error();
@@ -214,18 +233,23 @@ struct PostgresStore::Impl {
   // another owner has taken the journal over since (its epoch is newer than ours).
   Status regain() {
     if (Status st = writer.reconnect(); !st.ok()) return st;
-    auto got = writer.run("SELECT pg_try_advisory_lock($1)", {kOwnerLock});
-    if (!got) return got.error();
+    bool locked = true;
+    if (!take_over) {
+      auto got = writer.run("SELECT pg_try_advisory_lock($1)", {kOwnerLock});
+      if (!got) return got.error();
+      locked = got->text(0, 0) == "t";
+    }
     auto now = writer.run("SELECT epoch, owner FROM journal_state");
     if (!now || now->empty()) return now ? writer.fail("cannot read the journal's owner") : now.error();
-    if (got->text(0, 0) != "t" || now->int64(0, 0) != epoch) return fenced(now->int64(0, 0), now->str(0, 1));
+    if (!locked || now->int64(0, 0) != epoch) return fenced(now->int64(0, 0), now->str(0, 1));
     return Status::success();
   }
 
   Status fenced(std::int64_t theirs, const std::string& who) const {
     return Status{Errc::locked, "another orchestrator (" + who + ", epoch " + std::to_string(theirs) +
                                     ") has taken the journal in " + writer.where() + " over from this one (epoch " +
-                                    std::to_string(epoch) + "): this one must stop; nothing more of it is written"};
+                                    std::to_string(epoch) + (take_over ? "): the shard has moved; nothing more of it is written here"
+                                                                       : "): this one must stop; nothing more of it is written")};
   }
 
   // --- writing (writer connection) ---
@@ -356,7 +380,9 @@ PostgresStore::~PostgresStore() = default;
 sagas::Result<std::unique_ptr<PostgresStore>, Status> PostgresStore::open(const PostgresOptions& options) {
   auto impl = std::make_unique<Impl>();
   impl->owner = options.owner;
-  if (Status st = impl->reader.open(options.url); !st.ok()) return st;
+  impl->schema = options.schema;
+  impl->take_over = options.take_over;
+  if (Status st = impl->reader.open(options.url, options.schema); !st.ok()) return st;
   if (options.read_only) {
     pg::Diagnostics diag;
     auto version = impl->reader.run("SELECT version FROM sagactl_schema", {}, &diag);
@@ -371,7 +397,7 @@ sagas::Result<std::unique_ptr<PostgresStore>, Status> PostgresStore::open(const 
     }
     return std::unique_ptr<PostgresStore>(new PostgresStore(std::move(impl)));
   }
-  if (Status st = impl->writer.open(options.url); !st.ok()) return st;
+  if (Status st = impl->writer.open(options.url, options.schema); !st.ok()) return st;
   if (Status st = impl->migrate(); !st.ok()) return st;
   if (Status st = impl->take_ownership(options.lock_wait_ms); !st.ok()) return st;
   return std::unique_ptr<PostgresStore>(new PostgresStore(std::move(impl)));

@@ -37,6 +37,13 @@ struct PostgresOptions {
   // How long opening waits for the owner's lock before it refuses (a killed owner's session
   // lasts until the server sees its connection close); negative: for ever (a standby).
   std::int64_t lock_wait_ms = 10'000;
+  // The schema that holds the tables (a cluster shard's: letters, digits and '_'); empty:
+  // the database's default (search_path).
+  std::string schema;
+  // Cluster shards: ownership is decided elsewhere (the consumer group), so opening takes no
+  // lock and waits for nobody; it takes the next epoch at once, which fences the previous
+  // owner (its next commit fails with Errc::locked).
+  bool take_over = false;
 };
 
 // Whether a `state:` value names a PostgreSQL database rather than a SQLite file.

@@ -90,7 +90,7 @@ class PostgresStore : public ::testing::Test {
  protected:
   void SetUp() override { url_ = testing_support::new_store_site(testing_support::Backend::postgres, ""); }
   std::unique_ptr<state::PostgresStore> open(const std::string& owner) {
-    auto r = state::PostgresStore::open({url_, owner, false, 10000});
+    auto r = state::PostgresStore::open({url_, owner, false, 10000, {}, false});
     EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
     return r.ok() ? std::move(r).value() : nullptr;
   }
@@ -100,12 +100,12 @@ class PostgresStore : public ::testing::Test {
 TEST_F(PostgresStore, ASecondOrchestratorIsRefusedNamingTheHolder) {
   auto first = open("host-a pid 1");
   ASSERT_NE(first, nullptr);
-  auto second = state::PostgresStore::open({url_, "host-b pid 2", false, 200});
+  auto second = state::PostgresStore::open({url_, "host-b pid 2", false, 200, {}, false});
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.error().code, state::Errc::locked);
   EXPECT_NE(second.error().message.find("is in use by another orchestrator (host-a pid 1, still there after 200 ms)"), std::string::npos)
       << second.error().message;
-  EXPECT_TRUE(state::PostgresStore::open({url_, "reader", true, 0}).ok()) << "readers need no lock";
+  EXPECT_TRUE(state::PostgresStore::open({url_, "reader", true, 0, {}, false}).ok()) << "readers need no lock";
   first.reset();
   auto third = open("host-b pid 2");
   ASSERT_NE(third, nullptr);
@@ -149,21 +149,21 @@ TEST_F(PostgresStore, AnOldOwnerThatWakesUpAfterATakeoverCanNeverWriteAgain) {
   EXPECT_EQ(pruned.error().code, state::Errc::locked) << pruned.error().message;
   new_owner.reset();  // even with the lock free again, the old epoch stays fenced
   EXPECT_EQ(start(*old_owner, "a-2").code, state::Errc::locked);
-  auto reader = state::PostgresStore::open({url_, "reader", true, 0});
+  auto reader = state::PostgresStore::open({url_, "reader", true, 0, {}, false});
   ASSERT_TRUE(reader.ok());
   EXPECT_FALSE(testing_support::must((*reader)->load("a-2")).has_value()) << "nothing of the old owner landed";
   EXPECT_TRUE(testing_support::must((*reader)->load("b-1")).has_value());
 }
 
 TEST_F(PostgresStore, AnEmptyDatabaseOpenedReadOnlySaysItHoldsNoState) {
-  auto r = state::PostgresStore::open({url_, "reader", true, 0});
+  auto r = state::PostgresStore::open({url_, "reader", true, 0, {}, false});
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, state::Errc::not_found);
   EXPECT_NE(r.error().message.find("holds no sagactl state"), std::string::npos) << r.error().message;
 }
 
 TEST_F(PostgresStore, AnUnreachableServerIsReportedWithWhatToCheckAndNoPassword) {
-  auto r = state::PostgresStore::open({"postgresql://me:secret@127.0.0.1:1/nothing", "x", false, 0});
+  auto r = state::PostgresStore::open({"postgresql://me:secret@127.0.0.1:1/nothing", "x", false, 0, {}, false});
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, state::Errc::io);
   EXPECT_NE(r.error().message.find("cannot connect to PostgreSQL at postgresql://me:***@127.0.0.1:1/nothing"),

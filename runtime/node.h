@@ -1,0 +1,91 @@
+// Node: what the admin API asks of the orchestrator it serves: one engine that owns every
+// saga of its state (EngineNode), or a cluster node working the shards the consumer group
+// gave it while reading every shard (cluster.h).
+//
+// Threading: every call on the engine's io_context, like the engine itself.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/engine.h"
+
+namespace runtime {
+
+// A start as a node took it.
+struct NodeStart {
+  saga::SagaId id;
+  bool existed = false;    // the id was in use already: nothing was started
+  bool forwarded = false;  // handed to the node that owns the saga's shard, which starts it once
+};
+
+class Node {
+ public:
+  virtual ~Node() = default;
+
+  // A definition for new starts (SIGHUP's reload); running sagas keep theirs.
+  virtual void add(sagas::DefinitionPtr definition) = 0;
+  virtual void on_event(std::function<void(const saga::Event&)> subscriber) = 0;
+  // Commits what is pending and stops working sagas.
+  virtual void close() = 0;
+
+  // As Engine::start; a forwarded start has no commit to wait for here: `on_committed` is not
+  // called, the caller answers at once.
+  virtual saga::Result<NodeStart> start(const std::string& saga, sagas::Json input, saga::StartOptions options,
+                                        std::function<void(const saga::Status&)> on_committed) = 0;
+  // As Engine::compensate, here or at the saga's owner.
+  virtual saga::Status compensate(const saga::SagaId& id, std::string reason) = 0;
+  virtual saga::Result<saga::SagaStatus> status(const saga::SagaId& id) = 0;
+  virtual saga::Result<saga::SagaList> list(const state::ListFilter& filter) = 0;
+  virtual saga::Result<std::vector<state::StateCount>> count(const state::ListFilter& filter) = 0;
+  virtual saga::Result<std::vector<state::HistoryRow>> history(const saga::SagaId& id) = 0;
+  virtual std::vector<sagas::DefinitionPtr> definitions() const = 0;
+
+  // What metrics and probes show, summed over what the node works.
+  virtual saga::EngineStats stats() const = 0;
+  virtual std::size_t active_sagas() const = 0;
+  virtual std::size_t unconfirmed_sends() const = 0;
+  virtual bool store_healthy() const = 0;
+  virtual bool ready() const = 0;
+  // A cluster node: the shards it works now (ascending); nullopt: not a cluster node.
+  virtual std::optional<std::vector<int>> shards() const { return std::nullopt; }
+};
+
+// The single orchestrator: one engine, every saga of its store.
+class EngineNode final : public Node {
+ public:
+  explicit EngineNode(saga::Engine& engine) : e_(engine) {}
+
+  void add(sagas::DefinitionPtr definition) override { e_.add(std::move(definition)); }
+  void on_event(std::function<void(const saga::Event&)> subscriber) override { e_.on_event(std::move(subscriber)); }
+  void close() override { e_.close(); }
+
+  saga::Result<NodeStart> start(const std::string& saga, sagas::Json input, saga::StartOptions options,
+                                std::function<void(const saga::Status&)> on_committed) override {
+    auto r = e_.start(saga, std::move(input), std::move(options), std::move(on_committed));
+    if (!r) return r.error();
+    return NodeStart{r->id, r->existed, false};
+  }
+  saga::Status compensate(const saga::SagaId& id, std::string reason) override {
+    return e_.compensate(id, std::move(reason));
+  }
+  saga::Result<saga::SagaStatus> status(const saga::SagaId& id) override { return e_.status(id); }
+  saga::Result<saga::SagaList> list(const state::ListFilter& filter) override { return e_.list(filter); }
+  saga::Result<std::vector<state::StateCount>> count(const state::ListFilter& filter) override {
+    return e_.count(filter);
+  }
+  saga::Result<std::vector<state::HistoryRow>> history(const saga::SagaId& id) override { return e_.history(id); }
+  std::vector<sagas::DefinitionPtr> definitions() const override { return e_.definitions(); }
+  saga::EngineStats stats() const override { return e_.stats(); }
+  std::size_t active_sagas() const override { return e_.active_sagas(); }
+  std::size_t unconfirmed_sends() const override { return e_.unconfirmed_sends(); }
+  bool store_healthy() const override { return e_.store_healthy(); }
+  bool ready() const override { return e_.ready(); }
+
+ private:
+  saga::Engine& e_;
+};
+
+}  // namespace runtime
