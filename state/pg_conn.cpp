@@ -60,8 +60,8 @@ Status Conn::reconnect() {
   prepared_.clear();
   // The URL is expanded as the dbname; keywords after it override what it says.
   // Notices ("schema … already exists, skipping") are not for the orchestrator's output.
-  std::string options = "-c client_min_messages=warning -c search_path=" + schema_;
-  const char* keys[] = {"dbname", schema_.empty() ? nullptr : "options", nullptr};
+  std::string options = "-c client_min_messages=warning" + (schema_.empty() ? "" : " -c search_path=" + schema_);
+  const char* keys[] = {"dbname", "options", nullptr};
   const char* values[] = {url_.c_str(), options.c_str(), nullptr};
   c_.reset(PQconnectdbParams(keys, values, 1));
   if (c_ == nullptr) return {Errc::io, "cannot connect to PostgreSQL at " + where_ + ": out of memory"};

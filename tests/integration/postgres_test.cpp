@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "state/pg_cluster.h"
 #include "state/pg_conn.h"
 #include "state/postgres_store.h"
 #include "tests/support/must.h"
@@ -20,6 +21,7 @@ namespace {
 
 using state::pg::ConnPtr;
 using state::pg::ResultPtr;
+using testing_support::must;
 
 ConnPtr connect(const std::string& url) {
   ConnPtr c(PQconnectdb(url.c_str()));
@@ -173,3 +175,110 @@ TEST_F(PostgresStore, AnUnreachableServerIsReportedWithWhatToCheckAndNoPassword)
 }
 
 }  // namespace
+
+// A cluster's database (state/pg_cluster.h): shards in schemas of their own, each fenced by
+// its own epoch, read together through the view.
+class PgCluster : public PostgresStore {
+ protected:
+  std::unique_ptr<state::PostgresStore> shard(int s, const std::string& owner) {
+    auto r = state::open_shard(url_, s, owner);
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+    return r.ok() ? std::move(r).value() : nullptr;
+  }
+  // An id of shard `s` of `shards`, made from `base`.
+  static std::string id_in(int s, int shards, const std::string& base) {
+    for (int i = 0;; ++i) {
+      std::string id = base + "-" + std::to_string(i);
+      if (state::shard_of(id, shards) == s) return id;
+    }
+  }
+};
+
+TEST_F(PgCluster, ShardOfIsTheCrc32OfTheIdAsLibrdkafkasDefaultPartitionerComputesIt) {
+  // CRC-32 (ISO-HDLC, librdkafka's rd_crc32) of "123456789" is 0xCBF43926 = 3421780262.
+  EXPECT_EQ(state::shard_of("123456789", 1000), 262);
+  EXPECT_EQ(state::shard_of("123456789", 1), 0);
+  for (const char* id : {"a", "order-1", "0192f3a0-7c1e-7abc-8def-0123456789ab"}) {
+    EXPECT_EQ(state::shard_of(id, 6), state::shard_of(id, 6)) << "stable";
+    EXPECT_LT(state::shard_of(id, 6), 6);
+  }
+}
+
+TEST_F(PgCluster, TheShapeIsRecordedOnceAndTheTwoKindsOfDatabaseRefuseEachOther) {
+  auto first = state::join_cluster(url_, {"t.replies", 6});
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  auto second = state::join_cluster(url_, {"other.replies", 3});
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  EXPECT_EQ(second->topic, "t.replies") << "the first node's shape stays";
+  EXPECT_EQ(second->shards, 6);
+  auto shape = state::cluster_shape(url_);
+  ASSERT_TRUE(shape.ok() && *shape);
+  EXPECT_EQ((*shape)->shards, 6);
+  auto single = state::PostgresStore::open({url_, "single", false, 100, {}, false});
+  ASSERT_FALSE(single.ok());
+  EXPECT_NE(single.error().message.find("holds a cluster's state"), std::string::npos) << single.error().message;
+
+  auto other = testing_support::new_store_site(testing_support::Backend::postgres, "");
+  ASSERT_TRUE(state::PostgresStore::open({other, "single", false, 100, {}, false}).ok());
+  auto refused = state::join_cluster(other, {"t.replies", 6});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("holds the state of a single orchestrator"), std::string::npos)
+      << refused.error().message;
+  EXPECT_FALSE(state::join_cluster(url_, {"t.replies", 0}).ok()) << "no shards is no cluster";
+}
+
+TEST_F(PgCluster, AShardsNewOwnerFencesTheOldOneWithoutWaitingForIt) {
+  auto a = shard(2, "node-a");
+  ASSERT_TRUE(a);
+  ASSERT_TRUE(start(*a, id_in(2, 4, "x")).ok());
+  auto b = shard(2, "node-b");  // the old owner is alive and holds no lock: b takes over at once
+  ASSERT_TRUE(b);
+  EXPECT_GT(b->epoch(), a->epoch());
+  auto late = start(*a, id_in(2, 4, "y"));
+  EXPECT_EQ(late.code, state::Errc::locked) << late.message;
+  EXPECT_NE(late.message.find("the shard has moved"), std::string::npos) << late.message;
+  EXPECT_NE(late.message.find("node-b"), std::string::npos) << late.message;
+  EXPECT_TRUE(start(*b, id_in(2, 4, "z")).ok());
+  auto other = shard(3, "node-a");  // another shard's epoch is its own
+  ASSERT_TRUE(other);
+  EXPECT_TRUE(start(*other, id_in(3, 4, "w")).ok());
+}
+
+TEST_F(PgCluster, TheViewListsCountsAndFindsTheSagasOfEveryShard) {
+  constexpr int kShards = 4;
+  std::vector<std::string> ids;
+  for (int s = 0; s < kShards - 1; ++s) {  // the last shard never had an owner: no schema
+    auto store = shard(s, "node");
+    ASSERT_TRUE(store);
+    for (int i = 0; i < 3; ++i) {
+      std::vector<state::Commit> c(1);
+      c[0].instance = saga(id_in(s, kShards, "s" + std::to_string(s) + "n" + std::to_string(i)));
+      c[0].instance.created_at = 1000 + 10 * i + s;  // interleaved across shards
+      c[0].new_instance = true;
+      ASSERT_TRUE(store->commit(c, 0).ok());
+      ids.push_back(c[0].instance.id);
+    }
+  }
+  auto view = state::open_cluster_view(url_, kShards);
+  ASSERT_TRUE(view.ok()) << view.error().message;
+  state::ListFilter f;
+  f.limit = 4;
+  f.offset = 1;
+  auto page = must((*view)->list(f));
+  ASSERT_EQ(page.sagas.size(), 4u);
+  std::vector<sagas::TimeMs> created;
+  for (const auto& i : page.sagas) created.push_back(i.created_at);
+  EXPECT_EQ(created, (std::vector<sagas::TimeMs>{1021, 1020, 1012, 1011})) << "newest first across shards, after one";
+  auto counted = must((*view)->count({}));
+  ASSERT_EQ(counted.size(), 1u);
+  EXPECT_EQ(counted[0].count, 9u);
+  for (const auto& id : ids) {
+    auto loaded = must((*view)->load(id));
+    ASSERT_TRUE(loaded) << id;
+    EXPECT_EQ(loaded->id, id);
+  }
+  EXPECT_FALSE(must((*view)->load(id_in(kShards - 1, kShards, "nobody")))) << "a shard without schema holds nothing";
+  EXPECT_EQ(must((*view)->ids_starting_with("s1n", 10)).size(), 3u);
+  std::vector<state::Commit> c(1);
+  EXPECT_FALSE((*view)->commit(c, 0).ok()) << "the view is read-only";
+}
