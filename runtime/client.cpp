@@ -22,6 +22,8 @@ using sagas::Json;
 constexpr int kRequestTimeoutMs = 10'000;
 // How long one events request may wait for the saga's next transition.
 constexpr std::int64_t kEventWaitMs = 20'000;
+// How often --wait asks again for a saga whose start a cluster node handed on to its owner.
+constexpr int kForwardedPollMs = 100;
 
 // The "error" of an API answer, or the body itself.
 std::string error_of(const HttpResponse& r) {
@@ -67,7 +69,9 @@ int start_command(const StartCommandOptions& o, std::ostream& out, std::ostream&
     err << "start: " << r.error() << "\n";
     return kExitError;
   }
-  if (r->status != 200 && r->status != 201) {
+  // 202: a cluster node handed the start to the node that owns the saga's shard.
+  bool forwarded = r->status == 202;
+  if (r->status != 200 && r->status != 201 && !forwarded) {
     err << "start: " << error_of(*r) << "\n";
     return kExitError;
   }
@@ -96,6 +100,11 @@ int start_command(const StartCommandOptions& o, std::ostream& out, std::ostream&
       return kExitError;
     }
     auto page = Json::parse(s->body);
+    if (forwarded && s->status == 404 && left.count() > 0) {
+      // Not started by its owner yet: it will be (the start is in the broker).
+      std::this_thread::sleep_for(std::chrono::milliseconds(kForwardedPollMs));
+      continue;
+    }
     if (s->status != 200 || !page) {
       err << "start: " << error_of(*s) << "\n";
       return kExitError;

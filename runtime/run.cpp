@@ -112,13 +112,14 @@ int dev_broker_command(const DevBrokerOptions& options, std::ostream& out, std::
     err << "dev-broker: " << broker.error() << "\n";
     return kExitError;
   }
-  out << "bootstrap: " << (*broker)->bootstrap() << std::endl;  // flushed: scripts wait for this line
   auto topics = topics_of(defs);
   if (!defs.empty()) topics.insert({"sagas.events", "sagas.start", "sagas.start.dlq"});
   if (auto e = create_topics(**broker, topics, options.partitions)) {
     err << "dev-broker: " << *e << "\n";
     return kExitError;
   }
+  // Flushed, once the topics exist: scripts and tests wait for this line.
+  out << "bootstrap: " << (*broker)->bootstrap() << std::endl;
   int sig = 0;
   sigwait(&stop, &sig);
   return kExitOk;

@@ -35,7 +35,6 @@ pids+=($!)
 for _ in $(seq 300); do grep -q '^bootstrap: ' "$work/broker.out" 2>/dev/null && break; sleep 0.1; done
 bootstrap=$(sed -n 's/^bootstrap: //p' "$work/broker.out")
 [ -n "$bootstrap" ] || fail "the development broker did not start: $(cat "$work/broker.log")"
-sleep 1  # the broker prints its address before it has made the topics
 echo "== three-broker development cluster: $bootstrap, $shards partitions per topic"
 cat >"$work/sagactl.yaml" <<YAML
 sagas: $PWD/examples/sagas

@@ -1,0 +1,183 @@
+// Cluster mode end to end with the real binaries (docs/cluster.md): a throwaway PostgreSQL, a
+// three-broker development cluster whose topics have three partitions (three shards), three
+// `sagactl run --cluster` nodes and the order services as separate processes. Sagas are
+// started through every node's admin endpoint (a node hands a saga of another node's shard
+// on to its owner), a node is killed with SIGKILL, and the survivors resume its shards.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <regex>
+#include <set>
+
+#include "runtime/admin.h"
+#include "sagas/json.h"
+#include "tests/e2e/orchestrator_fixture.h"
+#include "tests/e2e/process.h"
+#include "tests/support/postgres_server.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using testing_support::await;
+using testing_support::BackgroundProcess;
+using testing_support::line_value;
+using testing_support::ProcessResult;
+using testing_support::run_process;
+
+const std::string kBin = SAGACTL_BIN;
+const std::string kExamples = std::string(SAGACTL_SOURCE_DIR) + "/examples/sagas";
+constexpr int kShards = 3;
+constexpr int kNodes = 3;
+
+std::string order(int n) {
+  int amount = n % 5 == 0 ? 5000 : 40 + n;  // payments declines over 1000: compensated
+  return R"({"orderId": "c-)" + std::to_string(n) + R"(", "amount": )" + std::to_string(amount) +
+         R"(, "items": [], "express": true})";
+}
+
+class Cluster : public testing_support::OrchestratorFixture {
+ protected:
+  void SetUp() override {
+    auto server = testing_support::PostgresServer::start();
+    ASSERT_TRUE(server.ok()) << server.error().message;
+    server_ = std::move(server).value();
+    auto url = server_->create_database("cluster");
+    ASSERT_TRUE(url.ok()) << url.error().message;
+    url_ = *url;
+    make_dir("sagactl-cluster-");
+    fs::copy_file(kExamples + "/order-fulfilment.yaml", dir_ / "sagas" / "order-fulfilment.yaml");
+    broker_ = std::make_unique<BackgroundProcess>(std::vector<std::string>{
+        kBin, "dev-broker", "--port", "0", "--brokers", "3", "--partitions", std::to_string(kShards), "--sagas",
+        (dir_ / "sagas").string()});
+    ASSERT_TRUE(await([&] { return !line_value(broker_->out(), "bootstrap: ").empty(); })) << broker_->err();
+    bootstrap_ = line_value(broker_->out(), "bootstrap: ");
+    std::ofstream(config_) << "sagas: sagas\nstate: " << url_ << "\ncluster: true\nkafka:\n  brokers: " << bootstrap_
+                           << "\nadmin: 127.0.0.1:0\nlog: {level: info}\n";
+  }
+
+  void TearDown() override {
+    nodes_.clear();
+    OrchestratorFixture::TearDown();
+    broker_.reset();
+  }
+
+  void start_node(int n) {
+    nodes_[n] = std::make_unique<BackgroundProcess>(
+        std::vector<std::string>{kBin, "run", "--config", config_, "--node", "node" + std::to_string(n)});
+    ASSERT_TRUE(await([&] { return !line_value(nodes_[n]->out(), "admin: ").empty(); })) << nodes_[n]->err();
+    admins_[n] = line_value(nodes_[n]->out(), "admin: ");
+  }
+
+  // The shards node `n` works, from its /readyz.
+  std::set<int> shards_of(int n) {
+    auto r = runtime::http_request(admins_[n], "GET", "/readyz");
+    std::set<int> out;
+    if (!r.ok()) return out;
+    auto body = sagas::Json::parse(r->body);
+    if (!body || !body->is_object() || !body->find("shards")) return out;
+    for (const auto& s : body->find("shards")->as_array()) out.insert(static_cast<int>(s.as_integer()));
+    return out;
+  }
+
+  // Every shard worked by exactly one of the live nodes.
+  bool all_shards_worked() {
+    std::multiset<int> owned;
+    for (const auto& [n, p] : nodes_) {
+      for (int s : shards_of(n)) owned.insert(s);
+    }
+    return owned == std::multiset<int>{0, 1, 2};
+  }
+
+  // The CLI reads the database by its URL; start and compensate go to node 1's admin unless
+  // the arguments name another.
+  ProcessResult sagactl(std::vector<std::string> args) override {
+    args.insert(args.begin(), kBin);
+    if (args[1] != "start" && args[1] != "compensate") args.insert(args.end(), {"--state", url_});
+    return run_process(args, dir_.string());
+  }
+
+  ProcessResult start_through(int node, int n) {
+    return sagactl({"start", "order-fulfilment", "--input", order(n), "--id", "c-" + std::to_string(n), "--admin",
+                    admins_[node]});
+  }
+
+  std::string expected(int n) { return n % 5 == 0 ? "compensated" : "completed"; }
+
+  std::unique_ptr<testing_support::PostgresServer> server_;
+  std::unique_ptr<BackgroundProcess> broker_;
+  std::map<int, std::unique_ptr<BackgroundProcess>> nodes_;
+  std::map<int, std::string> admins_;
+  std::string url_;
+};
+
+TEST_F(Cluster, ThreeNodesShareTheShardsAndTheSurvivorsFinishAKilledNodesSagas) {
+  for (int n = 1; n <= kNodes; ++n) start_node(n);
+  ASSERT_TRUE(await([&] { return all_shards_worked(); }, std::chrono::seconds(60)));
+  for (int n = 1; n <= kNodes; ++n) EXPECT_EQ(shards_of(n).size(), 1u) << "node" << n << ": one shard each";
+  start_services();
+
+  // Through every node, whoever owns the saga's shard: each started once, where it belongs.
+  constexpr int kBefore = 12;
+  for (int n = 1; n <= kBefore; ++n) {
+    auto r = start_through(n % kNodes + 1, n);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  auto again = start_through(1, 1);
+  EXPECT_EQ(again.exit_code, 0) << again.err << " (a repeated id is the same saga)";
+
+  int victim = 2;
+  auto killed_shards = shards_of(victim);
+  nodes_[victim]->signal(SIGKILL);
+  auto killed = std::chrono::steady_clock::now();
+  EXPECT_EQ(nodes_[victim]->wait(), -SIGKILL);
+  nodes_.erase(victim);
+  ASSERT_TRUE(await([&] { return all_shards_worked(); }, std::chrono::seconds(90)));
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - killed);
+  ASSERT_EQ(killed_shards.size(), 1u);
+  std::cout << "[ failover ] shard " << *killed_shards.begin() << " resumed on the survivors " << took.count()
+            << " ms after the kill\n";
+
+  constexpr int kAll = 18;
+  for (int n = kBefore + 1; n <= kAll; ++n) {
+    auto r = start_through(n % 2 == 0 ? 1 : 3, n);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  for (int n = 1; n <= kAll; ++n) {
+    std::string id = "c-" + std::to_string(n);
+    EXPECT_TRUE(await([&] { return state_of(id) == expected(n); }, std::chrono::seconds(60)))
+        << id << ": " << state_of(id);
+    auto history = sagactl({"history", id, "--json"}).out;
+    EXPECT_EQ(history.find("saga-started"), history.rfind("saga-started")) << "started twice: " << history;
+  }
+  // Any node answers for any saga, whichever shard holds it.
+  for (int node : {1, 3}) {
+    auto r = runtime::http_request(admins_[node], "GET", "/v1/sagas/c-1");
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->status, 200) << r->body;
+    EXPECT_NE(r->body.find("\"state\":\"completed\""), std::string::npos) << r->body;
+  }
+  auto list = sagactl({"list", "--limit", "100"});
+  EXPECT_EQ(list.exit_code, 0) << list.err;
+  for (int n = 1; n <= kAll; ++n) EXPECT_NE(list.out.find("c-" + std::to_string(n) + " "), std::string::npos) << list.out;
+
+  // The killed node comes back and takes a shard; the survivors keep one each meanwhile.
+  auto before = std::map<int, std::set<int>>{{1, shards_of(1)}, {3, shards_of(3)}};
+  start_node(victim);
+  ASSERT_TRUE(await([&] { return all_shards_worked() && !shards_of(victim).empty(); }, std::chrono::seconds(60)));
+  for (int node : {1, 3}) {
+    auto now = shards_of(node);
+    bool kept = std::any_of(now.begin(), now.end(), [&](int s) { return before[node].contains(s); });
+    EXPECT_TRUE(kept) << "node" << node << " lost every shard it had: a pause for it";
+  }
+  constexpr int kLast = 20;  // a multiple of five: declined, compensated
+  auto r = start_through(victim, kLast);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string id = "c-" + std::to_string(kLast);
+  EXPECT_TRUE(await([&] { return state_of(id) == "compensated"; }, std::chrono::seconds(60))) << state_of(id);
+}
+
+}  // namespace
