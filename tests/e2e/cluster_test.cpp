@@ -13,8 +13,13 @@
 #include <regex>
 #include <set>
 
+#include <boost/asio/io_context.hpp>
+
+#include "engine/protocol.h"
 #include "runtime/admin.h"
+#include "runtime/kafka.h"
 #include "sagas/json.h"
+#include "state/pg_cluster.h"
 #include "tests/e2e/orchestrator_fixture.h"
 #include "tests/e2e/process.h"
 #include "tests/support/postgres_server.h"
@@ -178,6 +183,97 @@ TEST_F(Cluster, ThreeNodesShareTheShardsAndTheSurvivorsFinishAKilledNodesSagas) 
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::string id = "c-" + std::to_string(kLast);
   EXPECT_TRUE(await([&] { return state_of(id) == "compensated"; }, std::chrono::seconds(60))) << state_of(id);
+}
+
+// What a participant or a client puts on the broker, as any Kafka client would.
+class Producer {
+ public:
+  explicit Producer(const std::string& bootstrap) {
+    saga::KafkaOptions o;
+    o.brokers = bootstrap;
+    o.consume = saga::KafkaOptions::Consume::assign;
+    auto t = saga::KafkaTransport::create(io_, o);
+    EXPECT_TRUE(t.ok()) << (t.ok() ? "" : t.error());
+    if (t.ok()) transport_ = std::move(t).value();
+  }
+  void publish(saga::Message m) { transport_->publish(m); }
+  void flush() { transport_->flush(10'000); }
+
+ private:
+  boost::asio::io_context io_;
+  std::unique_ptr<saga::KafkaTransport> transport_;
+};
+
+// A counter of /metrics, summed over the nodes.
+std::int64_t metric(const std::map<int, std::string>& admins, const std::string& name) {
+  std::int64_t sum = 0;
+  for (const auto& [n, admin] : admins) {
+    auto r = runtime::http_request(admin, "GET", "/metrics");
+    if (!r.ok()) continue;
+    std::smatch m;
+    if (std::regex_search(r->body, m, std::regex("\\n" + name + " ([0-9]+)"))) sum += std::stoll(m[1].str());
+  }
+  return sum;
+}
+
+// Starts on the start topic (with and without an id) start once, on the shard of their id; a
+// reply put on another shard's partition (another partitioner) reaches the saga's owner and is
+// not dead-lettered; a compensate request sent to a node that does not own the saga reaches
+// the owner.
+TEST_F(Cluster, StartTopicRequestsStrayRepliesAndCompensationsReachTheShardsOwner) {
+  nodes_.clear();
+  for (int n = 1; n <= 2; ++n) start_node(n);
+  ASSERT_TRUE(await([&] { return all_shards_worked(); }, std::chrono::seconds(60)));
+  start_services({"--silent", "CreateInvoice"});  // sagas wait at create-invoice until compensated
+  Producer producer(bootstrap_);
+  for (int n = 1; n <= 6; ++n) {
+    saga::Message m;
+    m.topic = "sagas.start";
+    m.headers = {{"saga-name", "order-fulfilment"}};
+    if (n <= 3) m.headers.emplace_back("saga-id", "t-" + std::to_string(n));
+    m.key = n <= 3 ? "t-" + std::to_string(n) : "";
+    m.value = order(n);
+    producer.publish(m);
+  }
+  producer.flush();
+  auto running = [&] {
+    auto r = sagactl({"list", "--status", "running", "--limit", "100", "--json"});
+    return static_cast<int>(std::count(r.out.begin(), r.out.end(), '{'));
+  };
+  ASSERT_TRUE(await([&] { return running() == 6; }, std::chrono::seconds(60))) << running();
+  for (const char* id : {"t-1", "t-2", "t-3"}) EXPECT_EQ(state_of(id), "running") << id;
+
+  // A copy of t-1's first reply, on a partition that is not its shard's.
+  int shard = state::shard_of("t-1", kShards);
+  saga::Message stray;
+  stray.topic = "order-fulfilment.replies";
+  stray.partition = (shard + 1) % kShards;
+  stray.key = "t-1";
+  stray.headers = {{"saga-id", "t-1"}, {"saga-step", "reserve-stock"}, {"saga-action", "execute"},
+                   {"in-reply-to", "t-1/reserve-stock/execute/1"}, {"outcome", "success"}};
+  stray.value = R"({"reservationId": "r-1"})";
+  auto duplicates = metric(admins_, "sagactl_duplicate_replies_total");
+  producer.publish(stray);
+  producer.flush();
+  EXPECT_TRUE(await([&] { return metric(admins_, "sagactl_duplicate_replies_total") > duplicates; }))
+      << "the stray copy reached t-1's owner, which knew it";
+  EXPECT_EQ(metric(admins_, "sagactl_dead_letters_total"), 0) << "nothing was dead-lettered";
+
+  // Compensate t-2 through the node that does not own its shard.
+  int owner = 0;
+  for (const auto& [n, p] : nodes_) {
+    if (shards_of(n).contains(state::shard_of("t-2", kShards))) owner = n;
+  }
+  ASSERT_NE(owner, 0);
+  int other = owner == 1 ? 2 : 1;
+  auto r = sagactl({"compensate", "t-2", "--reason", "the customer cancelled", "--admin", admins_[other]});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(await([&] { return state_of("t-2") == "compensated"; })) << state_of("t-2");
+  auto history = sagactl({"history", "t-2", "--json"}).out;
+  EXPECT_NE(history.find("the customer cancelled"), std::string::npos) << history;
+  auto missing = sagactl({"compensate", "no-such-saga", "--admin", admins_[other]});
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_NE(missing.err.find("no saga with id"), std::string::npos) << missing.err;
 }
 
 }  // namespace
