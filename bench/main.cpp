@@ -106,7 +106,8 @@ int main(int argc, char** argv) {
   bool keep = false;
   std::string dir = std::filesystem::temp_directory_path().string();
   std::vector<std::string> only;
-  std::string postgres;  // the postgres part's database; every other part runs on SQLite
+  std::string postgres;  // the postgres and cluster parts' database; every other part runs on SQLite
+  int cluster_shards = 6;
   app.add_option("--sagas", s.sagas, "Measured sagas per throughput scenario")->capture_default_str();
   app.add_option("--concurrency", s.concurrency, "Sagas in flight")->capture_default_str();
   app.add_option("--warmup", s.warmup, "Sagas run first and not measured")->capture_default_str();
@@ -117,11 +118,14 @@ int main(int argc, char** argv) {
   app.add_option("--latency-sagas", latency_sagas, "Sagas at one in flight (low-load latency)")
       ->capture_default_str();
   app.add_option("--scale", scale, "Saga counts of the scale runs (0: none)")->capture_default_str()->delimiter(',');
-  app.add_option("--only", only, "Run only these parts: ceiling, order, compensated, in-process, latency, scale, postgres")
+  app.add_option("--only", only, "Run only these parts: ceiling, order, compensated, in-process, latency, scale, postgres, cluster")
       ->delimiter(',');
   app.add_option("--dir", dir, "Where the scenarios' state files go")->capture_default_str();
   app.add_option("--postgres", postgres,
-                 "Also run the engine on this PostgreSQL database (URL; emptied before each scenario): the postgres part");
+                 "Also run the engine on this PostgreSQL database (URL; emptied before each scenario): the postgres and cluster "
+                 "parts");
+  app.add_option("--cluster-shards", cluster_shards, "Shards (partitions) of the cluster part's topics")
+      ->capture_default_str();
   app.add_flag("--json", json, "Print the figures as JSON instead of tables");
   app.add_flag("--keep", keep, "Keep each scenario's state files (their folders are in the JSON's \"dir\")");
   CLI11_PARSE(app, argc, argv);
@@ -185,6 +189,15 @@ int main(int argc, char** argv) {
     run("order-in-process-1-postgres",
         [&](const std::string& d) { return bench::run_engine(with_dir(pg_one, d), Wire::in_process, false); });
   }
+  if (!postgres.empty() && wanted("cluster")) {
+    bench::Settings pg = s;
+    pg.postgres = postgres;
+    pg.partitions = std::max(s.partitions, cluster_shards);
+    for (int nodes = 1; nodes <= 3; ++nodes) {
+      run("order-cluster-" + std::to_string(nodes),
+          [&](const std::string& d) { return bench::run_cluster(with_dir(pg, d), nodes); });
+    }
+  }
   Json scale_runs = Json::array();
   if (wanted("scale")) {
     for (int n : scale) {
@@ -202,7 +215,8 @@ int main(int argc, char** argv) {
   // Ratios and targets.
   Json summary = Json::object();
   double ceiling = num(scenarios, "ceiling.steps_per_s");
-  for (const char* name : {"order", "order-compensated", "order-in-process", "order-postgres", "order-in-process-postgres"}) {
+  for (const char* name : {"order", "order-compensated", "order-in-process", "order-postgres", "order-in-process-postgres",
+                           "order-cluster-1", "order-cluster-2", "order-cluster-3"}) {
     if (const Json* r = scenarios.find(name); r != nullptr && ceiling > 0) {
       summary.set(std::string(name) + "_vs_ceiling", Json(num(*r, "steps_per_s") / ceiling));
     }

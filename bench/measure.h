@@ -2,6 +2,7 @@
 // and resident memory of this process.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstddef>
@@ -27,6 +28,13 @@ class Histogram {
   double max() const { return max_; }
   // {"count", "p50_ms", "p99_ms", "p999_ms", "mean_ms", "max_ms"}
   sagas::Json to_json() const;
+  // Adds another histogram's samples (several nodes' into one).
+  void merge(const Histogram& other) {
+    for (std::size_t i = 0; i < kBuckets; ++i) buckets_[i] += other.buckets_[i];
+    count_ += other.count_;
+    sum_ += other.sum_;
+    max_ = std::max(max_, other.max_);
+  }
 
  private:
   static constexpr int kPerDoubling = 32;

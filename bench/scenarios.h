@@ -35,4 +35,8 @@ enum class Wire { kafka, in_process };
 // so each saga also runs two compensations.
 sagas::Json run_engine(const Settings& s, Wire wire, bool fail_at_confirm);
 
+// The order saga over Kafka on a cluster of `nodes` ClusterNodes in this process, sharing the
+// PostgreSQL database `s.postgres`; shards: `s.partitions`.
+sagas::Json run_cluster(const Settings& s, int nodes);
+
 }  // namespace bench

@@ -1,0 +1,208 @@
+// The cluster scenarios: the order saga over Kafka on a PostgreSQL cluster of 1, 2 or 3 nodes
+// (docs/cluster.md), each node a ClusterNode with its own event loop thread, its two
+// consumers and its shards' engines, all in this process (on one machine they share its
+// cores and its database whatever the process boundaries). Each node's driver keeps its share
+// of the sagas in flight through that node's start (no id: a shard of the node), so no start
+// is forwarded and the figure is the cluster's own work.
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <future>
+#include <thread>
+
+#include "bench/engine_parts.h"
+#include "dsl/compiler.h"
+#include "runtime/cluster.h"
+#include "runtime/dev_broker.h"
+#include "runtime/kafka.h"
+#include "runtime/kafka_participant.h"
+#include "state/pg_cluster.h"
+
+namespace bench {
+
+namespace {
+
+// How long the nodes may take to share the shards (a group join on the mock cluster: ~3 s).
+constexpr auto kFormTimeout = std::chrono::seconds(60);
+constexpr auto kFormPoll = std::chrono::milliseconds(20);
+constexpr const char* kStartTopic = "sagas.start";
+
+// One node: its loop, its consumers, its view over the shards, its driver.
+struct BenchNode {
+  boost::asio::io_context io;
+  std::unique_ptr<saga::KafkaTransport> shards;
+  std::unique_ptr<saga::KafkaTransport> routing;
+  std::unique_ptr<state::Store> view;
+  std::unique_ptr<runtime::ClusterNode> node;
+  std::unique_ptr<Driver> driver;
+  std::thread thread;
+
+  // Runs `fn` on the node's loop and returns its value.
+  template <typename Fn>
+  auto on_loop(Fn fn) {
+    std::promise<decltype(fn())> p;
+    boost::asio::post(io, [&] { p.set_value(fn()); });
+    return p.get_future().get();
+  }
+};
+
+std::unique_ptr<BenchNode> make_node(int n, const std::string& bootstrap, const Settings& s, int shard_count,
+                                     const sagas::DefinitionPtr& def, const Settings& share) {
+  auto b = std::make_unique<BenchNode>();
+  saga::KafkaOptions ko;
+  ko.brokers = bootstrap;
+  ko.group_id = "bench-cluster";
+  ko.consume = saga::KafkaOptions::Consume::group;
+  ko.shared_partitions = true;
+  ko.fetch_wait_max_ms = s.fetch_wait_ms;
+  ko.instance_id = "bench-node-" + std::to_string(n);
+  ko.session_timeout_ms = 6'000;
+  ko.warm_topics = kCommandTopics;
+  b->shards = must(saga::KafkaTransport::create(b->io, ko));
+  saga::KafkaOptions ro = ko;
+  ro.group_id += ".routing";
+  ro.instance_id += "-routing";
+  b->routing = must(saga::KafkaTransport::create(b->io, ro));
+  auto view = state::open_cluster_view(s.postgres, shard_count);
+  if (!view) throw std::runtime_error(view.error().message);
+  b->view = std::move(view).value();
+  saga::EngineOptions eo;
+  if (s.events) eo.events_topic = kEventsTopic;
+  b->node = std::make_unique<runtime::ClusterNode>(
+      b->io, *b->shards, *b->routing, *b->view,
+      runtime::ClusterOptions{.url = s.postgres, .node = "bench-node-" + std::to_string(n), .shard_topic = kReplyTopic,
+                              .reply_topics = {kReplyTopic}, .start_topic = kStartTopic, .shards = shard_count,
+                              .engine = eo, .reopen_delay_ms = 1'000});
+  b->node->add(def);
+  if (auto st = b->node->open(); !st.ok()) throw std::runtime_error(st.message);
+  b->driver = std::make_unique<Driver>(b->io, *b->node, share);
+  return b;
+}
+
+}  // namespace
+
+sagas::Json run_cluster(const Settings& s, int nodes) {
+  auto compiled = dsl::compile(kOrderSaga, "bench-order.yaml");
+  if (!compiled.ok()) throw std::runtime_error(dsl::format(compiled.diagnostics.front()));
+  const std::size_t window = static_cast<std::size_t>(s.concurrency) * 16 + 1024;
+  empty_postgres(s.postgres);
+
+  auto broker = must(saga::DevBroker::start(1));
+  std::vector<std::string> topics = kCommandTopics;
+  topics.insert(topics.end(), {kReplyTopic, kReplyTopic + ".dlq", kEventsTopic, kStartTopic});
+  for (const auto& t : topics) {
+    if (auto err = broker->create_topic(t, s.partitions)) throw std::runtime_error(*err);
+  }
+  auto shape = state::join_cluster(s.postgres, {kReplyTopic, s.partitions});
+  if (!shape) throw std::runtime_error(shape.error().message);
+
+  // Each node drives its share of the sagas and of the concurrency.
+  Settings share = s;
+  share.sagas = s.sagas / nodes;
+  share.warmup = s.warmup / nodes;
+  share.concurrency = std::max(1, s.concurrency / nodes);
+  std::vector<std::unique_ptr<BenchNode>> cluster;
+  for (int n = 0; n < nodes; ++n) {
+    cluster.push_back(make_node(n, broker->bootstrap(), s, s.partitions, compiled.definition, share));
+  }
+  std::vector<std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>> guards;
+  for (auto& b : cluster) {
+    guards.push_back(std::make_unique<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>(
+        b->io.get_executor()));
+    b->thread = std::thread([&io = b->io] { io.run(); });
+  }
+
+  // Participants on a thread of their own, as separate services would be.
+  boost::asio::io_context services_io;
+  auto services_work = boost::asio::make_work_guard(services_io);
+  std::vector<std::unique_ptr<saga::Participant>> services;
+  for (const auto& topic : kCommandTopics) {
+    saga::KafkaOptions ko;
+    ko.brokers = broker->bootstrap();
+    ko.consume = saga::KafkaOptions::Consume::assign;
+    ko.fetch_wait_max_ms = s.fetch_wait_ms;
+    ko.group_id = topic + ".participant";
+    ko.warm_topics = {kReplyTopic};
+    saga::ParticipantOptions po;
+    po.dedup = std::make_shared<RecentReplies>(window);
+    auto p = std::make_unique<saga::Participant>(services_io, ko, topic, po);
+    echo_services(*p, false);
+    if (auto err = p->start()) throw std::runtime_error(*err);
+    services.push_back(std::move(p));
+  }
+  std::thread services_thread([&] { services_io.run(); });
+
+  // Formed: every shard open at exactly one node, and each node ready.
+  auto formed_by = std::chrono::steady_clock::now() + kFormTimeout;
+  for (;;) {
+    std::vector<int> owned;
+    bool ready = true;
+    for (auto& b : cluster) {
+      auto [shards, node_ready] = b->on_loop([&] { return std::pair{*b->node->shards(), b->node->ready()}; });
+      owned.insert(owned.end(), shards.begin(), shards.end());
+      ready = ready && node_ready;
+    }
+    std::sort(owned.begin(), owned.end());
+    bool all = static_cast<int>(owned.size()) == s.partitions &&
+               std::adjacent_find(owned.begin(), owned.end()) == owned.end();
+    if (all && ready) break;
+    if (std::chrono::steady_clock::now() > formed_by) throw std::runtime_error("the cluster's nodes did not share the shards");
+    std::this_thread::sleep_for(kFormPoll);
+  }
+
+  std::atomic<int> done{0};
+  std::promise<void> all_done;
+  for (auto& b : cluster) {
+    b->driver->on_done = [&] {
+      if (++done == nodes) all_done.set_value();
+    };
+    boost::asio::post(b->io, [d = b->driver.get()] { d->begin(); });
+  }
+  all_done.get_future().wait();
+
+  Histogram saga_latency, step_latency;
+  double seconds = 0, cpu = 0;
+  std::uint64_t commits = 0, transitions = 0;
+  for (auto& b : cluster) {
+    b->on_loop([&] {
+      b->node->close();
+      return 0;
+    });
+    seconds = std::max(seconds, b->driver->seconds);
+    cpu = std::max(cpu, b->driver->cpu);  // the process's: every node's, counted once
+    saga_latency.merge(b->driver->saga_latency);
+    step_latency.merge(b->driver->step_latency);
+    commits += b->driver->commits;
+    transitions += b->driver->transitions;
+  }
+  guards.clear();
+  for (auto& b : cluster) b->thread.join();
+  services_work.reset();
+  services_io.stop();
+  services_thread.join();
+
+  auto measured = static_cast<double>(share.sagas * nodes);
+  auto steps = static_cast<double>(step_latency.count());
+  sagas::Json j = sagas::Json::object();
+  j.set("nodes", sagas::Json(nodes));
+  j.set("shards", sagas::Json(s.partitions));
+  j.set("sagas", sagas::Json(static_cast<std::int64_t>(measured)));
+  j.set("concurrency", sagas::Json(share.concurrency * nodes));
+  j.set("steps", sagas::Json(static_cast<std::int64_t>(step_latency.count())));
+  j.set("seconds", sagas::Json(seconds));
+  j.set("sagas_per_s", sagas::Json(measured / seconds));
+  j.set("steps_per_s", sagas::Json(steps / seconds));
+  j.set("saga_latency", saga_latency.to_json());
+  j.set("step_latency", step_latency.to_json());
+  j.set("cpu_s_per_1000_sagas", sagas::Json(cpu / measured * 1000));
+  j.set("transitions_per_commit",
+        sagas::Json(commits == 0 ? 0.0 : static_cast<double>(transitions) / static_cast<double>(commits)));
+  j.set("peak_rss_mib", sagas::Json(peak_rss_mib()));
+  return j;
+}
+
+}  // namespace bench

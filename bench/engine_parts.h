@@ -1,0 +1,242 @@
+// What the engine's scenarios share (internal to saga-bench): the order saga, the echo
+// participants, the driver that keeps sagas in flight and times them, the PostgreSQL
+// database's reset.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <libpq-fe.h>
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "bench/measure.h"
+#include "bench/scenarios.h"
+#include "engine/participant.h"
+#include "runtime/node.h"
+
+namespace bench {
+
+
+// The order saga (examples/sagas) cut to three sequential steps; confirm-order is the pivot, so a
+// declined confirmation compensates the two steps before it.
+inline constexpr const char* kOrderSaga = R"(apiVersion: saga/v1
+saga: bench-order
+description: Reserve stock, charge the card, confirm the order.
+input:
+  type: object
+  required: [orderId, amount]
+  properties:
+    orderId: {type: string, minLength: 1}
+    amount: {type: number, minimum: 0}
+    items: {type: array, items: {type: object, required: [sku, qty]}}
+defaults:
+  timeout: 30s
+  retry: {max_attempts: 3, backoff: exponential, initial: 200ms, max: 5s, jitter: true}
+compensation:
+  strategy: sequential
+steps:
+  - name: reserve-stock
+    topic: inventory.commands
+    command: ReserveStock
+    payload: {orderId: "${input.orderId}", items: "${input.items}"}
+    compensation:
+      command: ReleaseStock
+      payload: {reservationId: "${steps.reserve-stock.reply.reservationId}"}
+  - name: charge-card
+    topic: payments.commands
+    command: ChargeCard
+    payload: {orderId: "${input.orderId}", amount: "${input.amount}"}
+    compensation:
+      command: RefundCard
+      payload: {chargeId: "${steps.charge-card.reply.chargeId}"}
+  - name: confirm-order
+    topic: orders.commands
+    command: ConfirmOrder
+    payload: {orderId: "${input.orderId}", note: "order ${input.orderId} charged ${steps.charge-card.reply.chargeId}"}
+    pivot: true
+)";
+
+inline const std::vector<std::string> kCommandTopics = {"inventory.commands", "payments.commands", "orders.commands"};
+inline const std::string kReplyTopic = "bench-order.replies";
+inline const std::string kEventsTopic = "sagas.events";
+
+// A participant's reply memory that forgets the oldest keys beyond `capacity`: what a real
+// service keeps for its dedup window, without growing with the length of the run.
+class RecentReplies final : public saga::DedupStore {
+ public:
+  explicit RecentReplies(std::size_t capacity) : capacity_(capacity) {}
+  std::optional<saga::Reply> find(const std::string& key) override {
+    auto it = replies_.find(key);
+    return it == replies_.end() ? std::nullopt : std::optional<saga::Reply>(it->second);
+  }
+  void put(const std::string& key, const saga::Reply& reply) override {
+    if (!replies_.insert_or_assign(key, reply).second) return;
+    order_.push_back(key);
+    if (order_.size() > capacity_) {
+      replies_.erase(order_.front());
+      order_.pop_front();
+    }
+  }
+
+ private:
+  std::size_t capacity_;
+  std::unordered_map<std::string, saga::Reply> replies_;
+  std::deque<std::string> order_;
+};
+
+inline sagas::Json field(const char* name, std::string value) {
+  sagas::Json j = sagas::Json::object();
+  j.set(name, sagas::Json(std::move(value)));
+  return j;
+}
+
+// The echo services: every command succeeds, but confirm-order when told to fail. `target`
+// is a ParticipantCore (in process) or a Participant (Kafka): both take handlers by command.
+template <typename Target>
+void echo_services(Target& target, bool fail_at_confirm) {
+  target.on("ReserveStock", [](const saga::Command& c) { return saga::Reply::ok(field("reservationId", "r-" + c.saga_id)); });
+  target.on("ChargeCard", [](const saga::Command& c) { return saga::Reply::ok(field("chargeId", "ch-" + c.saga_id)); });
+  target.on("ConfirmOrder", [fail_at_confirm](const saga::Command&) {
+    return fail_at_confirm ? saga::Reply::failure("order rejected") : saga::Reply::ok();
+  });
+  target.on("ReleaseStock", [](const saga::Command&) { return saga::Reply::ok(); });
+  target.on("RefundCard", [](const saga::Command&) { return saga::Reply::ok(); });
+}
+
+// Starts sagas to keep `concurrency` in flight and times them from the engine's events. All
+// of it runs on the engine's executor (a cluster node's: one driver per node).
+class Driver {
+ public:
+  Driver(boost::asio::io_context& io, runtime::Node& engine, const Settings& s) : io_(io), engine_(engine), s_(s) {
+    input_ = *sagas::Json::parse(R"({"orderId":"o-0","amount":42.5,"items":[{"sku":"sku-1","qty":1}]})");
+    engine_.on_event([this](const saga::Event& e) { on_event(e); });
+  }
+
+  void begin() { top_up(); }
+  bool done() const { return finished_ == total(); }
+
+  Histogram saga_latency, step_latency;
+  std::function<void()> on_measure;  // called as the measured part begins
+  std::function<void()> on_done;     // called on the executor once every saga has finished
+  double seconds = 0, cpu = 0, engine_cpu = 0;
+  std::uint64_t commits = 0, transitions = 0;
+
+ private:
+  int total() const { return s_.warmup + s_.sagas; }
+
+  void top_up() {
+    // The warm-up drains before the measured sagas start, so they start on a steady engine.
+    int limit = finished_ < s_.warmup ? s_.warmup : total();
+    if (started_ == s_.warmup && finished_ == s_.warmup && !measuring_) {
+      measuring_ = true;
+      began_ = Clock::now();
+      cpu_began_ = process_cpu_seconds();
+      engine_cpu_began_ = thread_cpu_seconds();
+      commits_began_ = engine_.stats().commits;
+      transitions_began_ = engine_.stats().transitions;
+      if (on_measure) on_measure();
+    }
+    while (started_ - finished_ < s_.concurrency && started_ < limit) {
+      sagas::Json input = input_;
+      input.set("orderId", sagas::Json("o-" + std::to_string(started_)));
+      auto r = engine_.start("bench-order", std::move(input), {}, {});
+      if (!r) throw std::runtime_error(r.error().message);
+      sagas_[r->id.value()] = {Clock::now(), measuring_};
+      ++started_;
+    }
+  }
+
+  void on_event(const saga::Event& e) {
+    auto now = Clock::now();
+    const std::string& id = e.saga_id.value();
+    auto saga = sagas_.find(id);
+    if (saga == sagas_.end()) return;
+    bool measured = saga->second.measured;
+    using sagas::EventType;
+    const EventType t = e.type;
+    if (t == EventType::step_started || t == EventType::compensation_step_started) {
+      steps_[id + '/' + e.step] = now;
+    } else if (t == EventType::step_succeeded || t == EventType::step_failed || t == EventType::step_attempt_failed ||
+               t == EventType::step_compensated || t == EventType::step_compensation_failed ||
+               t == EventType::compensation_attempt_failed) {
+      auto it = steps_.find(id + '/' + e.step);
+      if (it == steps_.end()) return;
+      if (measured) step_latency.add(micros(now - it->second));
+      steps_.erase(it);
+    } else if (sagas::is_terminal_event(t)) {
+      if (measured) saga_latency.add(micros(now - saga->second.began));
+      sagas_.erase(saga);
+      if (++finished_ == total()) return finish();
+      boost::asio::post(io_, [this] { top_up(); });
+    }
+  }
+
+  void finish() {
+    seconds = seconds_since(began_);
+    cpu = process_cpu_seconds() - cpu_began_;
+    engine_cpu = thread_cpu_seconds() - engine_cpu_began_;
+    commits = engine_.stats().commits - commits_began_;
+    transitions = engine_.stats().transitions - transitions_began_;
+    boost::asio::post(io_, [this] {
+      if (on_done) on_done();
+    });
+  }
+
+  static double micros(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
+
+  struct Running {
+    Clock::time_point began;
+    bool measured = false;
+  };
+  boost::asio::io_context& io_;
+  runtime::Node& engine_;
+  const Settings& s_;
+  sagas::Json input_;
+  int started_ = 0, finished_ = 0;
+  bool measuring_ = false;
+  Clock::time_point began_;
+  double cpu_began_ = 0, engine_cpu_began_ = 0;
+  std::uint64_t commits_began_ = 0, transitions_began_ = 0;
+  std::unordered_map<std::string, Running> sagas_;
+  std::unordered_map<std::string, Clock::time_point> steps_;
+};
+
+// Drops what an earlier run left in the benchmark's database: each scenario starts empty.
+inline void empty_postgres(const std::string& url) {
+  std::unique_ptr<PGconn, decltype(&PQfinish)> c(PQconnectdb(url.c_str()), &PQfinish);
+  if (PQstatus(c.get()) != CONNECTION_OK) throw std::runtime_error("--postgres: " + std::string(PQerrorMessage(c.get())));
+  std::unique_ptr<PGresult, decltype(&PQclear)> r(
+      PQexec(c.get(), "SET client_min_messages = warning; DROP TABLE IF EXISTS sagactl_schema, sagas, saga_counts, journal, journal_state, pruned, "
+                      "sagactl_cluster CASCADE; DROP FUNCTION IF EXISTS sagactl_count CASCADE; "
+                      "DO $$ DECLARE s text; BEGIN FOR s IN SELECT nspname FROM pg_namespace WHERE nspname LIKE 'sagactl_shard_%' "
+                      "LOOP EXECUTE 'DROP SCHEMA ' || s || ' CASCADE'; END LOOP; END $$"),
+      &PQclear);
+  if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
+    throw std::runtime_error("--postgres: cannot empty the database: " + std::string(PQerrorMessage(c.get())));
+  }
+}
+
+// The bytes the benchmark's database takes on disk (tables, indexes, TOAST).
+inline std::uintmax_t postgres_bytes(const std::string& url) {
+  std::unique_ptr<PGconn, decltype(&PQfinish)> c(PQconnectdb(url.c_str()), &PQfinish);
+  std::unique_ptr<PGresult, decltype(&PQclear)> r(
+      PQexec(c.get(), "SELECT sum(pg_total_relation_size(oid)) FROM pg_class WHERE relname IN "
+                      "('sagas', 'journal', 'journal_state', 'saga_counts', 'pruned')"),
+      &PQclear);
+  if (PQresultStatus(r.get()) != PGRES_TUPLES_OK || PQntuples(r.get()) != 1) return 0;
+  return std::strtoull(PQgetvalue(r.get(), 0, 0), nullptr, 10);
+}
+
+template <typename T>
+inline T must(sagas::Result<T, std::string> r) {
+  if (!r) throw std::runtime_error(r.error());
+  return std::move(r).value();
+}
+
+}  // namespace bench
