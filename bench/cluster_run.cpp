@@ -119,32 +119,24 @@ sagas::Json run_cluster(const Settings& s, int nodes) {
   // Participants on a thread of their own, as separate services would be.
   boost::asio::io_context services_io;
   auto services_work = boost::asio::make_work_guard(services_io);
-  std::vector<std::unique_ptr<saga::Participant>> services;
-  for (const auto& topic : kCommandTopics) {
-    saga::KafkaOptions ko;
-    ko.brokers = broker->bootstrap();
-    ko.consume = saga::KafkaOptions::Consume::assign;
-    ko.fetch_wait_max_ms = s.fetch_wait_ms;
-    ko.group_id = topic + ".participant";
-    ko.warm_topics = {kReplyTopic};
-    saga::ParticipantOptions po;
-    po.dedup = std::make_shared<RecentReplies>(window);
-    auto p = std::make_unique<saga::Participant>(services_io, ko, topic, po);
-    echo_services(*p, false);
-    if (auto err = p->start()) throw std::runtime_error(*err);
-    services.push_back(std::move(p));
-  }
+  saga::KafkaOptions participants;
+  participants.brokers = broker->bootstrap();
+  participants.consume = saga::KafkaOptions::Consume::assign;
+  participants.fetch_wait_max_ms = s.fetch_wait_ms;
+  auto services = kafka_echo_services(services_io, participants, window, false);
   std::thread services_thread([&] { services_io.run(); });
 
-  // Formed: every shard open at exactly one node, and each node ready.
+  // Formed: every shard open at exactly one node, each node ready with its fair share (the
+  // group may first give one node everything and move shards on in a later round).
   auto formed_by = std::chrono::steady_clock::now() + kFormTimeout;
+  const auto fair = static_cast<std::size_t>(s.partitions / nodes);
   for (;;) {
     std::vector<int> owned;
     bool ready = true;
     for (auto& b : cluster) {
       auto [shards, node_ready] = b->on_loop([&] { return std::pair{*b->node->shards(), b->node->ready()}; });
       owned.insert(owned.end(), shards.begin(), shards.end());
-      ready = ready && node_ready;
+      ready = ready && node_ready && shards.size() >= fair;
     }
     std::sort(owned.begin(), owned.end());
     bool all = static_cast<int>(owned.size()) == s.partitions &&

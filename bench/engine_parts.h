@@ -18,6 +18,8 @@
 #include "bench/measure.h"
 #include "bench/scenarios.h"
 #include "engine/participant.h"
+#include "runtime/kafka.h"
+#include "runtime/kafka_participant.h"
 #include "runtime/node.h"
 
 namespace bench {
@@ -107,6 +109,26 @@ void echo_services(Target& target, bool fail_at_confirm) {
   });
   target.on("ReleaseStock", [](const saga::Command&) { return saga::Reply::ok(); });
   target.on("RefundCard", [](const saga::Command&) { return saga::Reply::ok(); });
+}
+
+// The echo services over Kafka: one participant per command topic, on `io` (a thread of
+// their own, as separate services would be), consuming as `base` says.
+inline std::vector<std::unique_ptr<saga::Participant>> kafka_echo_services(boost::asio::io_context& io,
+                                                                           const saga::KafkaOptions& base,
+                                                                           std::size_t window, bool fail_at_confirm) {
+  std::vector<std::unique_ptr<saga::Participant>> services;
+  for (const auto& topic : kCommandTopics) {
+    saga::KafkaOptions ko = base;
+    ko.group_id = topic + ".participant";
+    ko.warm_topics = {kReplyTopic};
+    saga::ParticipantOptions po;
+    po.dedup = std::make_shared<RecentReplies>(window);
+    auto p = std::make_unique<saga::Participant>(io, ko, topic, po);
+    echo_services(*p, fail_at_confirm);
+    if (auto err = p->start()) throw std::runtime_error(*err);
+    services.push_back(std::move(p));
+  }
+  return services;
 }
 
 // Starts sagas to keep `concurrency` in flight and times them from the engine's events. All

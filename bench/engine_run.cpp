@@ -89,17 +89,7 @@ sagas::Json run_engine(const Settings& s, Wire wire, bool fail_at_confirm) {
   std::vector<std::unique_ptr<saga::Participant>> services;
   std::unique_ptr<saga::InProcessParticipant> in_process;
   if (wire == Wire::kafka) {
-    for (const auto& topic : kCommandTopics) {
-      saga::KafkaOptions ko = kafka;
-      ko.group_id = topic + ".participant";
-      ko.warm_topics = {kReplyTopic};
-      saga::ParticipantOptions po;
-      po.dedup = std::make_shared<RecentReplies>(window);
-      auto p = std::make_unique<saga::Participant>(services_io, ko, topic, po);
-      echo_services(*p, fail_at_confirm);
-      if (auto err = p->start()) throw std::runtime_error(*err);
-      services.push_back(std::move(p));
-    }
+    services = kafka_echo_services(services_io, kafka, window, fail_at_confirm);
   } else {
     auto core = std::make_shared<saga::ParticipantCore>(std::make_shared<RecentReplies>(window));
     echo_services(*core, fail_at_confirm);

@@ -218,7 +218,8 @@ void AdminApi::events(const std::string& id, const std::string& target, const st
   auto page = events_page(id, after);
   if (!page.worth_waiting || wait_ms == 0) return respond(std::move(page.response));
   auto waiter = std::make_shared<Waiter>(Waiter{id, after, respond, boost::asio::steady_timer(io_)});
-  waiter->timer.expires_after(std::chrono::milliseconds(std::min<std::size_t>(wait_ms, kMaxEventWaitMs)));
+  std::size_t longest = engine_.works(saga::SagaId(id)) ? kMaxEventWaitMs : kElsewhereEventWaitMs;
+  waiter->timer.expires_after(std::chrono::milliseconds(std::min(wait_ms, longest)));
   waiter->timer.async_wait([this, w = std::weak_ptr<Waiter>(waiter)](const boost::system::error_code& ec) {
     auto waiting = w.lock();
     if (ec || !waiting) return;

@@ -33,6 +33,9 @@ class AdminApi {
  public:
   // The longest an events request waits for the saga's next transition.
   static constexpr std::size_t kMaxEventWaitMs = 60'000;
+  // The longest it waits for a saga another cluster node works: its transitions are not told
+  // here, so the answer comes after this and the client asks again.
+  static constexpr std::size_t kElsewhereEventWaitMs = 1'000;
 
   AdminApi(boost::asio::io_context& io, Node& node, saga::KafkaTransport& transport, Metrics& metrics,
            std::string token);

@@ -393,6 +393,11 @@ void ClusterNode::close() {
   d.routing.close();
 }
 
+bool ClusterNode::works(const saga::SagaId& id) const {
+  auto it = impl_->shards.find(impl_->shard_of(id.value()));
+  return it != impl_->shards.end() && it->second.open();
+}
+
 std::optional<std::vector<int>> ClusterNode::shards() const {
   std::vector<int> out;
   for (const auto& [s, sh] : impl_->shards) {

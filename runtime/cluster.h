@@ -87,6 +87,7 @@ class ClusterNode final : public Node {
   std::size_t unconfirmed_sends() const override;
   bool store_healthy() const override;
   bool ready() const override;
+  bool works(const saga::SagaId& id) const override;
   // The shards whose engines are open here.
   std::optional<std::vector<int>> shards() const override;
 

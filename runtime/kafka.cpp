@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <boost/asio/io_context.hpp>
@@ -27,6 +28,8 @@ namespace {
 // How long the pollers wait for work before looking at barriers and the stop flag again.
 constexpr int kIdlePollMs = 100;
 constexpr int kMetadataTimeoutMs = 10'000;
+// The longest closing waits for a group's first assignment (a join: ~3 s on the mock cluster).
+constexpr int kFirstAssignmentWaitMs = 10'000;
 constexpr int kOwnerCheckTimeoutMs = 10'000;
 
 struct Raw {
@@ -87,6 +90,22 @@ struct KafkaTransport::Impl {
 
   std::unique_ptr<kafka::CatchUp> catch_up;  // created with the consumer
 
+  // Group mode: whether the group has ever given this consumer an assignment. librdkafka
+  // 2.0 (Debian 12's) asserts when a cooperative-sticky consumer is destroyed before its
+  // first one (librdkafka#4312, fixed in 2.3), so closing waits for it a while.
+  std::mutex assigned_mu;
+  std::condition_variable assigned_cv;
+  bool assigned_once = false;  // guarded by assigned_mu
+  bool subscribed = false;     // executor: rd_kafka_subscribe was called
+
+  void wait_for_first_assignment() {
+    if (!subscribed) return;
+    std::unique_lock lock(assigned_mu);
+    if (!assigned_cv.wait_for(lock, std::chrono::milliseconds(kFirstAssignmentWaitMs), [&] { return assigned_once; })) {
+      spdlog::warn("kafka: closing a consumer the group never gave partitions to (after {} ms)", kFirstAssignmentWaitMs);
+    }
+  }
+
   // The offset after the acknowledged prefix of each partition: written by acknowledge() on
   // the executor, read by the rebalance callback on the poller thread.
   std::mutex acked_mu;
@@ -115,6 +134,11 @@ struct KafkaTransport::Impl {
     bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
       spdlog::info("kafka: {} partition(s) assigned to this orchestrator", parts->cnt);
+      {
+        std::lock_guard lock(self->assigned_mu);
+        self->assigned_once = true;
+      }
+      self->assigned_cv.notify_all();
       if (cooperative) {
         if (rd_kafka_error_t* e = rd_kafka_incremental_assign(rk, parts)) {
           spdlog::error("kafka: cannot take the assigned partitions: {}", rd_kafka_error_string(e));
@@ -374,6 +398,7 @@ struct KafkaTransport::Impl {
       if (auto err = rd_kafka_subscribe(consumer.get(), list.get())) {
         return std::string("cannot subscribe: ") + rd_kafka_err2str(err);
       }
+      subscribed = true;
       return std::nullopt;
     }
     if (auto err = rd_kafka_assign(consumer.get(), all.get())) {
@@ -503,6 +528,7 @@ KafkaTransport::KafkaTransport(std::unique_ptr<Impl> impl) : impl_(std::move(imp
 KafkaTransport::~KafkaTransport() {
   close();
   rd_kafka_flush(impl_->producer.get(), 2'000);  // what is still queued goes out if it can
+  impl_->wait_for_first_assignment();  // the consumer poller serves the rebalance meanwhile
   impl_->stop_pollers();
   *impl_->alive = false;
   rd_kafka_consumer_close(impl_->consumer.get());

@@ -49,6 +49,9 @@ class Node {
   virtual std::size_t unconfirmed_sends() const = 0;
   virtual bool store_healthy() const = 0;
   virtual bool ready() const = 0;
+  // Whether this node works the saga (its transitions reach on_event here): a cluster node
+  // only works the sagas of its shards.
+  virtual bool works(const saga::SagaId&) const { return true; }
   // A cluster node: the shards it works now (ascending); nullopt: not a cluster node.
   virtual std::optional<std::vector<int>> shards() const { return std::nullopt; }
 };

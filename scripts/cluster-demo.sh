@@ -10,6 +10,7 @@
 #   scripts/cluster-demo.sh [SAGAS]   (default 300)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/demo-lib.sh
 sagas=${1:-300}
 shards=6
 scripts/setup.sh
@@ -28,13 +29,8 @@ trap cleanup EXIT
 fail() { echo "cluster-demo: $*" >&2; tail -n 20 "$work"/node*.log >&2 || true; exit 1; }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
-url=$(scripts/dev-postgres.sh start "$pg_dir" $((20000 + RANDOM % 20000)))
-echo "== PostgreSQL: $url"
-$sagactl dev-broker --port 0 --brokers 3 --partitions "$shards" --sagas examples/sagas >"$work/broker.out" 2>"$work/broker.log" &
-pids+=($!)
-for _ in $(seq 300); do grep -q '^bootstrap: ' "$work/broker.out" 2>/dev/null && break; sleep 0.1; done
-bootstrap=$(sed -n 's/^bootstrap: //p' "$work/broker.out")
-[ -n "$bootstrap" ] || fail "the development broker did not start: $(cat "$work/broker.log")"
+demo_postgres
+demo_brokers --partitions "$shards"
 echo "== three-broker development cluster: $bootstrap, $shards partitions per topic"
 cat >"$work/sagactl.yaml" <<YAML
 sagas: $PWD/examples/sagas
@@ -55,18 +51,12 @@ launch() {
 }
 admin_of() { sed -n 's/^admin: //p' "$work/node$1.out"; }
 alive() { kill -0 "${node_pid[$1]}" 2>/dev/null; }
-readyz() {
-  local admin=$1
-  exec 3<>"/dev/tcp/${admin%:*}/${admin##*:}" || return 1
-  printf 'GET /readyz HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' "$admin" >&3
-  cat <&3; exec 3<&-
-}
 # The shards the live nodes work, as "N:s,s,... N:s,..." (from each node's /readyz).
 shard_map() {
   for n in 1 2 3; do
     alive "$n" || continue
     local a; a=$(admin_of "$n"); [ -n "$a" ] || continue
-    readyz "$a" 2>/dev/null | python3 -c '
+    demo_readyz "$a" 2>/dev/null | python3 -c '
 import json, sys
 body = sys.stdin.read().split("\r\n\r\n", 1)[-1]
 try:
@@ -132,31 +122,4 @@ echo "== node$victim took shards back: $(shard_map)"
 for n in $(seq $((sagas * 3 / 4 + 1)) "$sagas"); do start "$n"; done
 echo "== all $sagas sagas started; waiting for every one to end"
 
-summary() { $sagactl list --state "$url" --limit 100000 --json; }
-for _ in $(seq 1200); do
-  if summary | python3 -c '
-import json, sys
-rows = json.load(sys.stdin)
-sys.exit(0 if len(rows) == int(sys.argv[1]) and all(r["state"] in ("completed", "compensated", "failed") for r in rows) else 1)
-' "$sagas"; then break; fi
-  sleep 0.1
-done
-summary | python3 -c '
-import json, sys
-sagas = int(sys.argv[1])
-rows = {r["id"]: r["state"] for r in json.load(sys.stdin)}
-wrong = []
-for n in range(1, sagas + 1):
-    want = "compensated" if n % 7 == 0 else "completed"
-    got = rows.get("co-%d" % n, "missing")
-    if got != want:
-        wrong.append("co-%d: %s, expected %s" % (n, got, want))
-states = {}
-for s in rows.values():
-    states[s] = states.get(s, 0) + 1
-print("== " + ", ".join("%d %s" % (v, k) for k, v in sorted(states.items())))
-if wrong:
-    print("cluster-demo: %d saga(s) did not end as their participants decided: %s" % (len(wrong), "; ".join(wrong[:10])), file=sys.stderr)
-    sys.exit(1)
-print("== every saga ended as its participants decided, across the kill and the restart")
-' "$sagas"
+demo_check_outcomes "$sagas" co cluster-demo

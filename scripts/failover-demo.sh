@@ -8,6 +8,7 @@
 #   scripts/failover-demo.sh [SAGAS]   (default 300)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/demo-lib.sh
 sagas=${1:-300}
 scripts/setup.sh
 scripts/build.sh >/dev/null
@@ -24,13 +25,8 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "failover-demo: $*" >&2; exit 1; }
 
-url=$(scripts/dev-postgres.sh start "$pg_dir" $((20000 + RANDOM % 20000)))
-echo "== PostgreSQL: $url"
-$sagactl dev-broker --port 0 --brokers 3 --sagas examples/sagas >"$work/broker.out" 2>"$work/broker.log" &
-pids+=($!)
-for _ in $(seq 300); do grep -q '^bootstrap: ' "$work/broker.out" 2>/dev/null && break; sleep 0.1; done
-bootstrap=$(sed -n 's/^bootstrap: //p' "$work/broker.out")
-[ -n "$bootstrap" ] || fail "the development broker did not start: $(cat "$work/broker.log")"
+demo_postgres
+demo_brokers
 echo "== three-broker development cluster: $bootstrap"
 cat >"$work/sagactl.yaml" <<YAML
 sagas: $PWD/examples/sagas
@@ -53,17 +49,10 @@ active() {
     if kill -0 "${run_pid[$n]}" 2>/dev/null && grep -q '^admin: ' "$work/run$n.out" 2>/dev/null; then echo "$n"; return; fi
   done
 }
-readyz() {
-  local admin=$1
-  exec 3<>"/dev/tcp/${admin%:*}/${admin##*:}" || return 1
-  printf 'GET /readyz HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' "$admin" >&3
-  local status; read -r _ status _ <&3; exec 3<&-
-  [ "$status" = 200 ]
-}
 await_active() {
   for _ in $(seq 600); do
     local n; n=$(active)
-    if [ -n "$n" ] && readyz "$(sed -n 's/^admin: //p' "$work/run$n.out")" 2>/dev/null; then echo "$n"; return; fi
+    if [ -n "$n" ] && demo_readyz "$(sed -n 's/^admin: //p' "$work/run$n.out")" 2>/dev/null | head -n 1 | grep -q ' 200 '; then echo "$n"; return; fi
     sleep 0.05
   done
   fail "no orchestrator became ready: $(tail -n 5 "$work"/run*.log)"
@@ -102,31 +91,4 @@ echo "== orchestrator $second took over and was ready after $took ms"
 for n in $(seq $((half + 1)) "$sagas"); do start "$n"; done
 echo "== all $sagas sagas started; waiting for every one to end"
 
-summary() { $sagactl list --state "$url" --limit 100000 --json; }
-for _ in $(seq 1200); do
-  if summary | python3 -c '
-import json, sys
-rows = json.load(sys.stdin)
-sys.exit(0 if len(rows) == int(sys.argv[1]) and all(r["state"] in ("completed", "compensated", "failed") for r in rows) else 1)
-' "$sagas"; then break; fi
-  sleep 0.1
-done
-summary | python3 -c '
-import json, sys
-sagas = int(sys.argv[1])
-rows = {r["id"]: r["state"] for r in json.load(sys.stdin)}
-wrong = []
-for n in range(1, sagas + 1):
-    want = "compensated" if n % 7 == 0 else "completed"
-    got = rows.get("fo-%d" % n, "missing")
-    if got != want:
-        wrong.append("fo-%d: %s, expected %s" % (n, got, want))
-states = {}
-for s in rows.values():
-    states[s] = states.get(s, 0) + 1
-print("== " + ", ".join("%d %s" % (v, k) for k, v in sorted(states.items())))
-if wrong:
-    print("failover-demo: %d saga(s) did not end as their participants decided: %s" % (len(wrong), "; ".join(wrong[:10])), file=sys.stderr)
-    sys.exit(1)
-print("== every saga ended as its participants decided, across the failover")
-' "$sagas"
+demo_check_outcomes "$sagas" fo failover-demo
