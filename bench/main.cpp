@@ -272,7 +272,10 @@ int main(int argc, char** argv) {
     std::string ratio = ceiling > 0 && !is_ceiling && num(r, "concurrency") == s.concurrency
                             ? printed("%.2f", num(r, "steps_per_s") / ceiling)
                             : "-";
-    std::string commit_share = is_ceiling ? "-" : printed("%.0f", num(r, "commit_share") * 100);
+    // Not measured where several writers commit at once (the cluster's shards).
+    std::string commit_share = is_ceiling || r.find("commit_share") == nullptr
+                                   ? "-"
+                                   : printed("%.0f", num(r, "commit_share") * 100);
     std::printf("%-20s %9s %9.0f %24s %24s %9s %8.1f %8s %8s\n", name.c_str(), per_saga.c_str(),
                 num(r, "steps_per_s"), saga_lat.c_str(), latencies(r, "step_latency").c_str(), cpu.c_str(),
                 num(r, "peak_rss_mib"), commit_share.c_str(), ratio.c_str());

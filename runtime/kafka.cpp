@@ -1,7 +1,5 @@
 #include "runtime/kafka.h"
 
-#include "dsl/diagnostic.h"
-
 #include <librdkafka/rdkafka.h>
 #include <spdlog/spdlog.h>
 
@@ -417,45 +415,6 @@ struct KafkaTransport::Impl {
   }
 };
 
-namespace {
-
-// The user's librdkafka properties onto `conf`: what librdkafka refuses, named.
-std::optional<std::string> set_properties(rd_kafka_conf_t* conf, const std::map<std::string, std::string>& properties) {
-  for (const auto& [k, v] : properties) {
-    if (auto err = kafka::set(conf, k, v)) return "kafka.properties: " + *err;
-  }
-  return std::nullopt;
-}
-
-}  // namespace
-
-std::optional<std::string> check_properties(const std::map<std::string, std::string>& properties) {
-  kafka::ConfPtr conf(rd_kafka_conf_new());
-  return set_properties(conf.get(), properties);
-}
-
-std::optional<std::string> check_brokers(const std::string& brokers) {
-  static constexpr std::array<std::string_view, 1> kEmbedded{"embedded"};
-  if (brokers == kEmbedded[0]) return std::nullopt;
-  if (brokers.empty()) return std::string("kafka.brokers is empty: give HOST:PORT[,...], or embedded");
-  std::string_view rest = brokers;
-  while (!rest.empty()) {
-    auto comma = rest.find(',');
-    std::string_view one = rest.substr(0, comma);
-    auto colon = one.rfind(':');
-    if (colon == std::string_view::npos || colon == 0 || colon + 1 == one.size() ||
-        one.substr(colon + 1).find_first_not_of("0123456789") != std::string_view::npos) {
-      std::string hint = dsl::closest(one, std::span<const std::string_view>(kEmbedded)).empty()
-                             ? std::string()
-                             : " (did you mean \"embedded\"?)";
-      return "kafka.brokers \"" + std::string(one) + "\" is not HOST:PORT" + hint +
-             "; give HOST:PORT[,...] of your brokers, or embedded for the development broker";
-    }
-    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-  }
-  return std::nullopt;
-}
-
 sagas::Result<std::unique_ptr<KafkaTransport>, std::string> KafkaTransport::create(boost::asio::io_context& io,
                                                                                  const KafkaOptions& options) {
   auto impl = std::make_unique<Impl>(io, options);
@@ -483,7 +442,7 @@ sagas::Result<std::unique_ptr<KafkaTransport>, std::string> KafkaTransport::crea
     for (const auto& [k, v] : settings) {
       if (auto err = kafka::set(conf.get(), k, v)) return *err;
     }
-    if (auto err = set_properties(conf.get(), options.properties)) return *err;
+    if (auto err = kafka::set_properties(conf.get(), options.properties)) return *err;
     rd_kafka_conf_set_log_cb(conf.get(), &Impl::on_log);
     rd_kafka_conf_set_error_cb(conf.get(), &Impl::on_error);
     rd_kafka_conf_set_opaque(conf.get(), impl.get());

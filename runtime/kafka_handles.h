@@ -3,6 +3,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -58,5 +59,9 @@ inline sagas::Result<HandlePtr, std::string> make_handle(rd_kafka_type_t type, C
   conf.release();
   return HandlePtr(rk);
 }
+
+// The user's librdkafka properties (kafka.properties) onto `conf`: what librdkafka refuses,
+// named (kafka_config.cpp).
+std::optional<std::string> set_properties(rd_kafka_conf_t* conf, const std::map<std::string, std::string>& properties);
 
 }  // namespace saga::kafka

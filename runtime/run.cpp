@@ -194,6 +194,10 @@ constexpr int kClusterSessionTimeoutMs = 6'000;
 constexpr int kClusterHeartbeatMs = 1'000;
 // The routing consumers' group: the cluster's group and this.
 constexpr const char* kRoutingGroupSuffix = ".routing";
+// After a shard failed to open (the database unreachable), the next try.
+constexpr saga::TimeMs kShardReopenDelayMs = 1'000;
+// How long stopping waits for the broker to take what was sent.
+constexpr int kShutdownFlushMs = 5'000;
 
 saga::KafkaOptions kafka_options(const Config& c, bool embedded) {
   saga::KafkaOptions kafka;
@@ -284,142 +288,55 @@ std::string node_name(const Config& c) {
   return host;
 }
 
-}  // namespace
+// The embedded development broker with every topic the orchestrator uses; `kafka` is pointed
+// at it.
+sagas::Result<std::unique_ptr<saga::DevBroker>, std::string> start_embedded(const Config& c,
+                                                                            const std::set<std::string>& topics,
+                                                                            saga::KafkaOptions& kafka, std::ostream& out) {
+  auto broker = saga::DevBroker::start(1, c.kafka.embedded_port);
+  if (!broker) return broker.error();
+  if (auto e = create_topics(**broker, topics, c.kafka.partitions)) return *e;
+  kafka.brokers = (*broker)->bootstrap();
+  out << "bootstrap: " << (*broker)->bootstrap() << std::endl;
+  spdlog::info("bootstrap: {}", (*broker)->bootstrap());
+  return std::move(broker).value();
+}
 
-int run_command(const Config& config, std::ostream& out, std::ostream& err) {
-  Config c = config;
-  if (c.cluster) c.node = node_name(c);
-  auto loaded = load_or_report(c.sagas, err);
-  if (!loaded.ok()) {
-    err << "run: the sagas above have errors; fix them (sagactl validate shows them all) and start again\n";
-    return kExitError;
-  }
-  if (loaded.definitions.empty()) {
-    err << "run: no saga files (*.yaml, *.yml) in " << c.sagas.front() << "; point sagas (or --sagas) at them\n";
-    return kExitError;
-  }
-  auto token = checked_token(c);
-  if (!token) {
-    err << "run: " << token.error() << "\n";
-    return kExitError;
-  }
-  if (c.cluster) {
-    if (auto problem = check_cluster(c)) {
-      err << "run: " << *problem << "\n";
-      return kExitError;
-    }
-  }
-  // A single orchestrator owns its store from here on; a cluster node opens its shards' as
-  // the group assigns them.
-  std::unique_ptr<state::Store> store;
-  if (!c.cluster) {
-    auto owned = open_owned(c);
-    if (!owned) {
-      err << "run: " << owned.error().message << "\n";
-      return kExitError;
-    }
-    store = std::move(owned).value();
-  }
-  bool embedded = c.kafka.brokers == "embedded";
-  std::unique_ptr<saga::DevBroker> broker;
-  saga::KafkaOptions kafka = kafka_options(c, embedded);
-  auto topics = topics_of(loaded.definitions);
-  if (!c.kafka.events_topic.empty()) topics.insert(c.kafka.events_topic);
-  if (!c.kafka.start_topic.empty()) topics.insert({c.kafka.start_topic, c.kafka.start_topic + ".dlq"});
-  if (embedded) {
-    auto b = saga::DevBroker::start(1, c.kafka.embedded_port);
-    if (!b) {
-      err << "run: " << b.error() << "\n";
-      return kExitError;
-    }
-    broker = std::move(b).value();
-    if (auto e = create_topics(*broker, topics, c.kafka.partitions)) {
-      err << "run: " << *e << "\n";
-      return kExitError;
-    }
-    kafka.brokers = broker->bootstrap();
-    out << "bootstrap: " << broker->bootstrap() << std::endl;
-    spdlog::info("bootstrap: {}", broker->bootstrap());
-  }
-  kafka.warm_topics.assign(topics.begin(), topics.end());
-
-  boost::asio::io_context io;
-  auto transport = saga::KafkaTransport::create(io, kafka);
-  if (!transport) {
-    err << "run: " << transport.error() << "\n";
-    return kExitError;
-  }
-  // A cluster node's second consumer: start requests and the other reply topics, balanced in
-  // a group of their own and all sent on to the shard topic.
+// What a cluster node has beside the shard consumer: the routing consumer (start requests and
+// the other reply topics, balanced in a group of their own and all sent on to the shard
+// topic), the cluster's shape and the view over every shard.
+struct ClusterParts {
   std::unique_ptr<saga::KafkaTransport> routing;
-  if (c.cluster) {
-    saga::KafkaOptions ro = kafka;
-    ro.group_id = c.kafka.group + kRoutingGroupSuffix;
-    ro.instance_id = instance_id_of(c.node + ":routing:" + kafka.owner);
-    auto r = saga::KafkaTransport::create(io, ro);
-    if (!r) {
-      err << "run: " << r.error() << "\n";
-      return kExitError;
-    }
-    routing = std::move(r).value();
-  }
-  Metrics metrics;
-  saga::SystemClock clock(io);
-  std::unique_ptr<state::Store> view;  // cluster: every shard, read-only
   state::ClusterShape shape;
-  if (c.cluster) {
-    auto got = cluster_shape(c, **transport, loaded.definitions);
-    if (!got) {
-      err << "run: " << got.error() << "\n";
-      return kExitError;
-    }
-    shape = *got;
-    auto v = state::open_cluster_view(c.state, shape.shards);
-    if (!v) {
-      err << "run: " << v.error().message << "\n";
-      return kExitError;
-    }
-    view = std::move(v).value();
-    spdlog::info("cluster node {}: {} shard(s), the partitions of {}", c.node, shape.shards, shape.topic);
-  }
-  saga::EngineOptions eo;
-  eo.events_topic = c.kafka.events_topic;
-  eo.start_topic = c.kafka.start_topic;
-  eo.retention = c.retention.count();
-  eo.on_commit = [&](double seconds, std::size_t n) { metrics.observe_commit(seconds, n); };
-  // Another orchestrator took the store over: this one has nothing left to do but stop.
-  std::optional<std::string> fenced;
-  std::function<void()> halt;
-  eo.on_fenced = [&](const std::string& why) {
-    fenced = why;
-    boost::asio::post(io, [&] { halt(); });
-  };
-  std::unique_ptr<saga::Engine> engine;
-  std::unique_ptr<Node> node;
-  if (c.cluster) {
-    // A fenced shard has moved to another node: this one goes on with the others.
-    eo.on_fenced = nullptr;
-    node = std::make_unique<ClusterNode>(io, **transport, *routing, *view,
-                                         ClusterOptions{.url = c.state, .node = c.node,
-                                                        .shard_topic = shape.topic,
-                                                        .reply_topics = reply_topics_of(loaded.definitions),
-                                                        .start_topic = c.kafka.start_topic,
-                                                        .shards = shape.shards, .engine = eo, .reopen_delay_ms = 1'000});
-  } else {
-    engine = std::make_unique<saga::Engine>(io, *store, **transport, clock, eo);
-    node = std::make_unique<EngineNode>(*engine);
-  }
-  for (const auto& d : loaded.definitions) node->add(d);
-  AdminApi admin{io, *node, **transport, metrics, token->value};
-  node->on_event([&](const saga::Event& e) {
-    metrics.observe(e);
-    admin.saga_changed(e.saga_id.value());
-  });
-  auto opened = c.cluster ? static_cast<ClusterNode&>(*node).open() : engine->open();
-  if (!opened.ok()) {
-    err << "run: " << opened.message << "\n";
-    return kExitError;
-  }
+  std::unique_ptr<state::Store> view;
+};
+
+sagas::Result<ClusterParts, std::string> open_cluster_parts(const Config& c, boost::asio::io_context& io,
+                                                            const saga::KafkaOptions& kafka,
+                                                            saga::KafkaTransport& shards,
+                                                            const std::vector<sagas::DefinitionPtr>& defs) {
+  ClusterParts parts;
+  saga::KafkaOptions ro = kafka;
+  ro.group_id = c.kafka.group + kRoutingGroupSuffix;
+  ro.instance_id = instance_id_of(c.node + ":routing:" + kafka.owner);
+  auto routing = saga::KafkaTransport::create(io, ro);
+  if (!routing) return routing.error();
+  parts.routing = std::move(routing).value();
+  auto shape = cluster_shape(c, shards, defs);
+  if (!shape) return shape.error();
+  parts.shape = *shape;
+  auto view = state::open_cluster_view(c.state, parts.shape.shards);
+  if (!view) return view.error().message;
+  parts.view = std::move(view).value();
+  spdlog::info("cluster node {}: {} shard(s), the partitions of {}", c.node, parts.shape.shards, parts.shape.topic);
+  return parts;
+}
+
+// Serves until a signal (or `halt` from elsewhere): the admin endpoint, SIGHUP's reload, and
+// the one way out, which closes the node and flushes what it sent.
+int serve(const Config& c, boost::asio::io_context& io, Node& node, AdminApi& admin,
+          std::vector<saga::KafkaTransport*> transports, saga::DevBroker* broker, std::function<void()>& halt,
+          std::ostream& out, std::ostream& err) {
   std::unique_ptr<AdminServer> server;
   if (!c.admin.empty()) {
     auto s = AdminServer::start(io, c.admin, [&](const HttpRequest& req, std::function<void(HttpResponse)> respond) {
@@ -433,7 +350,7 @@ int run_command(const Config& config, std::ostream& out, std::ostream& err) {
     out << "admin: " << server->address() << std::endl;  // with port 0, the one it got
     spdlog::info("admin endpoint on http://{} (/healthz, /metrics, /v1/sagas)", server->address());
   }
-  spdlog::info("running {} saga definition(s); state in {}", loaded.definitions.size(), state::describe_state(c.state));
+  spdlog::info("running {} saga definition(s); state in {}", node.definitions().size(), state::describe_state(c.state));
 
   auto work = boost::asio::make_work_guard(io);
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
@@ -441,7 +358,7 @@ int run_command(const Config& config, std::ostream& out, std::ostream& err) {
   std::function<void()> await_hangup = [&] {
     hangup.async_wait([&](const boost::system::error_code& ec, int) {
       if (ec) return;
-      reload_definitions(c, *node, broker.get());
+      reload_definitions(c, node, broker);
       await_hangup();
     });
   };
@@ -451,9 +368,8 @@ int run_command(const Config& config, std::ostream& out, std::ostream& err) {
     signals.cancel();
     hangup.cancel();
     if (server) server->stop();
-    node->close();              // commits what is pending (nothing, once fenced)
-    (*transport)->flush(5000);  // what is sent gets delivered; the rest stays in the outbox
-    if (routing) routing->flush(5000);
+    node.close();  // commits what is pending (nothing, once fenced)
+    for (auto* t : transports) t->flush(kShutdownFlushMs);  // what is sent gets delivered; the rest stays in the outbox
     work.reset();
     io.stop();
   };
@@ -463,10 +379,99 @@ int run_command(const Config& config, std::ostream& out, std::ostream& err) {
     halt();
   });
   io.run();
-  if (fenced) {
-    err << "run: " << *fenced << "\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+int run_command(const Config& config, std::ostream& out, std::ostream& err) {
+  Config c = config;
+  if (c.cluster) c.node = node_name(c);
+  auto fail = [&](const std::string& why) {
+    err << "run: " << why << "\n";
     return kExitError;
+  };
+  auto loaded = load_or_report(c.sagas, err);
+  if (!loaded.ok()) return fail("the sagas above have errors; fix them (sagactl validate shows them all) and start again");
+  if (loaded.definitions.empty()) {
+    return fail("no saga files (*.yaml, *.yml) in " + c.sagas.front() + "; point sagas (or --sagas) at them");
   }
+  auto token = checked_token(c);
+  if (!token) return fail(token.error());
+  if (c.cluster) {
+    if (auto problem = check_cluster(c)) return fail(*problem);
+  }
+  // A single orchestrator owns its store from here on; a cluster node opens its shards' as
+  // the group assigns them.
+  std::unique_ptr<state::Store> store;
+  if (!c.cluster) {
+    auto owned = open_owned(c);
+    if (!owned) return fail(owned.error().message);
+    store = std::move(owned).value();
+  }
+  std::unique_ptr<saga::DevBroker> broker;
+  saga::KafkaOptions kafka = kafka_options(c, c.kafka.brokers == "embedded");
+  auto topics = topics_of(loaded.definitions);
+  if (!c.kafka.events_topic.empty()) topics.insert(c.kafka.events_topic);
+  if (!c.kafka.start_topic.empty()) topics.insert({c.kafka.start_topic, c.kafka.start_topic + ".dlq"});
+  if (c.kafka.brokers == "embedded") {
+    auto b = start_embedded(c, topics, kafka, out);
+    if (!b) return fail(b.error());
+    broker = std::move(b).value();
+  }
+  kafka.warm_topics.assign(topics.begin(), topics.end());
+
+  boost::asio::io_context io;
+  auto transport = saga::KafkaTransport::create(io, kafka);
+  if (!transport) return fail(transport.error());
+  ClusterParts cluster;
+  if (c.cluster) {
+    auto parts = open_cluster_parts(c, io, kafka, **transport, loaded.definitions);
+    if (!parts) return fail(parts.error());
+    cluster = std::move(parts).value();
+  }
+  Metrics metrics;
+  saga::SystemClock clock(io);
+  saga::EngineOptions eo;
+  eo.events_topic = c.kafka.events_topic;
+  eo.start_topic = c.kafka.start_topic;
+  eo.retention = c.retention.count();
+  eo.on_commit = [&](double seconds, std::size_t n) { metrics.observe_commit(seconds, n); };
+  // Another orchestrator took the store over: this one has nothing left to do but stop. (A
+  // cluster's fenced shard has moved to another node: the node goes on with the others.)
+  std::optional<std::string> fenced;
+  std::function<void()> halt;
+  eo.on_fenced = [&](const std::string& why) {
+    fenced = why;
+    boost::asio::post(io, [&] { halt(); });
+  };
+  std::unique_ptr<saga::Engine> engine;
+  std::unique_ptr<Node> node;
+  if (c.cluster) {
+    eo.on_fenced = nullptr;
+    node = std::make_unique<ClusterNode>(io, **transport, *cluster.routing, *cluster.view,
+                                         ClusterOptions{.url = c.state, .node = c.node,
+                                                        .shard_topic = cluster.shape.topic,
+                                                        .reply_topics = reply_topics_of(loaded.definitions),
+                                                        .start_topic = c.kafka.start_topic,
+                                                        .shards = cluster.shape.shards, .engine = eo,
+                                                        .reopen_delay_ms = kShardReopenDelayMs});
+  } else {
+    engine = std::make_unique<saga::Engine>(io, *store, **transport, clock, eo);
+    node = std::make_unique<EngineNode>(*engine);
+  }
+  for (const auto& d : loaded.definitions) node->add(d);
+  AdminApi admin{io, *node, **transport, metrics, token->value};
+  node->on_event([&](const saga::Event& e) {
+    metrics.observe(e);
+    admin.saga_changed(e.saga_id.value());
+  });
+  auto opened = c.cluster ? static_cast<ClusterNode&>(*node).open() : engine->open();
+  if (!opened.ok()) return fail(opened.message);
+  std::vector<saga::KafkaTransport*> transports{transport->get()};
+  if (cluster.routing) transports.push_back(cluster.routing.get());
+  if (int code = serve(c, io, *node, admin, transports, broker.get(), halt, out, err); code != kExitOk) return code;
+  if (fenced) return fail(*fenced);
   spdlog::info("stopped cleanly");
   return kExitOk;
 }
