@@ -185,15 +185,22 @@ TEST_F(Cluster, ThreeNodesShareTheShardsAndTheSurvivorsFinishAKilledNodesSagas) 
   EXPECT_EQ(list.exit_code, 0) << list.err;
   for (int n = 1; n <= kAll; ++n) EXPECT_NE(list.out.find("c-" + std::to_string(n) + " "), std::string::npos) << list.out;
 
-  // The killed node comes back and takes a shard; the survivors keep one each meanwhile.
-  auto before = std::map<int, std::set<int>>{{1, shards_of(1)}, {3, shards_of(3)}};
+  // The killed node comes back and takes a shard. The rebalance is cooperative: only the
+  // shards that move are closed at the survivors, the others are worked throughout.
+  auto closed_at_survivors = [&] {
+    std::size_t n = 0;
+    for (int node : {1, 3}) {
+      std::string log = nodes_[node]->err();
+      for (auto at = log.find("no longer worked here"); at != std::string::npos; at = log.find("no longer worked here", at + 1)) ++n;
+    }
+    return n;
+  };
+  std::size_t closed_before = closed_at_survivors();
   start_node(victim);
   ASSERT_TRUE(await([&] { return all_shards_worked() && !shards_of(victim).empty(); }, std::chrono::seconds(60)));
-  for (int node : {1, 3}) {
-    auto now = shards_of(node);
-    bool kept = std::any_of(now.begin(), now.end(), [&](int s) { return before[node].contains(s); });
-    EXPECT_TRUE(kept) << "node" << node << " lost every shard it had: a pause for it";
-  }
+  std::size_t moved = closed_at_survivors() - closed_before;
+  EXPECT_GE(moved, 1u) << "the restarted node's shard came from a survivor";
+  EXPECT_LT(moved, static_cast<std::size_t>(kShards)) << "every shard was closed: a pause for all of them";
   constexpr int kLast = 20;  // a multiple of five: declined, compensated
   auto r = start_through(victim, kLast);
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -256,7 +263,8 @@ TEST_F(Cluster, StartTopicRequestsStrayRepliesAndCompensationsReachTheShardsOwne
     auto r = sagactl({"list", "--status", "running", "--limit", "100", "--json"});
     return static_cast<int>(std::count(r.out.begin(), r.out.end(), '{'));
   };
-  ASSERT_TRUE(await([&] { return running() == 6; }, std::chrono::seconds(60))) << running();
+  ASSERT_TRUE(await([&] { return running() == 6; }, std::chrono::seconds(60)))
+      << running() << "\nnode1: " << nodes_[1]->err() << "\nnode2: " << nodes_[2]->err();
   for (const char* id : {"t-1", "t-2", "t-3"}) EXPECT_EQ(state_of(id), "running") << id;
 
   // A copy of t-1's first reply, on a partition that is not its shard's.
