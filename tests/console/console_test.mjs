@@ -181,6 +181,8 @@ test("the console shows sagas live and compensates one", async () => {
     const bars = async () => page.locator("#timeline .bar").evaluateAll((els) => els.map((e) => ({
       step: e.dataset.step, kind: e.dataset.kind, start: Number(e.dataset.start), end: Number(e.dataset.end),
       outcome: e.dataset.outcome })));
+    // The graph is drawn from the saga's status; the timeline follows when its history arrives.
+    await until("the completed saga's timeline", async () => (await bars()).filter((b) => b.kind === "execute").length === 5);
     const okBars = await bars();
     const bar = (list, step, kind = "execute") => list.find((b) => b.step === step && b.kind === kind);
     assert.equal(okBars.filter((b) => b.kind === "execute").length, 5);
@@ -197,6 +199,8 @@ test("the console shows sagas live and compensates one", async () => {
     assert.equal(await nodeState("charge-card"), "failed");
     assert.equal(await nodeState("reserve-stock"), "compensated");
     assert.equal(await page.locator('#graph [id="undo-reserve-stock"]').getAttribute("data-state"), "compensated");
+    await until("the declined saga's timeline", async () =>
+      (await bars()).filter((b) => b.kind === "compensate" && b.end).length >= 2);
     const declined = await bars();
     const undoInvoice = bar(declined, "create-invoice", "compensate");
     const undoStock = bar(declined, "reserve-stock", "compensate");
