@@ -249,23 +249,18 @@ std::optional<std::string> check_cluster(const Config& c) {
 // partition count) and the same ever after, whatever sagas are loaded later.
 sagas::Result<state::ClusterShape, std::string> cluster_shape(const Config& c, saga::KafkaTransport& transport,
                                                               const std::vector<sagas::DefinitionPtr>& defs) {
-  auto recorded = state::cluster_shape(c.state);
-  if (!recorded) return recorded.error().message;
-  state::ClusterShape shape;
-  if (*recorded) {
-    shape = **recorded;
-  } else {
-    shape.topic = std::min_element(defs.begin(), defs.end(), [](const auto& a, const auto& b) {
-                    return a->reply_topic < b->reply_topic;
-                  })->get()->reply_topic;
-    auto partitions = transport.partition_count(shape.topic);
-    if (!partitions) return partitions.error();
-    shape.shards = *partitions;
-    auto joined = state::join_cluster(c.state, shape);
-    if (!joined) return joined.error().message;
-    shape = *joined;
-  }
-  auto partitions = transport.partition_count(shape.topic);
+  // Recorded by the first node (atomically); later nodes get that shape back.
+  state::ClusterShape proposed;
+  proposed.topic = std::min_element(defs.begin(), defs.end(), [](const auto& a, const auto& b) {
+                     return a->reply_topic < b->reply_topic;
+                   })->get()->reply_topic;
+  auto partitions = transport.partition_count(proposed.topic);
+  if (!partitions) return partitions.error();
+  proposed.shards = *partitions;
+  auto joined = state::join_cluster(c.state, proposed);
+  if (!joined) return joined.error().message;
+  state::ClusterShape shape = *joined;
+  if (shape.topic != proposed.topic) partitions = transport.partition_count(shape.topic);
   if (!partitions) return partitions.error();
   if (*partitions != shape.shards) {
     return "the cluster in " + state::describe_state(c.state) + " has " + std::to_string(shape.shards) +
