@@ -38,6 +38,30 @@ std::optional<std::size_t> parse_count(const std::string& text) {
   return n;
 }
 
+namespace {
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() > suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace
+
+// The methods a route of the API takes ("GET", "POST", "GET, POST"); empty when `path` is no
+// route: a request with another method is answered 405, one to no route 404.
+std::string methods_of(const std::string& path) {
+  static const std::vector<std::string> kGetOnly = {"/healthz", "/readyz", "/metrics", "/v1/counts", "/v1/definitions"};
+  if (std::find(kGetOnly.begin(), kGetOnly.end(), path) != kGetOnly.end()) return "GET";
+  if (path == "/v1/sagas") return "GET, POST";
+  if (path.rfind("/v1/definitions/", 0) == 0 && ends_with(path, "/graph.svg")) return "GET";
+  if (path.rfind("/v1/sagas/", 0) == 0) {
+    if (ends_with(path, "/compensate")) return "POST";
+    if (ends_with(path, "/events")) return "GET";
+    if (path.find('/', std::string("/v1/sagas/").size()) == std::string::npos) return "GET";
+  }
+  if (path == "/" || console_page(path)) return "GET";
+  return {};
+}
+
 AdminApi::AdminApi(boost::asio::io_context& io, Node& node, saga::KafkaTransport& transport, Metrics& metrics,
                    std::string token)
     : io_(io), engine_(node), transport_(transport), metrics_(metrics), token_(std::move(token)) {}
@@ -105,6 +129,11 @@ void AdminApi::handle(const HttpRequest& req, const std::function<void(HttpRespo
       if (!s) return respond(error_response(http_status_of(s.error().code), s.error().message));
       return respond(json_response(200, status_json(*s)));
     }
+  }
+  if (std::string allow = methods_of(path); !allow.empty()) {
+    HttpResponse r = error_response(405, req.method + " " + path + " is not allowed: use " + allow);
+    r.headers.emplace_back("Allow", allow);
+    return respond(std::move(r));
   }
   respond(error_response(404, "no such endpoint: " + req.method + " " + path +
                                   " (GET /healthz, GET /readyz, GET /metrics, GET|POST /v1/sagas, GET /v1/sagas/ID, "

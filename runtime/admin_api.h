@@ -28,6 +28,7 @@ HttpResponse json_response(int status, const sagas::Json& body);
 HttpResponse error_response(int status, const std::string& message);
 int http_status_of(saga::Errc code);
 std::optional<std::size_t> parse_count(const std::string& text);
+std::string methods_of(const std::string& path);
 
 class AdminApi {
  public:

@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <array>
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -124,10 +125,29 @@ void read(const YAML::Node& root, Reader& rd, Config& c) {
   }
   if (auto n = root["admin"]) {
     if (n.IsMap()) {
-      rd.keys(n, "admin", {"address", "token", "token_file"});
+      rd.keys(n, "admin", {"address", "token", "token_file", "hosts", "idle_timeout", "max_connections"});
       if (auto a = n["address"]) rd.scalar(a, "admin.address", c.admin);
       if (auto t = n["token"]) rd.scalar(t, "admin.token", c.admin_token);
       if (auto f = n["token_file"]) rd.scalar(f, "admin.token_file", c.admin_token_file);
+      if (auto h = n["hosts"]) {
+        if (!h.IsSequence()) rd.error(h, "admin.hosts must be a list of host names, e.g. [sagactl.internal]");
+        for (const auto& item : h) {
+          std::string name;
+          if (rd.scalar(item, "each entry of admin.hosts", name)) c.admin_hosts.push_back(name);
+        }
+      }
+      if (auto t = n["idle_timeout"]) {
+        std::string v;
+        if (rd.scalar(t, "admin.idle_timeout", v)) {
+          auto d = dsl::parse_duration(v);
+          if (d && d->count() > 0) {
+            c.admin_idle_timeout = *d;
+          } else {
+            rd.error(t, "admin.idle_timeout \"" + v + "\" is not a positive duration: " + std::string(dsl::kDurationHint));
+          }
+        }
+      }
+      if (auto m = n["max_connections"]) rd.integer(m, "admin.max_connections", 1, 1'000'000, c.admin_max_connections);
     } else {
       rd.scalar(n, "admin", c.admin);  // the address alone
     }
@@ -296,6 +316,13 @@ void apply_environment(ConfigResult& r) {
   if (auto v = env("SAGACTL_ADMIN")) c.admin = *v;
   if (auto v = env("SAGACTL_ADMIN_TOKEN")) c.admin_token = *v;
   if (auto v = env("SAGACTL_ADMIN_TOKEN_FILE")) c.admin_token_file = *v;
+  if (auto v = env("SAGACTL_ADMIN_HOSTS")) {
+    c.admin_hosts.clear();
+    std::stringstream names(*v);
+    for (std::string name; std::getline(names, name, ',');) {
+      if (!name.empty()) c.admin_hosts.push_back(name);
+    }
+  }
   if (auto v = env("SAGACTL_LOG_LEVEL")) {
     if (auto e = check_choice("SAGACTL_LOG_LEVEL", *v, kLevels)) bad("SAGACTL_LOG_LEVEL", *e);
     else c.log.level = *v;
@@ -314,6 +341,10 @@ void apply_environment(ConfigResult& r) {
 }
 
 sagas::Result<AdminToken, std::string> admin_token(const Config& c) {
+  if (!c.admin_token.empty() && c.admin_token.find_first_not_of(" \t\r\n") == std::string::npos) {
+    return std::string("the admin token is blank: set admin.token (or SAGACTL_ADMIN_TOKEN) to a secret of visible "
+                       "characters, e.g. the output of `openssl rand -hex 32`, or leave it unset");
+  }
   if (!c.admin_token.empty() || c.admin_token_file.empty()) return AdminToken{c.admin_token};
   std::ifstream in(c.admin_token_file);
   std::string line;
@@ -321,8 +352,10 @@ sagas::Result<AdminToken, std::string> admin_token(const Config& c) {
     return std::string("cannot read the admin token file " + c.admin_token_file +
                        ": check admin.token_file (or SAGACTL_ADMIN_TOKEN_FILE) and the file's permissions");
   }
-  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-  if (line.empty()) return std::string("the admin token file " + c.admin_token_file + " is empty");
+  while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
+  if (line.find_first_not_of(" \t") == std::string::npos) {
+    return std::string("the admin token file " + c.admin_token_file + " is empty or blank: its first line is the token");
+  }
   return AdminToken{line};
 }
 

@@ -46,6 +46,11 @@ struct Config {
   // (admin.token_file; one line). Required to listen beyond loopback.
   std::string admin_token;
   std::string admin_token_file;
+  // Host names the admin endpoint answers to besides IP literals and localhost (admin.hosts;
+  // SAGACTL_ADMIN_HOSTS, comma-separated): a Host header naming anything else is refused.
+  std::vector<std::string> admin_hosts;
+  std::chrono::milliseconds admin_idle_timeout{30'000};  // admin.idle_timeout
+  int admin_max_connections = 512;                       // admin.max_connections
   struct Log {
     std::string level = "info";  // trace | debug | info | warn | error | off
     std::string format = "text";  // text | json
@@ -74,7 +79,7 @@ sagas::Result<AdminToken, std::string> admin_token(const Config& config);
 // Applies SAGACTL_SAGAS, SAGACTL_STATE, SAGACTL_SYNCHRONOUS, SAGACTL_KAFKA_BROKERS,
 // SAGACTL_KAFKA_EVENTS_TOPIC, SAGACTL_KAFKA_START_TOPIC, SAGACTL_KAFKA_GROUP,
 // SAGACTL_KAFKA_CONSUME, SAGACTL_KAFKA_PARTITIONS, SAGACTL_KAFKA_EMBEDDED_PORT, SAGACTL_KAFKA_FETCH_WAIT_MS, SAGACTL_ADMIN,
-// SAGACTL_ADMIN_TOKEN, SAGACTL_ADMIN_TOKEN_FILE,
+// SAGACTL_ADMIN_TOKEN, SAGACTL_ADMIN_TOKEN_FILE, SAGACTL_ADMIN_HOSTS,
 // SAGACTL_LOG_LEVEL, SAGACTL_LOG_FORMAT and SAGACTL_RETENTION (librdkafka properties come
 // from the file or --property). Bad values are diagnostics naming the variable.
 void apply_environment(ConfigResult& result);

@@ -334,9 +334,13 @@ int serve(const Config& c, boost::asio::io_context& io, Node& node, AdminApi& ad
           std::ostream& out, std::ostream& err) {
   std::unique_ptr<AdminServer> server;
   if (!c.admin.empty()) {
-    auto s = AdminServer::start(io, c.admin, [&](const HttpRequest& req, std::function<void(HttpResponse)> respond) {
-      admin.handle(req, respond);
-    });
+    AdminServerOptions options;
+    options.hosts = c.admin_hosts;
+    options.idle_timeout = c.admin_idle_timeout;
+    options.max_connections = static_cast<std::size_t>(c.admin_max_connections);
+    auto s = AdminServer::start(
+        io, c.admin, [&](const HttpRequest& req, std::function<void(HttpResponse)> respond) { admin.handle(req, respond); },
+        std::move(options));
     if (!s) {
       err << "run: " << s.error() << "\n";
       return kExitError;
