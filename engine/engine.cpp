@@ -6,6 +6,7 @@
 #include <random>
 
 #include "engine/engine_impl.h"
+#include "sagas/saga_id.h"
 
 namespace saga {
 
@@ -30,22 +31,6 @@ std::string make_saga_id(std::mt19937_64& rng, TimeMs now) {
   return buf;
 }
 
-namespace {
-
-// Saga ids end up in Kafka keys, headers, message ids ("<id>/<step>/...") and file names of
-// tools; printable ASCII without spaces keeps them safe everywhere.
-std::optional<std::string> check_id(const std::string& id) {
-  if (id.empty()) return "a saga id must not be empty";
-  if (id.size() > 200) return "a saga id must be at most 200 characters (it has " + std::to_string(id.size()) + ")";
-  for (unsigned char c : id) {
-    if (c <= 0x20 || c >= 0x7f) {
-      return "saga id \"" + id + "\" may only contain printable ASCII characters without spaces";
-    }
-  }
-  return std::nullopt;
-}
-
-}  // namespace
 
 SagaStatus make_status(const sagas::Definition* def, const Instance& inst) {
   SagaStatus s;
@@ -128,7 +113,7 @@ Result<StartResult> Engine::Impl::start(const std::string& saga, Json input, Sta
   std::string id;
   if (start_options.id) {
     id = *start_options.id;
-    if (auto bad = check_id(id)) return Status{Errc::invalid_input, *bad};
+    if (auto bad = sagas::check_saga_id(id)) return Status{Errc::invalid_input, *bad};
     std::optional<std::string> existing_saga;
     if (auto a = d.active.find(id); a != d.active.end()) {
       existing_saga = a->second.inst.saga;

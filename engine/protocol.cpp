@@ -1,5 +1,7 @@
 #include "engine/protocol.h"
 
+#include <algorithm>
+
 #include <cstdint>
 #include <cstdio>
 #include <ctime>
@@ -60,6 +62,11 @@ sagas::Result<Reply> parse_reply(const Message& m) {
     if (v == nullptr || v->empty()) {
       return sagas::Error{"missing header \"" + std::string(name) + "\""};
     }
+    auto copies = std::count_if(m.headers.begin(), m.headers.end(), [&](const auto& h) { return h.first == name; });
+    if (copies > 1) {
+      return sagas::Error{"header \"" + std::string(name) + "\" appears " + std::to_string(copies) +
+                          " times; a reply carries each header once"};
+    }
     out = *v;
     return std::nullopt;
   };
@@ -77,11 +84,18 @@ sagas::Result<Reply> parse_reply(const Message& m) {
     return sagas::Error{"header \"outcome\" is \"" + outcome + "\"; it must be success or failure"};
   }
   r.success = outcome == "success";
+  if (!m.key.empty() && m.key != r.saga_id) {
+    return sagas::Error{"the key \"" + m.key + "\" and header \"saga-id\" \"" + r.saga_id +
+                        "\" name different sagas; a reply is keyed by the command's key, the saga id"};
+  }
   if (m.value.empty()) {
     r.body = Json::object();
   } else {
     auto body = Json::parse(m.value);
     if (!body) return sagas::Error{"the value is not JSON: " + body.error().message};
+    if (!body->is_object()) {
+      return sagas::Error{"the value is JSON but not an object; a reply's value is a JSON object (or empty)"};
+    }
     r.body = std::move(*body);
   }
   return r;

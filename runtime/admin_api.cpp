@@ -3,11 +3,13 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/url/parse.hpp>
+#include <boost/url/pct_string_view.hpp>
 #include <charconv>
 
 #include "runtime/commands.h"
 #include "runtime/console.h"
 #include "runtime/views.h"
+#include "sagas/saga_id.h"
 
 namespace runtime {
 
@@ -114,18 +116,19 @@ void AdminApi::handle(const HttpRequest& req, const std::function<void(HttpRespo
   if (path == prefix && req.method == "GET") return respond(list(req.target));
   if (path.rfind(prefix + "/", 0) == 0) {
     std::string rest = path.substr(prefix.size() + 1);
-    const std::string suffix = "/compensate";
-    if (req.method == "POST" && rest.size() > suffix.size() &&
-        rest.compare(rest.size() - suffix.size(), suffix.size(), suffix) == 0) {
-      return compensate(rest.substr(0, rest.size() - suffix.size()), req, respond);
+    std::string action;  // "", "compensate" or "events"
+    if (auto slash = rest.find('/'); slash != std::string::npos) {
+      action = rest.substr(slash + 1);
+      rest.resize(slash);
     }
-    const std::string events_suffix = "/events";
-    if (req.method == "GET" && rest.size() > events_suffix.size() &&
-        rest.compare(rest.size() - events_suffix.size(), events_suffix.size(), events_suffix) == 0) {
-      return events(rest.substr(0, rest.size() - events_suffix.size()), req.target, respond);
-    }
-    if (req.method == "GET" && rest.find('/') == std::string::npos) {
-      auto s = engine_.status(saga::SagaId(rest));
+    // The id percent-decoded: ids from before the id alphabet may hold any character.
+    auto encoded = boost::urls::make_pct_string_view(rest);
+    if (!encoded) return respond(error_response(400, "the saga id in " + path + " is not valid percent-encoding"));
+    std::string id = encoded->decode();
+    if (req.method == "POST" && action == "compensate" && !id.empty()) return compensate(id, req, respond);
+    if (req.method == "GET" && action == "events" && !id.empty()) return events(id, req.target, respond);
+    if (req.method == "GET" && action.empty() && !id.empty()) {
+      auto s = engine_.status(saga::SagaId(id));
       if (!s) return respond(error_response(http_status_of(s.error().code), s.error().message));
       return respond(json_response(200, status_json(*s)));
     }
@@ -191,7 +194,11 @@ void AdminApi::start(const HttpRequest& req, const std::function<void(HttpRespon
   if (!name || !name->is_string()) return respond(error_response(400, "\"saga\" (the saga's name) is required"));
   const sagas::Json* input = body->find("input");
   saga::StartOptions opts;
-  if (const sagas::Json* id = body->find("id"); id && id->is_string() && !id->as_string().empty()) {
+  if (const sagas::Json* id = body->find("id"); id && !id->is_null()) {
+    if (!id->is_string()) {
+      return respond(error_response(400, "\"id\" must be a string (saga ids are " + std::string(sagas::kSagaIdRule) +
+                                             "), or left out for a generated one"));
+    }
     opts.id = id->as_string();
   }
   // The answer waits for the commit: a started saga is durable when the caller hears of it.

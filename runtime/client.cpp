@@ -7,9 +7,13 @@
 #include <sstream>
 #include <thread>
 
+#include <boost/url/encode.hpp>
+#include <boost/url/rfc/unreserved_chars.hpp>
+
 #include "runtime/admin.h"
 #include "runtime/commands.h"
 #include "sagas/json.h"
+#include "sagas/saga_id.h"
 #include "state/open_store.h"
 #include "state/postgres_store.h"
 
@@ -32,6 +36,11 @@ std::string error_of(const HttpResponse& r) {
     if (const Json* e = j->find("error"); e && e->is_string()) return e->as_string();
   }
   return "the orchestrator answered " + std::to_string(r.status) + ": " + r.body;
+}
+
+// `text` as one segment of a URL path (ids from before the id alphabet may hold '/', '?').
+std::string path_segment(const std::string& text) {
+  return boost::urls::encode(text, boost::urls::unreserved_chars);
 }
 
 std::string state_of(const Json& status) {
@@ -63,7 +72,13 @@ int start_command(const StartCommandOptions& o, std::ostream& out, std::ostream&
   Json body = Json::object();
   body.set("saga", Json(o.saga));
   body.set("input", std::move(*input));
-  if (!o.id.empty()) body.set("id", Json(o.id));
+  if (!o.id.empty()) {
+    if (auto bad = sagas::check_saga_id(o.id)) {
+      err << "start: " << *bad << "\n";
+      return kExitError;
+    }
+    body.set("id", Json(o.id));
+  }
   auto r = http_request(o.admin, "POST", "/v1/sagas", body.dump(), kRequestTimeoutMs, o.token);
   if (!r) {
     err << "start: " << r.error() << "\n";
@@ -92,7 +107,7 @@ int start_command(const StartCommandOptions& o, std::ostream& out, std::ostream&
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
     auto wait_ms = std::clamp<std::int64_t>(left.count(), 0, kEventWaitMs);
     auto s = http_request(o.admin, "GET",
-                          "/v1/sagas/" + id->as_string() + "/events?after=" + std::to_string(next) +
+                          "/v1/sagas/" + path_segment(id->as_string()) + "/events?after=" + std::to_string(next) +
                               "&wait=" + std::to_string(wait_ms),
                           "", static_cast<int>(wait_ms) + kRequestTimeoutMs, o.token);
     if (!s) {
@@ -147,7 +162,7 @@ int compensate_command(const CompensateCommandOptions& options, std::ostream& ou
   }
   Json body = Json::object();
   body.set("reason", Json(o.reason));
-  auto r = http_request(o.admin, "POST", "/v1/sagas/" + o.id + "/compensate", body.dump(), kRequestTimeoutMs, o.token);
+  auto r = http_request(o.admin, "POST", "/v1/sagas/" + path_segment(o.id) + "/compensate", body.dump(), kRequestTimeoutMs, o.token);
   if (!r) {
     err << "compensate: " << r.error() << "\n";
     return kExitError;

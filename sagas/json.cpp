@@ -323,6 +323,22 @@ class Parser {
     return true;
   }
 
+  // The length of the well-formed UTF-8 sequence `t` starts with (RFC 3629: no overlong
+  // forms, no surrogates, nothing above U+10FFFF); 0 when it is not one.
+  static std::size_t utf8_length(std::string_view t) {
+    auto at = [&](std::size_t i) { return i < t.size() ? static_cast<unsigned char>(t[i]) : 0u; };
+    auto cont = [&](std::size_t i, unsigned lo = 0x80, unsigned hi = 0xBF) { return at(i) >= lo && at(i) <= hi; };
+    unsigned b = at(0);
+    if (b >= 0xC2 && b <= 0xDF) return cont(1) ? 2 : 0;
+    if (b == 0xE0) return cont(1, 0xA0) && cont(2) ? 3 : 0;
+    if ((b >= 0xE1 && b <= 0xEC) || b == 0xEE || b == 0xEF) return cont(1) && cont(2) ? 3 : 0;
+    if (b == 0xED) return cont(1, 0x80, 0x9F) && cont(2) ? 3 : 0;
+    if (b == 0xF0) return cont(1, 0x90) && cont(2) && cont(3) ? 4 : 0;
+    if (b >= 0xF1 && b <= 0xF3) return cont(1) && cont(2) && cont(3) ? 4 : 0;
+    if (b == 0xF4) return cont(1, 0x80, 0x8F) && cont(2) && cont(3) ? 4 : 0;
+    return 0;
+  }
+
   bool parse_string(std::string& out) {
     ++pos_;  // opening quote
     while (true) {
@@ -332,6 +348,14 @@ class Parser {
       if (static_cast<unsigned char>(c) < 0x20) {
         --pos_;
         return fail("control character in string (escape it)");
+      }
+      if (static_cast<unsigned char>(c) >= 0x80) {
+        --pos_;
+        std::size_t n = utf8_length(text_.substr(pos_));
+        if (n == 0) return fail("invalid UTF-8 in string (JSON text is UTF-8)");
+        out.append(text_.substr(pos_, n));
+        pos_ += n;
+        continue;
       }
       if (c != '\\') {
         out.push_back(c);

@@ -12,6 +12,10 @@
 #include <sstream>
 #include <thread>
 
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+
 #include "runtime/admin.h"
 #include "sagas/json.h"
 #include "tests/e2e/orchestrator_fixture.h"
@@ -445,6 +449,66 @@ TEST_F(Operator, ANonLoopbackAdminAddressWithoutATokenIsRefused) {
   BackgroundProcess with_token({"/usr/bin/env", "SAGACTL_ADMIN_TOKEN=t0ken", kBin, "run", "--config", config_, "--admin",
                                 "0.0.0.0:0"});
   EXPECT_TRUE(await([&] { return !line_value(with_token.out(), "admin: ").empty(); })) << with_token.err();
+}
+
+TEST_F(Operator, ABlankAdminTokenIsRefusedAtStartup) {
+  auto r = run_process({"/usr/bin/env", "SAGACTL_ADMIN_TOKEN=  ", kBin, "run", "--config", config_});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("the admin token is blank"), std::string::npos) << r.err;
+}
+
+// What a page of another site can send to a loopback endpoint without a token: an HTML form
+// (text/plain, a field name holding JSON) and a compensate. Neither reaches the engine.
+TEST_F(Operator, AFormOfAnotherSiteNeitherStartsNorCompensatesASaga) {
+  start_run();
+  start_services({"--silent", "CreateInvoice"});
+  ASSERT_EQ(sagactl({"start", "quick-order", "--input", R"({"orderId": "f-1"})", "--id", "f-1"}).exit_code, 0);
+  auto form = [&](const std::string& target, const std::string& body) {
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::socket s(io);
+    auto colon = admin_.rfind(':');
+    s.connect({boost::asio::ip::make_address(admin_.substr(0, colon)),
+               static_cast<unsigned short>(std::stoi(admin_.substr(colon + 1)))});
+    std::string request = "POST " + target + " HTTP/1.1\r\nHost: " + admin_ +
+                          "\r\nOrigin: https://attacker.example\r\nContent-Type: text/plain\r\nContent-Length: " +
+                          std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+    boost::asio::write(s, boost::asio::buffer(request));
+    std::string answer;
+    boost::system::error_code ec;
+    boost::asio::read(s, boost::asio::dynamic_buffer(answer), ec);
+    return answer.substr(0, answer.find("\r\n"));
+  };
+  EXPECT_EQ(form("/v1/sagas", R"({"saga":"quick-order","input":{"orderId":"x"},"pad":"=")"), "HTTP/1.1 403 Forbidden");
+  EXPECT_EQ(form("/v1/sagas/f-1/compensate", "reason=csrf"), "HTTP/1.1 403 Forbidden");
+  auto list = sagactl({"list", "--json"}).out;
+  EXPECT_EQ(std::count(list.begin(), list.end(), '{'), 1) << list;
+  EXPECT_EQ(state_of("f-1"), "running");
+}
+
+TEST_F(Operator, IdsOutsideTheAlphabetAreRefusedWithTheRule) {
+  start_run();
+  for (std::string id : {"a/b", "a?b", "order:42", "<script>"}) {
+    auto cli = sagactl({"start", "quick-order", "--input", R"({"orderId": "i-1"})", "--id", id});
+    EXPECT_EQ(cli.exit_code, 1) << id;
+    EXPECT_NE(cli.err.find("saga ids are 1 to 128 of A-Z a-z 0-9 . _ ~ -"), std::string::npos) << cli.err;
+    sagas::Json body = sagas::Json::object();
+    body.set("saga", sagas::Json("quick-order"));
+    body.set("id", sagas::Json(id));
+    auto api = runtime::http_request(admin_, "POST", "/v1/sagas", body.dump());
+    ASSERT_TRUE(api.ok());
+    EXPECT_EQ(api->status, 400) << api->body;
+  }
+  auto number = runtime::http_request(admin_, "POST", "/v1/sagas", R"({"saga": "quick-order", "id": 12345})");
+  ASSERT_TRUE(number.ok());
+  EXPECT_EQ(number->status, 400) << number->body;
+  EXPECT_NE(number->body.find("must be a string"), std::string::npos) << number->body;
+  auto latin1 = runtime::http_request(admin_, "POST", "/v1/sagas", "{\"saga\": \"quick-order\", \"input\": {\"orderId\": \"M\xfc\"}}");
+  ASSERT_TRUE(latin1.ok());
+  EXPECT_EQ(latin1->status, 400) << latin1->body;
+  EXPECT_EQ(sagactl({"list", "--json"}).out, "[]\n");
+  auto put = runtime::http_request(admin_, "PUT", "/v1/sagas", "{}");
+  ASSERT_TRUE(put.ok());
+  EXPECT_EQ(put->status, 405) << put->body;
 }
 
 TEST_F(Operator, MetricsAreValidPrometheusTextAndCountWhatHappened) {

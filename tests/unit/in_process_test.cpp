@@ -96,6 +96,31 @@ TEST(Protocol, EachKindOfMalformedReplySaysWhatIsWrong) {
   EXPECT_EQ(protocol::parse_reply(bad_json).error().message.rfind("the value is not JSON: ", 0), 0u);
 }
 
+TEST(Protocol, RepliesThatContradictThemselvesOrAreNotObjectsAreRefused) {
+  Message good = protocol::reply_message(command(), true, Json::object());
+  ASSERT_TRUE(protocol::parse_reply(good).ok());
+  Message twice = good;
+  twice.headers.emplace_back("outcome", "failure");
+  EXPECT_EQ(protocol::parse_reply(twice).error().message,
+            "header \"outcome\" appears 2 times; a reply carries each header once");
+  Message other_key = good;
+  other_key.key = "another-saga";
+  EXPECT_NE(protocol::parse_reply(other_key).error().message.find("name different sagas"), std::string::npos);
+  for (const char* value : {"[1,2]", "42", "\"text\"", "null"}) {
+    Message m = good;
+    m.value = value;
+    EXPECT_EQ(protocol::parse_reply(m).error().message,
+              "the value is JSON but not an object; a reply's value is a JSON object (or empty)")
+        << value;
+  }
+  Message latin1 = good;
+  latin1.value = "{\"name\": \"M\xfcller\"}";
+  EXPECT_NE(protocol::parse_reply(latin1).error().message.find("invalid UTF-8"), std::string::npos);
+  Message utf8 = good;
+  utf8.value = "{\"name\": \"M\xc3\xbcller \xf0\x9f\x93\xa6\"}";
+  EXPECT_TRUE(protocol::parse_reply(utf8).ok());
+}
+
 TEST(Protocol, TraceparentIsOneTracePerSagaAndOneSpanPerAttempt) {
   std::regex w3c("00-[0-9a-f]{32}-[0-9a-f]{16}-01");
   auto a1 = protocol::traceparent("s-1", "s-1/pay/execute/1");

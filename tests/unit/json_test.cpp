@@ -66,3 +66,28 @@ TEST(Json, NumbersCompareByValueAcrossKinds) {
 
 }  // namespace
 }  // namespace sagas
+
+TEST(Json, StringsMustBeWellFormedUtf8) {
+  for (const char* bad : {"\"\xff\"", "\"\xc0\xaf\"", "\"\xed\xa0\x80\"", "\"\xf4\x90\x80\x80\"", "\"\xe2\x82\"",
+                          "{\"k\xe9y\": 1}"}) {
+    auto r = sagas::Json::parse(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.error().message.find("invalid UTF-8"), std::string::npos) << r.error().message;
+  }
+  auto good = sagas::Json::parse("\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x93\xa6\"");
+  ASSERT_TRUE(good.ok());
+  EXPECT_EQ(good->as_string(), "\xc3\xa9\xe2\x82\xac\xf0\x9f\x93\xa6");
+}
+
+#include "sagas/saga_id.h"
+
+TEST(SagaId, OnlyTheDocumentedAlphabetAndLength) {
+  for (std::string ok : std::vector<std::string>{"a", "order-42", "01a20acb-55d6-77e2", "A.b_c~d", std::string(128, 'x')}) {
+    EXPECT_EQ(sagas::check_saga_id(ok), std::nullopt) << ok;
+  }
+  for (std::string bad : std::vector<std::string>{"", "a/b", "a?b", "order:42", "<script>", "a b", "a%2Fb", "caf\xc3\xa9", std::string(129, 'x')}) {
+    auto why = sagas::check_saga_id(bad);
+    ASSERT_TRUE(why.has_value()) << bad;
+    EXPECT_NE(why->find("A-Z a-z 0-9 . _ ~ -"), std::string::npos) << *why;
+  }
+}
