@@ -101,6 +101,11 @@ Result<StartResult> Engine::Impl::start(const std::string& saga, Json input, Sta
   if (it == d.defs.end()) {
     return Status{Errc::unknown_saga, "no saga named \"" + saga + "\" is loaded (loaded: " + d.loaded_names() + ")"};
   }
+  if (std::string problem = d.store_problem(); !problem.empty()) {
+    // Refused at once, not queued behind a commit that cannot be made.
+    return Status{Errc::store, "no saga is started while the state store cannot commit (" + problem +
+                                   "); retry once /readyz answers 200"};
+  }
   DefinitionPtr def = it->second.rbegin()->second;
   if (def->input) {
     auto violations = sagas::validate(*def->input, input);
@@ -229,7 +234,18 @@ std::vector<sagas::DefinitionPtr> Engine::definitions() const {
 const EngineStats& Engine::stats() const { return impl_->stats; }
 std::size_t Engine::active_sagas() const { return impl_->active.size(); }
 std::size_t Engine::unconfirmed_sends() const { return impl_->outbox.in_flight(); }
-bool Engine::store_healthy() const { return !impl_->commit_blocked; }
+bool Engine::store_healthy() const { return impl_->store_problem().empty(); }
+std::string Engine::store_problem() const { return impl_->store_problem(); }
+
+Status Engine::check_store() {
+  auto& d = *impl_;
+  if (d.closed || !d.opened) return Status{};
+  state::Status st = d.store.check();
+  if (!st.ok() && d.file_problem.empty()) spdlog::error("the state store cannot take commits: {}", st.message);
+  if (st.ok() && !d.file_problem.empty()) spdlog::info("the state store takes commits again");
+  d.file_problem = st.ok() ? std::string() : st.message;
+  return st.ok() ? Status{} : Status{Errc::store, st.message};
+}
 bool Engine::committing() const { return impl_->writer->busy(); }
 bool Engine::ready() const { return impl_->caught_up_once && impl_->transport.ready(); }
 

@@ -218,7 +218,12 @@ class Engine {
   const EngineStats& stats() const;
   std::size_t active_sagas() const;  // in memory: unfinished ones only
   std::size_t unconfirmed_sends() const;  // outbox messages awaiting the broker's acknowledgement
-  bool store_healthy() const;  // false while a failed commit waits for its retry
+  bool store_healthy() const;  // false while a failed commit waits for its retry, or check_store() failed
+  std::string store_problem() const;  // why the store is not healthy; empty when it is
+  // Asks the store whether it can still take commits (state::Store::check: the state file is
+  // the one opened, intact). While it cannot, store_healthy() is false and starts are refused
+  // (store). Call it periodically; cheap.
+  Status check_store();
   // Readiness: the transport owns its partitions and the replies that waited on them when
   // the engine opened have been applied. Until then no saga timer fires.
   bool ready() const;

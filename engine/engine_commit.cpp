@@ -93,6 +93,7 @@ void Engine::Impl::committed(CommitWriter::Outcome o) {
     // was acted on. The new owner runs these sagas from what the store holds.
     ++stats.commit_failures;
     fenced = commit_blocked = true;
+    commit_error = o.status.message;
     spdlog::critical("this orchestrator no longer owns its store and stops committing: {}", o.status.message);
     if (options.on_fenced) options.on_fenced(o.status.message);
     return;
@@ -109,11 +110,13 @@ void Engine::Impl::committed(CommitWriter::Outcome o) {
     pending.acks.insert(pending.acks.begin(), f.acks.begin(), f.acks.end());
     touched.merge(f.touched);
     commit_blocked = true;
+    commit_error = o.status.message;
     arm({clock.now() + options.commit_retry_delay, TimerRef{TimerRef::Kind::commit_retry, {}, 0, 0}});
     rearm_clock();
     return;
   }
   ++stats.commits;
+  commit_error.clear();
   stats.transitions += n;
   if (options.on_commit) options.on_commit(o.seconds, n);
   stored_watermark = std::max(stored_watermark, o.delivered);

@@ -107,6 +107,14 @@ struct Engine::Impl {
   bool flush_posted = false;
   bool commit_blocked = false;  // a failed commit waits for its retry
   bool fenced = false;          // another owner took the store over: nothing is committed again
+  std::string commit_error;     // the last commit's failure, until a commit succeeds
+  std::string file_problem;     // what the store's last check() found, until one passes
+  // Why the store cannot take commits now; empty when it can.
+  std::string store_problem() const {
+    if (!file_problem.empty()) return file_problem;
+    if (!commit_error.empty()) return commit_error;
+    return commit_blocked ? "a commit failed and waits for its retry" : "";
+  }
   bool clear_outbox_armed = false;  // a commit of delivered outbox ids is due
   bool opened = false;
   bool closed = false;

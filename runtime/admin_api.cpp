@@ -151,6 +151,7 @@ HttpResponse AdminApi::health() {
   j.set("status", sagas::Json(store && broker ? "ok" : "degraded"));
   j.set("store", sagas::Json(store ? "ok" : "failing"));
   j.set("broker", sagas::Json(broker ? "ok" : "down"));
+  if (!store) j.set("store_problem", sagas::Json(engine_.store_problem()));
   return json_response(store && broker ? 200 : 503, j);
 }
 
@@ -180,7 +181,7 @@ HttpResponse AdminApi::readiness() {
     j.set("reason", sagas::Json("the reply consumer has not yet caught up with its partitions (starting, "
                                 "rebalancing, or the brokers are unreachable)"));
   } else if (!store) {
-    j.set("reason", sagas::Json("the state file is failing; commits are being retried"));
+    j.set("reason", sagas::Json("the state store cannot commit, so nothing is acknowledged: " + engine_.store_problem()));
   }
   return json_response(consumer && store ? 200 : 503, j);
 }

@@ -48,6 +48,10 @@ class Node {
   virtual std::size_t active_sagas() const = 0;
   virtual std::size_t unconfirmed_sends() const = 0;
   virtual bool store_healthy() const = 0;
+  // Why the store cannot take commits (for probes and refusals); empty when it can.
+  virtual std::string store_problem() const { return store_healthy() ? "" : "the state store's commits are failing"; }
+  // Checks that the store can still take commits (Engine::check_store); called about once a second.
+  virtual void check_store() {}
   virtual bool ready() const = 0;
   // Whether this node works the saga (its transitions reach on_event here): a cluster node
   // only works the sagas of its shards.
@@ -85,6 +89,8 @@ class EngineNode final : public Node {
   std::size_t active_sagas() const override { return e_.active_sagas(); }
   std::size_t unconfirmed_sends() const override { return e_.unconfirmed_sends(); }
   bool store_healthy() const override { return e_.store_healthy(); }
+  std::string store_problem() const override { return e_.store_problem(); }
+  void check_store() override { e_.check_store(); }
   bool ready() const override { return e_.ready(); }
 
  private:

@@ -8,6 +8,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
@@ -198,6 +199,7 @@ constexpr const char* kRoutingGroupSuffix = ".routing";
 constexpr saga::TimeMs kShardReopenDelayMs = 1'000;
 // How long stopping waits for the broker to take what was sent.
 constexpr int kShutdownFlushMs = 5'000;
+constexpr auto kStoreCheckInterval = std::chrono::seconds(1);
 
 saga::KafkaOptions kafka_options(const Config& c, bool embedded) {
   saga::KafkaOptions kafka;
@@ -362,10 +364,23 @@ int serve(const Config& c, boost::asio::io_context& io, Node& node, AdminApi& ad
     });
   };
   await_hangup();
+  // The state store's identity, checked while nothing else would notice (an idle orchestrator
+  // whose file was truncated or replaced must not keep saying it is healthy).
+  boost::asio::steady_timer store_check(io);
+  std::function<void()> check_store_soon = [&] {
+    store_check.expires_after(kStoreCheckInterval);
+    store_check.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      node.check_store();
+      check_store_soon();
+    });
+  };
+  check_store_soon();
   // The one way out: on a signal, or when another orchestrator took the store over.
   halt = [&] {
     signals.cancel();
     hangup.cancel();
+    store_check.cancel();
     if (server) server->stop();
     node.close();  // commits what is pending (nothing, once fenced)
     for (auto* t : transports) t->flush(kShutdownFlushMs);  // what is sent gets delivered; the rest stays in the outbox

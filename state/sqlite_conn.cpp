@@ -7,16 +7,19 @@ namespace {
 constexpr int kBusyTimeoutMs = 5000;
 }  // namespace
 
-Status Conn::open(const std::string& path, int flags) {
+Status Conn::open(const std::string& path, int flags, const char* vfs) {
   path_ = path;
   sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+  int rc = sqlite3_open_v2(path.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, vfs);
   db_.reset(raw);
   if (rc != SQLITE_OK) {
     return {Errc::io, "cannot open state file " + path + ": " + (raw != nullptr ? sqlite3_errmsg(raw) : "out of memory") +
                           "; check the path and its permissions"};
   }
   sqlite3_busy_timeout(raw, kBusyTimeoutMs);
+  // No memory-mapped reads of the database: a file truncated or made unreadable by someone
+  // else would be a SIGBUS here instead of an error (https://sqlite.org/mmap.html).
+  exec("PRAGMA mmap_size = 0");
   return Status::success();
 }
 

@@ -43,7 +43,8 @@ class Conn {
   }
 
   // Opens `path`; the error names the file and what to check.
-  Status open(const std::string& path, int flags);
+  // `vfs`: SQLite's default when null.
+  Status open(const std::string& path, int flags, const char* vfs = nullptr);
   sqlite3* db() const { return db_.get(); }
   const std::string& path() const { return path_; }
 

@@ -11,6 +11,7 @@
 #include "state/journal_codec.h"
 #include "state/journal_writer.h"
 #include "state/sqlite_conn.h"
+#include "state/sqlite_file.h"
 #include "state/sqlite_migrations.h"
 #include "state/sqlite_views.h"
 #include "state/store_common.h"
@@ -24,55 +25,26 @@ using sqlite::col_text;
 using sqlite::text_of;
 using sqlite::Conn;
 
-// The lock file that keeps a second orchestrator off the database.
-class LockFile {
- public:
-  LockFile() = default;
-  explicit LockFile(int fd) : fd_(fd) {}
-  LockFile(LockFile&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  LockFile& operator=(LockFile&& o) noexcept {
-    std::swap(fd_, o.fd_);
-    return *this;
-  }
-  ~LockFile() {
-    if (fd_ >= 0) ::close(fd_);  // closing releases the flock
-  }
-
- private:
-  int fd_ = -1;
-};
-
-
 using journal::Known;
-
-sagas::Result<LockFile, Status> take_lock(const std::string& path, bool wait) {
-  std::string lock_path = path + ".lock";
-  int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    return Status{Errc::io, "cannot create " + lock_path + ": " + std::strerror(errno) +
-                                "; check that its directory exists and is writable"};
-  }
-  if (::flock(fd, wait ? LOCK_EX : LOCK_EX | LOCK_NB) != 0) {
-    char buf[32] = {};
-    ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
-    ::close(fd);
-    std::string pid = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string("unknown");
-    while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
-    return Status{Errc::locked, path + " is in use by another orchestrator (pid " + pid +
-                                    "); stop it, or give this one another state file"};
-  }
-  std::string me = std::to_string(::getpid()) + "\n";
-  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, me.data(), me.size(), 0) < 0) {
-    ::close(fd);
-    return Status{Errc::io, "cannot write " + lock_path + ": " + std::strerror(errno)};
-  }
-  return LockFile(fd);
-}
 
 }  // namespace
 
 struct SqliteStore::Impl {
-  LockFile lock;
+  sqlite::FileLock lock;  // first: released after both connections closed
+
+  ~Impl() {
+    // A file no longer the one opened (truncated, replaced) is not checkpointed into on close:
+    // its write-ahead log may be all that is left of the last commits.
+    if (writer.db() != nullptr && !lock.check().ok()) {
+      for (Conn* c : {&writer, &reader}) {
+        if (c->db() != nullptr) sqlite3_db_config(c->db(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+      }
+    }
+  }
+
+  // The owner's reads touch the -shm mapping too: refused, not a SIGBUS, once a file of the
+  // database is no longer the one opened or writable.
+  Status usable() const { return writer.db() == nullptr ? Status::success() : lock.check(); }
   std::string path;
   Conn reader;  // the owner's thread: reads and prune
   Conn writer;  // commit(), possibly on a thread of its own; unused when read-only
@@ -262,7 +234,10 @@ sagas::Result<std::unique_ptr<SqliteStore>, Status> SqliteStore::open(const Sqli
   auto impl = std::make_unique<Impl>();
   impl->path = options.path;
   if (options.read_only) {
-    if (Status st = impl->reader.open(options.path, SQLITE_OPEN_READONLY); !st.ok()) return st;
+    if (Status st = sqlite::check_before_open(options.path, true); !st.ok()) return st;
+    if (Status st = impl->reader.open(options.path, SQLITE_OPEN_READONLY, sqlite::read_only_vfs()); !st.ok()) return st;
+    // Reads only: no checkpoint, and (the VFS) no file deleted, whatever this process sees.
+    sqlite3_db_config(impl->reader.db(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
     auto version = sqlite::schema_version(impl->reader);
     if (!version || *version == 0) {
       return Status{Errc::not_found, options.path + " holds no sagactl state (has an orchestrator run with it?)"};
@@ -276,9 +251,10 @@ sagas::Result<std::unique_ptr<SqliteStore>, Status> SqliteStore::open(const Sqli
     }
     return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(impl)));
   }
-  auto lock = take_lock(options.path, options.wait_for_lock);
+  auto lock = sqlite::FileLock::take(options.path, options.wait_for_lock);
   if (!lock) return lock.error();
   impl->lock = std::move(lock).value();
+  if (Status st = sqlite::check_before_open(options.path, false); !st.ok()) return st;
   Conn& w = impl->writer;
   if (Status st = w.open(options.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE); !st.ok()) return st;
   // Durability rests on these two settings: each is read back, not assumed.
@@ -306,6 +282,8 @@ sagas::Result<std::unique_ptr<SqliteStore>, Status> SqliteStore::open(const Sqli
 Status SqliteStore::commit(std::span<Commit> batch, Position delivered) {
   auto& d = *impl_;
   if (batch.empty() && delivered <= d.delivered) return Status::success();
+  // Never committed to a file that is no longer the one opened: it would be acknowledged and lost.
+  if (Status st = d.lock.check(); !st.ok()) return st;
   Position pos = d.last;
   Position watermark = std::max(delivered, d.delivered);
   journal::BatchMemory memory(d.known);
@@ -329,9 +307,18 @@ Status SqliteStore::commit(std::span<Commit> batch, Position delivered) {
   return Status::success();
 }
 
-Result<std::optional<sagas::Instance>> SqliteStore::load(const std::string& id) { return impl_->read_saga(id); }
+Status SqliteStore::check() {
+  if (impl_->writer.db() == nullptr) return Status::success();  // read-only: nothing to commit
+  return impl_->lock.check();
+}
+
+Result<std::optional<sagas::Instance>> SqliteStore::load(const std::string& id) {
+  if (Status st = impl_->usable(); !st.ok()) return st;
+  return impl_->read_saga(id);
+}
 
 Result<std::vector<sagas::Instance>> SqliteStore::load_active() {
+  if (Status st = impl_->usable(); !st.ok()) return st;
   auto read = impl_->read_sagas(
       // Not "running or compensating": a summary whose state is damaged must not hide an
       // unfinished saga from recovery, so all but the finished ones are read.
@@ -345,17 +332,23 @@ Result<std::vector<sagas::Instance>> SqliteStore::load_active() {
                                    impl_->path + " .recover` into a new file and start on that");
 }
 
-Result<Listed> SqliteStore::list(const ListFilter& f) { return sqlite::list_summaries(impl_->reader, f); }
+Result<Listed> SqliteStore::list(const ListFilter& f) {
+  if (Status st = impl_->usable(); !st.ok()) return st;
+  return sqlite::list_summaries(impl_->reader, f);
+}
 
 Result<std::vector<StateCount>> SqliteStore::count(const ListFilter& f) {
+  if (Status st = impl_->usable(); !st.ok()) return st;
   return sqlite::count_summaries(impl_->reader, f);
 }
 
 Result<std::vector<HistoryRow>> SqliteStore::history(const std::string& id) {
+  if (Status st = impl_->usable(); !st.ok()) return st;
   return sqlite::read_history(impl_->reader, id);
 }
 
 Result<Backlog> SqliteStore::undelivered() {
+  if (Status st = impl_->usable(); !st.ok()) return st;
   auto& r = impl_->reader;
   Backlog out;
   sqlite::Query w = r.stmt("SELECT last, delivered FROM journal_state");
@@ -400,11 +393,13 @@ Result<bool> exists(Conn& c, sqlite3_stmt* s, const std::string& value, const st
 }  // namespace
 
 Result<bool> SqliteStore::was_pruned(const std::string& id) {
+  if (Status st = impl_->usable(); !st.ok()) return st;
   auto& r = impl_->reader;
   return exists(r, r.stmt("SELECT 1 FROM pruned WHERE saga_id = ?"), id, "cannot look up saga " + id);
 }
 
 Result<std::vector<std::string>> SqliteStore::ids_starting_with(const std::string& prefix, std::size_t limit) {
+  if (Status st = impl_->usable(); !st.ok()) return st;
   auto& r = impl_->reader;
   // A range on the primary key, not a scan: every id with the prefix sorts between the prefix
   // and the prefix followed by the highest byte (ids are ASCII).
@@ -417,6 +412,7 @@ Result<std::vector<std::string>> SqliteStore::ids_starting_with(const std::strin
 }
 
 Result<std::size_t> SqliteStore::prune(TimeMs before, std::size_t max_sagas, TimeMs now) {
+  if (Status st = impl_->usable(); !st.ok()) return st;
   auto& r = impl_->reader;
   sqlite::Query s = r.stmt(
       "SELECT id FROM sagas WHERE state IN ('completed', 'compensated', 'failed') AND updated_at < ? LIMIT ?");

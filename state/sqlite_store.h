@@ -1,8 +1,12 @@
 // SqliteStore: the Store on one SQLite file (WAL mode), the only code that includes sqlite3.h.
 //
-// Opening it as the orchestrator takes an exclusive lock on "<file>.lock" (flock), so two
-// orchestrators can never write one file; a second is refused with the holder's pid.
-// Read-only opening (for `sagactl status` while nothing runs) takes no lock. `synchronous`
+// Opening it as the orchestrator takes an exclusive lock on the file's inode (flock), so two
+// orchestrators can never write one file, whatever path or symlink names it; a second is
+// refused with the holder's pid (kept in "<real path>.lock"). Every commit first checks that
+// the path still names that file, intact (sqlite_file.h): a state file truncated, replaced or
+// removed under a running orchestrator fails its commits, and nothing is acknowledged.
+// Read-only opening (for `sagactl status`) takes no lock, and can neither checkpoint nor
+// delete anything: it never changes a running orchestrator's files. `synchronous`
 // is FULL by default: a commit survives power loss, not just a process crash. A file of an
 // earlier release is migrated in place when an orchestrator opens it; a read-only open of
 // one is refused with what to do.
@@ -43,6 +47,7 @@ class SqliteStore final : public Store {
   SqliteStore& operator=(const SqliteStore&) = delete;
 
   Status commit(std::span<Commit> batch, Position delivered) override;
+  Status check() override;
   Result<std::optional<sagas::Instance>> load(const std::string& id) override;
   Result<std::vector<sagas::Instance>> load_active() override;
   Result<Listed> list(const ListFilter& filter) override;

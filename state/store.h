@@ -162,6 +162,11 @@ class Store {
   // watermark. `delivered` never goes back: a lower value than the stored one is ignored.
   virtual Status commit(std::span<Commit> batch, Position delivered) = 0;
 
+  // Whether commits can still be made to what was opened (the state file is still the one
+  // locked, intact); the error says what happened. Cheap: called about once a second from the
+  // owner's thread, and it may run beside a commit on the writer's.
+  virtual Status check() { return Status::success(); }
+
   // nullopt: no saga with that id.
   virtual Result<std::optional<sagas::Instance>> load(const std::string& id) = 0;
   // Every instance that is not in a terminal state, for recovery. Fails (corrupt), naming

@@ -295,7 +295,14 @@ TEST(Engine, MalformedAndUnmatchedRepliesGoToTheDeadLetterTopicAndTheEngineCarri
          std::erase_if(m.headers, [](const auto& h) { return h.first == "in-reply-to"; });
        }),
        "missing header \"in-reply-to\""},
-      {variant([&](Message& m) { set(m, "saga-id", "nobody"); }), "unknown saga id \"nobody\""},
+      {variant([&](Message& m) {
+         set(m, "saga-id", "nobody");
+         m.key = "nobody";
+       }),
+       "unknown saga id \"nobody\""},
+      {variant([&](Message& m) { set(m, "saga-id", "another"); }), "name different sagas"},
+      {variant([&](Message& m) { m.headers.emplace_back("outcome", "failure"); }), "appears 2 times"},
+      {variant([](Message& m) { m.value = "[1, 2]"; }), "not an object"},
       {variant([&](Message& m) { set(m, "saga-step", "teleport"); }), "has no step \"teleport\""},
       {variant([&](Message& m) { set(m, "outcome", "maybe"); }), "must be success or failure"},
       {variant([&](Message& m) { set(m, "saga-action", "undo"); }), "must be execute or compensate"},

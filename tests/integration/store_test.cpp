@@ -4,6 +4,7 @@
 // Filters are written with designated initializers; GCC's -Wextra would ask for every field.
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -502,6 +503,109 @@ TEST_F(SqliteFile, AFileFromANewerSagactlIsRefused) {
   auto r = SqliteStore::open({path_, true, false});
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find("written by a newer sagactl (schema 99"), std::string::npos) << r.error().message;
+}
+
+// Commits one new saga `id`; the commit's status.
+Status commit_one(SqliteStore& s, const std::string& id) {
+  std::vector<Commit> batch(1);
+  batch[0].instance = sample(id);
+  batch[0].new_instance = true;
+  return s.commit(batch, 0);
+}
+
+TEST_F(SqliteFile, ASecondOrchestratorThroughASymlinkIsRefused) {
+  auto first = open();
+  ASSERT_NE(first, nullptr);
+  std::string alias = (dir_ / "alias.db").string();
+  fs::create_symlink(path_, alias);
+  auto second = SqliteStore::open({alias, true, false});
+  ASSERT_FALSE(second.ok()) << "the lock is the file's, not the path's";
+  EXPECT_EQ(second.error().code, Errc::locked);
+  EXPECT_NE(second.error().message.find("(pid " + std::to_string(::getpid()) + ", as " + path_ + ")"), std::string::npos)
+      << second.error().message;
+  fs::create_hard_link(path_, dir_ / "hard.db");
+  EXPECT_EQ(SqliteStore::open({(dir_ / "hard.db").string(), true, false}).error().code, Errc::locked);
+}
+
+TEST_F(SqliteFile, ATruncatedFileFailsEveryCommitAndNothingDeletesItsLog) {
+  auto writer = open();
+  ASSERT_NE(writer, nullptr);
+  ASSERT_TRUE(commit_one(*writer, "before").ok());
+  ASSERT_TRUE(writer->check().ok());
+  ASSERT_EQ(::truncate(path_.c_str(), 0), 0);
+  auto checked = writer->check();
+  EXPECT_FALSE(checked.ok());
+  EXPECT_NE(checked.message.find("was truncated or overwritten"), std::string::npos) << checked.message;
+  auto after = commit_one(*writer, "after");
+  EXPECT_FALSE(after.ok()) << "a commit to a truncated file would be acknowledged and lost";
+  EXPECT_NE(after.message.find("was truncated"), std::string::npos) << after.message;
+  auto wal_size = fs::file_size(path_ + "-wal");
+  EXPECT_GT(wal_size, 0u);
+  // A reader (sagactl list) refuses it and leaves the log alone: SQLite would delete it.
+  auto reader = SqliteStore::open({path_, true, true});
+  ASSERT_FALSE(reader.ok());
+  EXPECT_NE(reader.error().message.find("is empty but its write-ahead log"), std::string::npos)
+      << reader.error().message;
+  ASSERT_TRUE(fs::exists(path_ + "-wal"));
+  EXPECT_EQ(fs::file_size(path_ + "-wal"), wal_size);
+  writer.reset();
+  // Nor does a restarted orchestrator (its own connections are gone; it would be the last).
+  auto restarted = SqliteStore::open({path_, true, false});
+  ASSERT_FALSE(restarted.ok());
+  EXPECT_NE(restarted.error().message.find("the state file was truncated"), std::string::npos)
+      << restarted.error().message;
+  EXPECT_TRUE(fs::exists(path_ + "-wal"));
+}
+
+TEST_F(SqliteFile, AReplacedOrRemovedFileFailsCommits) {
+  auto writer = open();
+  ASSERT_NE(writer, nullptr);
+  ASSERT_TRUE(commit_one(*writer, "a").ok());
+  fs::copy_file(path_, dir_ / "copy.db");
+  fs::rename(dir_ / "copy.db", path_);
+  auto replaced = commit_one(*writer, "b");
+  EXPECT_FALSE(replaced.ok());
+  EXPECT_NE(replaced.message.find("was replaced by another file"), std::string::npos) << replaced.message;
+  fs::remove(path_);
+  auto removed = writer->check();
+  EXPECT_FALSE(removed.ok());
+  EXPECT_NE(removed.message.find("is gone"), std::string::npos) << removed.message;
+}
+
+TEST_F(SqliteFile, AReaderBesideARunningWriterChangesNothingOfItsFiles) {
+  auto writer = open();
+  ASSERT_NE(writer, nullptr);
+  ASSERT_TRUE(commit_one(*writer, "a").ok());
+  auto inode = [](const std::string& p) {
+    struct stat st {};
+    return ::stat(p.c_str(), &st) == 0 ? st.st_ino : 0;
+  };
+  auto wal = inode(path_ + "-wal");
+  ASSERT_NE(wal, 0u);
+  for (int i = 0; i < 3; ++i) {
+    auto reader = SqliteStore::open({path_, true, true});
+    ASSERT_TRUE(reader.ok()) << reader.error().message;
+    EXPECT_TRUE(must((*reader)->load("a")).has_value());
+  }
+  EXPECT_EQ(inode(path_ + "-wal"), wal) << "the writer's log is the same file";
+  ASSERT_TRUE(commit_one(*writer, "b").ok());
+  auto reader = must(SqliteStore::open({path_, true, true}));
+  EXPECT_TRUE(must(reader->load("b")).has_value());
+}
+
+TEST_F(SqliteFile, AnUnwritableFileFailsItsCommitsWithoutACrash) {
+  auto writer = open();
+  ASSERT_NE(writer, nullptr);
+  ASSERT_TRUE(commit_one(*writer, "a").ok());
+  std::string files = "'" + path_ + "' '" + path_ + "-wal' '" + path_ + "-shm'";
+  if (std::system(("chattr +i " + files + " 2>/dev/null").c_str()) != 0) {
+    GTEST_SKIP() << "chattr +i is not available here (needs root and ext4 or the like)";
+  }
+  std::vector<Status> results;
+  for (int i = 0; i < 20; ++i) results.push_back(commit_one(*writer, "b" + std::to_string(i)));
+  EXPECT_EQ(std::system(("chattr -i " + files).c_str()), 0);
+  for (const auto& r : results) EXPECT_FALSE(r.ok()) << "committed to an immutable file";
+  EXPECT_TRUE(commit_one(*writer, "c").ok()) << "writable again, it commits";
 }
 
 TEST_F(SqliteFile, NotADatabaseIsRefusedClearly) {
