@@ -451,6 +451,48 @@ TEST_F(Operator, ANonLoopbackAdminAddressWithoutATokenIsRefused) {
   EXPECT_TRUE(await([&] { return !line_value(with_token.out(), "admin: ").empty(); })) << with_token.err();
 }
 
+// `truncate -s 0` on the state file of a running orchestrator: it stops acknowledging (503,
+// naming the problem), a read-only command refuses the file without touching its log, and a
+// restart refuses it too: nothing acknowledged is lost without a word.
+TEST_F(Operator, ATruncatedStateFileStopsAcknowledgingAndNothingDeletesItsLog) {
+  start_run();
+  start_services();
+  ASSERT_EQ(sagactl({"start", "order-fulfilment", "--input", kGoodOrder, "--wait"}).exit_code, 0);
+  std::string db = (dir_ / "state.db").string();
+  std::filesystem::resize_file(db, 0);
+  ASSERT_TRUE(await([&] {
+    auto r = runtime::http_request(admin_, "GET", "/readyz");
+    return r.ok() && r->status == 503 && r->body.find("truncated") != std::string::npos;
+  })) << runtime::http_request(admin_, "GET", "/readyz")->body;
+  auto started = std::chrono::steady_clock::now();
+  auto refused = sagactl({"start", "order-fulfilment", "--input", kGoodOrder});
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5)) << "answered at once";
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("no saga is started while the state store cannot commit"), std::string::npos)
+      << refused.err;
+  auto wal = std::filesystem::file_size(db + "-wal");
+  auto list = sagactl({"list"});
+  EXPECT_EQ(list.exit_code, 1);
+  EXPECT_NE(list.err.find("is empty but its write-ahead log"), std::string::npos) << list.err;
+  ASSERT_TRUE(std::filesystem::exists(db + "-wal"));
+  EXPECT_EQ(std::filesystem::file_size(db + "-wal"), wal);
+  run_->signal(SIGTERM);
+  run_->wait();
+  EXPECT_TRUE(std::filesystem::exists(db + "-wal")) << "not checkpointed into the truncated file on the way out";
+  auto restart = run_process({kBin, "run", "--config", config_});
+  EXPECT_EQ(restart.exit_code, 1);
+  EXPECT_NE(restart.err.find("the state file was truncated"), std::string::npos) << restart.err;
+}
+
+TEST_F(Operator, ASecondRunThroughASymlinkIsRefused) {
+  start_run();
+  std::filesystem::create_symlink(dir_ / "state.db", dir_ / "alias.db");
+  auto second = run_process({kBin, "run", "--config", config_, "--state", (dir_ / "alias.db").string()});
+  EXPECT_EQ(second.exit_code, 1);
+  EXPECT_NE(second.err.find("is in use by another orchestrator (pid " + std::to_string(run_->pid())), std::string::npos)
+      << second.err;
+}
+
 TEST_F(Operator, ABlankAdminTokenIsRefusedAtStartup) {
   auto r = run_process({"/usr/bin/env", "SAGACTL_ADMIN_TOKEN=  ", kBin, "run", "--config", config_});
   EXPECT_EQ(r.exit_code, 1);
