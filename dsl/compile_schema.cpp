@@ -1,6 +1,8 @@
 // The input schema and JSON values of a saga file (compiler_impl.h).
 #include "dsl/compiler_impl.h"
 
+#include <unordered_set>
+
 namespace dsl::detail {
 
 std::optional<Json> Compiler::json_of(const YAML::Node& n, int depth) {
@@ -26,18 +28,19 @@ std::optional<Json> Compiler::json_of(const YAML::Node& n, int depth) {
     }
     case YAML::NodeType::Map: {
       Json out = Json::object();
+      std::unordered_set<std::string> seen;  // linear in the mapping, however large
       for (auto it = n.begin(); it != n.end(); ++it) {
         if (!it->first.IsScalar()) {
           error(it->first, "object keys must be strings");
           return std::nullopt;
         }
-        if (out.find(it->first.Scalar()) != nullptr) {
+        if (!seen.insert(it->first.Scalar()).second) {
           error(it->first, "duplicate key " + quote(it->first.Scalar()));
           return std::nullopt;
         }
         auto v = json_of(it->second, depth + 1);
         if (!v) return std::nullopt;
-        out.set(it->first.Scalar(), std::move(*v));
+        out.as_object().emplace_back(it->first.Scalar(), std::move(*v));  // unique: checked above
       }
       return out;
     }

@@ -1,6 +1,8 @@
 // Payload templates and the references they make, checked against the saga (compiler_impl.h).
 #include "dsl/compiler_impl.h"
 
+#include <unordered_set>
+
 namespace dsl::detail {
 
 bool Compiler::input_path_declared(const sagas::Ref& ref, const std::string& shown, const YAML::Node& at_node) {
@@ -157,13 +159,14 @@ sagas::Template Compiler::template_of(const YAML::Node& n, const RefScope& scope
     }
     case YAML::NodeType::Map: {
       Template::Object members;
+      std::unordered_set<std::string> seen;  // linear in the mapping, however large
       for (auto it = n.begin(); it != n.end(); ++it) {
         if (!it->first.IsScalar()) {
           error(it->first, "payload keys must be strings");
           continue;
         }
         const std::string& key = it->first.Scalar();
-        if (std::any_of(members.begin(), members.end(), [&](const auto& m) { return m.first == key; })) {
+        if (!seen.insert(key).second) {
           error(it->first, "duplicate key " + quote(key) + " in payload");
           continue;
         }

@@ -5,6 +5,9 @@
 
 #include "dsl/compiler_impl.h"
 
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/parser.h>
+
 namespace dsl::detail {
 
 bool Compiler::check_text(std::string_view text) {
@@ -47,6 +50,54 @@ bool Compiler::check_text(std::string_view text) {
   return true;
 }
 
+namespace {
+
+// Counts the parser's events (one per scalar, sequence, mapping, alias) without building a
+// tree, and stops at the node limit: a document is refused before it takes any memory.
+class EventCounter final : public YAML::EventHandler {
+ public:
+  struct Exceeded {
+    YAML::Mark mark;
+  };
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& m, YAML::anchor_t) override { count(m); }
+  void OnAlias(const YAML::Mark& m, YAML::anchor_t) override { count(m); }
+  void OnScalar(const YAML::Mark& m, const std::string&, YAML::anchor_t, const std::string&) override { count(m); }
+  void OnSequenceStart(const YAML::Mark& m, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    count(m);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& m, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    count(m);
+  }
+  void OnMapEnd() override {}
+
+ private:
+  void count(const YAML::Mark& m) {
+    if (++events_ > kMaxNodes) throw Exceeded{m};
+  }
+  std::size_t events_ = 0;
+};
+
+}  // namespace
+
+// Where the document passes the node limit; nullopt when it does not. Syntax errors are left
+// to YAML::Load, which reports them.
+std::optional<Pos> Compiler::count_events(std::string_view text) {
+  std::istringstream in{std::string(text)};
+  YAML::Parser parser(in);
+  EventCounter counter;
+  try {
+    while (parser.HandleNextDocument(counter)) {
+    }
+  } catch (const EventCounter::Exceeded& e) {
+    return Pos{e.mark.line + 1, e.mark.column + 1};
+  } catch (const YAML::Exception&) {
+  }
+  return std::nullopt;
+}
+
 CompileResult Compiler::run(std::string_view text) {
   CompileResult result;
   def_.source = file_;
@@ -57,7 +108,13 @@ CompileResult Compiler::run(std::string_view text) {
     std::optional<YAML::Node> doc;
     if (check_text(text)) {
       try {
-        doc = YAML::Load(std::string(text));
+        if (auto too_big = count_events(text)) {
+          error(*too_big, "the document has more than " + std::to_string(kMaxNodes) +
+                              " nodes; a saga definition should be far smaller");
+          text = {};  // not built: the tree of a huge document is what costs
+        } else {
+          doc = YAML::Load(std::string(text));
+        }
       } catch (const YAML::Exception& ex) {
         Pos p = ex.mark.is_null() ? Pos{1, 1} : Pos{ex.mark.line + 1, ex.mark.column + 1};
         error(p, "YAML syntax: " + ex.msg);

@@ -158,6 +158,7 @@ class Compiler {
   CompileResult run(std::string_view text);
 
  private:
+  std::optional<Pos> count_events(std::string_view text);
   // --- diagnostics ---
   void error(Pos p, std::string message) {
     diags_.push_back({Severity::error, file_, p.line, p.column, std::move(message)});

@@ -9,6 +9,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <thread>
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
@@ -132,35 +133,77 @@ namespace {
 // added; running sagas keep the definition they started with; a loaded name and version is
 // never replaced (a changed file needs a new `version:` to take effect); a file with errors
 // keeps the old set and says why.
-void reload_definitions(const Config& c, Node& engine, saga::DevBroker* broker) {
-  std::ostringstream problems;
-  auto loaded = load_or_report(c.sagas, problems);
-  auto current = engine.definitions();
-  if (!loaded.ok()) {
-    spdlog::error("reload (SIGHUP) refused: the saga files have errors; the {} loaded definition(s) stay:\n{}",
-                  current.size(), problems.str());
-    return;
+//
+// The files are read and compiled on a thread of their own (a large or hostile file must not
+// stall the event loop: probes, replies and timers go on); what they hold is swapped in on
+// the loop. One reload at a time: a SIGHUP during one is taken once it ends.
+class Reloader {
+ public:
+  Reloader(const Config& c, boost::asio::io_context& io, Node& node, saga::DevBroker* broker)
+      : c_(c), io_(io), node_(node), broker_(broker) {}
+  ~Reloader() {
+    if (worker_.joinable()) worker_.join();  // after the loop: what it posts is not run
   }
-  std::size_t added = 0;
-  for (const auto& def : loaded.definitions) {
-    bool known = std::any_of(current.begin(), current.end(), [&](const sagas::DefinitionPtr& d) {
-      return d->name == def->name && d->version == def->version;
-    });
-    if (known) continue;
-    if (broker != nullptr) {
-      if (auto e = create_topics(*broker, topics_of({def}), c.kafka.partitions)) {
-        spdlog::error("reload (SIGHUP): {} v{} not loaded: {}", def->name, def->version, *e);
-        continue;
-      }
+  Reloader(const Reloader&) = delete;
+  Reloader& operator=(const Reloader&) = delete;
+
+  // On the loop.
+  void request() {
+    if (running_) {
+      again_ = true;
+      spdlog::info("reload (SIGHUP): one is running; the files are read again once it ends");
+      return;
     }
-    engine.add(def);
-    ++added;
-    spdlog::info("reload (SIGHUP): loaded {} v{} from {}", def->name, def->version, def->source);
+    if (worker_.joinable()) worker_.join();  // finished: its result was applied
+    running_ = true;
+    worker_ = std::thread([this] {
+      auto problems = std::make_shared<std::ostringstream>();
+      auto loaded = std::make_shared<dsl::LoadResult>(load_or_report(c_.sagas, *problems));
+      boost::asio::post(io_, [this, loaded, problems] {
+        running_ = false;
+        apply(*loaded, problems->str());
+        if (std::exchange(again_, false)) request();
+      });
+    });
   }
-  spdlog::info("reload (SIGHUP): {} new definition(s), {} loaded in all (a changed file needs a new version: "
-               "number to take effect)",
-               added, current.size() + added);
-}
+
+ private:
+  void apply(const dsl::LoadResult& loaded, const std::string& problems) {
+    auto current = node_.definitions();
+    if (!loaded.ok()) {
+      spdlog::error("reload (SIGHUP) refused: the saga files have errors; the {} loaded definition(s) stay:\n{}",
+                    current.size(), problems);
+      return;
+    }
+    std::size_t added = 0;
+    for (const auto& def : loaded.definitions) {
+      bool known = std::any_of(current.begin(), current.end(), [&](const sagas::DefinitionPtr& d) {
+        return d->name == def->name && d->version == def->version;
+      });
+      if (known) continue;
+      if (broker_ != nullptr) {
+        if (auto e = create_topics(*broker_, topics_of({def}), c_.kafka.partitions)) {
+          spdlog::error("reload (SIGHUP): {} v{} not loaded: {}", def->name, def->version, *e);
+          continue;
+        }
+      }
+      node_.add(def);
+      ++added;
+      spdlog::info("reload (SIGHUP): loaded {} v{} from {}", def->name, def->version, def->source);
+    }
+    spdlog::info("reload (SIGHUP): {} new definition(s), {} loaded in all (a changed file needs a new version: "
+                 "number to take effect)",
+                 added, current.size() + added);
+  }
+
+  const Config& c_;
+  boost::asio::io_context& io_;
+  Node& node_;
+  saga::DevBroker* broker_;
+  std::thread worker_;
+  bool running_ = false;  // on the loop
+  bool again_ = false;    // a SIGHUP came during the running reload
+};
 
 // Every configuration problem, found before the state, the broker or the admin endpoint is
 // touched; else the admin token.
@@ -356,10 +399,11 @@ int serve(const Config& c, boost::asio::io_context& io, Node& node, AdminApi& ad
   auto work = boost::asio::make_work_guard(io);
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   boost::asio::signal_set hangup(io, SIGHUP);
+  Reloader reloader(c, io, node, broker);
   std::function<void()> await_hangup = [&] {
     hangup.async_wait([&](const boost::system::error_code& ec, int) {
       if (ec) return;
-      reload_definitions(c, node, broker);
+      reloader.request();
       await_hangup();
     });
   };

@@ -1,5 +1,7 @@
 #include "sagas/json.h"
 
+#include <unordered_map>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -219,10 +221,13 @@ class Parser {
     }
   }
 
+  static constexpr std::size_t kIndexedFrom = 16;
+
   bool parse_object(Json& out, int depth) {
     if (depth > Json::kMaxDepth) return fail("nesting deeper than 256 levels");
     ++pos_;  // '{'
     Json::Object members;
+    std::unordered_map<std::string, std::size_t> index;  // key -> member, once kIndexedFrom are read
     skip_ws();
     if (pos_ < text_.size() && text_[pos_] == '}') {
       ++pos_;
@@ -240,11 +245,22 @@ class Parser {
       skip_ws();
       Json value;
       if (!parse_value(value, depth)) return false;
-      // A repeated key keeps the last value, as most JSON parsers do.
-      auto it = std::find_if(members.begin(), members.end(),
-                             [&](const Json::Member& m) { return m.first == key; });
-      if (it != members.end()) {
-        it->second = std::move(value);
+      // A repeated key keeps the last value, as most JSON parsers do. Small objects are
+      // searched; a large one gets an index, so a hostile body with many keys parses in
+      // linear time.
+      std::size_t at = members.size();
+      if (members.size() < kIndexedFrom) {
+        auto it = std::find_if(members.begin(), members.end(), [&](const Json::Member& m) { return m.first == key; });
+        at = static_cast<std::size_t>(it - members.begin());
+      } else {
+        if (index.empty()) {
+          for (std::size_t i = 0; i < members.size(); ++i) index.emplace(members[i].first, i);
+        }
+        auto [it, fresh] = index.emplace(key, members.size());
+        if (!fresh) at = it->second;
+      }
+      if (at < members.size()) {
+        members[at].second = std::move(value);
       } else {
         members.emplace_back(std::move(key), std::move(value));
       }

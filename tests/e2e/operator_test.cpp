@@ -218,6 +218,29 @@ TEST_F(Operator, SighupLoadsNewSagaFilesAndABadFileKeepsTheLoadedSet) {
   EXPECT_EQ(still.exit_code, 0) << still.out << still.err;
 }
 
+// A huge saga file (200,000 keys, under the file size limit) dropped in and SIGHUP: refused at
+// the node limit while it is read, off the event loop, and the loaded set stays.
+TEST_F(Operator, AHugeSagaFileOnReloadIsRefusedAndTheOrchestratorAnswersThroughout) {
+  start_run();
+  {
+    std::ofstream huge(dir_ / "sagas" / "huge.yaml");
+    huge << "apiVersion: saga/v1\nsaga: huge\nsteps:\n  - name: a\n    topic: t\n    command: C\n    payload:\n";
+    for (int i = 0; i < 200'000; ++i) huge << "      k" << i << ": 1\n";  // 3.2 MB
+  }
+  run_->signal(SIGHUP);
+  ASSERT_TRUE(await([&] {
+    auto health = runtime::http_request(admin_, "GET", "/healthz");
+    EXPECT_TRUE(health.ok() && health->status == 200) << "the loop answers during the reload";
+    return run_->err().find("reload (SIGHUP) refused") != std::string::npos;
+  })) << run_->err();
+  EXPECT_NE(run_->err().find("huge.yaml:"), std::string::npos) << run_->err();
+  EXPECT_NE(run_->err().find("the document has more than 100000 nodes"), std::string::npos) << run_->err();
+  auto defs = runtime::http_request(admin_, "GET", "/v1/definitions");
+  ASSERT_TRUE(defs.ok());
+  EXPECT_EQ(defs->body.find("\"huge\""), std::string::npos);
+  EXPECT_NE(defs->body.find("quick-order"), std::string::npos);
+}
+
 TEST_F(Operator, TheEventsOfASagaAreFollowedByALongPollThatMissesNone) {
   start_run();
   start_services({"--silent", "CreateInvoice"});  // the saga waits in create-invoice, retrying

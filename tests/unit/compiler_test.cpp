@@ -325,6 +325,32 @@ TEST(Compiler, AliasBombIsRefusedNotExpanded) {
   EXPECT_TRUE(budget);
 }
 
+TEST(Compiler, ADocumentOverTheNodeLimitIsRefusedBeforeItIsBuilt) {
+  std::string yaml = kHead + "  - name: a\n    topic: t\n    command: C\n    payload:\n";
+  for (int i = 0; i < 60'000; ++i) yaml += "      k" + std::to_string(i) + ": " + std::to_string(i) + "\n";
+  auto d = errors(yaml);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_NE(d[0].find("the document has more than 100000 nodes"), std::string::npos) << d[0];
+  EXPECT_EQ(d[0].rfind("s.yaml:", 0), 0u) << "with the position where the limit was passed: " << d[0];
+}
+
+// Large mappings are checked for duplicate keys in linear time (a hash of the keys seen);
+// this checks that the large path still finds the duplicate, wherever it is.
+TEST(Compiler, ADuplicateKeyInALargePayloadOrSchemaIsFound) {
+  std::string payload = kHead + "  - name: a\n    topic: t\n    command: C\n    payload:\n";
+  for (int i = 0; i < 20'000; ++i) payload += "      k" + std::to_string(i) + ": 1\n";
+  payload += "      k17: 2\n";
+  auto d = errors(payload);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_NE(d[0].find("duplicate key \"k17\" in payload"), std::string::npos) << d[0];
+  std::string schema = "apiVersion: saga/v1\nsaga: s\ninput:\n  type: object\n  enum:\n    - ";
+  for (int i = 0; i < 20'000; ++i) schema += std::string(i ? "      " : "") + "k" + std::to_string(i) + ": 1\n";
+  schema += "      k5: 2\nsteps: [{name: a, topic: t, command: C}]\n";
+  bool found = false;
+  for (const auto& line : errors(schema)) found = found || line.find("duplicate key \"k5\"") != std::string::npos;
+  EXPECT_TRUE(found);
+}
+
 TEST(Compiler, DeepNestingIsAnErrorNotACrash) {
   std::string payload(5000, '[');
   auto d = errors(kHead + "  - {name: a, topic: t, command: C, payload: " + payload + "}\n");
