@@ -9,6 +9,7 @@
 #include "engine/engine.h"
 #include "engine/protocol.h"
 #include "runtime/commands.h"
+#include "runtime/printable.h"
 #include "runtime/views.h"
 #include "state/open_store.h"
 #include "state/postgres_store.h"
@@ -50,8 +51,11 @@ const char* color_of(std::string_view state) {
 
 // Prints rows as columns padded to the widest cell; `colored` marks columns whose cells are
 // states, coloured on a terminal.
-void table(std::ostream& out, const std::vector<std::vector<std::string>>& rows, bool color,
+void table(std::ostream& out, std::vector<std::vector<std::string>> rows, bool color,
            const std::vector<std::size_t>& colored = {}) {
+  for (auto& r : rows) {
+    for (auto& cell : r) cell = printable(cell);  // errors and details are participants' text
+  }
   std::vector<std::size_t> width;
   for (const auto& r : rows) {
     width.resize(std::max(width.size(), r.size()));

@@ -13,6 +13,7 @@
 #include "dsl/duration.h"
 #include "runtime/commands.h"
 #include "runtime/config.h"
+#include "runtime/printable.h"
 
 namespace {
 
@@ -67,8 +68,10 @@ class JsonMessage final : public spdlog::custom_flag_formatter {
         case '\n': dest.append(std::string_view("\\n")); break;
         case '\t': dest.append(std::string_view("\\t")); break;
         default:
-          if (static_cast<unsigned char>(c) < 0x20) {
-            dest.append(std::string_view("?"));
+          if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+            static constexpr char kHex[] = "0123456789abcdef";
+            const char escape[] = {'\\', 'u', '0', '0', kHex[(c >> 4) & 0xf], kHex[c & 0xf]};
+            dest.append(std::string_view(escape, sizeof escape));
           } else {
             dest.push_back(c);
           }
@@ -78,12 +81,27 @@ class JsonMessage final : public spdlog::custom_flag_formatter {
   std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonMessage>(); }
 };
 
+// Text log lines show a message's control characters as escapes (runtime/printable.h): a
+// participant's error text can neither forge a line nor drive the terminal.
+class TextMessage final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    std::string safe = runtime::printable(std::string_view(msg.payload.data(), msg.payload.size()), true);
+    dest.append(std::string_view(safe));
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<TextMessage>(); }
+};
+
 void setup_logging(const runtime::Config& c) {
   // Logs go to stderr: stdout carries what scripts read (ids, the bootstrap line).
   auto logger = spdlog::stderr_color_mt("sagactl");
   if (c.log.format == "json") {
     auto f = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
     f->add_flag<JsonMessage>('*').set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","msg":"%*"})");
+    logger->set_formatter(std::move(f));
+  } else {
+    auto f = std::make_unique<spdlog::pattern_formatter>();
+    f->add_flag<TextMessage>('*').set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%n] [%^%l%$] %*");
     logger->set_formatter(std::move(f));
   }
   spdlog::set_default_logger(logger);

@@ -318,6 +318,26 @@ TEST_F(Operator, CompensateAbortsARunningSaga) {
   EXPECT_EQ(unknown.err, "compensate: no saga with id \"nope\"\n");
 }
 
+// A reason (or a participant's error) holding newlines and terminal escapes is data: `status`,
+// `history` and the run log show it escaped; JSON carries it as it is.
+TEST_F(Operator, ControlCharactersInSagaTextAreEscapedInTablesAndLogs) {
+  start_run();
+  start_services({"--silent", "CreateInvoice"});
+  ASSERT_EQ(sagactl({"start", "quick-order", "--input", R"({"orderId": "e-1"})", "--id", "e-1"}).exit_code, 0);
+  const std::string reason = "bye\n[2026-01-01 00:00:00.000] [sagactl] [info] forged\x1b[2J";
+  ASSERT_TRUE(await([&] { return sagactl({"compensate", "e-1", "--reason", reason}).exit_code == 0; }));
+  ASSERT_TRUE(await([&] { return state_of("e-1") == "compensated"; }));
+  auto history = sagactl({"history", "e-1"});
+  EXPECT_EQ(history.out.find('\x1b'), std::string::npos) << history.out;
+  EXPECT_NE(history.out.find("bye\\n[2026-01-01"), std::string::npos) << history.out;
+  EXPECT_NE(history.out.find("forged\\x1b[2J"), std::string::npos) << history.out;
+  auto status = sagactl({"status", "e-1"});
+  EXPECT_EQ(status.out.find('\x1b'), std::string::npos) << status.out;
+  auto json = sagactl({"history", "e-1", "--json"});
+  EXPECT_NE(json.out.find("bye\\n[2026"), std::string::npos) << json.out;
+  EXPECT_EQ(run_->err().find('\x1b'), std::string::npos) << run_->err();
+}
+
 TEST_F(Operator, ASecondRunOnTheSameStateFileIsRefused) {
   start_run();
   auto second = run_process({kBin, "run", "--config", config_});
