@@ -93,6 +93,31 @@ void Engine::add(sagas::DefinitionPtr definition) {
 Status Engine::open() { return impl_->open(); }
 void Engine::close() { impl_->close(); }
 
+// The first command, rendered from `input` alone, that would be larger than the transport
+// delivers (with room for its headers); nullopt when none is. Payloads that use earlier
+// steps' replies are rendered when their step starts: a reply too large to fit there fails
+// that step instead (Impl::refused).
+std::optional<std::string> Engine::Impl::oversized_command(const sagas::Definition& def, const Json& input) const {
+  constexpr std::size_t kHeaderBytes = 1024;  // the protocol's headers, generously
+  if (options.max_message_bytes == 0) return std::nullopt;
+  sagas::RenderContext ctx;
+  ctx.input = &input;
+  ctx.saga_name = def.name;
+  ctx.saga_version = def.version;
+  ctx.step_value = [](sagas::StepIndex, sagas::RefRoot) -> const Json* { return nullptr; };
+  for (const auto& step : def.steps) {
+    auto payload = step.execute.payload.render(ctx, sagas::Missing::fail);
+    if (!payload) continue;  // uses a reply: rendered later
+    std::size_t bytes = payload->dump().size() + kHeaderBytes;
+    if (bytes > options.max_message_bytes) {
+      return "the command of step \"" + step.name + "\" would be " + std::to_string(bytes) +
+             " bytes, over the broker's limit of " + std::to_string(options.max_message_bytes) +
+             " (message.max.bytes): send a reference to the data (an id, a URL) instead of the data";
+    }
+  }
+  return std::nullopt;
+}
+
 Result<StartResult> Engine::Impl::start(const std::string& saga, Json input, StartOptions start_options,
                                   std::function<void(const Status&)> on_committed) {
   auto& d = *this;
@@ -115,6 +140,7 @@ Result<StartResult> Engine::Impl::start(const std::string& saga, Json input, Sta
       return Status{Errc::invalid_input, msg};
     }
   }
+  if (auto big = oversized_command(*def, input)) return Status{Errc::too_large, *big};
   std::string id;
   if (start_options.id) {
     id = *start_options.id;

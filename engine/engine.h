@@ -62,6 +62,7 @@ enum class Errc {
   unknown_saga,   // no definition by that name is loaded
   not_found,      // no saga instance with that id
   conflict,       // the request does not fit the saga's state
+  too_large,      // a command would exceed the broker's message size limit
   store,          // the state file failed
   transport,      // the broker failed
   closed,         // the engine is closed
@@ -82,6 +83,10 @@ struct EngineOptions {
   TimeMs retention_interval = 60'000;             // how often to look for sagas to prune
   std::size_t retention_batch = 500;              // sagas deleted per transaction
   TimeMs resend_delay = 1'000;                    // after a failed delivery
+  // The largest message the transport delivers (librdkafka's message.max.bytes, whose default
+  // this is): a start whose commands, rendered from its input, would be larger is refused
+  // (too_large), and so is a dead letter's copy, cut to fit. 0: no limit.
+  std::size_t max_message_bytes = 1'000'000;
   TimeMs commit_retry_delay = 1'000;              // after a failed commit
   // The delivered watermark (what the broker has confirmed) rides on the next commit; when
   // nothing else commits within this delay, a commit of its own records it. (A crash before

@@ -239,6 +239,8 @@ struct Engine::Impl {
   Handled receive(const Received& r);
 
   void on_delivery(std::vector<Delivery> deliveries);
+  void refused(std::int64_t outbox_id, const std::string& error);
+  std::optional<std::string> oversized_command(const sagas::Definition& def, const Json& input) const;
 
   // --- recovery ---
 

@@ -31,7 +31,7 @@ void Engine::Impl::dead_letter(const Received& r, const std::string& error) {
   state::Commit c;
   c.messages_only = true;
   c.instance.updated_at = clock.now();
-  c.messages.push_back(stored(protocol::dead_letter(r.message, r.message.topic + ".dlq", error)));
+  c.messages.push_back(stored(protocol::dead_letter(r.message, r.message.topic + ".dlq", error, options.max_message_bytes)));
   pending.commits.push_back(std::move(c));
   pending.followups.emplace_back();
   schedule_flush();
@@ -124,6 +124,41 @@ Engine::Impl::Handled Engine::Impl::receive(const Received& r) {
   return Handled::done;
 }
 
+// A message the transport can never deliver (too large): not sent again. A command's step
+// fails as if its participant had answered `failure` with the transport's error (compensation
+// follows, as for any failure); the failure and the message's end commit together.
+void Engine::Impl::refused(std::int64_t outbox_id, const std::string& error) {
+  Message m = *outbox.find(outbox_id);
+  outbox.confirm(outbox_id);
+  auto header = [&](std::string_view name) {
+    const std::string* v = m.header(name);
+    return v != nullptr ? *v : std::string();
+  };
+  std::string why = "the message to " + m.topic + " (" + std::to_string(m.value.size()) +
+                    " bytes) cannot be sent: " + error;
+  auto it = active.find(header(protocol::header::kSagaId));
+  auto kind = sagas::command_kind_from(header(protocol::header::kAction));
+  const std::string message_id = header(protocol::header::kMessageId);
+  if (it == active.end() || !kind || message_id.empty()) {
+    spdlog::error("saga={} {}; dropped", m.key, why);
+    flush();
+    return;
+  }
+  auto step = it->second.def->find_step(header(protocol::header::kStep));
+  if (!step) {
+    spdlog::error("saga={} {}; dropped", m.key, why);
+    flush();
+    return;
+  }
+  spdlog::error("saga={} step={} {}: the step fails", m.key, header(protocol::header::kStep), why);
+  Json body = Json::object();
+  body.set("error", Json(why));
+  if (auto rejected = apply(it->second, sagas::ReplyReceived{*step, *kind, message_id, false, std::move(body)})) {
+    spdlog::error("saga={} {}; dropped ({})", m.key, why, *rejected);
+  }
+  flush();
+}
+
 void Engine::Impl::on_delivery(std::vector<Delivery> deliveries) {
   if (closed) return;
   for (const auto& d : deliveries) {
@@ -134,6 +169,10 @@ void Engine::Impl::on_delivery(std::vector<Delivery> deliveries) {
       continue;
     }
     ++stats.send_failures;
+    if (d.refused) {
+      refused(d.outbox_id, d.error);
+      continue;
+    }
     spdlog::warn("saga={} send to {} failed, retrying in {} ms: {}", m->key, m->topic, options.resend_delay, d.error);
     arm({clock.now() + options.resend_delay, TimerRef{TimerRef::Kind::resend, {}, 0, d.outbox_id}});
   }

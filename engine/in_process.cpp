@@ -131,8 +131,10 @@ void InProcessTransport::post_drain() {
 void InProcessTransport::send(std::int64_t outbox_id, const Message& message) {
   if (closed_) return;
   std::string error = fail_send ? fail_send(message) : std::string();
+  bool refused = max_message_bytes > 0 && message.value.size() > max_message_bytes;
+  if (refused) error = "Broker: Message size too large";
   if (error.empty()) bus_.publish(message);
-  deliveries_.push_back({outbox_id, std::move(error)});
+  deliveries_.push_back({outbox_id, std::move(error), refused});
   post_deliveries();
 }
 

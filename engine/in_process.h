@@ -88,6 +88,9 @@ class InProcessTransport final : public Transport {
 
   // Test hook: a non-empty answer fails the send with that delivery error.
   std::function<std::string(const Message&)> fail_send;
+  // Test hook: a larger value is refused for good, as a broker refuses a message over its
+  // message.max.bytes (0: no limit).
+  std::size_t max_message_bytes = 0;
   // Test hook: while offline nothing is received and catch-up barriers wait, as when the
   // brokers are unreachable or the partitions are not assigned; sends still go out.
   void set_offline(bool offline);

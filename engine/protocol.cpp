@@ -159,11 +159,19 @@ sagas::Result<StartRequest> parse_start(const Message& m) {
   return r;
 }
 
-Message dead_letter(const Message& m, const std::string& dlq_topic, const std::string& error) {
+Message dead_letter(const Message& m, const std::string& dlq_topic, const std::string& error, std::size_t max_bytes) {
+  constexpr std::size_t kHeaderBytes = 4096;  // the original's headers and ours, generously
   Message d = m;
   d.topic = dlq_topic;
   d.partition = Message::kAnyPartition;
   d.headers.emplace_back(std::string(header::kError), error);
+  if (max_bytes > kHeaderBytes && d.value.size() + d.key.size() > max_bytes - kHeaderBytes) {
+    // A copy that cannot be delivered helps no one: its start is kept, and the cut is said.
+    std::size_t keep = max_bytes - kHeaderBytes - std::min(d.key.size(), max_bytes - kHeaderBytes);
+    d.headers.emplace_back(std::string(header::kTruncated), "value cut to " + std::to_string(keep) + " of " +
+                                                                std::to_string(d.value.size()) + " bytes");
+    d.value.resize(keep);
+  }
   return d;
 }
 

@@ -29,6 +29,7 @@ inline constexpr std::string_view kTraceparent = "traceparent";
 inline constexpr std::string_view kInReplyTo = "in-reply-to";
 inline constexpr std::string_view kOutcome = "outcome";
 inline constexpr std::string_view kError = "error";
+inline constexpr std::string_view kTruncated = "truncated";
 }  // namespace header
 
 // The command message for one SendCommand of a saga instance: keyed by saga id, every
@@ -72,6 +73,8 @@ struct StartRequest {
 sagas::Result<StartRequest> parse_start(const Message& m);
 
 // The dead-letter copy of a message: same key, value and headers, plus `error`.
-Message dead_letter(const Message& m, const std::string& dlq_topic, const std::string& error);
+// A copy of `m` for `dlq_topic` with an `error` header; a value too large to deliver within
+// `max_bytes` (0: no limit) is cut, with a `truncated` header saying so.
+Message dead_letter(const Message& m, const std::string& dlq_topic, const std::string& error, std::size_t max_bytes = 0);
 
 }  // namespace saga::protocol

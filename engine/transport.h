@@ -53,6 +53,9 @@ struct Received {
 struct Delivery {
   std::int64_t outbox_id = 0;
   std::string error;
+  // The message can never be delivered as it is (larger than the client's or the broker's
+  // limit): not retried. A command's step fails with `error`.
+  bool refused = false;
 };
 
 class Transport {

@@ -29,6 +29,7 @@ int http_status_of(saga::Errc code) {
     case saga::Errc::unknown_saga:
     case saga::Errc::not_found: return 404;
     case saga::Errc::conflict: return 409;
+    case saga::Errc::too_large: return 413;
     default: return 503;
   }
 }

@@ -226,7 +226,7 @@ struct KafkaTransport::Impl {
     }
     if (error.empty()) self->up = true;
     std::lock_guard lock(self->reports_mu);
-    self->reports.push_back({id, std::move(error)});
+    self->reports.push_back({id, std::move(error), m->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE});
   }
 
   static void on_log(const rd_kafka_t*, int level, const char* fac, const char* buf) {
@@ -306,7 +306,11 @@ struct KafkaTransport::Impl {
     if (on_receive) on_receive(std::move(out));
   }
 
-  std::optional<std::string> produce(std::int64_t id, const Message& m) {
+  struct ProduceError {
+    std::string text;
+    bool too_large = false;  // over message.max.bytes: never deliverable as it is
+  };
+  std::optional<ProduceError> produce(std::int64_t id, const Message& m) {
     rd_kafka_headers_t* hdrs = rd_kafka_headers_new(m.headers.size());
     for (const auto& [k, v] : m.headers) {
       rd_kafka_header_add(hdrs, k.data(), static_cast<ssize_t>(k.size()), v.data(), static_cast<ssize_t>(v.size()));
@@ -330,10 +334,10 @@ struct KafkaTransport::Impl {
     vus[6].u.i32 = m.partition == Message::kAnyPartition ? RD_KAFKA_PARTITION_UA : m.partition;
     rd_kafka_error_t* error = rd_kafka_produceva(producer.get(), vus, 7);
     if (error == nullptr) return std::nullopt;
-    std::string text = rd_kafka_error_string(error);
+    ProduceError failed{rd_kafka_error_string(error), rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE};
     rd_kafka_error_destroy(error);
     rd_kafka_headers_destroy(hdrs);  // not handed over on failure
-    return text;
+    return failed;
   }
 
   // Metadata of one topic on one handle: its partition count, or why not.
@@ -513,14 +517,16 @@ void KafkaTransport::send(std::int64_t outbox_id, const Message& message) {
   if (auto err = impl_->produce(outbox_id, message)) {
     // Refused locally (queue full, unknown topic, ...): report it like a failed delivery.
     boost::asio::post(impl_->io, [impl = impl_.get(), alive = impl_->alive, outbox_id, error = *err] {
-      if (*alive && !impl->closed && impl->on_delivery) impl->on_delivery({Delivery{outbox_id, error}});
+      if (*alive && !impl->closed && impl->on_delivery) {
+        impl->on_delivery({Delivery{outbox_id, error.text, error.too_large}});
+      }
     });
   }
 }
 
 void KafkaTransport::publish(const Message& message) {
   if (impl_->closed) return;
-  if (auto err = impl_->produce(0, message)) spdlog::warn("kafka: publishing to {} failed: {}", message.topic, *err);
+  if (auto err = impl_->produce(0, message)) spdlog::warn("kafka: publishing to {} failed: {}", message.topic, err->text);
 }
 
 void KafkaTransport::acknowledge(std::span<const std::uint64_t> tokens) {

@@ -205,6 +205,19 @@ class Reloader {
   bool again_ = false;    // a SIGHUP came during the running reload
 };
 
+// The largest message the producer sends: librdkafka's message.max.bytes, from the
+// configured properties or librdkafka's default (the brokers' default is a little larger).
+std::size_t max_message_bytes(const Config& c) {
+  constexpr std::size_t kLibrdkafkaDefault = 1'000'000;
+  auto it = c.kafka.properties.find("message.max.bytes");
+  if (it == c.kafka.properties.end()) return kLibrdkafkaDefault;
+  try {
+    return static_cast<std::size_t>(std::stoul(it->second));
+  } catch (const std::exception&) {
+    return kLibrdkafkaDefault;  // check_properties has refused it already
+  }
+}
+
 // Every configuration problem, found before the state, the broker or the admin endpoint is
 // touched; else the admin token.
 sagas::Result<AdminToken, std::string> checked_token(const Config& c) {
@@ -494,6 +507,7 @@ int run_command(const Config& config, std::ostream& out, std::ostream& err) {
   eo.events_topic = c.kafka.events_topic;
   eo.start_topic = c.kafka.start_topic;
   eo.retention = c.retention.count();
+  eo.max_message_bytes = max_message_bytes(c);
   eo.on_commit = [&](double seconds, std::size_t n) { metrics.observe_commit(seconds, n); };
   // Another orchestrator took the store over: this one has nothing left to do but stop. (A
   // cluster's fenced shard has moved to another node: the node goes on with the others.)

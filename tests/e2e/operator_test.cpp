@@ -536,6 +536,27 @@ TEST_F(Operator, ASecondRunThroughASymlinkIsRefused) {
       << second.err;
 }
 
+// A start whose first command would exceed the producer's message.max.bytes is refused with
+// 413 and the limit, before anything is stored (instead of a saga retrying "too large" for ever).
+TEST_F(Operator, AStartTooLargeForTheBrokerIsRefusedWith413) {
+  {
+    std::ifstream in(config_);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    text.replace(text.find("  embedded_port: 0\n"), std::string("  embedded_port: 0\n").size(), "  embedded_port: 0\n  properties: {message.max.bytes: \"100000\"}\n");
+    std::ofstream(config_) << text;
+  }
+  start_run();
+  std::string items = "[";
+  for (int i = 0; i < 6000; ++i) items += std::string(i ? "," : "") + R"({"sku": "s)" + std::to_string(i) + R"(", "qty": 1})";
+  auto r = runtime::http_request(
+      admin_, "POST", "/v1/sagas",
+      R"({"saga": "order-fulfilment", "input": {"orderId": "o-1", "amount": 1, "items": )" + items + "]}}");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 413) << r->body;
+  EXPECT_NE(r->body.find("over the broker's limit of 100000"), std::string::npos) << r->body;
+  EXPECT_EQ(sagactl({"list", "--json"}).out, "[]\n");
+}
+
 TEST_F(Operator, ABlankAdminTokenIsRefusedAtStartup) {
   auto r = run_process({"/usr/bin/env", "SAGACTL_ADMIN_TOKEN=  ", kBin, "run", "--config", config_});
   EXPECT_EQ(r.exit_code, 1);

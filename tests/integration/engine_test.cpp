@@ -579,6 +579,62 @@ TEST(Engine, AFailedDeliveryIsSentAgainLater) {
   EXPECT_EQ(w.commands("execute").size(), 5u);
 }
 
+// A command that grew too large from an earlier reply is refused by the broker for good: its
+// step fails with that error and the saga compensates, instead of sending it for ever.
+TEST(Engine, ACommandTheBrokerRefusesAsTooLargeFailsItsStep) {
+  auto compiled = dsl::compile(R"(apiVersion: saga/v1
+saga: big-reply
+defaults: {timeout: 5s, reply_topic: big.replies}
+steps:
+  - name: a
+    topic: a.commands
+    command: A
+    compensation: {command: UndoA}
+  - name: b
+    topic: b.commands
+    command: B
+    payload: {blob: "${steps.a.reply.blob}"}
+)",
+                               "big.yaml");
+  ASSERT_TRUE(compiled.definition) << (compiled.diagnostics.empty() ? "" : dsl::format(compiled.diagnostics[0]));
+  World w({compiled.definition});
+  w.behaviour = [](const Command& c) {
+    Json body = Json::object();
+    if (c.command == "A") body.set("blob", Json(std::string(200'000, 'x')));
+    return Reply::ok(body);
+  };
+  w.boot();
+  w.transport->max_message_bytes = 100'000;
+  SagaId id = w.start("big-reply", "{}");
+  EXPECT_EQ(w.run(id), SagaState::compensated);
+  auto status = must(w.engine->status(id));
+  EXPECT_NE(status.steps[1].error.find("cannot be sent: Broker: Message size too large"), std::string::npos)
+      << status.steps[1].error;
+  auto handled = [&](const std::string& command) {
+    return std::count_if(w.handled.begin(), w.handled.end(), [&](const Command& c) { return c.command == command; });
+  };
+  EXPECT_EQ(handled("UndoA"), 1);
+  EXPECT_EQ(handled("B"), 0);
+  EXPECT_EQ(w.engine->stats().send_failures, 1u) << "refused once, not retried";
+}
+
+// A start whose first command, rendered from its input, would be over the limit is refused
+// before anything is stored.
+TEST(Engine, AStartWhoseCommandWouldBeTooLargeIsRefused) {
+  World w(examples());
+  w.options.max_message_bytes = 10'000;
+  w.boot();
+  std::string items = "[";
+  for (int i = 0; i < 1000; ++i) items += std::string(i ? "," : "") + R"({"sku": "s)" + std::to_string(i) + R"(", "qty": 1})";
+  auto r = w.engine->start("order-fulfilment",
+                           *Json::parse(R"({"orderId": "o-1", "amount": 1, "express": true, "items": )" + items + "]}"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::too_large);
+  EXPECT_NE(r.error().message.find("step \"reserve-stock\" would be"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("over the broker's limit of 10000"), std::string::npos) << r.error().message;
+  EXPECT_TRUE(must(w.engine->list({})).sagas.empty());
+}
+
 TEST_P(DurableEngine, AFailedCommitIsRetriedAndNothingIsSentBeforeItSucceeds) {
   World w(examples(), GetParam());
   w.faults = [](FaultyStore& s) { s.fail_commits = 3; };

@@ -96,6 +96,18 @@ TEST(Protocol, EachKindOfMalformedReplySaysWhatIsWrong) {
   EXPECT_EQ(protocol::parse_reply(bad_json).error().message.rfind("the value is not JSON: ", 0), 0u);
 }
 
+TEST(Protocol, ADeadLetterOverTheLimitIsCutAndSaysSo) {
+  Message big = protocol::reply_message(command(), true, Json::object());
+  big.value = std::string(50'000, 'x');
+  Message d = protocol::dead_letter(big, "r.dlq", "too big", 20'000);
+  EXPECT_LE(d.value.size() + d.key.size(), 20'000u);
+  ASSERT_NE(d.header("truncated"), nullptr);
+  EXPECT_NE(d.header("truncated")->find("of 50000 bytes"), std::string::npos) << *d.header("truncated");
+  EXPECT_EQ(*d.header("error"), "too big");
+  Message small = protocol::dead_letter(protocol::reply_message(command(), true, Json::object()), "r.dlq", "e", 20'000);
+  EXPECT_EQ(small.header("truncated"), nullptr);
+}
+
 TEST(Protocol, RepliesThatContradictThemselvesOrAreNotObjectsAreRefused) {
   Message good = protocol::reply_message(command(), true, Json::object());
   ASSERT_TRUE(protocol::parse_reply(good).ok());
