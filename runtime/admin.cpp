@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -312,6 +313,7 @@ struct AdminServer::Impl : std::enable_shared_from_this<AdminServer::Impl> {
   asio::steady_timer retry;
   std::shared_ptr<Shared> shared;
   std::chrono::milliseconds backoff = kAcceptBackoffFirst;
+  std::atomic<std::uint64_t> accept_failures{0};
   bool starved = false;  // accepting fails; said once until it works again
 
   // Accepts for as long as the acceptor is open, whatever accept fails with.
@@ -335,6 +337,7 @@ struct AdminServer::Impl : std::enable_shared_from_this<AdminServer::Impl> {
   }
 
   void back_off(beast::error_code ec) {
+    ++accept_failures;
     if (!starved) {
       spdlog::warn("admin endpoint: cannot accept a connection ({}; {} open here); retrying every {} ms at most until "
                    "it can (raise the file limit, ulimit -n, or lower admin.max_connections)",
@@ -381,6 +384,8 @@ std::string AdminServer::address() const {
   std::string host = ep.address().to_string();
   return (ep.address().is_v6() ? "[" + host + "]" : host) + ":" + std::to_string(ep.port());
 }
+
+std::uint64_t AdminServer::accept_failures() const { return impl_->accept_failures.load(); }
 
 void AdminServer::stop() {
   beast::error_code ec;

@@ -82,6 +82,8 @@ class AdminServer {
   AdminServer& operator=(const AdminServer&) = delete;
 
   std::string address() const;  // where it listens, the port resolved
+  // Accepts that failed (out of file descriptors, ...) since start; any thread.
+  std::uint64_t accept_failures() const;
   void stop();
 
  private:

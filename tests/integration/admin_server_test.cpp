@@ -3,8 +3,6 @@
 // oversized requests, idle connections, a connection storm and a process out of file
 // descriptors. Raw sockets on loopback, the server on a thread of its own.
 #include <gtest/gtest.h>
-#include <spdlog/sinks/ostream_sink.h>
-#include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -58,6 +56,7 @@ class Server {
   const std::string& address() const { return address_; }
   unsigned short port() const { return port_; }
   int handled() const { return handled_; }
+  std::uint64_t accept_failures() const { return server_->accept_failures(); }
 
  private:
   asio::io_context io_;
@@ -227,10 +226,11 @@ TEST(AdminServer, ConnectionsOverTheLimitAreAnswered503) {
 // The limit of file descriptors is this process's: the clients' sockets use it up, the server
 // cannot accept (EMFILE), the clients go, and the server accepts again.
 TEST(AdminServer, RunningOutOfFileDescriptorsDoesNotEndTheAcceptLoop) {
-  auto log = std::make_shared<std::ostringstream>();
-  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(*log);
-  auto previous = spdlog::default_logger();
-  spdlog::set_default_logger(std::make_shared<spdlog::logger>("test", sink));
+#ifdef SAGACTL_SANITIZED
+  // A sanitizer's runtime opens files of its own (/proc/self/maps, its symbolizer's pipes): out
+  // of descriptors, it reports errors that are its own. The plain build runs this test.
+  GTEST_SKIP() << "not under a sanitizer: it takes the process's file descriptors away";
+#endif
   {
     Server server;
     rlimit saved{};
@@ -261,7 +261,7 @@ TEST(AdminServer, RunningOutOfFileDescriptorsDoesNotEndTheAcceptLoop) {
     // Every descriptor is taken (the server's accepted ones wait for requests). A connection
     // made with a client's descriptor waits in the backlog for one the server cannot get
     // (unless the server took the freed one first: then again).
-    auto starved = [&] { return log->str().find("cannot accept a connection") != std::string::npos; };
+    auto starved = [&] { return server.accept_failures() > 0; };
     auto deadline = std::chrono::steady_clock::now() + 10s;
     while (!starved() && std::chrono::steady_clock::now() < deadline) {
       ::close(clients.back());
@@ -271,7 +271,7 @@ TEST(AdminServer, RunningOutOfFileDescriptorsDoesNotEndTheAcceptLoop) {
     }
     for (int fd : clients) ::close(fd);
     ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
-    EXPECT_TRUE(starved()) << log->str();
+    EXPECT_TRUE(starved()) << "the server never ran out of descriptors: the test proves nothing";
     std::string r;
     deadline = std::chrono::steady_clock::now() + 10s;
     while (status_of(r) != 200 && std::chrono::steady_clock::now() < deadline) {
@@ -279,7 +279,6 @@ TEST(AdminServer, RunningOutOfFileDescriptorsDoesNotEndTheAcceptLoop) {
     }
     EXPECT_EQ(status_of(r), 200) << r;
   }
-  spdlog::set_default_logger(previous);
 }
 
 TEST(AdminServer, AnIpv6AnyAddressIsAccepted) {
