@@ -139,13 +139,8 @@ void Engine::Impl::refused(std::int64_t outbox_id, const std::string& error) {
   auto it = active.find(header(protocol::header::kSagaId));
   auto kind = sagas::command_kind_from(header(protocol::header::kAction));
   const std::string message_id = header(protocol::header::kMessageId);
-  if (it == active.end() || !kind || message_id.empty()) {
-    spdlog::error("saga={} {}; dropped", m.key, why);
-    flush();
-    return;
-  }
-  auto step = it->second.def->find_step(header(protocol::header::kStep));
-  if (!step) {
+  auto step = it == active.end() ? std::nullopt : it->second.def->find_step(header(protocol::header::kStep));
+  if (!step || !kind || message_id.empty()) {  // not a command of a running saga: an event, a dead letter
     spdlog::error("saga={} {}; dropped", m.key, why);
     flush();
     return;

@@ -206,15 +206,15 @@ class Reloader {
 };
 
 // The largest message the producer sends: librdkafka's message.max.bytes, from the
-// configured properties or librdkafka's default (the brokers' default is a little larger).
+// configured properties, else its default (the engine's).
 std::size_t max_message_bytes(const Config& c) {
-  constexpr std::size_t kLibrdkafkaDefault = 1'000'000;
+  const std::size_t librdkafka_default = saga::EngineOptions{}.max_message_bytes;
   auto it = c.kafka.properties.find("message.max.bytes");
-  if (it == c.kafka.properties.end()) return kLibrdkafkaDefault;
+  if (it == c.kafka.properties.end()) return librdkafka_default;
   try {
     return static_cast<std::size_t>(std::stoul(it->second));
   } catch (const std::exception&) {
-    return kLibrdkafkaDefault;  // check_properties has refused it already
+    return librdkafka_default;  // check_properties has refused it already
   }
 }
 

@@ -307,10 +307,7 @@ Status SqliteStore::commit(std::span<Commit> batch, Position delivered) {
   return Status::success();
 }
 
-Status SqliteStore::check() {
-  if (impl_->writer.db() == nullptr) return Status::success();  // read-only: nothing to commit
-  return impl_->lock.check();
-}
+Status SqliteStore::check() { return impl_->usable(); }
 
 Result<std::optional<sagas::Instance>> SqliteStore::load(const std::string& id) {
   if (Status st = impl_->usable(); !st.ok()) return st;
