@@ -181,6 +181,14 @@ std::optional<bool> Compiler::schema_children(const std::vector<Entry>& entries,
     auto sub = schema_of(it->value, (where.empty() ? std::string("$") : where) + "[]", depth + 1);
     if (sub) s.items = std::make_shared<const sagas::Schema>(std::move(*sub)); else ok = false;
   }
+  if (const Entry* a = get(entries, "additionalProperties")) {
+    if (a->value.IsScalar()) {
+      if (auto open = bool_of(*a, what)) s.closed = !*open; else ok = false;
+    } else {
+      auto sub = schema_of(a->value, (where.empty() ? std::string("$") : where) + ".*", depth + 1);
+      if (sub) s.additional = std::make_shared<const sagas::Schema>(std::move(*sub)); else ok = false;
+    }
+  }
   return ok;
 }
 

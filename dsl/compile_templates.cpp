@@ -6,8 +6,11 @@
 namespace dsl::detail {
 
 bool Compiler::input_path_declared(const sagas::Ref& ref, const std::string& shown, const YAML::Node& at_node) {
-  // Where the input schema lists an object's properties, a template may only name one of
-  // them: ${input.gust} beside a declared `guest` is a typo that would render null at run time.
+  // As in JSON Schema, `properties` do not close an object, so a template may name a property
+  // the schema leaves out. It is an error only where that cannot be meant: the object is
+  // closed (additionalProperties: false), or the name is a near miss of a declared one
+  // (${input.gust} beside `guest`, a typo that would render null at run time). Otherwise a
+  // warning, which `validate --strict` turns into a failure.
   const sagas::Schema* schema = def_.input ? &*def_.input : nullptr;
   std::string where = "input";
   for (const auto& segment : ref.path) {
@@ -18,18 +21,37 @@ bool Compiler::input_path_declared(const sagas::Ref& ref, const std::string& sho
       where += "[]";
       continue;
     }
-    if (schema->properties.empty()) return true;
     auto it = std::find_if(schema->properties.begin(), schema->properties.end(),
                            [&](const auto& p) { return p.first == *name; });
-    if (it == schema->properties.end()) {
-      std::vector<std::string_view> names;
-      for (const auto& p : schema->properties) names.push_back(p.first);
+    if (it != schema->properties.end()) {
+      schema = it->second.get();
+      where += "." + *name;
+      continue;
+    }
+    if (schema->properties.empty() && !schema->closed && !schema->additional) return true;  // an object left open on purpose
+    std::vector<std::string_view> names;
+    for (const auto& p : schema->properties) names.push_back(p.first);
+    const auto declared = std::span<const std::string_view>(names);
+    if (schema->closed) {
       error(at_node, shown + ": the input schema declares no property " + quote(*name) + " in " + where +
-                         suggestion(*name, std::span<const std::string_view>(names), "its properties are"));
+                         " and allows no other (additionalProperties: false)" +
+                         suggestion(*name, declared, "its properties are"));
       return false;
     }
-    schema = it->second.get();
-    where += "." + *name;
+    if (std::string near = closest(*name, declared); !near.empty()) {
+      error(at_node, shown + ": the input schema declares no property " + quote(*name) + " in " + where +
+                         " (did you mean \"" + near + "\"?)");
+      return false;
+    }
+    if (schema->additional) {
+      schema = schema->additional.get();
+      where += "." + *name;
+      continue;
+    }
+    warning(pos_of(at_node), shown + ": the input schema does not declare " + quote(*name) + " in " + where +
+                                 ", so a start without it renders null; declare it, or close the object with "
+                                 "additionalProperties: false to make this an error");
+    return true;
   }
   return true;
 }

@@ -69,9 +69,9 @@ inline constexpr std::array<std::string_view, 5> kRetryKeys = {"max_attempts", "
                                                         "jitter"};
 // The longest minLength or maxLength a schema may state.
 inline constexpr std::int64_t kMaxStringLength = 1'000'000'000;
-inline constexpr std::array<std::string_view, 12> kSchemaKeys = {
-    "type",      "required",  "properties", "items",   "enum",  "minimum",
-    "maximum",   "minLength", "maxLength",  "pattern", "title", "description"};
+inline constexpr std::array<std::string_view, 13> kSchemaKeys = {
+    "type",      "required",  "properties", "additionalProperties", "items", "enum",       "minimum",
+    "maximum",   "minLength", "maxLength",  "pattern",              "title", "description"};
 inline constexpr std::array<std::string_view, 7> kSchemaTypes = {"null",   "boolean", "integer", "number",
                                                           "string", "array",   "object"};
 inline constexpr std::array<std::string_view, 3> kSagaFields = {"id", "name", "version"};

@@ -118,6 +118,29 @@ std::optional<std::string> Engine::Impl::oversized_command(const sagas::Definiti
   return std::nullopt;
 }
 
+namespace {
+
+// A start with an id in use is the same start (idempotent) only when it names the same saga,
+// version and input; anything else would silently drop what the caller asked for.
+std::optional<std::string> differs_from(const sagas::Instance& existing, const sagas::Definition& def,
+                                        const Json& input) {
+  const std::string& id = existing.id;
+  if (existing.saga != def.name) {
+    return "saga id \"" + id + "\" is already used by a " + existing.saga + " saga; choose another id";
+  }
+  if (existing.version != def.version) {
+    return "saga " + id + " exists with a different version (" + std::to_string(existing.version) +
+           ", now " + std::to_string(def.version) + "); a repeated start must be the same start: choose another id";
+  }
+  if (!(existing.input == input)) {
+    return "saga " + id + " exists with a different input; a repeated start must carry the same input: "
+           "choose another id, or read the existing saga with GET /v1/sagas/" + id;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 Result<StartResult> Engine::Impl::start(const std::string& saga, Json input, StartOptions start_options,
                                   std::function<void(const Status&)> on_committed) {
   auto& d = *this;
@@ -145,19 +168,18 @@ Result<StartResult> Engine::Impl::start(const std::string& saga, Json input, Sta
   if (start_options.id) {
     id = *start_options.id;
     if (auto bad = sagas::check_saga_id(id)) return Status{Errc::invalid_input, *bad};
-    std::optional<std::string> existing_saga;
+    std::optional<sagas::Instance> stored;
+    const sagas::Instance* existing = nullptr;
     if (auto a = d.active.find(id); a != d.active.end()) {
-      existing_saga = a->second.inst.saga;
+      existing = &a->second.inst;
     } else {
-      auto stored = d.store.load(id);
-      if (!stored) return Status{Errc::store, stored.error().message};
-      if (*stored) existing_saga = (*stored)->saga;
+      auto loaded = d.store.load(id);
+      if (!loaded) return Status{Errc::store, loaded.error().message};
+      stored = std::move(*loaded);
+      if (stored) existing = &*stored;
     }
-    if (existing_saga) {
-      if (*existing_saga != saga) {
-        return Status{Errc::conflict, "saga id \"" + id + "\" is already used by a " + *existing_saga +
-                                          " saga; choose another id"};
-      }
+    if (existing) {
+      if (auto differs = differs_from(*existing, *def, input)) return Status{Errc::conflict, *differs};
       if (on_committed) on_committed(Status{});
       return StartResult{SagaId(id), true};
     }

@@ -1,5 +1,6 @@
 #include "sagas/schema.h"
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -64,6 +65,8 @@ std::string child_path(const std::string& parent, const std::string& key) {
   return parent + "[" + quoted + "]";
 }
 
+void check_additional(const Schema& s, const Json& v, const std::string& path, std::vector<SchemaViolation>& out);
+
 void check(const Schema& s, const Json& v, const std::string& path, std::vector<SchemaViolation>& out) {
   if (!type_matches(s.types, v)) {
     out.push_back({path, "must be " + describe_types(s.types) + ", got " +
@@ -119,11 +122,33 @@ void check(const Schema& s, const Json& v, const std::string& path, std::vector<
     for (const auto& [key, sub] : s.properties) {
       if (const Json* child = v.find(key)) check(*sub, *child, child_path(path, key), out);
     }
+    if (s.closed || s.additional) check_additional(s, v, path, out);
   }
   if (v.is_array() && s.items) {
     const auto& items = v.as_array();
     for (std::size_t i = 0; i < items.size(); ++i) {
       check(*s.items, items[i], path + "[" + std::to_string(i) + "]", out);
+    }
+  }
+}
+
+std::string declared_names(const Schema& s) {
+  std::string names;
+  for (const auto& [key, sub] : s.properties) names += (names.empty() ? "" : ", ") + key;
+  return names.empty() ? "none" : names;
+}
+
+// The properties `properties` does not name: refused when the object is closed, checked
+// against `additionalProperties` when that is a schema.
+void check_additional(const Schema& s, const Json& v, const std::string& path, std::vector<SchemaViolation>& out) {
+  for (const auto& [key, value] : v.as_object()) {
+    bool declared = std::any_of(s.properties.begin(), s.properties.end(), [&](const auto& p) { return p.first == key; });
+    if (declared) continue;
+    if (s.closed) {
+      out.push_back({child_path(path, key), "is not allowed (additionalProperties: false); the declared properties are " +
+                                               declared_names(s)});
+    } else {
+      check(*s.additional, value, child_path(path, key), out);
     }
   }
 }

@@ -1,7 +1,9 @@
 // Schema: the JSON-Schema subset that validates a saga's input when it starts.
 //
-// Supported keywords (docs/dsl.md): type, required, properties, items, enum, minimum, maximum,
-// minLength, maxLength, pattern. The DSL compiler builds and checks a Schema at load time;
+// Supported keywords (docs/dsl.md): type, required, properties, additionalProperties, items,
+// enum, minimum, maximum, minLength, maxLength, pattern. As in JSON Schema, `properties` do not
+// close an object: properties it does not declare are allowed unless `additionalProperties`
+// is false (or are checked against it when it is a schema). The DSL compiler builds and checks a Schema at load time;
 // validate() reports every violation, each with the JSON path of the offending value, so a
 // caller can fix their input in one go. Immutable once built; safe to share across threads.
 #pragma once
@@ -34,6 +36,8 @@ struct Schema {
   std::uint8_t types = 0;  // bit set of SchemaType; 0 accepts any type
   std::vector<std::string> required;
   std::vector<std::pair<std::string, std::shared_ptr<const Schema>>> properties;
+  bool closed = false;                         // additionalProperties: false
+  std::shared_ptr<const Schema> additional;    // additionalProperties: {schema}; null: any value
   std::shared_ptr<const Schema> items;
   std::optional<std::vector<Json>> enum_values;
   std::optional<double> minimum;

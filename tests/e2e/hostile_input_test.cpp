@@ -186,4 +186,20 @@ TEST_F(Operator, IdsOutsideTheAlphabetAreRefusedWithTheRule) {
   EXPECT_EQ(put->status, 405) << put->body;
 }
 
+TEST_F(Operator, AStartWithAnExistingIdAndAnotherInputIsRefusedNotDropped) {
+  start_run();
+  ASSERT_EQ(sagactl({"start", "quick-order", "--input", R"({"orderId": "s-1"})", "--id", "s-1"}).exit_code, 0);
+  auto same = sagactl({"start", "quick-order", "--input", R"({"orderId": "s-1"})", "--id", "s-1"});
+  EXPECT_EQ(same.exit_code, 0) << same.err;
+  EXPECT_EQ(same.out, "s-1\n");
+  auto other = sagactl({"start", "quick-order", "--input", R"({"orderId": "s-2"})", "--id", "s-1"});
+  EXPECT_EQ(other.exit_code, 1);
+  EXPECT_NE(other.err.find("saga s-1 exists with a different input"), std::string::npos) << other.err;
+  auto api = runtime::http_request(admin_, "POST", "/v1/sagas",
+                                   R"({"saga": "quick-order", "id": "s-1", "input": {"orderId": "s-3"}})");
+  ASSERT_TRUE(api.ok());
+  EXPECT_EQ(api->status, 409) << api->body;
+  EXPECT_NE(api->body.find(R"({"error":"saga s-1 exists with a different input)"), std::string::npos) << api->body;
+}
+
 }  // namespace

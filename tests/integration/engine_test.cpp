@@ -369,6 +369,29 @@ TEST_P(DurableEngine, ARepeatedIdReturnsTheExistingSagaEvenAfterARestart) {
   EXPECT_EQ(w.commands("execute").size(), 5u);
 }
 
+TEST_P(DurableEngine, ARepeatedIdWithADifferentInputIsRefusedNotSilentlyDropped) {
+  World w(examples(), GetParam());
+  w.boot();
+  Json input = *Json::parse(kOrderInput);
+  Json other_input = input;
+  other_input.set("orderId", Json("another-order"));
+  ASSERT_TRUE(w.engine->start("order-fulfilment", input, StartOptions{"order-8"}).ok());
+  auto while_running = w.engine->start("order-fulfilment", other_input, StartOptions{"order-8"});
+  ASSERT_FALSE(while_running.ok());
+  EXPECT_EQ(while_running.error().code, Errc::conflict);
+  EXPECT_NE(while_running.error().message.find("saga order-8 exists with a different input"), std::string::npos)
+      << while_running.error().message;
+  w.settle();
+  w.crash();
+  w.boot();
+  auto from_the_store = w.engine->start("order-fulfilment", other_input, StartOptions{"order-8"});
+  ASSERT_FALSE(from_the_store.ok());
+  EXPECT_EQ(from_the_store.error().code, Errc::conflict);
+  auto same = w.engine->start("order-fulfilment", input, StartOptions{"order-8"});
+  ASSERT_TRUE(same.ok()) << same.error().message;
+  EXPECT_TRUE(same->existed);
+}
+
 TEST_P(DurableEngine, StartIsReportedDurableOnlyAfterItsCommit) {
   World w(examples(), GetParam());
   w.boot();

@@ -175,7 +175,7 @@ TEST(Kafka, MalformedRepliesGoToTheDeadLetterTopicWithAnErrorHeader) {
   EXPECT_EQ(w.finish(id), SagaState::completed);
 }
 
-TEST(Kafka, TheStartTopicStartsASagaOncePerId) {
+TEST(Kafka, TheStartTopicStartsASagaOncePerIdAndRefusesTheIdWithAnotherInput) {
   KafkaWorld w;
   w.start_participants();
   w.start_orchestrator();
@@ -184,11 +184,16 @@ TEST(Kafka, TheStartTopicStartsASagaOncePerId) {
   w.produce(start);
   Message unknown{w.topic("start"), "x", {{"saga-name", "nope"}}, "{}"};
   w.produce(unknown);
+  Message other_input = start;
+  other_input.value = R"({"order": "o-9"})";
+  w.produce(other_input);
   ASSERT_TRUE(w.run_until([&] { return w.state_of(SagaId("started-1")).has_value(); }));
   EXPECT_EQ(w.finish(SagaId("started-1")), SagaState::completed);
-  auto dlq = w.read_topic(w.topic("start.dlq"), 1);
-  ASSERT_EQ(dlq.size(), 1u);
-  EXPECT_NE(dlq[0].header("error")->find("no saga named \"nope\""), std::string::npos);
+  auto dlq = w.read_topic(w.topic("start.dlq"), 2);
+  ASSERT_EQ(dlq.size(), 2u);
+  std::string errors = *dlq[0].header("error") + "\n" + *dlq[1].header("error");
+  EXPECT_NE(errors.find("no saga named \"nope\""), std::string::npos) << errors;
+  EXPECT_NE(errors.find("saga started-1 exists with a different input"), std::string::npos) << errors;
   w.run_until([] { return false; }, std::chrono::milliseconds(300));  // let the duplicate arrive
   EXPECT_EQ(must(w.engine->list({})).sagas.size(), 1u);
   EXPECT_EQ(w.calls("started-1/reserve/execute"), 1);

@@ -27,6 +27,15 @@ V errors(const std::string& yaml) {
   return out;
 }
 
+// The diagnostics about ${input.*} templates, errors and warnings.
+V input_diags(const std::string& yaml) {
+  V out;
+  for (const auto& d : dsl::compile(yaml, "s.yaml").diagnostics) {
+    if (d.message.find("${input.") != std::string::npos) out.push_back(dsl::format(d));
+  }
+  return out;
+}
+
 sagas::DefinitionPtr ok(const std::string& yaml) {
   auto r = dsl::compile(yaml, "s.yaml");
   for (const auto& d : r.diagnostics) {
@@ -77,21 +86,61 @@ TEST(Compiler, AMisspeltParallelGroupIsOneErrorWithTheRightSpelling) {
   EXPECT_EQ(errors(kHead + "  - parralel:\n      name: g\n      steps: [{name: a, topic: t, command: C}]\n"),
             V{"s.yaml:4:5: error: unknown key \"parralel\" (did you mean \"parallel\"?)"});
 }
-TEST(Compiler, AnInputTemplateMustNameAPropertyTheSchemaDeclares) {
+TEST(Compiler, AnInputTemplateNamingANearMissOfADeclaredPropertyIsAnError) {
   const std::string head =
       "apiVersion: saga/v1\nsaga: s\ninput:\n  properties:\n    guest: {type: string}\n"
       "    rooms: {items: {properties: {kind: {type: string}}}}\n    any: {}\nsteps:\n";
   EXPECT_EQ(errors(head + "  - {name: a, topic: t, command: C, payload: {x: \"${input.gust}\"}}\n"),
             V{"s.yaml:9:50: error: ${input.gust}: the input schema declares no property \"gust\" in input "
               "(did you mean \"guest\"?)"});
-  EXPECT_EQ(errors(head + "  - {name: a, topic: t, command: C, payload: {x: \"${input.rooms[0].size}\"}}\n"),
-            V{"s.yaml:9:50: error: ${input.rooms[0].size}: the input schema declares no property \"size\" in "
-              "input.rooms[]; its properties are: kind"});
+  EXPECT_EQ(errors(head + "  - {name: a, topic: t, command: C, payload: {x: \"${input.rooms[0].kinf}\"}}\n"),
+            V{"s.yaml:9:50: error: ${input.rooms[0].kinf}: the input schema declares no property \"kinf\" in "
+              "input.rooms[] (did you mean \"kind\"?)"});
   // Declared paths, and anything below a property whose schema lists no properties, pass.
-  EXPECT_EQ(errors(head + "  - {name: a, topic: t, command: C, payload: {x: \"${input.rooms[0].kind}\", "
-                          "y: \"${input.any.deep.er}\", z: \"${input.guest}\"}}\n"),
+  EXPECT_EQ(input_diags(head + "  - {name: a, topic: t, command: C, payload: {x: \"${input.rooms[0].kind}\", "
+                         "y: \"${input.any.deep.er}\", z: \"${input.guest}\"}}\n"),
             V{});
 }
+
+// JSON Schema's `properties` do not close an object: a sensible schema declares what it checks
+// and leaves the rest open, and its payloads may still use the rest.
+TEST(Compiler, AnInputTemplateNamingAnUndeclaredPropertyOfAnOpenObjectIsAWarning) {
+  const std::string yaml =
+      "apiVersion: saga/v1\nsaga: s\ninput:\n  required: [orderId]\n  properties:\n"
+      "    orderId: {type: string}\n    amount: {type: number}\nsteps:\n"
+      "  - {name: a, topic: t, command: C, when: \"${input.express}\", payload: {items: \"${input.items}\"}}\n"
+      "  - {name: b, topic: t, command: C}\n";
+  EXPECT_EQ(errors(yaml), V{});
+  EXPECT_EQ(input_diags(yaml),
+            (V{"s.yaml:9:43: warning: ${input.express}: the input schema does not declare \"express\" in input, so "
+               "a start without it renders null; declare it, or close the object with additionalProperties: false "
+               "to make this an error",
+               "s.yaml:9:80: warning: ${input.items}: the input schema does not declare \"items\" in input, so a "
+               "start without it renders null; declare it, or close the object with additionalProperties: false "
+               "to make this an error"}));
+}
+
+TEST(Compiler, AnInputTemplateNamingAnUndeclaredPropertyOfAClosedObjectIsAnError) {
+  EXPECT_EQ(errors("apiVersion: saga/v1\nsaga: s\ninput:\n  additionalProperties: false\n  properties:\n"
+                   "    orderId: {type: string}\nsteps:\n"
+                   "  - {name: a, topic: t, command: C, payload: {x: \"${input.items}\"}}\n"),
+            V{"s.yaml:8:50: error: ${input.items}: the input schema declares no property \"items\" in input and "
+              "allows no other (additionalProperties: false); its properties are: orderId"});
+}
+
+TEST(Compiler, AnInputTemplateBelowAdditionalPropertiesFollowsItsSchema) {
+  const std::string head =
+      "apiVersion: saga/v1\nsaga: s\ninput:\n  properties:\n    prices:\n"
+      "      additionalProperties: {properties: {net: {type: number}}}\nsteps:\n";
+  EXPECT_EQ(input_diags(head + "  - {name: a, topic: t, command: C, payload: {x: \"${input.prices.eur.net}\"}}\n"), V{});
+  EXPECT_EQ(errors(head + "  - {name: a, topic: t, command: C, payload: {x: \"${input.prices.eur.nett}\"}}\n"),
+            V{"s.yaml:8:50: error: ${input.prices.eur.nett}: the input schema declares no property \"nett\" in "
+              "input.prices.eur (did you mean \"net\"?)"});
+  EXPECT_EQ(errors("apiVersion: saga/v1\nsaga: s\ninput: {additionalProperties: maybe}\n"
+                   "steps: [{name: a, topic: t, command: C}]\n"),
+            V{"s.yaml:3:31: error: \"additionalProperties\" of the input schema must be true or false"});
+}
+
 TEST(Compiler, UnknownKeyWithNoCloseMatchListsTheAllowedKeys) {
   EXPECT_EQ(errors("apiVersion: saga/v1\nsaga: s\nowner: team-x\nsteps: [{name: a, topic: t, command: C}]\n"),
             V{"s.yaml:3:1: error: unknown key \"owner\" in the saga file; allowed keys: apiVersion, saga, "
@@ -283,7 +332,7 @@ TEST(Compiler, InputSchemaRules) {
                "s.yaml:7:18: error: invalid pattern \"([a-z\": Unexpected character within '[...]' in regular "
                "expression (ECMAScript syntax, no backreferences)",
                "s.yaml:8:9: error: unknown key \"format\" in the input schema at $.c; allowed keys: type, required, "
-               "properties, items, enum, minimum, maximum, minLength, maxLength, pattern, title, description"}));
+               "properties, additionalProperties, items, enum, minimum, maximum, minLength, maxLength, pattern, title, description"}));
 }
 
 TEST(Compiler, AllErrorsAreReportedInOneRunSortedByPosition) {

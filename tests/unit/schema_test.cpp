@@ -88,4 +88,15 @@ TEST(Schema, PathologicalPatternRunsInLinearTime) {
   EXPECT_EQ(violations(s, evil.c_str()).size(), 1u);
 }
 
+TEST(Schema, PropertiesDoNotCloseAnObjectButAdditionalPropertiesDoes) {
+  EXPECT_EQ(violations(schema_of("  properties:\n    orderId: {type: string}"), R"({"orderId":"o","extra":1})"), V{});
+  EXPECT_EQ(violations(schema_of("  additionalProperties: false\n  properties:\n    orderId: {type: string}"),
+                       R"({"orderId":"o","extra":1})"),
+            V{"$.extra: is not allowed (additionalProperties: false); the declared properties are orderId"});
+  EXPECT_EQ(violations(schema_of("  additionalProperties: {type: integer}\n  properties:\n    orderId: {type: string}"),
+                       R"({"orderId":"o","a":1,"b":"two"})"),
+            V{"$.b: must be integer, got string"});
+  EXPECT_EQ(violations(schema_of("  additionalProperties: true"), R"({"any":1})"), V{});
+}
+
 }  // namespace
