@@ -49,7 +49,7 @@ bool Compiler::input_path_declared(const sagas::Ref& ref, const std::string& sho
       continue;
     }
     warning(pos_of(at_node), shown + ": the input schema does not declare " + quote(*name) + " in " + where +
-                                 ", so a start without it renders null; declare it, or close the object with "
+                                 ", so a start without it fails here at run time; declare it, or close the object with "
                                  "additionalProperties: false to make this an error");
     return true;
   }

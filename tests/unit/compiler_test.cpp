@@ -113,10 +113,10 @@ TEST(Compiler, AnInputTemplateNamingAnUndeclaredPropertyOfAnOpenObjectIsAWarning
   EXPECT_EQ(errors(yaml), V{});
   EXPECT_EQ(input_diags(yaml),
             (V{"s.yaml:9:43: warning: ${input.express}: the input schema does not declare \"express\" in input, so "
-               "a start without it renders null; declare it, or close the object with additionalProperties: false "
+               "a start without it fails here at run time; declare it, or close the object with additionalProperties: false "
                "to make this an error",
                "s.yaml:9:80: warning: ${input.items}: the input schema does not declare \"items\" in input, so a "
-               "start without it renders null; declare it, or close the object with additionalProperties: false "
+               "start without it fails here at run time; declare it, or close the object with additionalProperties: false "
                "to make this an error"}));
 }
 
