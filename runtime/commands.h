@@ -38,6 +38,7 @@ struct DevBrokerOptions {
   int port = 19092;                 // bootstrap port; 0: any free one
   int partitions = 1;               // for the topics of `sagas`
   std::vector<std::string> sagas;   // create these sagas' topics at start
+  std::chrono::milliseconds shutdown_timeout{10'000};  // a stop takes at most this (plus a grace)
 };
 // Serves until SIGINT/SIGTERM; the first stdout line is "bootstrap: 127.0.0.1:PORT", printed before the topics are created.
 int dev_broker_command(const DevBrokerOptions& options, std::ostream& out, std::ostream& err);

@@ -90,10 +90,11 @@ class Reader {
 void read(const YAML::Node& root, Reader& rd, Config& c) {
   if (root.IsNull()) return;  // an empty file: all defaults
   if (!root.IsMap()) {
-    rd.error(root, "the config must be a mapping of keys (sagas, state, standby, cluster, node, kafka, admin, log, retention)");
+    rd.error(root, "the config must be a mapping of keys (sagas, state, standby, cluster, node, kafka, admin, log, retention, shutdown_timeout)");
     return;
   }
-  rd.keys(root, "", {"sagas", "state", "synchronous", "standby", "cluster", "node", "kafka", "admin", "log", "retention"});
+  rd.keys(root, "", {"sagas", "state", "synchronous", "standby", "cluster", "node", "kafka", "admin", "log", "retention",
+                    "shutdown_timeout"});
   if (auto n = root["sagas"]) {
     if (n.IsSequence()) {
       c.sagas.clear();
@@ -160,6 +161,17 @@ void read(const YAML::Node& root, Reader& rd, Config& c) {
       } else {
         rd.error(n, "retention \"" + v + "\" is not a duration: " + std::string(dsl::kDurationHint) +
                         " (or 0 to keep everything)");
+      }
+    }
+  }
+  if (auto n = root["shutdown_timeout"]) {
+    std::string v;
+    if (rd.scalar(n, "shutdown_timeout", v)) {
+      auto d = dsl::parse_duration(v);
+      if (d && d->count() > 0) {
+        c.shutdown_timeout = *d;
+      } else {
+        rd.error(n, "shutdown_timeout \"" + v + "\" is not a positive duration: " + std::string(dsl::kDurationHint));
       }
     }
   }
@@ -330,6 +342,15 @@ void apply_environment(ConfigResult& r) {
   if (auto v = env("SAGACTL_LOG_FORMAT")) {
     if (auto e = check_choice("SAGACTL_LOG_FORMAT", *v, kFormats)) bad("SAGACTL_LOG_FORMAT", *e);
     else c.log.format = *v;
+  }
+  if (auto v = env("SAGACTL_SHUTDOWN_TIMEOUT")) {
+    auto d = dsl::parse_duration(*v);
+    if (d && d->count() > 0) {
+      c.shutdown_timeout = *d;
+    } else {
+      bad("SAGACTL_SHUTDOWN_TIMEOUT",
+          "SAGACTL_SHUTDOWN_TIMEOUT \"" + *v + "\" is not a positive duration: " + std::string(dsl::kDurationHint));
+    }
   }
   if (auto v = env("SAGACTL_RETENTION")) {
     if (auto d = parse_retention(*v)) {

@@ -56,6 +56,10 @@ struct Config {
     std::string format = "text";  // text | json
   } log;
   std::chrono::milliseconds retention{7LL * 24 * 3600 * 1000};  // 0: keep everything
+  // How long a stop (SIGTERM/SIGINT) may take, whatever the brokers' and the store's state
+  // (shutdown_timeout; SAGACTL_SHUTDOWN_TIMEOUT): what is not delivered by then stays in the
+  // outbox and is sent at the next start.
+  std::chrono::milliseconds shutdown_timeout{10'000};
 };
 
 struct ConfigResult {

@@ -18,6 +18,7 @@
 
 #include "runtime/kafka_catch_up.h"
 #include "runtime/kafka_handles.h"
+#include "runtime/kafka_shutdown.h"
 
 namespace saga {
 
@@ -96,10 +97,11 @@ struct KafkaTransport::Impl {
   bool assigned_once = false;  // guarded by assigned_mu
   bool subscribed = false;     // executor: rd_kafka_subscribe was called
 
-  void wait_for_first_assignment() {
+  void wait_for_first_assignment(std::chrono::steady_clock::time_point deadline) {
     if (!subscribed) return;
     std::unique_lock lock(assigned_mu);
-    if (!assigned_cv.wait_for(lock, std::chrono::milliseconds(kFirstAssignmentWaitMs), [&] { return assigned_once; })) {
+    auto until = std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(kFirstAssignmentWaitMs));
+    if (!assigned_cv.wait_until(lock, until, [&] { return assigned_once; })) {
       spdlog::warn("kafka: closing a consumer the group never gave partitions to (after {} ms)", kFirstAssignmentWaitMs);
     }
   }
@@ -489,14 +491,32 @@ sagas::Result<std::unique_ptr<KafkaTransport>, std::string> KafkaTransport::crea
 KafkaTransport::KafkaTransport(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 KafkaTransport::~KafkaTransport() {
+  shutdown(std::chrono::steady_clock::now() + std::chrono::milliseconds(impl_->options.shutdown_timeout_ms));
+}
+
+void KafkaTransport::shutdown(std::chrono::steady_clock::time_point deadline) {
+  auto& d = *impl_;
+  if (!d.producer) return;  // stopped already
   close();
-  rd_kafka_flush(impl_->producer.get(), 2'000);  // what is still queued goes out if it can
-  impl_->wait_for_first_assignment();  // the consumer poller serves the rebalance meanwhile
-  impl_->stop_pollers();
-  *impl_->alive = false;
-  rd_kafka_consumer_close(impl_->consumer.get());
-  impl_->consumer_queue.reset();
-  impl_->producer_queue.reset();
+  // The budget: three quarters for delivering what is queued, the rest for leaving the group.
+  auto now = std::chrono::steady_clock::now();
+  auto flush_deadline = now + (deadline - now) * 3 / 4;
+  if (int unsent = kafka::flush_by(d.producer.get(), flush_deadline); unsent > 0) {
+    spdlog::warn("kafka: {} message(s) left undelivered at shutdown (brokers {}); they stay in the outbox and are "
+                 "sent at the next start", unsent, d.options.brokers);
+  }
+  d.wait_for_first_assignment(deadline);  // the consumer poller serves the rebalance meanwhile
+  d.stop_pollers();
+  *d.alive = false;
+  if (!kafka::close_consumer_by(d.consumer.get(), deadline)) {
+    spdlog::warn("kafka: the consumer did not close by the shutdown deadline (brokers {}); its acknowledged offsets "
+                 "are committed again at the next start, and a group gives its partitions away after its session "
+                 "timeout", d.options.brokers);
+  }
+  d.consumer_queue.reset();
+  d.producer_queue.reset();
+  kafka::destroy_by(std::move(d.consumer), deadline, "consumer");
+  kafka::destroy_by(std::move(d.producer), deadline, "producer");
 }
 
 std::optional<std::string> KafkaTransport::subscribe(const std::vector<std::string>& topics) {
@@ -575,10 +595,12 @@ void KafkaTransport::on_assignment(std::function<void(const AssignmentChange&)> 
 }
 
 sagas::Result<int, std::string> KafkaTransport::partition_count(const std::string& topic) {
+  if (!impl_->producer) return std::string("the transport is shut down");
   return impl_->partitions_of(impl_->producer.get(), topic, kMetadataTimeoutMs);
 }
 
 void KafkaTransport::flush(int timeout_ms) {
+  if (!impl_->producer) return;
   rd_kafka_flush(impl_->producer.get(), timeout_ms);
   impl_->post_reports();
 }
@@ -591,6 +613,7 @@ KafkaTransport::Partitions KafkaTransport::consumed_partitions() const {
 }
 
 std::int64_t KafkaTransport::consumer_lag() const {
+  if (!impl_->consumer) return 0;
   rd_kafka_topic_partition_list_t* raw = nullptr;
   if (rd_kafka_assignment(impl_->consumer.get(), &raw) != RD_KAFKA_RESP_ERR_NO_ERROR || raw == nullptr) return 0;
   kafka::ListPtr assigned(raw);

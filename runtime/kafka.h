@@ -28,6 +28,7 @@
 // executor.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <map>
 #include <memory>
@@ -70,6 +71,9 @@ struct KafkaOptions {
   // Group mode in a cluster: each member works the sagas of its own partitions, so readiness
   // and the catch-up barrier need only the partitions this member has (kafka_catch_up.h).
   bool shared_partitions = false;
+  // The longest the destructor's stop takes (flush, consumer close, destroy), whatever the
+  // brokers' state; shutdown() takes a deadline of its own instead.
+  int shutdown_timeout_ms = 10'000;
 };
 
 // Partitions that came to this consumer or left it in a rebalance (group mode).
@@ -111,8 +115,13 @@ class KafkaTransport final : public Transport {
   // The partition count of `topic` (from the brokers' metadata), or why not.
   sagas::Result<int, std::string> partition_count(const std::string& topic);
 
-  // Waits up to `timeout_ms` for produced messages to be delivered (for clean shutdown).
+  // Waits up to `timeout_ms` for produced messages to be delivered.
   void flush(int timeout_ms);
+  // Stops by `deadline` whatever the brokers' state: closes (no more handlers), delivers what
+  // it can, commits the acknowledged offsets as the consumer leaves, destroys the clients
+  // without waiting on an unreachable cluster. What was not delivered is logged (it stays in
+  // the journal's outbox). Idempotent; the destructor calls it with shutdown_timeout_ms.
+  void shutdown(std::chrono::steady_clock::time_point deadline);
 
   // False after librdkafka reported every broker down, until a message gets through again.
   bool brokers_up() const;

@@ -29,6 +29,7 @@
 #include "runtime/metrics.h"
 #include "runtime/dev_broker.h"
 #include "runtime/kafka.h"
+#include "runtime/stop_watchdog.h"
 #include "state/open_store.h"
 #include "state/pg_cluster.h"
 #include "state/postgres_store.h"
@@ -94,6 +95,7 @@ dsl::LoadResult load_or_report(const std::vector<std::string>& paths, std::ostre
 }  // namespace
 
 int dev_broker_command(const DevBrokerOptions& options, std::ostream& out, std::ostream& err) {
+  StopWatchdog watchdog;  // first: it outlives the broker whose stop it bounds
   std::vector<sagas::DefinitionPtr> defs;
   if (!options.sagas.empty()) {
     auto loaded = load_or_report(options.sagas, err);
@@ -124,6 +126,7 @@ int dev_broker_command(const DevBrokerOptions& options, std::ostream& out, std::
   out << "bootstrap: " << (*broker)->bootstrap() << std::endl;
   int sig = 0;
   sigwait(&stop, &sig);
+  watchdog.arm(options.shutdown_timeout, "dev-broker");
   return kExitOk;
 }
 
@@ -254,11 +257,11 @@ constexpr const char* kRoutingGroupSuffix = ".routing";
 // After a shard failed to open (the database unreachable), the next try.
 constexpr saga::TimeMs kShardReopenDelayMs = 1'000;
 // How long stopping waits for the broker to take what was sent.
-constexpr int kShutdownFlushMs = 5'000;
 constexpr auto kStoreCheckInterval = std::chrono::seconds(1);
 
 saga::KafkaOptions kafka_options(const Config& c, bool embedded) {
   saga::KafkaOptions kafka;
+  kafka.shutdown_timeout_ms = static_cast<int>(c.shutdown_timeout.count());
   if (c.cluster) {
     // Every node consumes in the group and works the shards of its partitions; the offsets
     // name the cluster (its database), so a single orchestrator on the same group is refused.
@@ -389,7 +392,7 @@ sagas::Result<ClusterParts, std::string> open_cluster_parts(const Config& c, boo
 // the one way out, which closes the node and flushes what it sent.
 int serve(const Config& c, boost::asio::io_context& io, Node& node, AdminApi& admin,
           std::vector<saga::KafkaTransport*> transports, saga::DevBroker* broker, std::function<void()>& halt,
-          std::ostream& out, std::ostream& err) {
+          StopWatchdog& watchdog, std::ostream& out, std::ostream& err) {
   std::unique_ptr<AdminServer> server;
   if (!c.admin.empty()) {
     AdminServerOptions options;
@@ -434,13 +437,16 @@ int serve(const Config& c, boost::asio::io_context& io, Node& node, AdminApi& ad
   };
   check_store_soon();
   // The one way out: on a signal, or when another orchestrator took the store over.
+  // Every step of it keeps one deadline (shutdown_timeout), and the watchdog ends the process
+  // should one of them not.
   halt = [&] {
+    auto deadline = watchdog.arm(c.shutdown_timeout, "run");
     signals.cancel();
     hangup.cancel();
     store_check.cancel();
     if (server) server->stop();
     node.close();  // commits what is pending (nothing, once fenced)
-    for (auto* t : transports) t->flush(kShutdownFlushMs);  // what is sent gets delivered; the rest stays in the outbox
+    for (auto* t : transports) t->shutdown(deadline);  // delivers what it can; the rest stays in the outbox
     work.reset();
     io.stop();
   };
@@ -456,6 +462,7 @@ int serve(const Config& c, boost::asio::io_context& io, Node& node, AdminApi& ad
 }  // namespace
 
 int run_command(const Config& config, std::ostream& out, std::ostream& err) {
+  StopWatchdog watchdog;  // first: it outlives every part whose stop it bounds
   Config c = config;
   if (c.cluster) c.node = node_name(c);
   auto fail = [&](const std::string& why) {
@@ -542,7 +549,9 @@ int run_command(const Config& config, std::ostream& out, std::ostream& err) {
   if (!opened.ok()) return fail(opened.message);
   std::vector<saga::KafkaTransport*> transports{transport->get()};
   if (cluster.routing) transports.push_back(cluster.routing.get());
-  if (int code = serve(c, io, *node, admin, transports, broker.get(), halt, out, err); code != kExitOk) return code;
+  if (int code = serve(c, io, *node, admin, transports, broker.get(), halt, watchdog, out, err); code != kExitOk) {
+    return code;
+  }
   if (fenced) return fail(*fenced);
   spdlog::info("stopped cleanly");
   return kExitOk;
