@@ -20,6 +20,8 @@ const DEFAULT_FETCH_WAIT_MS = 10;
 // A vanished member of the consumer group loses its partitions after this.
 const DEFAULT_SESSION_TIMEOUT_MS = 10000;
 const HEARTBEAT_INTERVAL_MS = 1000;
+// The longest stop() takes, whatever the brokers' state.
+const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10000;
 
 function kafkaLogger(logger) {
   return () => ({ level, log }) => {
@@ -40,6 +42,7 @@ class Participant {
     if (topics.length === 0) throw new Error('a participant needs at least one command topic');
     if (!options.brokers) throw new Error('brokers is required (sagactl dev-broker prints one)');
     this.topics = topics;
+    this.brokers = [].concat(options.brokers).join(',');
     this.logger = options.logger || console;
     this.group = options.group || `${topics[0]}.participant`;
     const replyLog = options.replyLog === undefined ? `${topics[0]}.replies.jsonl` : options.replyLog;
@@ -83,9 +86,23 @@ class Participant {
     });
   }
 
-  async stop() {
-    await this.consumer.disconnect();
-    await this.producer.disconnect();
+  // Resolves within shutdownTimeoutMs whatever the brokers' state: a disconnect that waits for
+  // an unreachable cluster is left behind (logged); what was not committed is answered again
+  // from the reply log by the next run.
+  async stop(shutdownTimeoutMs = DEFAULT_SHUTDOWN_TIMEOUT_MS) {
+    let timer;
+    const deadline = new Promise((resolve) => { timer = setTimeout(() => resolve(false), shutdownTimeoutMs); });
+    const disconnected = (async () => {
+      await this.consumer.disconnect();
+      await this.producer.disconnect();
+      return true;
+    })().catch((e) => { this.logger.warn(`sagactl participant: disconnecting failed: ${e.message}`); return true; });
+    const inTime = await Promise.race([disconnected, deadline]);
+    clearTimeout(timer);
+    if (!inTime) {
+      this.logger.warn(`sagactl participant: the Kafka clients did not disconnect within ${shutdownTimeoutMs} ms ` +
+                   `(brokers ${this.brokers} unreachable?); not waiting for them`);
+    }
     if (this.replyLog.close) this.replyLog.close();
   }
 

@@ -87,3 +87,24 @@ test('a command is answered on reply-to, and a repeat after a restart from the r
     fs.rmSync(dir, { recursive: true });
   }
 });
+
+test('stop() resolves within its shutdown timeout when the brokers are gone', {
+  skip: !process.env.SAGACTL_BIN && 'SAGACTL_BIN is not set (ctest sets it)', timeout: 120000,
+}, async () => {
+  const { broker, bootstrap } = await startBroker();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sagactl-node-stop-'));
+  const warnings = [];
+  const p = new Participant({ brokers: bootstrap, topics: 'inventory.commands', group: 'inventory-stop',
+    replyLog: path.join(dir, 'replies.jsonl'), logger: { ...quiet, warn: (m) => warnings.push(m) } });
+  try {
+    await p.start();
+  } finally {
+    broker.kill('SIGKILL');
+  }
+  await new Promise((resolve) => broker.on('exit', resolve));
+  const asked = Date.now();
+  await p.stop(1000);
+  // One second of shutdown timeout: not kafkajs's retries against a broker that is gone.
+  assert.ok(Date.now() - asked < 3000, `stop took ${Date.now() - asked} ms`);
+  fs.rmSync(dir, { recursive: true, force: true });
+});

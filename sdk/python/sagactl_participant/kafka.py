@@ -48,6 +48,9 @@ METADATA_WAIT_SECONDS = 10.0
 CLUSTER_CHECK_SECONDS = 2.0
 #: How long stop() waits for the last offsets to be committed, seconds.
 FINAL_COMMIT_SECONDS = 2.0
+#: The longest run() takes to return after stop(), seconds, whatever the brokers' state:
+#: librdkafka's own close waits for an unreachable cluster for minutes.
+DEFAULT_SHUTDOWN_SECONDS = 10.0
 #: After a failed offset commit (no group coordinator yet, a broker restart), try again after this, seconds.
 COMMIT_RETRY_SECONDS = 1.0
 
@@ -78,6 +81,7 @@ class Participant:
         warm_topics: Iterable[str] = (),
         properties: Optional[Dict[str, str]] = None,
         reply_copies: Optional[Callable[[Command], int]] = None,
+        shutdown_timeout: float = DEFAULT_SHUTDOWN_SECONDS,
     ) -> None:
         self.topics: List[str] = [topics] if isinstance(topics, str) else list(topics)
         if not self.topics:
@@ -90,6 +94,8 @@ class Participant:
         self._log = SqliteReplyLog(reply_log) if isinstance(reply_log, str) else reply_log
         self.core = ParticipantCore(self._log)
         self._consume_mode = consume
+        self._shutdown_timeout = shutdown_timeout
+        self.brokers = brokers
         self._reply_copies = reply_copies
         self._warm_topics = list(warm_topics)
         self._stop = threading.Event()
@@ -148,9 +154,23 @@ class Participant:
                     self._check_cluster()
                 self._commit()
         finally:
-            self._final_commit()
-            self._consumer.close()
-            self._producer.flush(DELIVERY_WAIT_SECONDS)
+            self._shut_down()
+
+    def _shut_down(self) -> None:
+        """Commits, closes and flushes against one deadline (shutdown_timeout), then lets go:
+        what was not committed is answered again from the reply log by the next run."""
+        deadline = time.monotonic() + self._shutdown_timeout
+        self._final_commit()
+        closer = threading.Thread(target=self._consumer.close, name="consumer-close", daemon=True)
+        closer.start()
+        closer.join(max(0.0, deadline - time.monotonic()))
+        if closer.is_alive():
+            log.warning("the consumer did not close within %.1fs (brokers %s unreachable?); not waiting for it",
+                        self._shutdown_timeout, self.brokers)
+        unsent = self._producer.flush(max(0.0, deadline - time.monotonic()))
+        if unsent:
+            log.warning("%d reply(ies) left undelivered at shutdown; their commands are answered again "
+                        "from the reply log after a restart", unsent)
 
     # -- internals ---------------------------------------------------------------------
 

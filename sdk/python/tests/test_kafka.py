@@ -155,6 +155,31 @@ class KafkaParticipantTest(unittest.TestCase):
             broker.terminate()
             broker.wait()
 
+    def test_stop_returns_within_the_shutdown_timeout_when_the_brokers_are_gone(self):
+        port = free_port()
+        broker, bootstrap = start_broker(port)
+        self.bootstrap = bootstrap
+        self.reader.close()
+        self.reader = None
+        try:
+            p = Participant(bootstrap, self.commands, group="inventory-gone",
+                            reply_log=os.path.join(self.dir.name, "gone.db"), shutdown_timeout=1.0)
+            t = threading.Thread(target=p.run, daemon=True)
+            t.start()
+            until = time.monotonic() + DEADLINE_SECONDS
+            while not p._consumer.assignment() and time.monotonic() < until:  # a member of its group
+                time.sleep(0.05)
+        finally:
+            self.bootstrap = type(self).bootstrap
+            broker.kill()
+            broker.wait()
+        asked = time.monotonic()
+        p.stop()
+        t.join(DEADLINE_SECONDS)
+        self.assertFalse(t.is_alive())
+        # One second of shutdown_timeout plus a poll: not librdkafka's minutes-long close.
+        self.assertLess(time.monotonic() - asked, 3.0)
+
     def test_a_bad_client_property_is_refused_before_anything_runs(self):
         with self.assertRaises(KafkaException) as e:
             Participant(self.bootstrap, self.commands, reply_log=os.path.join(self.dir.name, "r.db"),
