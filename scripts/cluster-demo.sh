@@ -20,9 +20,7 @@ work=$(mktemp -d)
 pg_dir=$(mktemp -d /tmp/sagactl-cluster-pg-XXXXXX)
 pids=()
 cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  scripts/dev-postgres.sh stop "$pg_dir" 2>/dev/null || true
+  demo_stop_all
   rm -rf "$pg_dir" "$work"
 }
 trap cleanup EXIT

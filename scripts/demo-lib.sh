@@ -61,3 +61,17 @@ if wrong:
 print("== every saga ended as its participants decided")
 ' "$count" "$prefix" "$name"
 }
+
+# Stops what the demo started in the reverse order of starting it: participants and nodes
+# first (each stops cleanly while its brokers and database are still there), then the
+# brokers ($pids[0]), then PostgreSQL.
+demo_stop_all() {
+  local i
+  for ((i = ${#pids[@]} - 1; i >= 1; i--)); do kill -TERM "${pids[$i]}" 2>/dev/null || true; done
+  for ((i = ${#pids[@]} - 1; i >= 1; i--)); do wait "${pids[$i]}" 2>/dev/null || true; done
+  if [ ${#pids[@]} -gt 0 ]; then
+    kill -TERM "${pids[0]}" 2>/dev/null || true
+    wait "${pids[0]}" 2>/dev/null || true
+  fi
+  scripts/dev-postgres.sh stop "$pg_dir" 2>/dev/null || true
+}
