@@ -153,6 +153,7 @@ HttpResponse AdminApi::health() {
   j.set("store", sagas::Json(store ? "ok" : "failing"));
   j.set("broker", sagas::Json(broker ? "ok" : "down"));
   if (!store) j.set("store_problem", sagas::Json(engine_.store_problem()));
+  if (auto unreachable = transport_.brokers_unreachable()) j.set("broker_problem", sagas::Json(*unreachable));
   return json_response(store && broker ? 200 : 503, j);
 }
 
@@ -169,7 +170,10 @@ HttpResponse AdminApi::readiness() {
     for (int s : *shards) list.emplace_back(s);
     j.set("shards", sagas::Json(std::move(list)));
   }
-  if (shards && !consumer) {
+  auto unreachable = transport_.brokers_unreachable();
+  if (!consumer && unreachable) {
+    j.set("reason", sagas::Json(*unreachable + "; the reply consumer cannot catch up, so timers wait"));
+  } else if (shards && !consumer) {
     j.set("reason", sagas::Json("this cluster node has no shard yet, or one of its shards is opening or catching up "
                                 "with its partition (starting, rebalancing, or the brokers or the database are "
                                 "unreachable); its timers wait"));

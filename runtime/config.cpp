@@ -180,7 +180,7 @@ void read(const YAML::Node& root, Reader& rd, Config& c) {
       rd.error(k, "kafka must be a mapping (brokers, properties, events_topic, start_topic, ...)");
     } else {
       rd.keys(k, "kafka", {"brokers", "properties", "events_topic", "start_topic", "group", "consume", "partitions",
-                           "embedded_port", "fetch_wait_ms"});
+                           "embedded_port", "fetch_wait_ms", "connect_timeout"});
       if (auto n = k["brokers"]) rd.scalar(n, "kafka.brokers", c.kafka.brokers);
       if (auto n = k["events_topic"]) {
         if (n.IsNull()) c.kafka.events_topic.clear();
@@ -195,6 +195,17 @@ void read(const YAML::Node& root, Reader& rd, Config& c) {
       if (auto n = k["partitions"]) rd.integer(n, "kafka.partitions", 1, 1024, c.kafka.partitions);
       if (auto n = k["embedded_port"]) rd.integer(n, "kafka.embedded_port", 0, 65535, c.kafka.embedded_port);
       if (auto n = k["fetch_wait_ms"]) rd.integer(n, "kafka.fetch_wait_ms", 0, 60000, c.kafka.fetch_wait_ms);
+      if (auto n = k["connect_timeout"]) {
+        std::string v;
+        if (rd.scalar(n, "kafka.connect_timeout", v)) {
+          if (auto d = parse_retention(v)) {  // a duration, or 0: no limit
+            c.kafka.connect_timeout = *d;
+          } else {
+            rd.error(n, "kafka.connect_timeout \"" + v + "\" is not a duration: " + std::string(dsl::kDurationHint) +
+                            " (or 0 to wait as long as it takes)");
+          }
+        }
+      }
       if (auto n = k["properties"]) {
         if (!n.IsMap()) {
           rd.error(n, "kafka.properties must be a mapping of librdkafka property names to values");

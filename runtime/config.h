@@ -40,6 +40,9 @@ struct Config {
     int partitions = 1;         // of the topics the embedded broker creates
     int embedded_port = 19092;  // the embedded broker's bootstrap port (0: any free port)
     int fetch_wait_ms = -1;     // -1: 1 when embedded, 100 otherwise
+    // How long `run` waits for the brokers to answer at start before it gives up (0: it
+    // waits as long as it takes, its admin endpoint answering 503 meanwhile).
+    std::chrono::milliseconds connect_timeout{0};
   } kafka;
   std::string admin = "127.0.0.1:7468";  // host:port of the admin HTTP endpoint; empty: off
   // The admin endpoint's bearer token (admin.token), or the file holding it

@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <map>
@@ -86,6 +87,22 @@ struct KafkaTransport::Impl {
   bool closed = false;
 
   std::atomic<bool> up{true};  // set by librdkafka's threads, read by the executor
+  // When every broker went down (milliseconds since the epoch; 0 while any is up).
+  std::atomic<std::int64_t> down_since_ms{0};
+  // Topic handles of the warm topics: "locally known", so one metadata request covers them all.
+  std::vector<kafka::TopicPtr> warm_handles;
+
+  void mark_up(bool now_up) {
+    up = now_up;
+    if (now_up) {
+      down_since_ms = 0;
+      return;
+    }
+    std::int64_t expected = 0;
+    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::system_clock::now().time_since_epoch()).count();
+    down_since_ms.compare_exchange_strong(expected, now);
+  }
 
   std::unique_ptr<kafka::CatchUp> catch_up;  // created with the consumer
 
@@ -210,7 +227,7 @@ struct KafkaTransport::Impl {
 
   static void on_error(rd_kafka_t*, int err, const char* reason, void* opaque) {
     auto* self = static_cast<Impl*>(opaque);
-    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) self->up = false;
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) self->mark_up(false);
     spdlog::warn("kafka: {} ({})", reason, rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)));
   }
 
@@ -226,7 +243,7 @@ struct KafkaTransport::Impl {
       if (!error.empty()) spdlog::warn("kafka: publishing to {} failed: {}", rd_kafka_topic_name(m->rkt), error);
       return;
     }
-    if (error.empty()) self->up = true;
+    if (error.empty()) self->mark_up(true);
     std::lock_guard lock(self->reports_mu);
     self->reports.push_back({id, std::move(error), m->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE});
   }
@@ -272,7 +289,7 @@ struct KafkaTransport::Impl {
           }
           continue;
         }
-        up = true;
+        mark_up(true);
         catch_up->delivered(rd_kafka_topic_name(m->rkt), m->partition, m->offset);
         batch.push_back({to_message(m), m->partition, m->offset});
       }
@@ -471,11 +488,11 @@ sagas::Result<std::unique_ptr<KafkaTransport>, std::string> KafkaTransport::crea
   rd_kafka_poll_set_consumer(impl->consumer.get());
   impl->catch_up = std::make_unique<kafka::CatchUp>(impl->consumer.get(), options.shared_partitions);
 
-  // The first message to a topic this client has not seen waits for a topic scan: ask now.
+  // The first message to a topic this client has not seen waits for a topic scan: make
+  // every warm topic known now, and ask for all of them in one request (probe_brokers; the
+  // caller decides how long to wait for brokers that do not answer).
   for (const auto& t : options.warm_topics) {
-    if (auto n = impl->partitions_of(impl->producer.get(), t, 5'000); !n) {
-      spdlog::warn("kafka: {} (continuing; sends wait until the broker answers)", n.error());
-    }
+    impl->warm_handles.emplace_back(rd_kafka_topic_new(impl->producer.get(), t.c_str(), nullptr));
   }
 
   impl->producer_queue.reset(rd_kafka_queue_get_main(impl->producer.get()));
@@ -606,6 +623,31 @@ void KafkaTransport::flush(int timeout_ms) {
 }
 
 bool KafkaTransport::brokers_up() const { return impl_->up; }
+
+std::optional<std::string> KafkaTransport::probe_brokers(int timeout_ms) {
+  if (!impl_->producer) return std::string("the transport is shut down");
+  const struct rd_kafka_metadata* md = nullptr;
+  // all_topics = 0: the locally known topics, which are the warm ones, in one request.
+  rd_kafka_resp_err_t err = rd_kafka_metadata(impl_->producer.get(), 0, nullptr, &md, timeout_ms);
+  if (err) {
+    impl_->mark_up(false);
+    return std::string("brokers unreachable: ") + impl_->options.brokers + " (" + rd_kafka_err2str(err) + ")";
+  }
+  kafka::MetadataPtr owned(md);
+  impl_->mark_up(true);
+  return std::nullopt;
+}
+
+std::optional<std::string> KafkaTransport::brokers_unreachable() const {
+  std::int64_t since = impl_->down_since_ms;
+  if (since == 0) return std::nullopt;
+  std::time_t seconds = static_cast<std::time_t>(since / 1000);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char at[32];
+  std::strftime(at, sizeof at, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return "brokers unreachable: " + impl_->options.brokers + " (since " + at + ")";
+}
 
 KafkaTransport::Partitions KafkaTransport::consumed_partitions() const {
   auto o = impl_->catch_up->owned();

@@ -125,6 +125,12 @@ class KafkaTransport final : public Transport {
 
   // False after librdkafka reported every broker down, until a message gets through again.
   bool brokers_up() const;
+  // "brokers unreachable: HOST:PORT,... (since 2026-12-05T03:40:00Z)" while every broker is
+  // down; empty while any answers.
+  std::optional<std::string> brokers_unreachable() const;
+  // One metadata request for the warm topics, waiting up to `timeout_ms`: empty when the
+  // brokers answered, else why not (naming them). Blocks; call it off the event loop.
+  std::optional<std::string> probe_brokers(int timeout_ms);
   // How many of the partitions it consumes (reply topics, start topic) this consumer owns,
   // of how many there are: readiness and the catch-up barrier need all of them.
   struct Partitions {

@@ -9,6 +9,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <mutex>
 #include <thread>
 #include <algorithm>
 #include <cctype>
@@ -390,26 +391,9 @@ sagas::Result<ClusterParts, std::string> open_cluster_parts(const Config& c, boo
 
 // Serves until a signal (or `halt` from elsewhere): the admin endpoint, SIGHUP's reload, and
 // the one way out, which closes the node and flushes what it sent.
-int serve(const Config& c, boost::asio::io_context& io, Node& node, AdminApi& admin,
+int serve(const Config& c, boost::asio::io_context& io, Node& node, AdminServer* server,
           std::vector<saga::KafkaTransport*> transports, saga::DevBroker* broker, std::function<void()>& halt,
-          StopWatchdog& watchdog, std::ostream& out, std::ostream& err) {
-  std::unique_ptr<AdminServer> server;
-  if (!c.admin.empty()) {
-    AdminServerOptions options;
-    options.hosts = c.admin_hosts;
-    options.idle_timeout = c.admin_idle_timeout;
-    options.max_connections = static_cast<std::size_t>(c.admin_max_connections);
-    auto s = AdminServer::start(
-        io, c.admin, [&](const HttpRequest& req, std::function<void(HttpResponse)> respond) { admin.handle(req, respond); },
-        std::move(options));
-    if (!s) {
-      err << "run: " << s.error() << "\n";
-      return kExitError;
-    }
-    server = std::move(s).value();
-    out << "admin: " << server->address() << std::endl;  // with port 0, the one it got
-    spdlog::info("admin endpoint on http://{} (/healthz, /metrics, /v1/sagas)", server->address());
-  }
+          StopWatchdog& watchdog) {
   spdlog::info("running {} saga definition(s); state in {}", node.definitions().size(), state::describe_state(c.state));
 
   auto work = boost::asio::make_work_guard(io);
@@ -459,6 +443,89 @@ int serve(const Config& c, boost::asio::io_context& io, Node& node, AdminApi& ad
   return kExitOk;
 }
 
+// The admin endpoint, opened before anything waits on the network: an orchestrator waiting
+// for its brokers answers /healthz and /readyz (503, saying why) from the start. Requests go
+// to `handler`, which the caller replaces once the orchestrator is open. Null when off.
+sagas::Result<std::unique_ptr<AdminServer>, std::string> open_admin(const Config& c, boost::asio::io_context& io,
+                                                                    HttpHandler& handler, std::ostream& out) {
+  if (c.admin.empty()) return std::unique_ptr<AdminServer>();
+  AdminServerOptions options;
+  options.hosts = c.admin_hosts;
+  options.idle_timeout = c.admin_idle_timeout;
+  options.max_connections = static_cast<std::size_t>(c.admin_max_connections);
+  auto s = AdminServer::start(
+      io, c.admin, [&handler](const HttpRequest& req, std::function<void(HttpResponse)> respond) { handler(req, respond); },
+      std::move(options));
+  if (!s) return s.error();
+  out << "admin: " << (*s)->address() << std::endl;  // with port 0, the one it got
+  spdlog::info("admin endpoint on http://{} (/healthz, /readyz, /metrics, /v1/sagas, the console at /)", (*s)->address());
+  return std::move(s).value();
+}
+
+// While the brokers are awaited: every route answers 503 with why.
+struct Starting {
+  std::mutex mu;
+  std::string problem = "connecting to the brokers";  // guarded by mu
+
+  HttpResponse answer(const HttpRequest& req) {
+    std::string why;
+    {
+      std::lock_guard lock(mu);
+      why = problem;
+    }
+    sagas::Json j = sagas::Json::object();
+    j.set("status", sagas::Json(req.target == "/readyz" ? "not ready" : "starting"));
+    j.set(req.target == "/healthz" ? "broker" : "reason", sagas::Json(why));
+    if (req.target != "/healthz" && req.target != "/readyz") j.set("error", sagas::Json("starting: " + why));
+    return json_response(503, j);
+  }
+};
+
+// Waits for the brokers to answer a metadata request for every topic at once, backing off
+// from kFirstProbeMs to kMaxProbeMs, for at most kafka.connect_timeout (0: for as long as
+// it takes). Logs once per change. The admin endpoint answers meanwhile, on `io`, run here
+// on a thread of its own. Returns why it gave up.
+std::optional<std::string> await_brokers(const Config& c, saga::KafkaTransport& transport, boost::asio::io_context& io,
+                                         Starting& starting) {
+  constexpr int kFirstProbeMs = 1'000;
+  constexpr int kMaxProbeMs = 8'000;
+  auto work = boost::asio::make_work_guard(io);
+  std::thread loop([&io] { io.run(); });
+  auto began = std::chrono::steady_clock::now();
+  std::optional<std::string> gave_up;
+  bool said = false;
+  for (int wait_ms = kFirstProbeMs;; wait_ms = std::min(wait_ms * 2, kMaxProbeMs)) {
+    auto problem = transport.probe_brokers(wait_ms);
+    if (!problem) break;
+    if (auto since = transport.brokers_unreachable()) problem = *since;
+    {
+      std::lock_guard lock(starting.mu);
+      starting.problem = *problem;
+    }
+    if (!said) {
+      spdlog::warn("kafka: {}; retrying (kafka.connect_timeout: {}), /readyz answers 503 meanwhile", *problem,
+                   c.kafka.connect_timeout.count() > 0 ? std::to_string(c.kafka.connect_timeout.count()) + " ms"
+                                                       : std::string("none, retrying until they answer"));
+      said = true;
+    }
+    auto waited = std::chrono::steady_clock::now() - began;
+    if (c.kafka.connect_timeout.count() > 0 && waited >= c.kafka.connect_timeout) {
+      gave_up = "cannot reach the brokers " + c.kafka.brokers + " within kafka.connect_timeout (" +
+                std::to_string(c.kafka.connect_timeout.count()) + " ms): check kafka.brokers and that they run";
+      break;
+    }
+  }
+  if (said && !gave_up) {
+    spdlog::info("kafka: brokers {} answer (after {} ms)", c.kafka.brokers,
+                 std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - began).count());
+  }
+  work.reset();
+  io.stop();
+  loop.join();
+  io.restart();
+  return gave_up;
+}
+
 }  // namespace
 
 int run_command(const Config& config, std::ostream& out, std::ostream& err) {
@@ -487,6 +554,13 @@ int run_command(const Config& config, std::ostream& out, std::ostream& err) {
     if (!owned) return fail(owned.error().message);
     store = std::move(owned).value();
   }
+  boost::asio::io_context io;
+  Starting starting;
+  HttpHandler admin_handler = [&starting](const HttpRequest& req, std::function<void(HttpResponse)> respond) {
+    respond(starting.answer(req));
+  };
+  auto server = open_admin(c, io, admin_handler, out);
+  if (!server) return fail(server.error());
   std::unique_ptr<saga::DevBroker> broker;
   saga::KafkaOptions kafka = kafka_options(c, c.kafka.brokers == "embedded");
   auto topics = topics_of(loaded.definitions);
@@ -499,9 +573,9 @@ int run_command(const Config& config, std::ostream& out, std::ostream& err) {
   }
   kafka.warm_topics.assign(topics.begin(), topics.end());
 
-  boost::asio::io_context io;
   auto transport = saga::KafkaTransport::create(io, kafka);
   if (!transport) return fail(transport.error());
+  if (auto gave_up = await_brokers(c, **transport, io, starting)) return fail(*gave_up);
   ClusterParts cluster;
   if (c.cluster) {
     auto parts = open_cluster_parts(c, io, kafka, **transport, loaded.definitions);
@@ -549,7 +623,10 @@ int run_command(const Config& config, std::ostream& out, std::ostream& err) {
   if (!opened.ok()) return fail(opened.message);
   std::vector<saga::KafkaTransport*> transports{transport->get()};
   if (cluster.routing) transports.push_back(cluster.routing.get());
-  if (int code = serve(c, io, *node, admin, transports, broker.get(), halt, watchdog, out, err); code != kExitOk) {
+  admin_handler = [&admin](const HttpRequest& req, std::function<void(HttpResponse)> respond) {
+    admin.handle(req, std::move(respond));
+  };
+  if (int code = serve(c, io, *node, server->get(), transports, broker.get(), halt, watchdog); code != kExitOk) {
     return code;
   }
   if (fenced) return fail(*fenced);

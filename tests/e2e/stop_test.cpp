@@ -1,10 +1,12 @@
-// Stops that are bounded whatever the brokers' state: `sagactl run` and `sagactl dev-broker`
-// end within shutdown_timeout after SIGTERM, with the brokers gone first, and what was left
-// undelivered is sent by the next run.
+// The brokers' edges: stops that are bounded whatever the brokers' state (`sagactl run` and
+// `sagactl dev-broker` end within shutdown_timeout after SIGTERM, with the brokers gone first,
+// and what was left undelivered is sent by the next run), and a start against brokers that
+// are not there (said once, observable on /readyz, bounded by kafka.connect_timeout).
 #include <gtest/gtest.h>
 #include <signal.h>
 
 #include <chrono>
+#include <boost/asio/ip/tcp.hpp>
 #include <fstream>
 #include <string>
 
@@ -35,10 +37,17 @@ class Stops : public testing_support::OrchestratorFixture {
     broker_address_ = line_value(broker_->out(), "bootstrap: ");
   }
 
-  void write_config(const std::string& shutdown_timeout) {
+  void write_config(const std::string& shutdown_timeout, const std::string& kafka_extra = "") {
     std::ofstream(config_) << "sagas: " << (dir_ / "sagas").string() << "\nstate: " << (dir_ / "state.db").string()
-                           << "\nkafka: {brokers: '" << broker_address_ << "'}\nadmin: 127.0.0.1:0\n"
-                           << "shutdown_timeout: " << shutdown_timeout << "\nlog: {level: info}\n";
+                           << "\nkafka: {brokers: '" << broker_address_ << "'" << kafka_extra
+                           << "}\nadmin: 127.0.0.1:0\nshutdown_timeout: " << shutdown_timeout << "\nlog: {level: info}\n";
+  }
+
+  // A loopback port nothing listens on (bound, then released).
+  static std::string free_port() {
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    return std::to_string(a.local_endpoint().port());
   }
 
   ProcessResult sagactl(std::vector<std::string> args) override {
@@ -96,6 +105,54 @@ TEST_F(Stops, TheDevBrokerStopsOnSigtermWithClientsStillConnected) {
   EXPECT_LT(took.count(), 13'000) << "within the default shutdown_timeout and its grace";
   run_->signal(SIGTERM);
   EXPECT_EQ(run_->wait(), 0);
+}
+
+TEST_F(Stops, ARunWhoseBrokersAreNotThereSaysSoOnceAnswersReadyzAndStartsWhenTheyCome) {
+  std::string port = free_port();
+  broker_address_ = "127.0.0.1:" + port;
+  write_config("2s");
+  run_ = std::make_unique<BackgroundProcess>(std::vector<std::string>{kBin, "run", "--config", config_});
+  ASSERT_TRUE(await([&] { return !line_value(run_->out(), "admin: ").empty(); }, std::chrono::seconds(10)))
+      << "the admin endpoint opens before the brokers answer\n" << run_->err();
+  admin_ = line_value(run_->out(), "admin: ");
+  auto ready = runtime::http_request(admin_, "GET", "/readyz");
+  ASSERT_TRUE(ready.ok());
+  EXPECT_EQ(ready->status, 503);
+  ASSERT_TRUE(await([&] {
+    auto r = runtime::http_request(admin_, "GET", "/readyz");
+    return r.ok() && r->body.find("brokers unreachable: 127.0.0.1:" + port) != std::string::npos;
+  })) << runtime::http_request(admin_, "GET", "/readyz")->body;
+  EXPECT_NE(runtime::http_request(admin_, "GET", "/readyz")->body.find("(since 20"), std::string::npos);
+
+  start_broker(port);
+  ASSERT_TRUE(await([&] {
+    auto r = runtime::http_request(admin_, "GET", "/readyz");
+    return r.ok() && r->status == 200;
+  })) << run_->err();
+  std::string log = run_->err();
+  std::size_t said = 0;
+  for (auto at = log.find("retrying (kafka.connect_timeout"); at != std::string::npos;
+       at = log.find("retrying (kafka.connect_timeout", at + 1)) {
+    ++said;
+  }
+  EXPECT_EQ(said, 1u) << "one line per change, not one per attempt or topic\n" << log;
+  EXPECT_NE(log.find("kafka: brokers 127.0.0.1:" + port + " answer"), std::string::npos) << log;
+  run_->signal(SIGTERM);
+  EXPECT_EQ(run_->wait(), 0);
+}
+
+TEST_F(Stops, ARunGivesUpOnUnreachableBrokersAfterItsConnectTimeoutNamingThem) {
+  std::string port = free_port();
+  broker_address_ = "127.0.0.1:" + port;
+  write_config("2s", ", connect_timeout: 2s");
+  auto asked = Clock::now();
+  auto r = run_process({kBin, "run", "--config", config_});
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - asked);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("run: cannot reach the brokers 127.0.0.1:" + port + " within kafka.connect_timeout (2000 ms)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_LT(took.count(), 15'000) << "not 5 s per topic, one after another";
 }
 
 }  // namespace
