@@ -51,6 +51,9 @@ FINAL_COMMIT_SECONDS = 2.0
 #: The longest run() takes to return after stop(), seconds, whatever the brokers' state:
 #: librdkafka's own close waits for an unreachable cluster for minutes.
 DEFAULT_SHUTDOWN_SECONDS = 10.0
+#: Waiting for brokers that do not answer at start: the first wait and the longest, seconds.
+CONNECT_FIRST_WAIT_SECONDS = 1.0
+CONNECT_MAX_WAIT_SECONDS = 8.0
 #: After a failed offset commit (no group coordinator yet, a broker restart), try again after this, seconds.
 COMMIT_RETRY_SECONDS = 1.0
 
@@ -174,10 +177,29 @@ class Participant:
 
     # -- internals ---------------------------------------------------------------------
 
+    def _await_brokers(self) -> bool:
+        """Waits until the brokers answer, backing off; says so once, naming them (not a traceback
+        after METADATA_WAIT_SECONDS). False when stop() came first."""
+        wait, said, began = CONNECT_FIRST_WAIT_SECONDS, False, time.monotonic()
+        while not self._stop.is_set():
+            try:
+                for topic in self.topics + self._warm_topics:
+                    # Fetches the topic's metadata now, so the first reply does not wait for it.
+                    self._producer.list_topics(topic, timeout=wait)
+                if said:
+                    log.info("brokers %s answer (after %.1fs)", self.brokers, time.monotonic() - began)
+                return True
+            except KafkaException as e:
+                if not said:
+                    log.warning("brokers %s unreachable (%s); retrying until they answer", self.brokers,
+                                e.args[0].str() if e.args and hasattr(e.args[0], "str") else e)
+                    said = True
+                wait = min(wait * 2, CONNECT_MAX_WAIT_SECONDS)
+        return False
+
     def _start(self) -> None:
-        for topic in self.topics + self._warm_topics:
-            # Fetches the topic's metadata now, so the first reply does not wait for it.
-            self._producer.list_topics(topic, timeout=METADATA_WAIT_SECONDS)
+        if not self._await_brokers():
+            return
         if self._consume_mode == "group":
             self._consumer.subscribe(self.topics)
             return

@@ -180,6 +180,37 @@ class KafkaParticipantTest(unittest.TestCase):
         # One second of shutdown_timeout plus a poll: not librdkafka's minutes-long close.
         self.assertLess(time.monotonic() - asked, 3.0)
 
+    def test_unreachable_brokers_are_said_once_and_served_when_they_come(self):
+        port = free_port()
+        p = Participant(f"127.0.0.1:{port}", self.commands, group="inventory-late", consume="assign",
+                        reply_log=os.path.join(self.dir.name, "late.db"), warm_topics=[self.replies])
+        p.on("Reserve")(lambda cmd: Reply.ok({"late": True}))
+        with self.assertLogs("sagactl_participant", level="INFO") as logs:
+            t = threading.Thread(target=p.run, daemon=True)
+            t.start()
+            until = time.monotonic() + DEADLINE_SECONDS
+            while not any("unreachable" in r for r in logs.output) and time.monotonic() < until:
+                time.sleep(0.05)  # a condition poll: the first attempt has failed and been said
+            broker, bootstrap = start_broker(port)
+            try:
+                self.bootstrap = bootstrap
+                self.reader.close()
+                self.connect("late")
+                self.send("m-late", 1)
+                headers, body = self.next_reply()
+                self.assertEqual(body, {"late": True})
+                p.stop()
+                t.join(DEADLINE_SECONDS)
+            finally:
+                self.bootstrap = type(self).bootstrap
+                self.reader.close()
+                self.reader = None
+                broker.terminate()
+                broker.wait()
+        unreachable = [r for r in logs.output if "unreachable" in r]
+        self.assertEqual(len(unreachable), 1, logs.output)
+        self.assertIn(f"brokers 127.0.0.1:{port} unreachable", unreachable[0])
+
     def test_a_bad_client_property_is_refused_before_anything_runs(self):
         with self.assertRaises(KafkaException) as e:
             Participant(self.bootstrap, self.commands, reply_log=os.path.join(self.dir.name, "r.db"),
