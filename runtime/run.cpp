@@ -559,8 +559,6 @@ int run_command(const Config& config, std::ostream& out, std::ostream& err) {
   HttpHandler admin_handler = [&starting](const HttpRequest& req, std::function<void(HttpResponse)> respond) {
     respond(starting.answer(req));
   };
-  auto server = open_admin(c, io, admin_handler, out);
-  if (!server) return fail(server.error());
   std::unique_ptr<saga::DevBroker> broker;
   saga::KafkaOptions kafka = kafka_options(c, c.kafka.brokers == "embedded");
   auto topics = topics_of(loaded.definitions);
@@ -572,6 +570,10 @@ int run_command(const Config& config, std::ostream& out, std::ostream& err) {
     broker = std::move(b).value();
   }
   kafka.warm_topics.assign(topics.begin(), topics.end());
+  // After the embedded broker (local, it waits on no network), so "bootstrap:" comes first on
+  // stdout; before anything waits on the brokers.
+  auto server = open_admin(c, io, admin_handler, out);
+  if (!server) return fail(server.error());
 
   auto transport = saga::KafkaTransport::create(io, kafka);
   if (!transport) return fail(transport.error());

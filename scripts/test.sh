@@ -21,4 +21,12 @@ else
   export BUILD_DIR=build
   scripts/build.sh
 fi
+# One PostgreSQL for the whole run: the store tests create a database each in it, instead of
+# an initdb per test process.
+pg_dir=$(mktemp -d /tmp/sagactl-test-pg-XXXXXX)
+pg_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+stop_postgres() { scripts/dev-postgres.sh stop "$pg_dir" 2>/dev/null || true; rm -rf "$pg_dir"; }
+trap stop_postgres EXIT
+scripts/dev-postgres.sh start "$pg_dir" "$pg_port" --no-fsync >/dev/null
+export SAGACTL_TEST_POSTGRES_PORT=$pg_port
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j"$(nproc)" --timeout 300

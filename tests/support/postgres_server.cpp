@@ -82,6 +82,16 @@ sagas::Result<std::unique_ptr<PostgresServer>> PostgresServer::start() {
   return s;
 }
 
+sagas::Result<std::unique_ptr<PostgresServer>> PostgresServer::attach(int port) {
+  std::unique_ptr<PostgresServer> s(new PostgresServer());
+  s->bin_ = find_bin();
+  if (s->bin_.empty()) {
+    return sagas::Error{"no PostgreSQL under /usr/lib/postgresql: scripts/setup.sh installs Debian's postgresql"};
+  }
+  s->port_ = port;  // not running_: this object does not own it
+  return s;
+}
+
 ProcessResult PostgresServer::as_server(std::vector<std::string> argv) const {
   if (as_nobody_) argv.insert(argv.begin(), {"/usr/sbin/runuser", "-u", kServerUser, "--"});
   return run_process(argv);

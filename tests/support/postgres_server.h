@@ -19,6 +19,9 @@ class PostgresServer {
  public:
   // The error says which step failed and what it printed.
   static sagas::Result<std::unique_ptr<PostgresServer>> start();
+  // A server someone else runs on loopback `port` (scripts/test.sh starts one per run and
+  // names it in SAGACTL_TEST_POSTGRES_PORT): databases are created in it; it is never stopped.
+  static sagas::Result<std::unique_ptr<PostgresServer>> attach(int port);
   ~PostgresServer();
   PostgresServer(const PostgresServer&) = delete;
   PostgresServer& operator=(const PostgresServer&) = delete;

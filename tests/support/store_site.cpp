@@ -1,7 +1,10 @@
 #include "tests/support/store_site.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <memory>
 
 #include "tests/support/postgres_server.h"
@@ -10,12 +13,15 @@ namespace testing_support {
 
 namespace {
 
-// One server per test process, started on first use, stopped at exit.
+// The run's shared server when scripts/test.sh started one (SAGACTL_TEST_POSTGRES_PORT: an
+// initdb per test process cost minutes per CI stage), else one per test process, started on
+// first use, stopped at exit.
 PostgresServer* server() {
   static std::unique_ptr<PostgresServer> s;
   static std::string failure;
   if (s == nullptr && failure.empty()) {
-    auto started = PostgresServer::start();
+    const char* shared = std::getenv("SAGACTL_TEST_POSTGRES_PORT");
+    auto started = shared != nullptr && *shared != '\0' ? PostgresServer::attach(std::atoi(shared)) : PostgresServer::start();
     if (started) {
       s = std::move(started).value();
     } else {
@@ -32,7 +38,8 @@ std::string database_name() {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
   std::string name = std::string(info->test_suite_name()) + "_" + info->name();
   for (char& ch : name) ch = std::isalnum(static_cast<unsigned char>(ch)) ? static_cast<char>(std::tolower(ch)) : '_';
-  return "t" + std::to_string(++n) + "_" + name.substr(0, 50);
+  // The pid: processes share one server.
+  return "t" + std::to_string(::getpid()) + "_" + std::to_string(++n) + "_" + name.substr(0, 40);
 }
 
 }  // namespace
