@@ -141,7 +141,9 @@ std::string declared_names(const Schema& s) {
 // The properties `properties` does not name: refused when the object is closed, checked
 // against `additionalProperties` when that is a schema.
 void check_additional(const Schema& s, const Json& v, const std::string& path, std::vector<SchemaViolation>& out) {
-  for (const auto& [key, value] : v.as_object()) {
+  for (const auto& member : v.as_object()) {
+    const std::string& key = member.first;
+    const Json& value = member.second;
     bool declared = std::any_of(s.properties.begin(), s.properties.end(), [&](const auto& p) { return p.first == key; });
     if (declared) continue;
     if (s.closed) {
