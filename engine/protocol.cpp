@@ -1,6 +1,8 @@
 #include "engine/protocol.h"
 
 #include <algorithm>
+#include <charconv>
+#include <limits>
 
 #include <cstdint>
 #include <cstdio>
@@ -101,10 +103,40 @@ sagas::Result<Reply> parse_reply(const Message& m) {
   return r;
 }
 
+namespace {
+
+// A partition number in decimal text: digits only, below Kafka's partition limit.
+std::optional<int> decimal_partition(std::string_view text) {
+  constexpr int kMaxPartition = std::numeric_limits<std::int32_t>::max();
+  int value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty() || value < 0 || value > kMaxPartition) {
+    return std::nullopt;
+  }
+  return value;
+}
+
+}  // namespace
+
+std::optional<int> reply_partition(const Message& command) {
+  if (const std::string* ours = command.header(header::kReplyPartition)) return decimal_partition(*ours);
+  const std::string* spring = command.header(header::kSpringReplyPartition);
+  if (spring == nullptr) return std::nullopt;
+  constexpr std::size_t kIntBytes = 4;
+  if (spring->size() == kIntBytes) {
+    std::uint32_t value = 0;
+    for (unsigned char byte : *spring) value = (value << 8) | byte;
+    if (value > static_cast<std::uint32_t>(std::numeric_limits<std::int32_t>::max())) return std::nullopt;
+    return static_cast<int>(value);
+  }
+  return decimal_partition(*spring);
+}
+
 Message reply_message(const Message& command, bool success, const Json& body) {
   Message r;
   const std::string* reply_to = command.header(header::kReplyTo);
   r.topic = reply_to ? *reply_to : std::string();
+  if (auto partition = reply_partition(command)) r.partition = *partition;
   r.key = command.key;
   r.value = body.dump();
   auto copy = [&](std::string_view from, std::string_view to) {

@@ -30,7 +30,18 @@ inline constexpr std::string_view kInReplyTo = "in-reply-to";
 inline constexpr std::string_view kOutcome = "outcome";
 inline constexpr std::string_view kError = "error";
 inline constexpr std::string_view kTruncated = "truncated";
+// The partition of `reply-to` a reply goes to (decimal text), set by a cluster on commands
+// whose replies its shard's owner reads; absent: the producer's partitioner, by key.
+inline constexpr std::string_view kReplyPartition = "reply-partition";
+// Spring Kafka's ReplyingKafkaTemplate convention for the same (a 4-byte big-endian int),
+// accepted from commands as ours is.
+inline constexpr std::string_view kSpringReplyPartition = "kafka_replyPartition";
 }  // namespace header
+
+// The partition a command asks its reply to go to: `reply-partition` (decimal), else
+// `kafka_replyPartition` (4 bytes big-endian, or decimal). None when absent or not a
+// partition number: the reply then goes by key.
+std::optional<int> reply_partition(const Message& command);
 
 // The command message for one SendCommand of a saga instance: keyed by saga id, every
 // header of docs/protocol.md, the rendered payload as JSON.
@@ -54,7 +65,8 @@ struct Reply {
 // the `error` header).
 sagas::Result<Reply> parse_reply(const Message& m);
 
-// The reply a participant sends to a command.
+// The reply a participant sends to a command: to its `reply-to` topic, on its
+// reply_partition() when it names one.
 Message reply_message(const Message& command, bool success, const sagas::Json& body);
 
 // RFC 3339 UTC with milliseconds: 2026-11-23T07:41:43.840Z.

@@ -99,6 +99,7 @@ void AdminApi::handle(const HttpRequest& req, const std::function<void(HttpRespo
     g.broker_up = transport_.brokers_up();
     g.store_ok = engine_.store_healthy();
     g.store_read_failures = engine_.stats().read_failures;
+    g.misrouted_replies = engine_.misrouted_replies();
     g.ready = engine_.ready();
     return respond({200, "text/plain; version=0.0.4; charset=utf-8", metrics_.render(g), {}});
   }

@@ -37,10 +37,15 @@ void drop_header(Message& m, std::string_view name) {
 }
 
 // One shard's engine's transport: the node's, shared with the other shards. It subscribes to
-// nothing (the node consumes for all) and is handed what the node routes to its shard.
+// nothing (the node consumes for all) and is handed what the node routes to its shard. A
+// command whose replies come on the shard topic names the shard's partition in
+// `reply-partition`, so participants that honour it reply straight to the owner.
 class ShardTransport final : public saga::Transport {
  public:
-  ShardTransport(saga::KafkaTransport& shared, int shard) : shared_(shared), shard_(shard) {}
+  // `barrier`: the node's catch-up barrier for its shards (ClusterNode::Impl::catch_up).
+  using Barrier = std::function<void(std::function<void()>)>;
+  ShardTransport(saga::KafkaTransport& shared, int shard, const std::string& shard_topic, Barrier barrier)
+      : shared_(shared), shard_(shard), shard_topic_(shard_topic), barrier_(std::move(barrier)) {}
 
   std::optional<std::string> subscribe(const std::vector<std::string>&) override { return std::nullopt; }
   void set_handlers(ReceiveHandler on_receive, DeliveryHandler on_delivery) override {
@@ -48,11 +53,18 @@ class ShardTransport final : public saga::Transport {
     on_delivery_ = std::move(on_delivery);
   }
   void send(std::int64_t outbox_id, const Message& message) override {
-    shared_.send(outbox_id * kIdSlots + shard_, message);
+    const std::string* reply_to = message.header(saga::protocol::header::kReplyTo);
+    if (reply_to == nullptr || *reply_to != shard_topic_ || message.header(saga::protocol::header::kReplyPartition)) {
+      shared_.send(outbox_id * kIdSlots + shard_, message);
+      return;
+    }
+    Message addressed = message;
+    addressed.headers.emplace_back(saga::protocol::header::kReplyPartition, std::to_string(shard_));
+    shared_.send(outbox_id * kIdSlots + shard_, addressed);
   }
   void publish(const Message& message) override { shared_.publish(message); }
   void acknowledge(std::span<const std::uint64_t> tokens) override { shared_.acknowledge(tokens); }
-  void catch_up(std::function<void()> done) override { shared_.catch_up(std::move(done)); }
+  void catch_up(std::function<void()> done) override { barrier_(std::move(done)); }
   bool ready() const override { return shared_.ready(); }
   void close() override {
     on_receive_ = nullptr;
@@ -70,6 +82,8 @@ class ShardTransport final : public saga::Transport {
  private:
   saga::KafkaTransport& shared_;
   int shard_;
+  std::string shard_topic_;
+  Barrier barrier_;
   ReceiveHandler on_receive_;
   DeliveryHandler on_delivery_;
 };
@@ -124,11 +138,13 @@ struct ClusterNode::Impl {
   std::vector<Received> homeless;   // for any shard of this node, none open yet
   std::unordered_map<std::int64_t, Forward> forwards;  // by outbox id
   std::int64_t next_forward = 1;
+  std::uint64_t misrouted_replies = 0;  // replies read away from their shard's partition
   std::size_t next_local = 0;       // round robin over open shards for starts without an id
   saga::EngineStats retired;        // of shards that left: counters never go back
   std::shared_ptr<int> life = std::make_shared<int>(0);
   bool closed = false;
   std::mt19937_64 rng;  // ids of starts that come without one
+  std::vector<std::string> routed_replies;  // the reply topics other than the shard topic
 
   int shard_of(const std::string& id) const { return state::shard_of(id, options.shards); }
 
@@ -146,7 +162,8 @@ struct ClusterNode::Impl {
     auto store = state::open_shard(options.url, s, options.node);
     if (!store) return retry_take(s, store.error().message);
     sh.store = std::move(store).value();
-    sh.transport = std::make_unique<ShardTransport>(transport, s);
+    sh.transport = std::make_unique<ShardTransport>(transport, s, options.shard_topic,
+                                                    [this](std::function<void()> done) { catch_up(std::move(done)); });
     sh.clock = std::make_unique<saga::SystemClock>(io);
     saga::EngineOptions eo = options.engine;
     eo.start_topic = options.start_topic;
@@ -207,6 +224,25 @@ struct ClusterNode::Impl {
     }
   }
 
+  // --- time ---
+
+  // A shard's catch-up barrier: its timers fire only after every reply written before the
+  // request has reached the shard's partition and been read. In three steps: what stands on
+  // the shard topic's partitions other members hold has been handled by them (sent on to its
+  // shard, the copy acknowledged by the broker, the offset committed); so has what stands on
+  // the other reply topics, read by the routing group; then this node has read its own
+  // partitions up to their high watermarks, which now include those copies.
+  void catch_up(std::function<void()> done) {
+    transport.settle({options.shard_topic}, true, [this, life = std::weak_ptr<int>(life), done = std::move(done)]() mutable {
+      if (life.expired()) return;
+      auto own = [this, life, done = std::move(done)]() mutable {
+        if (!life.expired()) transport.catch_up(std::move(done));
+      };
+      if (routed_replies.empty()) return own();
+      routing.settle(routed_replies, false, std::move(own));
+    });
+  }
+
   // --- routing ---
 
   // The saga a message is about: its start request's id, or the saga-id header.
@@ -250,6 +286,7 @@ struct ClusterNode::Impl {
         continue;
       }
       int s = shard_of(*id);
+      if (!fwd && r.message.partition != s) ++misrouted_replies;
       if (!shards.contains(s)) {
         if (r.message.partition == s) continue;  // arrived as its partition left: its new owner reads it
         forward(std::move(r.message), s, false, transport, r.token);
@@ -286,6 +323,7 @@ struct ClusterNode::Impl {
                                          std::chrono::system_clock::now().time_since_epoch()).count());
         r.message.headers.emplace_back(saga::protocol::header::kSagaId, *id);
       }
+      if (!is_start) ++misrouted_replies;
       // Names no saga: its dead letter comes from shard 0's owner.
       forward(std::move(r.message), id ? shard_of(*id) : 0, is_start, routing, r.token);
     }
@@ -379,6 +417,7 @@ saga::Status ClusterNode::open() {
   if (auto err = d.transport.subscribe({d.options.shard_topic})) return {saga::Errc::transport, *err};
   std::set<std::string> elsewhere(d.options.reply_topics.begin(), d.options.reply_topics.end());
   elsewhere.erase(d.options.shard_topic);
+  d.routed_replies.assign(elsewhere.begin(), elsewhere.end());
   elsewhere.insert(d.options.start_topic);
   if (auto err = d.routing.subscribe({elsewhere.begin(), elsewhere.end()})) return {saga::Errc::transport, *err};
   return {};
@@ -405,6 +444,8 @@ std::optional<std::vector<int>> ClusterNode::shards() const {
   }
   return out;
 }
+
+std::uint64_t ClusterNode::misrouted_replies() const { return impl_->misrouted_replies; }
 
 saga::Result<NodeStart> ClusterNode::start(const std::string& saga, sagas::Json input, saga::StartOptions options,
                                            std::function<void(const saga::Status&)> on_committed) {

@@ -90,6 +90,7 @@ class ClusterNode final : public Node {
   bool works(const saga::SagaId& id) const override;
   // The shards whose engines are open here.
   std::optional<std::vector<int>> shards() const override;
+  std::uint64_t misrouted_replies() const override;
 
  private:
   struct Impl;

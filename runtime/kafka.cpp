@@ -18,6 +18,7 @@
 #include <unordered_map>
 
 #include "runtime/kafka_catch_up.h"
+#include "runtime/kafka_group_barrier.h"
 #include "runtime/kafka_handles.h"
 #include "runtime/kafka_shutdown.h"
 
@@ -105,6 +106,7 @@ struct KafkaTransport::Impl {
   }
 
   std::unique_ptr<kafka::CatchUp> catch_up;  // created with the consumer
+  std::unique_ptr<kafka::GroupBarrier> group_barrier;  // likewise
 
   // Group mode: whether the group has ever given this consumer an assignment. librdkafka
   // 2.0 (Debian 12's) asserts when a cooperative-sticky consumer is destroyed before its
@@ -165,6 +167,7 @@ struct KafkaTransport::Impl {
         rd_kafka_assign(rk, parts);
       }
       self->catch_up->assignment_changed(nullptr);
+      self->group_barrier->assignment_changed();
       self->post_assignment(parts, true);
       return;
     }
@@ -176,6 +179,7 @@ struct KafkaTransport::Impl {
       rd_kafka_assign(rk, nullptr);
     }
     self->catch_up->assignment_changed(parts);
+    self->group_barrier->assignment_changed();
     std::vector<std::pair<std::string, std::int32_t>> gone;
     for (int i = 0; i < parts->cnt; ++i) gone.emplace_back(parts->elems[i].topic, parts->elems[i].partition);
     boost::asio::post(self->io, [self, alive = self->alive, gone = std::move(gone)] {
@@ -305,6 +309,7 @@ struct KafkaTransport::Impl {
   // Posted after the messages they cover, so the engine applies those first.
   void post_passed_barriers() {
     auto passed = catch_up->service();
+    for (auto& done : group_barrier->service()) passed.push_back(std::move(done));
     if (passed.empty()) return;
     boost::asio::post(io, [this, alive = alive, passed = std::move(passed)] {
       if (!*alive || closed) return;
@@ -412,6 +417,7 @@ struct KafkaTransport::Impl {
       }
     }
     if (auto refused = check_owner(all.get())) return refused;
+    group_barrier->expect(expected);
     catch_up->expect(std::move(expected));
     if (options.consume == KafkaOptions::Consume::group) {
       kafka::ListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(topics.size())));
@@ -487,6 +493,7 @@ sagas::Result<std::unique_ptr<KafkaTransport>, std::string> KafkaTransport::crea
   impl->consumer = std::move(*consumer);
   rd_kafka_poll_set_consumer(impl->consumer.get());
   impl->catch_up = std::make_unique<kafka::CatchUp>(impl->consumer.get(), options.shared_partitions);
+  impl->group_barrier = std::make_unique<kafka::GroupBarrier>(impl->consumer.get(), options.group_id);
 
   // The first message to a topic this client has not seen waits for a topic scan: make
   // every warm topic known now, and ask for all of them in one request (probe_brokers; the
@@ -603,6 +610,12 @@ void KafkaTransport::catch_up(std::function<void()> done) {
   if (impl_->closed) return;
   impl_->catch_up->request(std::move(done));
   if (impl_->consumer_queue) rd_kafka_queue_yield(impl_->consumer_queue.get());  // look now, not after the idle poll
+}
+
+void KafkaTransport::settle(std::vector<std::string> topics, bool skip_assigned, std::function<void()> done) {
+  if (impl_->closed) return;
+  impl_->group_barrier->request(std::move(topics), skip_assigned, std::move(done));
+  if (impl_->consumer_queue) rd_kafka_queue_yield(impl_->consumer_queue.get());
 }
 
 bool KafkaTransport::ready() const { return !impl_->closed && impl_->catch_up->ready(); }

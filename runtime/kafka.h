@@ -109,6 +109,12 @@ class KafkaTransport final : public Transport {
   bool ready() const override;
   void close() override;
 
+  // A cluster's barrier over what other members of the group read (kafka_group_barrier.h):
+  // calls `done` on the executor once the group's committed offsets of every partition of
+  // `topics` (with `skip_assigned`, of those this member does not hold) have reached the
+  // high watermarks they had after the call, i.e. every message written there before was
+  // handled by some member. Waits while brokers do not answer or a dead member holds some.
+  void settle(std::vector<std::string> topics, bool skip_assigned, std::function<void()> done);
   // Told of every rebalance, on the executor: after the messages of revoked partitions
   // already handed over and before any of newly assigned ones.
   void on_assignment(std::function<void(const AssignmentChange&)> handler);

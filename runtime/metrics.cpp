@@ -123,6 +123,9 @@ std::string Metrics::render(const Gauges& g) const {
   out += "sagactl_dead_letters_total " + std::to_string(g.dead_letters) + "\n";
   header(out, "sagactl_duplicate_replies_total", "counter", "Replies recognised as duplicates or late and ignored.");
   out += "sagactl_duplicate_replies_total " + std::to_string(g.duplicate_replies) + "\n";
+  header(out, "sagactl_misrouted_replies_total", "counter",
+         "Cluster mode: replies read away from their shard's partition (sent on to its owner).");
+  out += "sagactl_misrouted_replies_total " + std::to_string(g.misrouted_replies) + "\n";
   header(out, "sagactl_active_sagas", "gauge", "Sagas running or compensating.");
   out += "sagactl_active_sagas " + std::to_string(g.active_sagas) + "\n";
   header(out, "sagactl_outbox_depth", "gauge", "Commands committed but not yet acknowledged by the broker.");

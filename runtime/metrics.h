@@ -38,6 +38,7 @@ class Metrics {
     std::uint64_t dead_letters = 0;
     std::uint64_t duplicate_replies = 0;
     std::uint64_t store_read_failures = 0;
+    std::uint64_t misrouted_replies = 0;
     bool broker_up = true;
     bool store_ok = true;
     bool ready = false;

@@ -58,6 +58,10 @@ class Node {
   virtual bool works(const saga::SagaId&) const { return true; }
   // A cluster node: the shards it works now (ascending); nullopt: not a cluster node.
   virtual std::optional<std::vector<int>> shards() const { return std::nullopt; }
+  // A cluster node: the replies it read away from their shard's partition (a participant
+  // that did not honour reply-partition, another reply topic); each was sent on to the
+  // shard's owner, or applied here when this node works that shard too. 0: not a cluster node.
+  virtual std::uint64_t misrouted_replies() const { return 0; }
 };
 
 // The single orchestrator: one engine, every saga of its store.

@@ -112,6 +112,26 @@ class Cluster : public testing_support::OrchestratorFixture {
 
   std::string expected(int n) { return n % 5 == 0 ? "compensated" : "completed"; }
 
+  // The order services: the C++ ones ("cpp"), or the Python SDK's with the Java client's
+  // partitioner ("python-murmur2"), which puts a reply keyed by saga id on another partition
+  // than its shard's unless the participant honours the command's reply-partition header.
+  void start_participants(const std::string& kind) {
+    if (kind == "cpp") return start_services();
+    services_ = std::make_unique<BackgroundProcess>(std::vector<std::string>{
+        "/usr/bin/python3", std::string(SAGACTL_SOURCE_DIR) + "/sdk/python/examples/order_services.py", "--brokers",
+        bootstrap_, "--state-dir", dir_.string(), "--property", "partitioner=murmur2_random"});
+  }
+
+  // The first step of saga `id`, from `sagactl status --json`: its state and attempts.
+  std::pair<std::string, std::int64_t> first_step(const std::string& id) {
+    auto status = sagas::Json::parse(sagactl({"status", id, "--json"}).out);
+    if (!status || !status->is_object() || !status->find("steps") || status->find("steps")->as_array().empty()) {
+      return {"", 0};
+    }
+    const sagas::Json& step = status->find("steps")->as_array().front();
+    return {step.find("state")->as_string(), step.find("attempts")->as_integer()};
+  }
+
   std::unique_ptr<testing_support::PostgresServer> server_;
   std::unique_ptr<BackgroundProcess> broker_;
   std::map<int, std::unique_ptr<BackgroundProcess>> nodes_;
@@ -119,11 +139,25 @@ class Cluster : public testing_support::OrchestratorFixture {
   std::string url_;
 };
 
-TEST_F(Cluster, ThreeNodesShareTheShardsAndTheSurvivorsFinishAKilledNodesSagas) {
+// A counter of /metrics, summed over the nodes.
+std::int64_t metric(const std::map<int, std::string>& admins, const std::string& name) {
+  std::int64_t sum = 0;
+  for (const auto& [n, admin] : admins) {
+    auto r = runtime::http_request(admin, "GET", "/metrics");
+    if (!r.ok()) continue;
+    std::smatch m;
+    if (std::regex_search(r->body, m, std::regex("\\n" + name + " ([0-9]+)"))) sum += std::stoll(m[1].str());
+  }
+  return sum;
+}
+
+class ClusterWith : public Cluster, public ::testing::WithParamInterface<std::string> {};
+
+TEST_P(ClusterWith, ThreeNodesShareTheShardsAndTheSurvivorsFinishAKilledNodesSagas) {
   for (int n = 1; n <= kNodes; ++n) start_node(n);
   ASSERT_TRUE(await([&] { return all_shards_worked(); }, std::chrono::seconds(60)));
   for (int n = 1; n <= kNodes; ++n) EXPECT_EQ(shards_of(n).size(), 1u) << "node" << n << ": one shard each";
-  start_services();
+  start_participants(GetParam());
 
   // Through every node, whoever owns the saga's shard: each started once, where it belongs.
   constexpr int kBefore = 12;
@@ -206,7 +240,12 @@ TEST_F(Cluster, ThreeNodesShareTheShardsAndTheSurvivorsFinishAKilledNodesSagas) 
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::string id = "c-" + std::to_string(kLast);
   EXPECT_TRUE(await([&] { return state_of(id) == "compensated"; }, std::chrono::seconds(60))) << state_of(id);
+  // Whatever the participant's partitioner, its replies went to the partition each command
+  // named (reply-partition): none had to be sent on by a node.
+  EXPECT_EQ(metric(admins_, "sagactl_misrouted_replies_total"), 0);
 }
+
+INSTANTIATE_TEST_SUITE_P(Participants, ClusterWith, ::testing::Values("cpp", "python-murmur2"));
 
 // What a participant or a client puts on the broker, as any Kafka client would.
 class Producer {
@@ -226,18 +265,6 @@ class Producer {
   boost::asio::io_context io_;
   std::unique_ptr<saga::KafkaTransport> transport_;
 };
-
-// A counter of /metrics, summed over the nodes.
-std::int64_t metric(const std::map<int, std::string>& admins, const std::string& name) {
-  std::int64_t sum = 0;
-  for (const auto& [n, admin] : admins) {
-    auto r = runtime::http_request(admin, "GET", "/metrics");
-    if (!r.ok()) continue;
-    std::smatch m;
-    if (std::regex_search(r->body, m, std::regex("\\n" + name + " ([0-9]+)"))) sum += std::stoll(m[1].str());
-  }
-  return sum;
-}
 
 // Starts on the start topic (with and without an id) start once, on the shard of their id; a
 // reply put on another shard's partition (another partitioner) reaches the saga's owner and is
@@ -294,6 +321,7 @@ TEST_F(Cluster, StartTopicRequestsStrayRepliesAndCompensationsReachTheShardsOwne
   producer.flush();
   EXPECT_TRUE(await([&] { return metric(admins_, "sagactl_duplicate_replies_total") > duplicates; }))
       << "the stray copy reached t-1's owner, which knew it";
+  EXPECT_EQ(metric(admins_, "sagactl_misrouted_replies_total"), 1) << "the stray copy was read off its shard once";
   EXPECT_EQ(metric(admins_, "sagactl_dead_letters_total"), 0) << "nothing was dead-lettered";
 
   // Compensate t-2 through the node that does not own its shard.
@@ -311,6 +339,69 @@ TEST_F(Cluster, StartTopicRequestsStrayRepliesAndCompensationsReachTheShardsOwne
   auto missing = sagactl({"compensate", "no-such-saga", "--admin", admins_[other]});
   EXPECT_NE(missing.exit_code, 0);
   EXPECT_NE(missing.err.find("no saga with id"), std::string::npos) << missing.err;
+}
+
+}  // namespace
+
+namespace {
+
+// A participant that does not honour reply-partition (here a reply put by hand on a partition
+// of another node, as Java's murmur2 partitioner would), and that node paused, then killed:
+// the owner's timer comes due while the reply waits, unread, on the dead node's partition.
+// The timer waits until the group has given that partition to a survivor, which sends the
+// reply on; the step succeeds at its only attempt, nothing is blamed on the participant.
+TEST_F(Cluster, AReplyOnADeadNodesPartitionIsWaitedForNotTimedOut) {
+  // reserve-stock: 2 s and one attempt, so a timeout would fail the saga at once.
+  std::ifstream in(dir_ / "sagas" / "order-fulfilment.yaml");
+  std::string yaml((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string reserve = "    timeout: 5s\n";
+  auto at = yaml.find(reserve);
+  ASSERT_NE(at, std::string::npos);
+  yaml.replace(at, reserve.size(), "    timeout: 2s\n    retry: {max_attempts: 1}\n");
+  std::ofstream(dir_ / "sagas" / "order-fulfilment.yaml") << yaml;
+  int owner = 1;
+  int paused = 2;
+  start_node(owner);
+  start_node(paused);
+  ASSERT_TRUE(await([&] { return all_shards_worked(); }, std::chrono::seconds(60)));
+  auto mine = shards_of(owner);
+  auto theirs = shards_of(paused);
+  ASSERT_FALSE(mine.empty());
+  ASSERT_FALSE(theirs.empty());
+  std::string id;
+  for (int k = 1; id.empty(); ++k) {
+    std::string candidate = "w-" + std::to_string(k);
+    if (mine.contains(state::shard_of(candidate, kShards))) id = candidate;
+  }
+  auto r = sagactl({"start", "order-fulfilment", "--id", id, "--input",
+                    R"({"orderId": "w", "amount": 45, "items": [], "express": true})", "--admin", admins_[owner]});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_TRUE(await([&] { return state_of(id) == "running"; })) << state_of(id);
+
+  nodes_[paused]->signal(SIGSTOP);
+  Producer producer(bootstrap_);
+  saga::Message reply;
+  reply.topic = "order-fulfilment.replies";
+  reply.partition = *theirs.begin();
+  reply.key = id;
+  reply.headers = {{"saga-id", id}, {"saga-step", "reserve-stock"}, {"saga-action", "execute"},
+                   {"in-reply-to", id + "/reserve-stock/execute/1"}, {"outcome", "success"}};
+  reply.value = R"({"reservationId": "r-w"})";
+  producer.publish(reply);
+  producer.flush();
+  // The timer comes due while the reply waits on the paused node's partition: it waits.
+  ASSERT_TRUE(await([&] { return nodes_[owner]->err().find("timers wait until group") != std::string::npos; }))
+      << nodes_[owner]->err();
+  EXPECT_EQ(first_step(id).first, "running") << "the timeout was not applied while the reply was unread";
+  nodes_[paused]->signal(SIGKILL);
+  EXPECT_EQ(nodes_[paused]->wait(), -SIGKILL);
+  nodes_.erase(paused);
+  // The group gives the dead node's partitions to the owner, which sends the reply on to the
+  // saga's shard and applies it.
+  ASSERT_TRUE(await([&] { return first_step(id).first == "succeeded"; }, std::chrono::seconds(90)))
+      << first_step(id).first << "\n" << nodes_[owner]->err();
+  EXPECT_EQ(first_step(id).second, 1) << "one attempt: the participant was not blamed";
+  EXPECT_NE(state_of(id), "compensating");
 }
 
 }  // namespace

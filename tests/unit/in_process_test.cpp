@@ -77,6 +77,25 @@ TEST(Protocol, AReplyMirrorsItsCommandAndParsesBack) {
   EXPECT_EQ(parsed->body.dump(), R"({"chargeId":"c-1"})");
 }
 
+TEST(Protocol, AReplyGoesToThePartitionItsCommandNamesInEitherConvention) {
+  EXPECT_EQ(protocol::reply_message(command(), true, Json::object()).partition, Message::kAnyPartition)
+      << "no header: by key";
+  Message ours = command();
+  ours.headers.emplace_back("reply-partition", "2");
+  EXPECT_EQ(protocol::reply_message(ours, true, Json::object()).partition, 2);
+  Message spring = command();
+  spring.headers.emplace_back("kafka_replyPartition", std::string("\0\0\x01\x05", 4));  // Spring: 4 bytes, big-endian
+  EXPECT_EQ(protocol::reply_message(spring, true, Json::object()).partition, 261);
+  Message both = spring;
+  both.headers.emplace_back("reply-partition", "7");
+  EXPECT_EQ(protocol::reply_message(both, true, Json::object()).partition, 7) << "ours first";
+  for (const std::string bad : {"-1", "x", "", "1.5", "99999999999"}) {
+    Message m = command();
+    m.headers.emplace_back("reply-partition", bad);
+    EXPECT_EQ(protocol::reply_message(m, true, Json::object()).partition, Message::kAnyPartition) << bad;
+  }
+}
+
 TEST(Protocol, EachKindOfMalformedReplySaysWhatIsWrong) {
   Message good = protocol::reply_message(command(), false, Json::object());
   auto with = [&](const std::string& name, const std::string& value) {

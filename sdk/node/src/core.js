@@ -7,7 +7,7 @@
 //  - a handler that throws (or rejects) gets no reply and nothing is recorded: the
 //    orchestrator's timeout and retry take over, as for a crashed service.
 const fs = require('node:fs');
-const { ProtocolError, readCommand, executeKey, Reply, replyMessage, decodeHeaders } = require('./protocol');
+const { ProtocolError, readCommand, executeKey, Reply, replyMessage, replyPartition, decodeHeaders } = require('./protocol');
 
 const REFUSED_AFTER_UNDO = 'compensated before it executed';
 
@@ -77,7 +77,7 @@ class ParticipantCore {
       return null;
     }
     const reply = await this.decide(cmd);
-    return reply === null ? null : replyMessage(headers, message.key, reply);
+    return reply === null ? null : replyMessage(headers, message.key, reply, replyPartition(message.headers));
   }
 
   async decide(cmd) {

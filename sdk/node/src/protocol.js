@@ -14,6 +14,10 @@ const header = Object.freeze({
   replyTo: 'reply-to',
   attempt: 'attempt',
   traceparent: 'traceparent',
+  // The partition of reply-to the reply goes to (decimal), set by a cluster of orchestrators;
+  // Spring Kafka's name for the same (a 4-byte big-endian int) is accepted too.
+  replyPartition: 'reply-partition',
+  springReplyPartition: 'kafka_replyPartition',
   inReplyTo: 'in-reply-to',
   outcome: 'outcome',
 });
@@ -31,6 +35,31 @@ function decodeHeaders(headers) {
     out[name] = v === undefined || v === null ? '' : v.toString('utf8');
   }
   return out;
+}
+
+const MAX_PARTITION = 2 ** 31 - 1;
+
+function decimalPartition(text) {
+  if (!/^[0-9]+$/.test(text)) return undefined;
+  const value = Number(text);
+  return value <= MAX_PARTITION ? value : undefined;
+}
+
+// The partition a command asks its reply to go to, from its raw Kafka headers:
+// reply-partition (decimal), else kafka_replyPartition (4 bytes big-endian, or decimal);
+// undefined when absent or not a partition number (the reply then goes by key).
+function replyPartition(rawHeaders) {
+  const last = (v) => (Array.isArray(v) ? v[v.length - 1] : v);
+  const raw = rawHeaders || {};
+  const ours = last(raw[header.replyPartition]);
+  if (ours !== undefined && ours !== null) return decimalPartition(ours.toString('utf8'));
+  const spring = last(raw[header.springReplyPartition]);
+  if (spring === undefined || spring === null) return undefined;
+  if (Buffer.isBuffer(spring) && spring.length === 4) {
+    const value = spring.readUInt32BE(0);
+    return value <= MAX_PARTITION ? value : undefined;
+  }
+  return decimalPartition(spring.toString('utf8'));
 }
 
 // A command as the handler sees it; throws ProtocolError saying what is missing or malformed.
@@ -76,8 +105,9 @@ const Reply = Object.freeze({
   failure: (error) => ({ success: false, body: { error: String(error) } }),
 });
 
-// The reply message to a command: to its reply-to topic, same key, the correlation headers.
-function replyMessage(headers, key, reply) {
+// The reply message to a command: to its reply-to topic (on `partition`, the command's
+// replyPartition, when defined), same key, the correlation headers.
+function replyMessage(headers, key, reply, partition) {
   const out = {
     [header.sagaId]: headers[header.sagaId],
     [header.step]: headers[header.step],
@@ -86,7 +116,9 @@ function replyMessage(headers, key, reply) {
   };
   if (headers[header.traceparent]) out[header.traceparent] = headers[header.traceparent];
   out[header.outcome] = reply.success ? 'success' : 'failure';
-  return { topic: headers[header.replyTo], key, value: JSON.stringify(reply.body), headers: out };
+  const message = { topic: headers[header.replyTo], key, value: JSON.stringify(reply.body), headers: out };
+  if (partition !== undefined) message.partition = partition;
+  return message;
 }
 
-module.exports = { header, ProtocolError, decodeHeaders, readCommand, executeKey, Reply, replyMessage };
+module.exports = { header, ProtocolError, decodeHeaders, readCommand, executeKey, Reply, replyMessage, replyPartition };

@@ -36,6 +36,26 @@ test('the reply goes to reply-to with the correlation headers', async () => {
   });
 });
 
+test('the reply goes to the partition the command names, in either convention', async () => {
+  const core = new ParticipantCore(new MemoryReplyLog(), quiet);
+  core.on('Reserve', async () => Reply.ok());
+  const withHeaders = (extra) => {
+    const c = command();
+    Object.assign(c.headers, extra);
+    return c;
+  };
+  assert.strictEqual((await core.handle(command())).partition, undefined, 'no header: by key');
+  assert.strictEqual((await core.handle(withHeaders({ 'reply-partition': Buffer.from('2') }))).partition, 2);
+  const spring = Buffer.alloc(4);
+  spring.writeUInt32BE(261);
+  assert.strictEqual((await core.handle(withHeaders({ kafka_replyPartition: spring }))).partition, 261);
+  const both = withHeaders({ kafka_replyPartition: spring, 'reply-partition': Buffer.from('7') });
+  assert.strictEqual((await core.handle(both)).partition, 7, 'ours first');
+  for (const bad of ['-1', 'x', '', '1.5', '99999999999']) {
+    assert.strictEqual((await core.handle(withHeaders({ 'reply-partition': Buffer.from(bad) }))).partition, undefined, bad);
+  }
+});
+
 test('a repeated command gets the recorded reply and the handler runs once', async () => {
   const core = new ParticipantCore(new MemoryReplyLog(), quiet);
   let calls = 0;

@@ -4,12 +4,14 @@ shipping. The same flags as the C++ `order-services`:
 
   order_services.py --brokers HOST:PORT [--service all|inventory|payments|billing|orders|shipping]
                     [--fail COMMAND]... [--silent COMMAND]... [--twice COMMAND]...
-                    [--decline-over AMOUNT] [--state-dir DIR]
+                    [--decline-over AMOUNT] [--state-dir DIR] [--property KEY=VALUE]...
 
   --fail C          answer C with a business failure
   --silent C        run C but never answer (the orchestrator times out and retries)
   --twice C         answer C twice (the orchestrator ignores the duplicate)
   --decline-over N  payments declines a charge above N (default 1000)
+  --property K=V    a librdkafka property for the Kafka clients (e.g. partitioner=murmur2_random,
+                    the Java client's partitioner)
 
 Each service keeps its replies by idempotency key in DIR/<topic>.replies.db and runs on a
 thread of its own. Runs until SIGINT/SIGTERM.
@@ -46,6 +48,8 @@ def parse_args(argv):
     p.add_argument("--twice", action="append", default=[], metavar="COMMAND", help="answer COMMAND twice")
     p.add_argument("--decline-over", type=float, default=1000, metavar="N", help="decline charges above N")
     p.add_argument("--state-dir", default=".", metavar="DIR", help="where the reply logs are kept")
+    p.add_argument("--property", action="append", default=[], metavar="KEY=VALUE",
+                   help="a librdkafka property for the Kafka clients, e.g. partitioner=murmur2_random")
     return p.parse_args(argv)
 
 
@@ -70,6 +74,13 @@ def main(argv):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s order-services %(levelname)s %(message)s")
     os.makedirs(args.state_dir, exist_ok=True)
+    properties = {}
+    for prop in args.property:
+        key, sep, value = prop.partition("=")
+        if not sep or not key:
+            print(f'order-services: --property "{prop}" is not KEY=VALUE', file=sys.stderr)
+            return 2
+        properties[key] = value
 
     def copies(c: Command) -> int:
         return 0 if c.command in args.silent else 2 if c.command in args.twice else 1
@@ -86,6 +97,7 @@ def main(argv):
             reply_log=os.path.join(args.state_dir, f"{topic}.replies.db"),
             warm_topics=[REPLY_TOPIC],
             reply_copies=copies,
+            properties=properties,
         )
         for command in commands:
             p.on(command, handler(name, command, args))

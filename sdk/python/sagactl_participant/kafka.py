@@ -313,7 +313,9 @@ class Participant:
                         log.warning("reply to %s not delivered, sending again: %s", r.topic, err)
                         failed.append(r)
 
-                self._producer.produce(r.topic, value=r.value, key=r.key, headers=r.headers, on_delivery=report)
+                where = {} if r.partition is None else {"partition": r.partition}
+                self._producer.produce(r.topic, value=r.value, key=r.key, headers=r.headers, on_delivery=report,
+                                       **where)
             while self._producer.flush(DELIVERY_WAIT_SECONDS) > 0:
                 if self._stop.is_set():
                     return False

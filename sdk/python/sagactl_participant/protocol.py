@@ -22,6 +22,12 @@ IDEMPOTENCY_KEY = "idempotency-key"
 REPLY_TO = "reply-to"
 ATTEMPT = "attempt"
 TRACEPARENT = "traceparent"
+# The partition of reply-to the reply goes to (decimal text); a cluster of orchestrators sets
+# it so that the reply reaches the node working the saga. Spring Kafka's name for the same
+# (a 4-byte big-endian int) is accepted too.
+REPLY_PARTITION = "reply-partition"
+SPRING_REPLY_PARTITION = "kafka_replyPartition"
+MAX_PARTITION = 2**31 - 1
 # Headers a reply adds (participant -> orchestrator).
 IN_REPLY_TO = "in-reply-to"
 OUTCOME = "outcome"
@@ -76,14 +82,40 @@ class OutgoingReply:
     key: Optional[bytes]
     value: bytes
     headers: list  # [(name, bytes)] in wire order
+    partition: Optional[int] = None  # None: the producer's partitioner, by key
 
 
 def decode_headers(headers) -> dict:
-    """Kafka headers (a list of (name, bytes) pairs, or None) as a dict of str; the last wins."""
+    """Kafka headers (a list of (name, bytes) pairs, or None) as a dict of str; the last wins.
+
+    Bytes that are not UTF-8 are kept as surrogate escapes (a binary header such as
+    kafka_replyPartition encodes back to its bytes with "surrogateescape")."""
     out = {}
     for name, value in headers or []:
-        out[name] = value.decode("utf-8") if isinstance(value, (bytes, bytearray)) else (value or "")
+        out[name] = value.decode("utf-8", "surrogateescape") if isinstance(value, (bytes, bytearray)) else (value or "")
     return out
+
+
+def _decimal_partition(text: str) -> Optional[int]:
+    if not (text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if value <= MAX_PARTITION else None
+
+
+def reply_partition(headers: Mapping[str, str]) -> Optional[int]:
+    """The partition a command asks its reply to go to: reply-partition (decimal), else
+    kafka_replyPartition (4 bytes big-endian, or decimal); None when absent or not a number."""
+    if REPLY_PARTITION in headers:
+        return _decimal_partition(headers[REPLY_PARTITION])
+    spring = headers.get(SPRING_REPLY_PARTITION)
+    if spring is None:
+        return None
+    raw = spring.encode("utf-8", "surrogateescape")
+    if len(raw) == 4:
+        value = int.from_bytes(raw, "big")
+        return value if value <= MAX_PARTITION else None
+    return _decimal_partition(spring)
 
 
 def read_command(headers: Mapping[str, str], value: Optional[bytes]) -> Command:
@@ -120,7 +152,8 @@ def execute_key(saga_id: str, step: str) -> str:
 
 
 def reply_message(headers: Mapping[str, str], key: Optional[bytes], reply: Reply) -> OutgoingReply:
-    """The reply to a command: to its reply-to topic, same key, the correlation headers."""
+    """The reply to a command: to its reply-to topic (on its reply_partition, if named), same key,
+    the correlation headers."""
     out = [
         (SAGA_ID, headers[SAGA_ID]),
         (STEP, headers[STEP]),
@@ -135,4 +168,5 @@ def reply_message(headers: Mapping[str, str], key: Optional[bytes], reply: Reply
         key=key,
         value=json.dumps(dict(reply.body), separators=(",", ":")).encode("utf-8"),
         headers=[(n, v.encode("utf-8")) for n, v in out],
+        partition=reply_partition(headers),
     )

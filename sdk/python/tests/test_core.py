@@ -57,6 +57,18 @@ class ParticipantCoreTest(unittest.TestCase):
         self.assertEqual(headers["outcome"], "success")
         self.assertTrue(headers["traceparent"].startswith("00-"))
 
+    def test_the_reply_goes_to_the_partition_the_command_names_in_either_convention(self):
+        self.core.on("Reserve", lambda c: Reply.ok())
+        headers, key, value = command()
+        self.assertIsNone(self.core.handle(headers, key, value).partition, "no header: by key")
+        self.assertEqual(self.core.handle({**headers, "reply-partition": "2"}, key, value).partition, 2)
+        spring = protocol.decode_headers([(n, v.encode()) for n, v in headers.items()] +
+                                         [("kafka_replyPartition", (261).to_bytes(4, "big"))])
+        self.assertEqual(self.core.handle(spring, key, value).partition, 261)
+        self.assertEqual(self.core.handle({**spring, "reply-partition": "7"}, key, value).partition, 7, "ours first")
+        for bad in ("-1", "x", "", "1.5", "99999999999"):
+            self.assertIsNone(self.core.handle({**headers, "reply-partition": bad}, key, value).partition, bad)
+
     def test_a_repeated_command_gets_the_recorded_reply_and_the_handler_runs_once(self):
         n = [0]
 
@@ -138,7 +150,8 @@ class ProtocolDocTest(unittest.TestCase):
         doc = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../../docs/protocol.md")).read()
         commands = doc[doc.index("\n## Commands"):doc.index("\n## Replies")]
         replies = doc[doc.index("\n## Replies"):doc.index("\n## What a participant")]
-        for name in protocol.REQUIRED_COMMAND_HEADERS + (protocol.SAGA_NAME, protocol.ATTEMPT, protocol.TRACEPARENT):
+        for name in protocol.REQUIRED_COMMAND_HEADERS + (protocol.SAGA_NAME, protocol.ATTEMPT, protocol.TRACEPARENT,
+                                                         protocol.REPLY_PARTITION, protocol.SPRING_REPLY_PARTITION):
             self.assertIn(f"| `{name}` |", commands)
         out = ParticipantCore().handle(*command(command_name="Nope"))
         for name, _ in out.headers:
