@@ -19,9 +19,12 @@
 // A message for a shard this node was given but has not opened yet (the database is
 // unreachable) waits, unacknowledged, until it opens; one that arrived on its own shard's
 // partition after that partition left is dropped unacknowledged: its new owner reads it.
-// Each shard's timers fire only after the transport has caught up with this node's
-// partitions (Transport::catch_up), so a takeover applies the replies that waited before it
-// times anything out.
+// Commands whose replies come on the shard topic carry `reply-partition` (the shard's
+// partition). Each shard's timers fire only after a barrier (Impl::catch_up): the group has
+// handled what stands on the partitions other members hold and on the other reply topics
+// (KafkaTransport::settle), then this node has read its own partitions (catch_up); so a
+// reply sent in time is applied before its timeout, wherever it landed, and a takeover
+// applies the replies that waited before it times anything out.
 //
 // Reads (status of an unowned saga, lists, counts, history) go to a view over every shard.
 //
