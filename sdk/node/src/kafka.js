@@ -22,7 +22,11 @@ const DEFAULT_SESSION_TIMEOUT_MS = 10000;
 const HEARTBEAT_INTERVAL_MS = 1000;
 // The longest stop() takes, whatever the brokers' state.
 const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10000;
+// start() against brokers that do not answer: retried after this, doubling up to the maximum.
+const CONNECT_FIRST_RETRY_MS = 500;
+const CONNECT_MAX_RETRY_MS = 8000;
 
+// kafkajs's own lines, through the participant's logger.
 function kafkaLogger(logger) {
   return () => ({ level, log }) => {
     const line = `kafkajs: ${log.message}${log.broker ? ` (broker ${log.broker})` : ''}`;
@@ -49,13 +53,14 @@ class Participant {
     this.replyLog = typeof replyLog === 'string' ? new FileReplyLog(replyLog) : replyLog;
     this.core = new ParticipantCore(this.replyLog, this.logger);
     this.replyCopies = options.replyCopies;
-    this.kafka = new Kafka({
+    const client = {
       clientId: options.clientId || this.group,
       brokers: [].concat(options.brokers).flatMap((b) => b.split(',')),
-      logLevel: logLevel.WARN,
-      logCreator: kafkaLogger(this.logger),
       ...(options.kafka || {}),
-    });
+    };
+    this.kafka = new Kafka({ logLevel: logLevel.WARN, logCreator: kafkaLogger(this.logger), ...client });
+    // start()'s probe: one attempt per call, silent (start() says what is wrong itself).
+    this.probe = new Kafka({ ...client, logLevel: logLevel.NOTHING, retry: { retries: 0 } });
     this.consumer = this.kafka.consumer({
       groupId: this.group,
       maxWaitTimeInMs: options.fetchWaitMs ?? DEFAULT_FETCH_WAIT_MS,
@@ -75,7 +80,10 @@ class Participant {
     return this;
   }
 
+  // Resolves once the participant consumes. Brokers that do not answer are said once, naming
+  // them, and retried with backoff until they answer; rejects only if stop() comes first.
   async start() {
+    await this.awaitBrokers();
     await this.producer.connect();
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: this.topics, fromBeginning: true });
@@ -86,10 +94,38 @@ class Participant {
     });
   }
 
+  // Until the probe client (no retries of its own) connects: one attempt per backoff step.
+  async awaitBrokers() {
+    const connect = async () => {
+      const admin = this.probe.admin();
+      await admin.connect();
+      await admin.disconnect();
+    };
+    let wait = CONNECT_FIRST_RETRY_MS;
+    let said = false;
+    const began = Date.now();
+    for (;;) {
+      try {
+        await connect();
+        if (said) this.logger.warn(`sagactl participant: brokers ${this.brokers} answer (after ${Date.now() - began} ms)`);
+        return;
+      } catch (e) {
+        if (this.stopping) throw new Error(`stopped before brokers ${this.brokers} answered`);
+        if (!said) {
+          this.logger.warn(`sagactl participant: brokers ${this.brokers} unreachable (${e.message}); retrying until they answer`);
+          said = true;
+        }
+        await new Promise((resolve) => { setTimeout(resolve, wait); });
+        wait = Math.min(wait * 2, CONNECT_MAX_RETRY_MS);
+      }
+    }
+  }
+
   // Resolves within shutdownTimeoutMs whatever the brokers' state: a disconnect that waits for
   // an unreachable cluster is left behind (logged); what was not committed is answered again
   // from the reply log by the next run.
   async stop(shutdownTimeoutMs = DEFAULT_SHUTDOWN_TIMEOUT_MS) {
+    this.stopping = true;
     let timer;
     const deadline = new Promise((resolve) => { timer = setTimeout(() => resolve(false), shutdownTimeoutMs); });
     const disconnected = (async () => {

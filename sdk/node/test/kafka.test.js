@@ -13,9 +13,20 @@ const { Participant, Reply } = require('..');
 const DEADLINE_MS = 30000;
 const quiet = { warn: () => {}, error: (m) => console.error(m), info: () => {} };
 
-function startBroker() {
+function freePort() {
   return new Promise((resolve, reject) => {
-    const broker = spawn(process.env.SAGACTL_BIN, ['dev-broker', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const server = require('node:net').createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+function startBroker(port = 0) {
+  return new Promise((resolve, reject) => {
+    const broker = spawn(process.env.SAGACTL_BIN, ['dev-broker', '--port', String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     broker.stdout.on('data', (d) => {
       out += d;
@@ -107,4 +118,32 @@ test('stop() resolves within its shutdown timeout when the brokers are gone', {
   // One second of shutdown timeout: not kafkajs's retries against a broker that is gone.
   assert.ok(Date.now() - asked < 3000, `stop took ${Date.now() - asked} ms`);
   fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('brokers that are not there are said once, and start() resolves when they come', {
+  skip: !process.env.SAGACTL_BIN && 'SAGACTL_BIN is not set (ctest sets it)', timeout: 120000,
+}, async () => {
+  const port = await freePort();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sagactl-node-late-'));
+  const lines = [];
+  const logger = { info: () => {}, warn: (m) => lines.push(m), error: (m) => lines.push(m) };
+  const p = new Participant({ brokers: `127.0.0.1:${port}`, topics: 'inventory.commands', group: 'inventory-late',
+    replyLog: path.join(dir, 'replies.jsonl'), logger });
+  const started = p.start();
+  const until = Date.now() + DEADLINE_MS;
+  while (!lines.some((l) => l.includes('unreachable')) && Date.now() < until) {
+    await new Promise((resolve) => setTimeout(resolve, 50));  // a condition poll: the first attempt failed
+  }
+  const { broker } = await startBroker(port);
+  try {
+    await started;
+    const unreachable = lines.filter((l) => l.includes('unreachable'));
+    assert.strictEqual(unreachable.length, 1, lines.join('\n'));
+    assert.ok(unreachable[0].includes(`brokers 127.0.0.1:${port} unreachable`), unreachable[0]);
+    assert.ok(!lines.some((l) => l.startsWith('kafkajs:')), `kafkajs's retries are not logged one by one: ${lines.join('\n')}`);
+    await p.stop(2000);
+  } finally {
+    broker.kill('SIGTERM');
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
