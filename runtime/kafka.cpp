@@ -488,6 +488,11 @@ sagas::Result<std::unique_ptr<KafkaTransport>, std::string> KafkaTransport::crea
   auto cconf = base(false);
   if (!cconf) return cconf.error();
   if (options.consume == KafkaOptions::Consume::group) rd_kafka_conf_set_rebalance_cb(cconf->get(), &Impl::on_rebalance);
+  // Messages are read with rd_kafka_consumer_poll, which returns them whatever this is. But the
+  // close queue (kafka_shutdown.cpp) is served with callbacks, and a message fetched while the
+  // consumer closes must have one there: without it librdkafka 2.0 asserts in rd_kafka_q_serve
+  // ("res != RD_KAFKA_OP_RES_PASS"). Such a message is dropped unacknowledged (read again later).
+  rd_kafka_conf_set_consume_cb(cconf->get(), [](rd_kafka_message_t*, void*) {});
   auto consumer = kafka::make_handle(RD_KAFKA_CONSUMER, std::move(*cconf));
   if (!consumer) return consumer.error();
   impl->consumer = std::move(*consumer);

@@ -8,6 +8,8 @@
 # and exits 0 only if every saga ended as its participants decided (amounts over 1000 are
 # declined by payments and compensated, the rest complete) and no step ran twice.
 #   scripts/cluster-demo.sh [SAGAS]   (default 300)
+# PARTICIPANTS=python-murmur2 runs the Python SDK's order services with the Java client's
+# partitioner (murmur2) instead of the C++ ones: replies still reach each saga's shard.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/demo-lib.sh
@@ -80,7 +82,12 @@ sys.exit(0 if sorted(owned) == list(range(int(sys.argv[1]))) else 1)
 for n in 1 2 3; do launch "$n"; done
 await_all_shards
 echo "== three nodes work the $shards shards: $(shard_map)"
-build/examples/order-services --brokers "$bootstrap" --state-dir "$work" 2>"$work/services.log" &
+if [ "${PARTICIPANTS:-cpp}" = python-murmur2 ]; then
+  /usr/bin/python3 sdk/python/examples/order_services.py --brokers "$bootstrap" --state-dir "$work" \
+    --property partitioner=murmur2_random 2>"$work/services.log" &
+else
+  build/examples/order-services --brokers "$bootstrap" --state-dir "$work" 2>"$work/services.log" &
+fi
 pids+=($!)
 
 # Starts saga N through node N mod 3 (or the next live one), again until one accepts it
