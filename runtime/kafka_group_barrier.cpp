@@ -51,19 +51,19 @@ std::vector<GroupBarrier::Done> GroupBarrier::service() {
       ++it;  // the brokers did not answer: try again at the next check
       continue;
     }
-    std::vector<std::string> lagging;
-    if (!behind(b, lagging)) {
-      ++it;
+    auto behind = lagging(b);
+    if (!behind) {
+      ++it;  // the brokers did not answer: asked again at the next check
       continue;
     }
-    if (lagging.empty()) {
+    if (behind->empty()) {
       for (auto& d : b.done) passed.push_back(std::move(d));
       it = outstanding_.erase(it);
       continue;
     }
     if (!b.reported && now - b.since >= kReportAfter) {
       std::string names;
-      for (const auto& l : lagging) names += (names.empty() ? "" : ", ") + l;
+      for (const auto& l : *behind) names += (names.empty() ? "" : ", ") + l;
       spdlog::info("kafka: timers wait until group \"{}\" has handled what stands on {} (a member that died holds "
                    "them until its session times out; then another reads them)",
                    group_, names);
@@ -104,21 +104,22 @@ bool GroupBarrier::measure(Barrier& b) {
   return true;
 }
 
-bool GroupBarrier::behind(const Barrier& b, std::vector<std::string>& lagging) {
-  if (b.targets.empty()) return true;
+std::optional<std::vector<std::string>> GroupBarrier::lagging(const Barrier& b) {
+  std::vector<std::string> out;
+  if (b.targets.empty()) return out;
   ListPtr committed(rd_kafka_topic_partition_list_new(static_cast<int>(b.targets.size())));
   for (const auto& [tp, high] : b.targets) rd_kafka_topic_partition_list_add(committed.get(), tp.first.c_str(), tp.second);
-  if (rd_kafka_committed(consumer_, committed.get(), kQueryTimeoutMs) != RD_KAFKA_RESP_ERR_NO_ERROR) return false;
+  if (rd_kafka_committed(consumer_, committed.get(), kQueryTimeoutMs) != RD_KAFKA_RESP_ERR_NO_ERROR) return std::nullopt;
   for (int i = 0; i < committed->cnt; ++i) {
     const auto& p = committed->elems[i];
-    if (p.err != RD_KAFKA_RESP_ERR_NO_ERROR) return false;
+    if (p.err != RD_KAFKA_RESP_ERR_NO_ERROR) return std::nullopt;
     std::int64_t target = b.targets.at({p.topic, p.partition});
     if (p.offset < target) {
-      lagging.push_back(std::string(p.topic) + "/" + std::to_string(p.partition) + " (committed " +
+      out.push_back(std::string(p.topic) + "/" + std::to_string(p.partition) + " (committed " +
                         std::to_string(std::max<std::int64_t>(p.offset, 0)) + " of " + std::to_string(target) + ")");
     }
   }
-  return true;
+  return out;
 }
 
 }  // namespace saga::kafka

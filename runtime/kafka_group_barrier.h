@@ -34,6 +34,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -74,9 +75,10 @@ class GroupBarrier {
   };
 
   bool measure(Barrier& b);
-  // The partitions of `targets` whose committed offset is still below the target; empty
-  // when the barrier passed. False when the brokers did not answer.
-  bool behind(const Barrier& b, std::vector<std::string>& lagging);
+  // The partitions of the barrier's targets whose committed offset is still below the target
+  // ("topic/partition (committed N of M)"): empty when the barrier passed, none when the
+  // brokers did not answer.
+  std::optional<std::vector<std::string>> lagging(const Barrier& b);
 
   rd_kafka_t* consumer_;
   const std::string group_;
