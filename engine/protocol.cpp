@@ -105,14 +105,12 @@ sagas::Result<Reply> parse_reply(const Message& m) {
 
 namespace {
 
-// A partition number in decimal text: digits only, below Kafka's partition limit.
+// A partition number in decimal text: digits only, within an int32 (from_chars refuses the
+// rest, empty text included).
 std::optional<int> decimal_partition(std::string_view text) {
-  constexpr int kMaxPartition = std::numeric_limits<std::int32_t>::max();
-  int value = 0;
+  std::int32_t value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || text.empty() || value < 0 || value > kMaxPartition) {
-    return std::nullopt;
-  }
+  if (ec != std::errc() || end != text.data() + text.size() || value < 0) return std::nullopt;
   return value;
 }
 

@@ -417,7 +417,6 @@ struct KafkaTransport::Impl {
       }
     }
     if (auto refused = check_owner(all.get())) return refused;
-    group_barrier->expect(expected);
     catch_up->expect(std::move(expected));
     if (options.consume == KafkaOptions::Consume::group) {
       kafka::ListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(topics.size())));
@@ -498,7 +497,7 @@ sagas::Result<std::unique_ptr<KafkaTransport>, std::string> KafkaTransport::crea
   impl->consumer = std::move(*consumer);
   rd_kafka_poll_set_consumer(impl->consumer.get());
   impl->catch_up = std::make_unique<kafka::CatchUp>(impl->consumer.get(), options.shared_partitions);
-  impl->group_barrier = std::make_unique<kafka::GroupBarrier>(impl->consumer.get(), options.group_id);
+  impl->group_barrier = std::make_unique<kafka::GroupBarrier>(impl->consumer.get(), options.group_id, *impl->catch_up);
 
   // The first message to a topic this client has not seen waits for a topic scan: make
   // every warm topic known now, and ask for all of them in one request (probe_brokers; the

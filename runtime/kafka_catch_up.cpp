@@ -19,6 +19,11 @@ void CatchUp::expect(std::vector<TopicPartition> partitions) {
   expected_ = std::move(partitions);
 }
 
+std::vector<CatchUp::TopicPartition> CatchUp::expected() const {
+  std::lock_guard lock(mu_);
+  return expected_;
+}
+
 void CatchUp::delivered(const std::string& topic, std::int32_t partition, std::int64_t offset) {
   auto& next = next_[{topic, partition}];
   next = std::max(next, offset + 1);
@@ -81,11 +86,7 @@ bool CatchUp::measure() {
 }
 
 bool CatchUp::owns_expected(const rd_kafka_topic_partition_list_t* assigned) {
-  std::vector<TopicPartition> expected;
-  {
-    std::lock_guard lock(mu_);
-    expected = expected_;
-  }
+  std::vector<TopicPartition> expected = this->expected();
   std::size_t missing = 0;
   for (const auto& [topic, partition] : expected) {
     if (rd_kafka_topic_partition_list_find(assigned, topic.c_str(), partition) == nullptr) ++missing;

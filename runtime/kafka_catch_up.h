@@ -54,6 +54,8 @@ class CatchUp {
   // The partitions of the consumed topics: no barrier passes, and readiness waits, until
   // all of them are assigned to this consumer. Safe from any thread.
   void expect(std::vector<TopicPartition> partitions);
+  // The partitions given to expect(). Safe from any thread.
+  std::vector<TopicPartition> expected() const;
   // Of the expected partitions, how many the consumer owned when it last measured; and how
   // many are expected. Safe from any thread.
   struct Owned {
@@ -90,7 +92,7 @@ class CatchUp {
   std::atomic<std::size_t> owned_{0};
   std::atomic<std::size_t> expected_count_{0};
 
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::vector<Done> requested_;  // guarded by mu_
   std::vector<TopicPartition> expected_;  // guarded by mu_
 

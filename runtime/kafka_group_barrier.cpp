@@ -8,11 +8,6 @@
 
 namespace saga::kafka {
 
-void GroupBarrier::expect(std::vector<TopicPartition> partitions) {
-  std::lock_guard lock(mu_);
-  expected_ = std::move(partitions);
-}
-
 void GroupBarrier::request(std::vector<std::string> topics, bool skip_assigned, Done done) {
   std::lock_guard lock(mu_);
   // Requests over the same partitions made before the next measurement share it.
@@ -28,6 +23,7 @@ void GroupBarrier::request(std::vector<std::string> topics, bool skip_assigned, 
   b.done.push_back(std::move(done));
   b.since = std::chrono::steady_clock::now();
   requested_.push_back(std::move(b));
+  requested_any_ = true;
 }
 
 void GroupBarrier::assignment_changed() {
@@ -35,7 +31,7 @@ void GroupBarrier::assignment_changed() {
 }
 
 std::vector<GroupBarrier::Done> GroupBarrier::service() {
-  {
+  if (requested_any_.exchange(false)) {
     std::lock_guard lock(mu_);
     for (auto& b : requested_) outstanding_.push_back(std::move(b));
     requested_.clear();
@@ -76,11 +72,8 @@ std::vector<GroupBarrier::Done> GroupBarrier::service() {
 
 bool GroupBarrier::measure(Barrier& b) {
   std::vector<TopicPartition> partitions;
-  {
-    std::lock_guard lock(mu_);
-    for (const auto& tp : expected_) {
-      if (std::find(b.topics.begin(), b.topics.end(), tp.first) != b.topics.end()) partitions.push_back(tp);
-    }
+  for (const auto& tp : consumed_.expected()) {
+    if (std::find(b.topics.begin(), b.topics.end(), tp.first) != b.topics.end()) partitions.push_back(tp);
   }
   ListPtr assigned;
   if (b.skip_assigned) {

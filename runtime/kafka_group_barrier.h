@@ -23,12 +23,13 @@
 // reply, not after the marker; a barrier over that partition waits until the member commits
 // past it.
 //
-// Threading: request() and expect() are safe from any thread; assignment_changed() and
+// Threading: request() is safe from any thread; assignment_changed() and
 // service() run on the consumer poller thread only.
 #pragma once
 
 #include <librdkafka/rdkafka.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -38,6 +39,8 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "runtime/kafka_catch_up.h"
 
 namespace saga::kafka {
 
@@ -53,10 +56,11 @@ class GroupBarrier {
   // How long one watermark or committed-offset query may wait for the brokers.
   static constexpr int kQueryTimeoutMs = 1'000;
 
-  GroupBarrier(rd_kafka_t* consumer, std::string group) : consumer_(consumer), group_(std::move(group)) {}
+  // A barrier's partitions are those of its topics among `consumed`'s expected ones (every
+  // partition of the consumed topics).
+  GroupBarrier(rd_kafka_t* consumer, std::string group, const CatchUp& consumed)
+      : consumer_(consumer), group_(std::move(group)), consumed_(consumed) {}
 
-  // Every partition of the consumed topics (a barrier's partitions are taken from these).
-  void expect(std::vector<TopicPartition> partitions);
   void request(std::vector<std::string> topics, bool skip_assigned, Done done);
   // The assignment changed: outstanding barriers measure again.
   void assignment_changed();
@@ -82,10 +86,12 @@ class GroupBarrier {
 
   rd_kafka_t* consumer_;
   const std::string group_;
+  const CatchUp& consumed_;
 
   std::mutex mu_;
-  std::vector<TopicPartition> expected_;  // guarded by mu_
-  std::vector<Barrier> requested_;        // guarded by mu_
+  std::vector<Barrier> requested_;  // guarded by mu_
+  // Set with requested_, so that the poller's idle service() costs one atomic load.
+  std::atomic<bool> requested_any_{false};
 
   // Poller thread only.
   std::vector<Barrier> outstanding_;
