@@ -54,7 +54,7 @@ class ShardTransport final : public saga::Transport {
   }
   void send(std::int64_t outbox_id, const Message& message) override {
     const std::string* reply_to = message.header(saga::protocol::header::kReplyTo);
-    if (reply_to == nullptr || *reply_to != shard_topic_ || message.header(saga::protocol::header::kReplyPartition)) {
+    if (reply_to == nullptr || *reply_to != shard_topic_) {
       shared_.send(outbox_id * kIdSlots + shard_, message);
       return;
     }
