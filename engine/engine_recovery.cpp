@@ -19,6 +19,10 @@ std::size_t Engine::Impl::resend(const state::Backlog& backlog) {
         sagas::Json payload = s.kind == CommandKind::execute ? a.inst.steps[s.step.value()].request.value_or(Json())
                                                              : s.payload;
         auto cmd = sagas::make_command(*a.def, e.saga_id, s.step, s.kind, s.attempt, std::move(payload));
+        const sagas::StepRecord& step = a.inst.steps[s.step.value()];
+        if (step.timer_at && step.timer_kind == sagas::TimerKind::attempt_timeout && step.timer_for == s.kind) {
+          cmd.expires_at = *step.timer_at;  // the attempt's deadline, as recovery re-arms it
+        }
         dispatch(e.position, protocol::command_message(*a.def, e.saga_id, cmd));
       }
     }

@@ -5,6 +5,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <charconv>
+#include <chrono>
 
 #include "engine/in_process.h"
 #include "engine/protocol.h"
@@ -51,7 +52,11 @@ std::optional<Command> read_command(const Message& m, std::string* error) {
   return c;
 }
 
-ParticipantCore::ParticipantCore(std::shared_ptr<DedupStore> dedup) : dedup_(std::move(dedup)) {}
+ParticipantCore::ParticipantCore(std::shared_ptr<DedupStore> dedup)
+    : dedup_(std::move(dedup)), now_([] {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+      }) {}
 
 void ParticipantCore::on(const std::string& command, Handler handler) { handlers_[command] = std::move(handler); }
 
@@ -60,6 +65,12 @@ std::optional<Message> ParticipantCore::handle(const Message& message) {
   auto cmd = read_command(message, &error);
   if (!cmd) {
     spdlog::warn("participant: ignoring a message on {}: {}", message.topic, error);
+    return std::nullopt;
+  }
+  if (auto expires = protocol::expires_at(message); expires && now_() > *expires) {
+    spdlog::info("participant: skipping saga={} step={} key={}: it expired at {} ({} ms ago), the orchestrator has "
+                 "timed that attempt out",
+                 cmd->saga_id, cmd->step, cmd->idempotency_key, protocol::format_time(*expires), now_() - *expires);
     return std::nullopt;
   }
   // A recorded failure is only ever the refusal of a command undone before it arrived.
@@ -80,8 +91,14 @@ std::optional<Message> ParticipantCore::handle(const Message& message) {
       try {
         reply = it->second(*cmd);
       } catch (const std::exception& e) {
-        spdlog::error("saga={} step={} attempt={} handler for {} threw, not replying: {}", cmd->saga_id, cmd->step,
-                      cmd->attempt, cmd->command, e.what());
+        spdlog::error("participant: saga={} step={} key={}: the handler for {} threw, not replying (the orchestrator "
+                      "retries after the attempt's timeout): {}",
+                      cmd->saga_id, cmd->step, cmd->idempotency_key, cmd->command, e.what());
+        return std::nullopt;
+      } catch (...) {
+        spdlog::error("participant: saga={} step={} key={}: the handler for {} threw something that is not a "
+                      "std::exception, not replying (the orchestrator retries after the attempt's timeout)",
+                      cmd->saga_id, cmd->step, cmd->idempotency_key, cmd->command);
         return std::nullopt;
       }
     }

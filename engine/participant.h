@@ -10,8 +10,12 @@
 //  - a compensation for a command that never executed here is answered `success` without
 //    calling the compensation handler (an "empty compensation"), and the command, should it
 //    still arrive, is then refused with a failure instead of executing after its undo;
-//  - a handler that throws gets no reply (the orchestrator's timeout and retry take over,
-//    as for a crashed service), and nothing is recorded.
+//  - a handler that throws (anything) gets no reply (the orchestrator's timeout and retry
+//    take over, as for a crashed service), and nothing is recorded;
+//  - a command received after its `expires-at` is skipped unanswered, the handler not called:
+//    the orchestrator has timed that attempt out already and retries or compensates under the
+//    same idempotency key. A consumer reading old commands again (a new consumer group) so
+//    never repeats finished business.
 #pragma once
 
 #include <functional>
@@ -71,15 +75,19 @@ class MemoryDedupStore final : public DedupStore {
 class ParticipantCore {
  public:
   using Handler = std::function<Reply(const Command&)>;
+  // Wall-clock time in ms since the epoch, compared with a command's `expires-at`.
+  using Clock = std::function<std::int64_t()>;
 
   explicit ParticipantCore(std::shared_ptr<DedupStore> dedup = std::make_shared<MemoryDedupStore>());
 
   void on(const std::string& command, Handler handler);
   // Replaces the reply memory (before the first command is handled).
   void use(std::shared_ptr<DedupStore> dedup) { dedup_ = std::move(dedup); }
+  // Replaces the clock expiry is judged by (the system clock by default).
+  void use_clock(Clock now) { now_ = std::move(now); }
 
-  // The reply to send for this command message, or nothing: the handler threw, or the
-  // message is not a command (logged).
+  // The reply to send for this command message, or nothing: the handler threw, the command
+  // expired, or the message is not a command (each logged).
   std::optional<Message> handle(const Message& command);
 
   // Handler invocations by idempotency key, counted only after count_calls(true): a map entry
@@ -92,6 +100,7 @@ class ParticipantCore {
   std::map<std::string, Handler> handlers_;
   std::map<std::string, int> calls_;
   bool count_calls_ = false;
+  Clock now_;
 };
 
 // A participant on the in-process bus: consumes its command topics and replies on the bus.

@@ -54,6 +54,7 @@ Message command_message(const sagas::Definition& def, const std::string& saga_id
       {std::string(header::kAttempt), std::to_string(send.attempt.value())},
       {std::string(header::kTraceparent), traceparent(saga_id, send.message_id)},
   };
+  if (send.expires_at > 0) m.headers.emplace_back(std::string(header::kExpiresAt), format_time(send.expires_at));
   return m;
 }
 
@@ -157,6 +158,41 @@ std::string format_time(sagas::TimeMs ms) {
   std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
                 tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
   return buf;
+}
+
+std::optional<sagas::TimeMs> parse_time(std::string_view text) {
+  // YYYY-MM-DDTHH:MM:SS[.fraction]Z, as format_time writes it (a fraction of any length).
+  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0, used = 0;
+  std::string s(text);
+  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &year, &month, &day, &hour, &minute, &second, &used) != 6 ||
+      used != 19) {
+    return std::nullopt;
+  }
+  std::size_t i = 19;
+  int millis = 0;
+  if (i < s.size() && s[i] == '.') {
+    int digits = 0;
+    for (++i; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i, ++digits) {
+      if (digits < 3) millis = millis * 10 + (s[i] - '0');
+    }
+    if (digits == 0) return std::nullopt;
+    for (; digits < 3; ++digits) millis *= 10;
+  }
+  if (i + 1 != s.size() || (s[i] != 'Z' && s[i] != 'z')) return std::nullopt;
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return std::nullopt;
+  std::tm tm{};
+  tm.tm_year = year - 1900;
+  tm.tm_mon = month - 1;
+  tm.tm_mday = day;
+  tm.tm_hour = hour;
+  tm.tm_min = minute;
+  tm.tm_sec = second;
+  return static_cast<sagas::TimeMs>(timegm(&tm)) * 1000 + millis;
+}
+
+std::optional<sagas::TimeMs> expires_at(const Message& command) {
+  const std::string* v = command.header(header::kExpiresAt);
+  return v == nullptr ? std::nullopt : parse_time(*v);
 }
 
 Message event_message(const std::string& topic, const std::string& saga_id, const std::string& saga, int version,

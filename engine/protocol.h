@@ -26,6 +26,9 @@ inline constexpr std::string_view kIdempotencyKey = "idempotency-key";
 inline constexpr std::string_view kReplyTo = "reply-to";
 inline constexpr std::string_view kAttempt = "attempt";
 inline constexpr std::string_view kTraceparent = "traceparent";
+// When the orchestrator gives the attempt up (RFC 3339 UTC, milliseconds): a participant
+// skips a command it receives later, unanswered (the attempt is already timed out).
+inline constexpr std::string_view kExpiresAt = "expires-at";
 inline constexpr std::string_view kInReplyTo = "in-reply-to";
 inline constexpr std::string_view kOutcome = "outcome";
 inline constexpr std::string_view kError = "error";
@@ -46,6 +49,9 @@ std::optional<int> reply_partition(const Message& command);
 // The command message for one SendCommand of a saga instance: keyed by saga id, every
 // header of docs/protocol.md, the rendered payload as JSON.
 Message command_message(const sagas::Definition& def, const std::string& saga_id, const sagas::SendCommand& send);
+
+// The command's `expires-at`, in ms since the epoch; none when absent or not RFC 3339.
+std::optional<sagas::TimeMs> expires_at(const Message& command);
 
 // W3C traceparent: one trace per saga (from its id), one span per step attempt (from the
 // message id). Deterministic, so a resent command carries the same context.
@@ -71,6 +77,8 @@ Message reply_message(const Message& command, bool success, const sagas::Json& b
 
 // RFC 3339 UTC with milliseconds: 2026-11-23T07:41:43.840Z.
 std::string format_time(sagas::TimeMs ms);
+// The inverse of format_time (any number of fraction digits, 'Z' only); none if malformed.
+std::optional<sagas::TimeMs> parse_time(std::string_view text);
 
 // A lifecycle event as published on the events topic.
 Message event_message(const std::string& topic, const std::string& saga_id, const std::string& saga, int version,

@@ -91,6 +91,7 @@ Participant::Participant(boost::asio::io_context& io, KafkaOptions kafka, std::s
                                         std::make_shared<ParticipantCore>(), nullptr, {}, {}, 1, this})) {
   if (impl_->kafka.group_id == "sagactl") impl_->kafka.group_id = impl_->topic + ".participant";
   impl_->core->count_calls(impl_->options.count_calls);
+  if (impl_->options.clock) impl_->core->use_clock(impl_->options.clock);
 }
 
 Participant::~Participant() { stop(); }

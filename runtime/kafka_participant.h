@@ -32,6 +32,9 @@ struct ParticipantOptions {
   std::shared_ptr<DedupStore> dedup;
   // Count handler calls per idempotency key for calls() (tests; grows with every key).
   bool count_calls = false;
+  // The wall clock a command's `expires-at` is judged by (tests with a manual clock); the
+  // system clock when empty.
+  ParticipantCore::Clock clock;
 };
 
 class Participant {

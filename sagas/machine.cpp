@@ -387,8 +387,10 @@ class Machine {
   }
 
   void send(StepIndex i, CommandKind kind, Attempt attempt, Json payload) {
-    t_.sends.push_back(make_command(def_, inst().id, i, kind, attempt, std::move(payload)));
+    SendCommand cmd = make_command(def_, inst().id, i, kind, attempt, std::move(payload));
     arm_timer(i, kind, TimerKind::attempt_timeout, attempt, command(i, kind).timeout);
+    cmd.expires_at = *rec(i).timer_at;
+    t_.sends.push_back(std::move(cmd));
   }
 
   void send_execute(StepIndex i) {

@@ -69,6 +69,9 @@ struct SendCommand {
   std::string topic;
   std::string command;
   Json payload;
+  // When the orchestrator gives this attempt up (its timeout); 0 when unknown. Participants
+  // skip a command received after it (docs/protocol.md, `expires-at`).
+  TimeMs expires_at = 0;
 };
 // Sets the step's single timer, replacing any earlier one.
 struct ArmTimer {

@@ -76,6 +76,7 @@ class World {
     bus.observer = [this](const Message& m) { published.push_back(m); };
     core_ = std::make_shared<ParticipantCore>();
     core_->count_calls(true);
+    core_->use_clock([this] { return clock->now(); });  // expires-at is the manual clock's
     for (const auto& d : defs_) {
       for (const auto& s : d->steps) {
         topics_.push_back(s.execute.topic);

@@ -161,6 +161,7 @@ class KafkaWorld {
       ParticipantOptions po;
       po.dedup_path = (dir_ / (std::string(service) + ".replies.db")).string();
       po.count_calls = true;
+      po.clock = [this] { return clock ? clock->now() : 0; };  // expires-at is the orchestrator's clock's
       KafkaOptions ko = kafka_options(topic(service) + ".participant");
       ko.warm_topics = {topic("replies")};
       auto p = std::make_unique<Participant>(*io, ko, topic(service), po);

@@ -33,6 +33,7 @@ class EngineUnit : public ::testing::Test {
  protected:
   void SetUp() override {
     spdlog::set_level(spdlog::level::off);
+    core_->use_clock([this] { return clock_.now(); });
     auto compiled = dsl::compile(kSaga, "pair.yaml");
     ASSERT_TRUE(compiled.definition);
     engine_.add(compiled.definition);

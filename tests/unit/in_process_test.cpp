@@ -6,6 +6,7 @@
 #include <boost/asio/io_context.hpp>
 #include <regex>
 
+#include "dsl/compiler.h"
 #include "engine/in_process.h"
 #include "engine/participant.h"
 #include "engine/protocol.h"
@@ -152,6 +153,29 @@ TEST(Protocol, RepliesThatContradictThemselvesOrAreNotObjectsAreRefused) {
   EXPECT_TRUE(protocol::parse_reply(utf8).ok());
 }
 
+TEST(Protocol, ACommandCarriesItsAttemptsDeadlineAsExpiresAtInRfc3339) {
+  auto def = dsl::compile(R"(apiVersion: saga/v1
+saga: shop
+steps:
+  - {name: pay, topic: payments.commands, command: Pay, timeout: 2s}
+)", "shop.yaml");
+  ASSERT_TRUE(def.definition);
+  sagas::SendCommand send = sagas::make_command(*def.definition, "s-1", sagas::StepIndex(0),
+                                                sagas::CommandKind::execute, sagas::Attempt(1), Json::object());
+  EXPECT_EQ(protocol::command_message(*def.definition, "s-1", send).header("expires-at"), nullptr);  // unknown
+  send.expires_at = 1'764'000'000'123;
+  Message m = protocol::command_message(*def.definition, "s-1", send);
+  ASSERT_NE(m.header("expires-at"), nullptr);
+  EXPECT_EQ(*m.header("expires-at"), "2025-11-24T16:00:00.123Z");
+  EXPECT_EQ(protocol::expires_at(m), send.expires_at);
+  EXPECT_EQ(protocol::parse_time("2025-11-24T16:00:00Z"), 1'764'000'000'000);
+  EXPECT_EQ(protocol::parse_time("2025-11-24T16:00:00.1234Z"), 1'764'000'000'123);
+  for (const char* bad : {"", "2025-11-24", "2025-11-24T16:00:00", "2025-11-24T16:00:00.Z", "2025-13-24T16:00:00Z",
+                          "2025-11-24T16:00:00+01:00", "yesterday"}) {
+    EXPECT_FALSE(protocol::parse_time(bad)) << bad;
+  }
+}
+
 TEST(Protocol, TraceparentIsOneTracePerSagaAndOneSpanPerAttempt) {
   std::regex w3c("00-[0-9a-f]{32}-[0-9a-f]{16}-01");
   auto a1 = protocol::traceparent("s-1", "s-1/pay/execute/1");
@@ -217,6 +241,33 @@ TEST(ParticipantCore, ACompensationOfANeverExecutedCommandSucceedsEmptyAndTheCom
   EXPECT_EQ(*late->header("outcome"), "failure");
   EXPECT_NE(late->value.find("compensated before it executed"), std::string::npos);
   EXPECT_EQ(pays, 0);
+}
+
+TEST(ParticipantCore, AnExpiredCommandIsSkippedUnansweredWithoutCallingItsHandler) {
+  spdlog::set_level(spdlog::level::off);
+  ParticipantCore core;
+  std::int64_t now = 1'764'000'000'000;
+  core.use_clock([&] { return now; });
+  int runs = 0;
+  core.on("Pay", [&](const Command&) { return ++runs, Reply::ok(); });
+  Message m = command();
+  m.headers.emplace_back("expires-at", protocol::format_time(now - 1));
+  EXPECT_FALSE(core.handle(m));  // a new consumer group reading an old command
+  EXPECT_EQ(runs, 0);
+  m.headers.back().second = protocol::format_time(now);
+  EXPECT_TRUE(core.handle(m));  // due, not past
+  EXPECT_EQ(runs, 1);
+  Message unreadable = command("execute", "ship");
+  unreadable.headers.emplace_back("expires-at", "not a time");
+  EXPECT_TRUE(core.handle(unreadable));  // an unreadable deadline is no deadline
+  EXPECT_EQ(runs, 2);
+}
+
+TEST(ParticipantCore, AHandlerThrowingAnythingSendsNoReply) {
+  spdlog::set_level(spdlog::level::off);
+  ParticipantCore core;
+  core.on("Pay", [](const Command&) -> Reply { throw 42; });
+  EXPECT_FALSE(core.handle(command()));
 }
 
 TEST(ParticipantCore, AThrowingHandlerSendsNoReplyAndRecordsNothing) {

@@ -55,6 +55,7 @@ TEST(Machine, CommandsCarryIdempotencyKeyAndUniqueMessageIds) {
   EXPECT_EQ(cmd.attempt, Attempt(1));
   ASSERT_EQ(d.last().timers.size(), 1u);
   EXPECT_EQ(d.last().timers[0].at, 1000);  // the step's timeout
+  EXPECT_EQ(cmd.expires_at, 1000);         // the participant is told the same deadline
 }
 
 TEST(Machine, TimeoutRetriesWithBackoffSameKeyNewMessageId) {
@@ -70,6 +71,7 @@ TEST(Machine, TimeoutRetriesWithBackoffSameKeyNewMessageId) {
   EXPECT_EQ(d.last().sends[0].attempt, Attempt(2));
   EXPECT_EQ(d.last().sends[0].message_id, "sid/a/execute/2");
   EXPECT_EQ(d.last().sends[0].idempotency_key, "sid/a/execute");
+  EXPECT_EQ(d.last().sends[0].expires_at, 2100);  // each attempt its own deadline
   d.fire("a");  // attempt 2 times out at 2100
   EXPECT_EQ(d.last().timers[0].at, 2300);  // exponential: 200ms
 }

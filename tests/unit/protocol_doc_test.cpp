@@ -54,6 +54,7 @@ TEST(ProtocolDoc, EveryCommandHeaderHasARowInTheCommandsTable) {
   send.idempotency_key = "id/a/execute";
   send.topic = "t";
   send.command = "DoA";
+  send.expires_at = 1'764'000'000'000;
   auto command = saga::protocol::command_message(*def, "id", send);
   std::string commands = section(doc(), "Commands");
   ASSERT_FALSE(commands.empty()) << "docs/protocol.md has no \"## Commands\" section";
