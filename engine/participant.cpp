@@ -68,7 +68,7 @@ std::optional<Message> ParticipantCore::handle(const Message& message) {
     return std::nullopt;
   }
   if (auto expires = protocol::expires_at(message); expires && now_() > *expires) {
-    spdlog::info("participant: skipping saga={} step={} key={}: it expired at {} ({} ms ago), the orchestrator has "
+    spdlog::info("participant: saga={} step={} key={}: skipped, it expired at {} ({} ms ago); the orchestrator has "
                  "timed that attempt out",
                  cmd->saga_id, cmd->step, cmd->idempotency_key, protocol::format_time(*expires), now_() - *expires);
     return std::nullopt;

@@ -5,12 +5,13 @@
 //
 //   order-services --brokers HOST:PORT [--service all|inventory|payments|billing|orders|shipping]
 //                  [--fail COMMAND]... [--silent COMMAND]... [--twice COMMAND]...
-//                  [--decline-over AMOUNT] [--state-dir DIR]
+//                  [--decline-over AMOUNT] [--state-dir DIR] [--group-prefix P]
 //
 //   --fail C     answer C with a business failure
 //   --silent C   run C but never answer (the orchestrator times out and retries)
 //   --twice C    answer C twice (the orchestrator ignores the duplicate)
 //   --decline-over N   payments declines a charge above N (default 1000)
+//   --group-prefix P   consumer groups P<service>-service (a new prefix reads the topics from the start)
 //
 // Each service keeps its replies by idempotency key in DIR/<topic>.replies.db, so a repeated
 // command is answered from memory. Runs until SIGINT/SIGTERM.
@@ -53,7 +54,7 @@ sagas::Json field(const char* name, std::string value) {
 int usage(const char* why) {
   std::cerr << "order-services: " << why
             << "\nusage: order-services --brokers HOST:PORT [--service NAME] [--fail CMD] [--silent CMD] "
-               "[--twice CMD] [--decline-over N] [--state-dir DIR]\n";
+               "[--twice CMD] [--decline-over N] [--state-dir DIR] [--group-prefix P]\n";
   return 1;
 }
 
@@ -63,6 +64,7 @@ int main(int argc, char** argv) {
   std::string brokers;
   std::string only = "all";
   std::string state_dir = ".";
+  std::string group_prefix;
   double decline_over = 1000;
   std::set<std::string> fail, silent, twice;
   for (int i = 1; i < argc; ++i) {
@@ -72,6 +74,7 @@ int main(int argc, char** argv) {
     if (a == "--brokers") brokers = v;
     else if (a == "--service") only = v;
     else if (a == "--state-dir") state_dir = v;
+    else if (a == "--group-prefix") group_prefix = v;
     else if (a == "--fail") fail.insert(v);
     else if (a == "--silent") silent.insert(v);
     else if (a == "--twice") twice.insert(v);
@@ -87,7 +90,7 @@ int main(int argc, char** argv) {
     if (only != "all" && only != s.name) continue;
     saga::KafkaOptions kafka;
     kafka.brokers = brokers;
-    kafka.group_id = std::string(s.name) + "-service";
+    kafka.group_id = group_prefix + s.name + "-service";
     kafka.consume = saga::KafkaOptions::Consume::assign;
     kafka.fetch_wait_max_ms = 5;
     kafka.warm_topics = {"order-fulfilment.replies"};

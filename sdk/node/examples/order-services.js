@@ -5,12 +5,13 @@
 //
 //   order-services.js --brokers HOST:PORT [--service all|inventory|payments|billing|orders|shipping]
 //                     [--fail COMMAND]... [--silent COMMAND]... [--twice COMMAND]...
-//                     [--decline-over AMOUNT] [--state-dir DIR]
+//                     [--decline-over AMOUNT] [--state-dir DIR] [--group-prefix P]
 //
 //   --fail C          answer C with a business failure
 //   --silent C        run C but never answer (the orchestrator times out and retries)
 //   --twice C         answer C twice (the orchestrator ignores the duplicate)
 //   --decline-over N  payments declines a charge above N (default 1000)
+//   --group-prefix P  consumer groups P<service>-service (a new prefix reads the topics from the start)
 //
 // Each service keeps its replies by idempotency key in DIR/<topic>.replies.jsonl. Runs until
 // SIGINT/SIGTERM.
@@ -27,7 +28,7 @@ const SERVICES = {
   shipping: ['shipping.commands', ['Ship']],
 };
 const USAGE = 'usage: order-services.js --brokers HOST:PORT [--service NAME] [--fail CMD] [--silent CMD] ' +
-  '[--twice CMD] [--decline-over N] [--state-dir DIR]';
+  '[--twice CMD] [--decline-over N] [--state-dir DIR] [--group-prefix P]';
 
 function usage(why) {
   console.error(`order-services: ${why}\n${USAGE}`);
@@ -47,6 +48,7 @@ function parse(argv) {
         twice: { type: 'string', multiple: true, default: [] },
         'decline-over': { type: 'string', default: '1000' },
         'state-dir': { type: 'string', default: '.' },
+        'group-prefix': { type: 'string', default: '' },
         help: { type: 'boolean', short: 'h' },
       },
     }).values;
@@ -90,7 +92,7 @@ async function main() {
     const p = new Participant({
       brokers: args.brokers,
       topics: topic,
-      group: `${name}-service`,
+      group: `${args['group-prefix']}${name}-service`,
       replyLog: path.join(args['state-dir'], `${topic}.replies.jsonl`),
       replyCopies: copies,
     });

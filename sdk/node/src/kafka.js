@@ -10,6 +10,10 @@
 // (acks=all) before the command's offset is committed, so a crash between the two repeats
 // the command and the reply log answers it with the recorded reply. Membership is kafkajs's
 // consumer group: replicas of a service share the partitions.
+//
+// A handler's bug never stops the service (see core.js); a consumer that crashes for good
+// (kafkajs gives up on it) ends the process with status 1, so a supervisor restarts it,
+// instead of leaving it up and consuming nothing.
 const { Kafka, Partitioners, logLevel } = require('kafkajs');
 const { ParticipantCore, FileReplyLog } = require('./core');
 const { decodeHeaders, readCommand } = require('./protocol');
@@ -39,7 +43,9 @@ class Participant {
   // options: brokers (string or array), topics (string or array), group (default
   // "<first topic>.participant"), replyLog (a path, or an object with find/put; default
   // "<first topic>.replies.jsonl"), fetchWaitMs, sessionTimeoutMs, clientId, logger,
-  // kafka (extra kafkajs client options, e.g. ssl, sasl), replyCopies (cmd => n: a
+  // kafka (extra kafkajs client options, e.g. ssl, sasl), handlerTimeoutMs (how long a handler
+  // may run, default 30 s; null: no deadline), onCrash (error => ..., called when the consumer
+  // crashed for good; default: log and exit the process with status 1), replyCopies (cmd => n: a
   // fault-injection hook for demos and tests: 0 runs the command but never answers, 2 answers twice).
   constructor(options) {
     const topics = [].concat(options.topics || []);
@@ -51,7 +57,12 @@ class Participant {
     this.group = options.group || `${topics[0]}.participant`;
     const replyLog = options.replyLog === undefined ? `${topics[0]}.replies.jsonl` : options.replyLog;
     this.replyLog = typeof replyLog === 'string' ? new FileReplyLog(replyLog) : replyLog;
-    this.core = new ParticipantCore(this.replyLog, this.logger);
+    this.core = new ParticipantCore(this.replyLog, this.logger, { handlerTimeoutMs: options.handlerTimeoutMs });
+    this.onCrash = options.onCrash || ((error) => {
+      this.logger.error(`sagactl participant: exiting with status 1 so that a supervisor restarts the service ` +
+        `(${error && error.message})`);
+      process.exit(1);
+    });
     this.replyCopies = options.replyCopies;
     const client = {
       clientId: options.clientId || this.group,
@@ -66,6 +77,19 @@ class Participant {
       maxWaitTimeInMs: options.fetchWaitMs ?? DEFAULT_FETCH_WAIT_MS,
       sessionTimeout: options.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS,
       heartbeatInterval: HEARTBEAT_INTERVAL_MS,
+      // A failure kafkajs's own retries did not cure ends the consumer (CRASH, restart false),
+      // and onCrash the process: a restart from a clean state beats a consumer that loops.
+      retry: { restartOnFailure: async () => false },
+    });
+    this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
+      if (payload.restart) {
+        this.logger.warn(`sagactl participant: the consumer of ${this.topics} failed and restarts: ${payload.error.message}`);
+        return;
+      }
+      if (this.stopping) return;
+      this.logger.error(`sagactl participant: the consumer of ${this.topics} crashed and will not restart: ` +
+        `${payload.error && payload.error.message}`);
+      this.onCrash(payload.error);
     });
     // Not idempotent: kafkajs's idempotent producer needs a controller broker the development
     // broker does not name; duplicates of a reply are harmless (the orchestrator ignores them).

@@ -14,6 +14,8 @@ const header = Object.freeze({
   replyTo: 'reply-to',
   attempt: 'attempt',
   traceparent: 'traceparent',
+  // When the orchestrator gives the attempt up (RFC 3339 UTC): a command received later is skipped.
+  expiresAt: 'expires-at',
   // The partition of reply-to the reply goes to (decimal), set by a cluster of orchestrators;
   // Spring Kafka's name for the same (a 4-byte big-endian int) is accepted too.
   replyPartition: 'reply-partition',
@@ -62,6 +64,18 @@ function replyPartition(rawHeaders) {
   return decimalPartition(spring.toString('utf8'));
 }
 
+const RFC3339_UTC = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?[Zz]$/;
+
+// An RFC 3339 UTC time ("2026-12-05T09:14:03.250Z") in ms since the epoch; undefined if malformed.
+function parseTime(text) {
+  const m = RFC3339_UTC.exec(text || '');
+  if (m === null) return undefined;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number);
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return undefined;
+  const millis = Number((m[7] || '0').slice(0, 3).padEnd(3, '0'));
+  return Date.UTC(year, month - 1, day, hour, minute, second, millis);
+}
+
 // A command as the handler sees it; throws ProtocolError saying what is missing or malformed.
 function readCommand(headers, value) {
   for (const name of REQUIRED) {
@@ -92,6 +106,7 @@ function readCommand(headers, value) {
     idempotencyKey: headers[header.idempotencyKey],
     attempt,
     payload,
+    expiresAt: parseTime(headers[header.expiresAt]),  // ms since the epoch; undefined: no deadline
   });
 }
 
@@ -121,4 +136,4 @@ function replyMessage(headers, key, reply, partition) {
   return message;
 }
 
-module.exports = { header, ProtocolError, decodeHeaders, readCommand, executeKey, Reply, replyMessage, replyPartition };
+module.exports = { header, ProtocolError, decodeHeaders, parseTime, readCommand, executeKey, Reply, replyMessage, replyPartition };

@@ -102,6 +102,71 @@ test('a handler that throws sends nothing and records nothing', async () => {
   assert.match(errors[0], /database down/);
 });
 
+test('a handler returning something that is not a Reply is logged, unanswered, and the next command is served', async () => {
+  const log = new MemoryReplyLog();
+  const errors = [];
+  const core = new ParticipantCore(log, { warn: () => {}, error: (m) => errors.push(m) });
+  for (const wrong of [{ ok: true }, undefined, null, 'done', [1]]) {
+    core.on('Reserve', async () => wrong);
+    assert.strictEqual(await core.handle(command()), null);
+    assert.match(errors.at(-1), /saga=s-1 step=reserve key=s-1\/reserve\/execute: .* not a Reply/);
+  }
+  assert.strictEqual(log.find('s-1/reserve/execute'), undefined);
+  core.on('Reserve', () => Reply.ok());  // a plain function is fine too
+  assert.notStrictEqual(await core.handle(command()), null);
+});
+
+test('a handler past its deadline is left running, and its late success answers the next attempt', async () => {
+  const log = new MemoryReplyLog();
+  const lines = [];
+  const core = new ParticipantCore(log, { warn: (m) => lines.push(m), error: (m) => lines.push(m) },
+    { handlerTimeoutMs: 50 });
+  let release;
+  const released = new Promise((resolve) => { release = resolve; });
+  let calls = 0;
+  core.on('Reserve', async () => { calls += 1; await released; return Reply.ok({ late: true }); });
+  core.on('Ship', async () => Reply.ok({ shipped: true }));
+  assert.strictEqual(await core.handle(command()), null);
+  assert.match(lines.at(-1), /did not return within 50 ms/);
+  const shipped = await core.handle(command({ step: 'ship', name: 'Ship' }));
+  assert.deepStrictEqual(JSON.parse(shipped.value), { shipped: true });
+  assert.strictEqual(await core.handle(command({ attempt: 2, messageId: 'm-2' })), null);
+  assert.match(lines.at(-1), /still running/);
+  release();
+  await released;
+  await new Promise((resolve) => { setImmediate(resolve); });
+  const third = await core.handle(command({ attempt: 3, messageId: 'm-3' }));
+  assert.deepStrictEqual(JSON.parse(third.value), { late: true });
+  assert.strictEqual(calls, 1);
+});
+
+test('an expired command is skipped without calling its handler', async () => {
+  const now = Date.UTC(2025, 10, 24, 16, 0, 0, 0);
+  const lines = [];
+  const core = new ParticipantCore(new MemoryReplyLog(), { info: (m) => lines.push(m), warn: () => {}, error: () => {} },
+    { now: () => now });
+  let calls = 0;
+  core.on('Reserve', () => { calls += 1; return Reply.ok(); });
+  const old = command();
+  old.headers['expires-at'] = Buffer.from('2025-11-24T15:59:59.999Z');
+  assert.strictEqual(await core.handle(old), null);
+  assert.match(lines[0], /skipped, it expired at 2025-11-24T15:59:59.999Z/);
+  assert.strictEqual(calls, 0);
+  const due = command();
+  due.headers['expires-at'] = Buffer.from('2025-11-24T16:00:00.000Z');
+  assert.notStrictEqual(await core.handle(due), null);
+  assert.strictEqual(calls, 1);
+});
+
+test('expires-at reads as RFC 3339 UTC', () => {
+  const { parseTime } = require('../src/protocol');
+  assert.strictEqual(parseTime('2025-11-24T16:00:00.123Z'), 1764000000123);
+  assert.strictEqual(parseTime('2025-11-24T16:00:00Z'), 1764000000000);
+  for (const bad of ['', '2025-11-24', '2025-11-24T16:00:00', '2025-13-24T16:00:00Z', '2025-11-24T16:00:00+01:00']) {
+    assert.strictEqual(parseTime(bad), undefined, bad);
+  }
+});
+
 test('an unknown command is answered with a failure; a message that is not a command gets nothing', async () => {
   const warnings = [];
   const core = new ParticipantCore(new MemoryReplyLog(), { warn: (m) => warnings.push(m), error: () => {} });

@@ -147,3 +147,66 @@ test('brokers that are not there are said once, and start() resolves when they c
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a handler that throws or returns no Reply leaves the consumer serving; a consumer that crashes for good calls onCrash', {
+  skip: !process.env.SAGACTL_BIN && 'SAGACTL_BIN is not set (ctest sets it)', timeout: 120000,
+}, async () => {
+  const { broker, bootstrap } = await startBroker();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sagactl-node-bugs-'));
+  const kafka = new Kafka({ brokers: [bootstrap], logLevel: logLevel.NOTHING });
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  const reader = kafka.consumer({ groupId: 'test-bugs-reader', maxWaitTimeInMs: 10 });
+  const replies = [];
+  const errors = [];
+  const logger = { ...quiet, error: (m) => errors.push(m) };
+  const send = (topic, messageId, attempt) => producer.send({ topic, messages: [{
+    key: 's-1', value: '{}', headers: {
+      'saga-id': 's-1', 'saga-step': 'reserve', 'saga-action': 'execute', 'saga-command': 'Reserve',
+      'message-id': messageId, 'idempotency-key': 's-1/reserve/execute', 'reply-to': 'bugs.replies',
+      attempt: String(attempt),
+    } }] });
+  const waitFor = async (what, done) => {
+    const until = Date.now() + DEADLINE_MS;
+    while (!done()) {
+      assert.ok(Date.now() < until, `${what} within the deadline; errors: ${errors.join('\n')}`);
+      await new Promise((r) => setTimeout(r, 50));  // a condition poll
+    }
+  };
+  const buggy = new Participant({ brokers: bootstrap, topics: 'bugs.commands', group: 'bugs',
+    replyLog: path.join(dir, 'bugs.jsonl'), logger });
+  buggy.on('Reserve', async (c) => {
+    if (c.attempt === 1) throw new Error('a bug');
+    if (c.attempt === 2) return { reservationId: 'r-1' };  // forgot Reply.ok
+    return Reply.ok({ reservationId: 'r-1' });
+  });
+  let crashed;
+  const crashing = new Participant({ brokers: bootstrap, topics: 'crash.commands', group: 'crash',
+    replyLog: path.join(dir, 'crash.jsonl'), logger, kafka: { retry: { retries: 0 } },
+    replyCopies: () => { throw new Error('the service itself is broken'); },
+    onCrash: (e) => { crashed = e; } });
+  crashing.on('Reserve', () => Reply.ok());
+  try {
+    await producer.connect();
+    await reader.connect();
+    await reader.subscribe({ topic: 'bugs.replies', fromBeginning: true });
+    await reader.run({ eachMessage: async ({ message }) => { replies.push(message.headers['in-reply-to'].toString()); } });
+    await buggy.start();
+    await crashing.start();
+    for (const n of [1, 2, 3]) await send('bugs.commands', `m-${n}`, n);
+    await waitFor('the third attempt is answered', () => replies.length > 0);
+    assert.deepStrictEqual(replies, ['m-3']);
+    assert.ok(errors.some((e) => e.includes('threw') && e.includes('a bug')), errors.join('\n'));
+    assert.ok(errors.some((e) => e.includes('not a Reply')), errors.join('\n'));
+    await send('crash.commands', 'c-1', 1);
+    await waitFor('onCrash is called', () => crashed !== undefined);
+    assert.match(crashed.message, /the service itself is broken/);
+    assert.ok(errors.some((e) => e.includes('crashed and will not restart')), errors.join('\n'));
+  } finally {
+    await buggy.stop(2000);
+    await crashing.stop(2000);
+    await reader.disconnect();
+    await producer.disconnect();
+    broker.kill('SIGTERM');
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -4,12 +4,14 @@ shipping. The same flags as the C++ `order-services`:
 
   order_services.py --brokers HOST:PORT [--service all|inventory|payments|billing|orders|shipping]
                     [--fail COMMAND]... [--silent COMMAND]... [--twice COMMAND]...
-                    [--decline-over AMOUNT] [--state-dir DIR] [--property KEY=VALUE]...
+                    [--decline-over AMOUNT] [--state-dir DIR] [--group-prefix P]
+                    [--property KEY=VALUE]...
 
   --fail C          answer C with a business failure
   --silent C        run C but never answer (the orchestrator times out and retries)
   --twice C         answer C twice (the orchestrator ignores the duplicate)
   --decline-over N  payments declines a charge above N (default 1000)
+  --group-prefix P  consumer groups P<service>-service (a new prefix reads the topics from the start)
   --property K=V    a librdkafka property for the Kafka clients (e.g. partitioner=murmur2_random,
                     the Java client's partitioner)
 
@@ -47,6 +49,7 @@ def parse_args(argv):
     p.add_argument("--silent", action="append", default=[], metavar="COMMAND", help="run COMMAND, never answer")
     p.add_argument("--twice", action="append", default=[], metavar="COMMAND", help="answer COMMAND twice")
     p.add_argument("--decline-over", type=float, default=1000, metavar="N", help="decline charges above N")
+    p.add_argument("--group-prefix", default="", metavar="P", help="consumer groups are P<service>-service")
     p.add_argument("--state-dir", default=".", metavar="DIR", help="where the reply logs are kept")
     p.add_argument("--property", action="append", default=[], metavar="KEY=VALUE",
                    help="a librdkafka property for the Kafka clients, e.g. partitioner=murmur2_random")
@@ -92,7 +95,7 @@ def main(argv):
         p = Participant(
             args.brokers,
             topic,
-            group=f"{name}-service",
+            group=f"{args.group_prefix}{name}-service",
             consume="assign",
             reply_log=os.path.join(args.state_dir, f"{topic}.replies.db"),
             warm_topics=[REPLY_TOPIC],

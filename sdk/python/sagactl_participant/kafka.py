@@ -12,8 +12,8 @@ Each batch of commands is handled in order, the replies are produced and their d
 awaited, and only then are the commands' offsets committed: a crash between the two repeats
 the commands, and the reply log answers them with the recorded replies.
 
-Threading: run() and the handlers run on the calling thread; stop() may be called from any
-thread or a signal handler.
+Threading: run() consumes on the calling thread; handlers run on a worker thread (one at a
+time, in order; see handler_timeout); stop() may be called from any thread or a signal handler.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Tuple, Union
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_STORED, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
-from .core import Handler, ParticipantCore, ReplyLog, SqliteReplyLog
+from .core import DEFAULT_HANDLER_TIMEOUT_SECONDS, Handler, ParticipantCore, ReplyLog, SqliteReplyLog
 from .protocol import Command, OutgoingReply, decode_headers, read_command
 
 log = logging.getLogger("sagactl_participant")
@@ -67,6 +67,10 @@ class Participant:
     topics directly (one instance per service; restarts consume at once, nothing to wait out),
     still committing offsets to `group`.
 
+    handler_timeout: how long a handler may run, seconds (None: no deadline, handlers then run
+    on run()'s thread); one that overruns, raises or returns something that is not a Reply is
+    logged and its command left unanswered (docs/protocol.md, "A handler's bug is silence too").
+
     reply_copies(command) -> int is a fault-injection hook for demos and tests: how many
     copies of the reply go out (0: run the command but never answer; 2: answer twice).
     """
@@ -85,6 +89,7 @@ class Participant:
         properties: Optional[Dict[str, str]] = None,
         reply_copies: Optional[Callable[[Command], int]] = None,
         shutdown_timeout: float = DEFAULT_SHUTDOWN_SECONDS,
+        handler_timeout: Optional[float] = DEFAULT_HANDLER_TIMEOUT_SECONDS,
     ) -> None:
         self.topics: List[str] = [topics] if isinstance(topics, str) else list(topics)
         if not self.topics:
@@ -95,7 +100,7 @@ class Participant:
         if reply_log is None:
             reply_log = f"{self.topics[0]}.replies.db"
         self._log = SqliteReplyLog(reply_log) if isinstance(reply_log, str) else reply_log
-        self.core = ParticipantCore(self._log)
+        self.core = ParticipantCore(self._log, handler_timeout=handler_timeout)
         self._consume_mode = consume
         self._shutdown_timeout = shutdown_timeout
         self.brokers = brokers

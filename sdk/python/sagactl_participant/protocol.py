@@ -7,6 +7,8 @@ reply. The header names are the contract; tests check them against the engine's.
 from __future__ import annotations
 
 import json
+import re
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
@@ -22,6 +24,8 @@ IDEMPOTENCY_KEY = "idempotency-key"
 REPLY_TO = "reply-to"
 ATTEMPT = "attempt"
 TRACEPARENT = "traceparent"
+# When the orchestrator gives the attempt up (RFC 3339 UTC): a command received later is skipped.
+EXPIRES_AT = "expires-at"
 # The partition of reply-to the reply goes to (decimal text); a cluster of orchestrators sets
 # it so that the reply reaches the node working the saga. Spring Kafka's name for the same
 # (a 4-byte big-endian int) is accepted too.
@@ -56,6 +60,7 @@ class Command:
     idempotency_key: str
     attempt: int
     payload: Any
+    expires_at: Optional[float] = None  # seconds since the epoch; None: no deadline
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,22 @@ def reply_partition(headers: Mapping[str, str]) -> Optional[int]:
     return _decimal_partition(spring)
 
 
+_RFC3339_UTC = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?[Zz]")
+
+
+def parse_time(text: str) -> Optional[float]:
+    """An RFC 3339 UTC time ("2026-12-05T09:14:03.250Z") as seconds since the epoch; None if malformed."""
+    m = _RFC3339_UTC.fullmatch(text or "")
+    if m is None:
+        return None
+    try:
+        at = datetime(*(int(g) for g in m.groups()[:6]), tzinfo=timezone.utc)
+    except ValueError:
+        return None
+    fraction = m.group(7) or "0"
+    return at.timestamp() + int(fraction[:3].ljust(3, "0")) / 1000.0
+
+
 def read_command(headers: Mapping[str, str], value: Optional[bytes]) -> Command:
     """Reads a command message; ProtocolError says what is missing or malformed."""
     for name in REQUIRED_COMMAND_HEADERS:
@@ -143,6 +164,7 @@ def read_command(headers: Mapping[str, str], value: Optional[bytes]) -> Command:
         idempotency_key=headers[IDEMPOTENCY_KEY],
         attempt=attempt,
         payload=payload,
+        expires_at=parse_time(headers.get(EXPIRES_AT, "")),
     )
 
 

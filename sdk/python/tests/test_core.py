@@ -4,6 +4,8 @@ import json
 import os
 import sys
 import tempfile
+import threading
+import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -137,10 +139,69 @@ class ParticipantCoreTest(unittest.TestCase):
             self.assertIsNone(self.core.handle(headers, key, b"{not json"))
         self.assertIn("not JSON", logs.output[0])
 
-    def test_a_handler_returning_something_else_is_a_programming_error(self):
-        self.core.on("Reserve", lambda c: {"ok": True})
-        with self.assertRaises(TypeError):
-            self.core.handle(*command())
+    def test_a_handler_returning_something_else_is_logged_and_left_unanswered(self):
+        for wrong in ({"ok": True}, None, "done"):
+            self.core.on("Reserve", lambda c, wrong=wrong: wrong)
+            with self.assertLogs("sagactl_participant", "ERROR") as logs:
+                self.assertIsNone(self.core.handle(*command()))
+            self.assertIn("saga=s-1 step=reserve key=s-1/reserve/execute", logs.output[0])
+            self.assertIn(f"returned {type(wrong).__name__}, not a Reply", logs.output[0])
+            self.assertIsNone(self.core.reply_log.find("s-1/reserve/execute"))
+        self.core.on("Reserve", lambda c: Reply.ok())
+        self.assertIsNotNone(self.core.handle(*command()), "the next command is served")
+
+    def test_a_handler_past_its_deadline_is_left_running_and_its_late_success_answers_the_next_attempt(self):
+        core = ParticipantCore(MemoryReplyLog(), handler_timeout=0.05)
+        release = threading.Event()
+        calls = [0]
+
+        def slow(c):
+            calls[0] += 1
+            release.wait(10)
+            return Reply.ok({"late": True})
+
+        core.on("Reserve", slow)
+        core.on("Ship", lambda c: Reply.ok({"shipped": True}))
+        with self.assertLogs("sagactl_participant", "ERROR") as logs:
+            self.assertIsNone(core.handle(*command()))
+        self.assertIn("did not return within 0.05s", logs.output[0])
+        shipped = core.handle(*command(step="ship", command_name="Ship"))
+        self.assertEqual(json.loads(shipped.value), {"shipped": True}, "the next command is not stalled")
+        with self.assertLogs("sagactl_participant", "WARNING") as logs:
+            self.assertIsNone(core.handle(*command(attempt=2, message_id="m-2")), "still running: no second run")
+        self.assertIn("still running", logs.output[0])
+        release.set()
+        deadline = time.monotonic() + 10
+        while core.reply_log.find("s-1/reserve/execute") is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        third = core.handle(*command(attempt=3, message_id="m-3"))
+        self.assertEqual(json.loads(third.value), {"late": True})
+        self.assertEqual(calls[0], 1)
+
+    def test_handlers_run_on_the_consuming_thread_without_a_deadline(self):
+        core = ParticipantCore(MemoryReplyLog(), handler_timeout=None)
+        core.on("Reserve", lambda c: Reply.ok({"thread": threading.current_thread().name}))
+        out = core.handle(*command())
+        self.assertEqual(json.loads(out.value), {"thread": threading.current_thread().name})
+
+    def test_an_expired_command_is_skipped_without_calling_its_handler(self):
+        now = [1_764_000_000.0]
+        core = ParticipantCore(MemoryReplyLog(), clock=lambda: now[0])
+        handler = Counting(Reply.ok())
+        core.on("Reserve", handler)
+        headers, key, value = command()
+        with self.assertLogs("sagactl_participant", "INFO") as logs:
+            self.assertIsNone(core.handle({**headers, "expires-at": "2025-11-24T15:59:59.999Z"}, key, value))
+        self.assertIn("skipped, it expired at 2025-11-24T15:59:59.999Z", logs.output[0])
+        self.assertEqual(handler.calls, 0)
+        self.assertIsNotNone(core.handle({**headers, "expires-at": "2025-11-24T16:00:00.000Z"}, key, value), "due")
+        self.assertEqual(handler.calls, 1)
+
+    def test_expires_at_reads_as_rfc3339_utc(self):
+        self.assertEqual(protocol.parse_time("2025-11-24T16:00:00.123Z"), 1_764_000_000.123)
+        self.assertEqual(protocol.parse_time("2025-11-24T16:00:00Z"), 1_764_000_000.0)
+        for bad in ("", "2025-11-24", "2025-11-24T16:00:00", "2025-13-24T16:00:00Z", "2025-11-24T16:00:00+01:00"):
+            self.assertIsNone(protocol.parse_time(bad), bad)
 
 
 class ProtocolDocTest(unittest.TestCase):
@@ -151,7 +212,7 @@ class ProtocolDocTest(unittest.TestCase):
         commands = doc[doc.index("\n## Commands"):doc.index("\n## Replies")]
         replies = doc[doc.index("\n## Replies"):doc.index("\n## What a participant")]
         for name in protocol.REQUIRED_COMMAND_HEADERS + (protocol.SAGA_NAME, protocol.ATTEMPT, protocol.TRACEPARENT,
-                                                         protocol.REPLY_PARTITION, protocol.SPRING_REPLY_PARTITION):
+                                                         protocol.EXPIRES_AT, protocol.REPLY_PARTITION, protocol.SPRING_REPLY_PARTITION):
             self.assertIn(f"| `{name}` |", commands)
         out = ParticipantCore().handle(*command(command_name="Nope"))
         for name, _ in out.headers:

@@ -75,21 +75,22 @@ class KafkaParticipantTest(unittest.TestCase):
             self.reader.close()
         self.dir.cleanup()
 
-    def serve(self):
+    def serve(self, reserve=None):
         p = Participant(self.bootstrap, self.commands, group="inventory", consume="assign",
                         reply_log=os.path.join(self.dir.name, "replies.db"), warm_topics=[self.replies])
 
-        @p.on("Reserve")
-        def reserve(cmd):
+        def default_reserve(cmd):
             self.calls += 1
             return Reply.ok({"reservationId": "r-" + cmd.payload["orderId"]})
+
+        p.on("Reserve", reserve or default_reserve)
 
         t = threading.Thread(target=p.run, daemon=True)
         t.start()
         return p, t
 
-    def send(self, message_id, attempt):
-        headers = {"saga-id": "s-1", "saga-name": "order", "saga-version": "1", "saga-step": "reserve",
+    def send(self, message_id, attempt, **extra):
+        headers = {**extra,"saga-id": "s-1", "saga-name": "order", "saga-version": "1", "saga-step": "reserve",
                    "saga-action": "execute", "saga-command": "Reserve", "message-id": message_id,
                    "idempotency-key": "s-1/reserve/execute", "reply-to": self.replies, "attempt": str(attempt)}
         self.producer.produce(self.commands, key=b"s-1", value=json.dumps({"orderId": "o-1"}).encode(),
@@ -123,6 +124,32 @@ class KafkaParticipantTest(unittest.TestCase):
         self.assertEqual(self.calls, 1, "the restarted participant answered from its reply log")
         p.stop()
         t.join(DEADLINE_SECONDS)
+
+    def test_handler_bugs_leave_the_participant_serving_and_an_expired_command_is_skipped(self):
+        def buggy(cmd):
+            if cmd.attempt == 1:
+                raise RuntimeError("a bug")
+            if cmd.attempt == 2:
+                return {"reservationId": "r-1"}  # forgot Reply.ok
+            self.calls += 1
+            return Reply.ok({"reservationId": "r-1"})
+
+        with self.assertLogs("sagactl_participant", "INFO") as logs:
+            p, t = self.serve(buggy)
+            self.send("m-1", 1)
+            self.send("m-2", 2)
+            self.send("m-3", 3, **{"expires-at": "2020-01-01T00:00:00.000Z"})  # long given up
+            self.send("m-4", 4, **{"expires-at": "2999-01-01T00:00:00.000Z"})
+            headers, body = self.next_reply()
+            p.stop()
+            t.join(DEADLINE_SECONDS)
+        self.assertEqual(headers["in-reply-to"], "m-4", "the first reply is the fourth attempt's")
+        self.assertEqual(self.calls, 1)
+        text = "\n".join(logs.output)
+        self.assertIn("raised; not replying", text)
+        self.assertIn("returned dict, not a Reply", text)
+        self.assertIn("skipped, it expired at 2020-01-01T00:00:00.000Z", text)
+        self.assertFalse(t.is_alive())
 
     def test_a_participant_finds_the_broker_again_after_the_broker_restarts_on_its_port(self):
         port = free_port()
