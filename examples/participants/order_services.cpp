@@ -83,6 +83,12 @@ int main(int argc, char** argv) {
   }
   if (brokers.empty()) return usage("--brokers is required (sagactl dev-broker prints one)");
   spdlog::set_default_logger(spdlog::stderr_color_mt("order-services"));
+  std::error_code made;
+  std::filesystem::create_directories(state_dir, made);
+  if (made) {
+    std::cerr << "order-services: cannot create --state-dir " << state_dir << ": " << made.message() << "\n";
+    return 1;
+  }
 
   boost::asio::io_context io;
   std::vector<std::unique_ptr<saga::Participant>> running;
