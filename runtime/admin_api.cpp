@@ -83,9 +83,10 @@ void AdminApi::handle(const HttpRequest& req, const std::function<void(HttpRespo
   if (!token_.empty() && !bearer_matches(req.authorization, token_)) {
     HttpResponse r = error_response(401, req.authorization.empty()
                                              ? "this endpoint needs the admin token: send Authorization: Bearer "
-                                               "TOKEN (sagactl sends admin.token from its configuration)"
-                                             : "the admin token does not match: check admin.token (or "
-                                               "admin.token_file, SAGACTL_ADMIN_TOKEN) against the orchestrator's");
+                                               "TOKEN; sagactl sends the one its --admin-token-file, "
+                                               "SAGACTL_ADMIN_TOKEN or admin.token_file names"
+                                             : "the admin token does not match: give sagactl the orchestrator's "
+                                               "(--admin-token-file, SAGACTL_ADMIN_TOKEN or admin.token_file)");
     r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"sagactl\"");
     return respond(std::move(r));
   }

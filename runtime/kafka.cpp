@@ -93,16 +93,20 @@ struct KafkaTransport::Impl {
   // Topic handles of the warm topics: "locally known", so one metadata request covers them all.
   std::vector<kafka::TopicPtr> warm_handles;
 
+  // Records whether any broker answers; a change is logged once, naming the brokers (the
+  // clients' own connection failures are debug lines: they repeat for every retry).
   void mark_up(bool now_up) {
     up = now_up;
     if (now_up) {
-      down_since_ms = 0;
+      if (down_since_ms.exchange(0) != 0) spdlog::info("kafka: brokers {} answer again", options.brokers);
       return;
     }
     std::int64_t expected = 0;
     auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                    std::chrono::system_clock::now().time_since_epoch()).count();
-    down_since_ms.compare_exchange_strong(expected, now);
+    if (down_since_ms.compare_exchange_strong(expected, now)) {
+      spdlog::warn("kafka: brokers {} unreachable; retrying until they answer", options.brokers);
+    }
   }
 
   std::unique_ptr<kafka::CatchUp> catch_up;  // created with the consumer
@@ -232,7 +236,10 @@ struct KafkaTransport::Impl {
   static void on_error(rd_kafka_t*, int err, const char* reason, void* opaque) {
     auto* self = static_cast<Impl*>(opaque);
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) self->mark_up(false);
-    spdlog::warn("kafka: {} ({})", reason, rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)));
+    // A connection that failed is retried by the client, and said by mark_up when it matters.
+    bool connection = err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || err == RD_KAFKA_RESP_ERR__TRANSPORT;
+    spdlog::log(connection ? spdlog::level::debug : spdlog::level::warn, "kafka: {} ({})", reason,
+                rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)));
   }
 
   // Delivery reports run inside rd_kafka_poll: on the producer poller, or in flush().
@@ -254,6 +261,7 @@ struct KafkaTransport::Impl {
 
   static void on_log(const rd_kafka_t*, int level, const char* fac, const char* buf) {
     auto lvl = level <= 3 ? spdlog::level::err : level <= 5 ? spdlog::level::warn : spdlog::level::debug;
+    if (std::string_view(fac) == "FAIL") lvl = spdlog::level::debug;  // a failed connection: see mark_up
     spdlog::log(lvl, "kafka: {} {}", fac, buf);
   }
 

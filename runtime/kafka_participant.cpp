@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <unordered_map>
 
 #include "state/sqlite_reply_log.h"
@@ -10,6 +11,12 @@
 namespace saga {
 
 namespace {
+
+// Brokers that do not answer at start: asked again after this, doubling up to the maximum.
+constexpr std::chrono::milliseconds kFirstRetry{500};
+constexpr std::chrono::milliseconds kMaxRetry{8000};
+// How long one probe of the brokers waits (on the io_context's thread).
+constexpr int kProbeMs = 1000;
 
 // The participant's reply memory on a SQLite file.
 class SqliteDedupStore final : public DedupStore {
@@ -44,6 +51,24 @@ struct Participant::Impl {
   std::unordered_map<std::uint64_t, int> waiting;  // command token -> replies not yet delivered
   std::int64_t next_id = 1;
   Participant* owner = nullptr;
+  std::unique_ptr<boost::asio::steady_timer> retry_timer;
+  std::chrono::milliseconds retry_after = kFirstRetry;
+
+  // Subscribes once the brokers answer, asking again with backoff; the transport says once
+  // that they are unreachable, naming them.
+  void connect_later() {
+    retry_timer->expires_after(retry_after);
+    retry_after = std::min(retry_after * 2, kMaxRetry);
+    retry_timer->async_wait([this](const boost::system::error_code& ec) {
+      if (ec || !transport) return;
+      if (transport->probe_brokers(kProbeMs)) return connect_later();
+      if (auto err = transport->subscribe({topic})) {
+        spdlog::error("participant: cannot consume {}: {}; trying again", topic, *err);
+        return connect_later();
+      }
+      spdlog::info("participant: consuming {}", topic);
+    });
+  }
 
   void on_receive(std::vector<Received> batch) {
     for (auto& r : batch) {
@@ -88,7 +113,7 @@ struct Participant::Impl {
 Participant::Participant(boost::asio::io_context& io, KafkaOptions kafka, std::string topic,
                          ParticipantOptions options)
     : impl_(std::make_unique<Impl>(Impl{io, std::move(kafka), std::move(topic), std::move(options),
-                                        std::make_shared<ParticipantCore>(), nullptr, {}, {}, 1, this})) {
+                                        std::make_shared<ParticipantCore>(), nullptr, {}, {}, 1, this, nullptr, kFirstRetry})) {
   if (impl_->kafka.group_id == "sagactl") impl_->kafka.group_id = impl_->topic + ".participant";
   impl_->core->count_calls(impl_->options.count_calls);
   if (impl_->options.clock) impl_->core->use_clock(impl_->options.clock);
@@ -115,11 +140,17 @@ std::optional<std::string> Participant::start() {
   d.transport = std::move(transport).value();
   d.transport->set_handlers([this](std::vector<Received> b) { impl_->on_receive(std::move(b)); },
                             [this](std::vector<Delivery> b) { impl_->on_delivery(std::move(b)); });
+  if (d.transport->probe_brokers(kProbeMs)) {
+    d.retry_timer = std::make_unique<boost::asio::steady_timer>(d.io);
+    d.connect_later();  // start() returns: the service stays up and stoppable meanwhile
+    return std::nullopt;
+  }
   if (auto err = d.transport->subscribe({d.topic})) return err;
   return std::nullopt;
 }
 
 void Participant::stop() {
+  if (impl_->retry_timer) impl_->retry_timer->cancel();
   if (impl_->transport) impl_->transport->close();
   impl_->transport.reset();
 }

@@ -46,7 +46,8 @@ class Participant {
 
   void on(const std::string& command, ParticipantCore::Handler handler);
   // Connects and starts consuming; the error says what is wrong (a bad property, the dedup
-  // file, ...).
+  // file, ...). Brokers that do not answer yet are no error: said once (naming them), then
+  // asked again with backoff on the io_context, and consumed from once they answer.
   std::optional<std::string> start();
   void stop();
 

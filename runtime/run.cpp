@@ -114,7 +114,7 @@ int dev_broker_command(const DevBrokerOptions& options, std::ostream& out, std::
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
   auto broker = saga::DevBroker::start(options.brokers, options.port);
   if (!broker) {
-    err << "dev-broker: " << broker.error() << "\n";
+    err << "dev-broker: " << broker.error() << " (the port is dev-broker's --port)\n";
     return kExitError;
   }
   auto topics = topics_of(defs);
@@ -351,7 +351,11 @@ sagas::Result<std::unique_ptr<saga::DevBroker>, std::string> start_embedded(cons
                                                                             const std::set<std::string>& topics,
                                                                             saga::KafkaOptions& kafka, std::ostream& out) {
   auto broker = saga::DevBroker::start(1, c.kafka.embedded_port);
-  if (!broker) return broker.error();
+  if (!broker) {
+    return broker.error() + ". The embedded broker's port is --embedded-port (kafka.embedded_port in sagactl.yaml; 0 "
+                            "for any free one); participants then need --brokers set to the `bootstrap:` line run "
+                            "prints";
+  }
   if (auto e = create_topics(**broker, topics, c.kafka.partitions)) return *e;
   kafka.brokers = (*broker)->bootstrap();
   out << "bootstrap: " << (*broker)->bootstrap() << std::endl;
@@ -458,7 +462,8 @@ sagas::Result<std::unique_ptr<AdminServer>, std::string> open_admin(const Config
       std::move(options));
   if (!s) return s.error();
   out << "admin: " << (*s)->address() << std::endl;  // with port 0, the one it got
-  spdlog::info("admin endpoint on http://{} (/healthz, /readyz, /metrics, /v1/sagas, the console at /)", (*s)->address());
+  out << "console: http://" << (*s)->address() << "/" << std::endl;
+  spdlog::info("console: http://{}/ (admin API beside it: /healthz, /readyz, /metrics, /v1/sagas)", (*s)->address());
   return std::move(s).value();
 }
 

@@ -7,9 +7,11 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <iostream>
 
+#include "dsl/diagnostic.h"
 #include "dsl/duration.h"
 #include "runtime/commands.h"
 #include "runtime/config.h"
@@ -118,6 +120,37 @@ std::optional<runtime::Config> resolve(const std::string& command, const std::st
     return std::nullopt;
   }
   return r.config;
+}
+
+// A usage error worth a hint: an unknown command or option that is a likely typo of a known
+// one. Empty when CLI11's own message says it best.
+std::string usage_hint(const CLI::App& app, int argc, char** argv) {
+  std::vector<std::string> commands;
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+    commands.push_back(sub->get_name());
+  }
+  auto near = [](const std::string& word, const std::vector<std::string>& names) {
+    std::vector<std::string_view> views(names.begin(), names.end());
+    std::string n = dsl::closest(word, views);
+    return n.empty() ? std::string() : "; did you mean \"" + n + "\"?";
+  };
+  if (argc > 1 && argv[1][0] != '-' && std::find(commands.begin(), commands.end(), argv[1]) == commands.end()) {
+    return std::string("sagactl: \"") + argv[1] + "\" is not a command" + near(argv[1], commands) +
+           " (sagactl --help lists them)";
+  }
+  for (const CLI::App* sub : app.get_subcommands()) {  // the parsed one
+    std::vector<std::string> options;
+    for (const CLI::Option* o : sub->get_options()) {
+      for (const auto& name : o->get_lnames()) options.push_back("--" + name);
+    }
+    for (const auto& extra : sub->remaining()) {
+      if (!extra.starts_with("--")) continue;
+      std::string flag = extra.substr(0, extra.find('='));
+      return "sagactl " + sub->get_name() + ": unknown option \"" + flag + "\"" + near(flag, options) + " (sagactl " +
+             sub->get_name() + " --help lists them)";
+    }
+  }
+  return {};
 }
 
 }  // namespace
@@ -261,6 +294,12 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     // Help and --version exit 0; every usage error exits 1 (docs/sagactl.md), not CLI11's own codes.
+    if (e.get_exit_code() != 0) {
+      if (std::string hint = usage_hint(app, argc, argv); !hint.empty()) {
+        std::cerr << hint << "\n";
+        return runtime::kExitError;
+      }
+    }
     int code = app.exit(e);
     return code == 0 ? 0 : runtime::kExitError;
   }

@@ -145,7 +145,7 @@ Status check_before_open(const std::string& path, bool reader) {
                                "log of an empty database); keep both files, and restore " + path +
                                " from a backup"};
   }
-  if (reader) return {Errc::not_found, path + " is empty: it holds no sagactl state (has an orchestrator run with it?)"};
+  if (reader) return {Errc::not_found, path + " is empty: no orchestrator has written to it yet" + kStateFileHint};
   return Status::success();
 }
 

@@ -55,6 +55,10 @@ class FileLock {
 // fine for a writer (a new database); `reader` refuses it too (it holds no state).
 Status check_before_open(const std::string& path, bool reader);
 
+// The fix for a --state that names the wrong file, appended to the messages that say so.
+inline constexpr const char* kStateFileHint =
+    ": point --state (or state: in sagactl.yaml) at the file `sagactl run` writes (./sagactl.db by default)";
+
 // The name of the VFS readers open with (registered on first use): the default one, except
 // that it deletes nothing.
 const char* read_only_vfs();

@@ -249,7 +249,11 @@ static_assert(sizeof kSteps / sizeof kSteps[0] == kSchemaVersion);
 
 sagas::Result<std::int64_t, Status> schema_version(Conn& c) {
   sqlite::Query s = c.stmt("SELECT version FROM schema_version");
-  if (s == nullptr) return std::int64_t{0};
+  if (s == nullptr) {
+    // No such table: a database sagactl never wrote. Anything else is a file that is no database.
+    if (sqlite3_errcode(c.db()) == SQLITE_NOTADB) return Status{Errc::corrupt, "is not a SQLite database"};
+    return std::int64_t{0};
+  }
   int rc = sqlite3_step(s);
   if (rc == SQLITE_ROW) return sqlite3_column_int64(s, 0);
   if (rc == SQLITE_DONE) return std::int64_t{0};

@@ -239,8 +239,12 @@ sagas::Result<std::unique_ptr<SqliteStore>, Status> SqliteStore::open(const Sqli
     // Reads only: no checkpoint, and (the VFS) no file deleted, whatever this process sees.
     sqlite3_db_config(impl->reader.db(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
     auto version = sqlite::schema_version(impl->reader);
-    if (!version || *version == 0) {
-      return Status{Errc::not_found, options.path + " holds no sagactl state (has an orchestrator run with it?)"};
+    if (!version) {
+      return Status{version.error().code, options.path + " " + version.error().message + sqlite::kStateFileHint};
+    }
+    if (*version == 0) {
+      return Status{Errc::not_found,
+                    options.path + " is a SQLite database but not sagactl's (no saga state)" + sqlite::kStateFileHint};
     }
     if (*version != sqlite::kSchemaVersion) {
       return Status{Errc::corrupt, options.path + " has schema " + std::to_string(*version) + "; this sagactl reads " +
@@ -259,7 +263,10 @@ sagas::Result<std::unique_ptr<SqliteStore>, Status> SqliteStore::open(const Sqli
   if (Status st = w.open(options.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE); !st.ok()) return st;
   // Durability rests on these two settings: each is read back, not assumed.
   auto mode = w.query_one("PRAGMA journal_mode = WAL");
-  if (!mode) return Status{Errc::corrupt, options.path + " is not a sagactl state file (" + w.last_error() + ")"};
+  if (!mode) {
+    return Status{Errc::corrupt,
+                  options.path + " is not a sagactl state file (" + w.last_error() + ")" + sqlite::kStateFileHint};
+  }
   if (*mode != "wal") {
     return Status{Errc::io, options.path + " cannot use write-ahead logging (journal_mode is " + *mode +
                                 "); put the state file on a local file system that supports shared memory"};

@@ -99,6 +99,31 @@ TEST_F(Cli, UsageErrorsExitOneWithAHint) {
   EXPECT_EQ(sagactl({"frobnicate"}).exit_code, 1);
 }
 
+// Each mistake a new user makes, and the fix its message names (exit 1 for each).
+TEST_F(Cli, EveryUsageMistakeNamesItsFix) {
+  auto expect = [](const std::vector<std::string>& args, const std::string& fix) {
+    auto r = sagactl(args);
+    EXPECT_EQ(r.exit_code, 1) << args[0];
+    EXPECT_NE(r.err.find(fix), std::string::npos) << args[0] << " should say " << fix << ", said: " << r.err;
+  };
+  expect({"stauts", "x"}, "\"stauts\" is not a command; did you mean \"status\"?");
+  expect({"frobnicate"}, "\"frobnicate\" is not a command (sagactl --help lists them)");
+  expect({"list", "--limt", "3"}, "unknown option \"--limt\"; did you mean \"--limit\"?");
+  expect({"run", "--brokrs=x"}, "unknown option \"--brokrs\"; did you mean \"--brokers\"?");
+
+  std::string notes = write("notes.txt", "not a database\n");
+  std::string empty = write("empty.db", "");
+  for (const auto& command : std::vector<std::vector<std::string>>{{"list"}, {"status", "x"}, {"history", "x"}}) {
+    auto with = [&](const std::string& state) {
+      auto args = command;
+      args.insert(args.end(), {"--state", state});
+      return args;
+    };
+    expect(with(notes), notes + " is not a SQLite database: point --state (or state: in sagactl.yaml) at the file");
+    expect(with(empty), empty + " is empty: no orchestrator has written to it yet: point --state");
+  }
+}
+
 TEST_F(Cli, HelpListsTheCommandsAndExitsZero) {
   auto r = sagactl({"--help"});
   EXPECT_EQ(r.exit_code, 0);

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <thread>
 
+#include "runtime/admin.h"
 #include "tests/e2e/process.h"
 
 namespace {
@@ -63,6 +64,67 @@ TEST(DevBroker, TheDefaultPortIsFixedAndABusyPortIsReportedClearly) {
   EXPECT_EQ(second.exit_code, 1);
   EXPECT_NE(second.err.find("cannot listen on 127.0.0.1:" + port), std::string::npos) << second.err;
   EXPECT_NE(second.err.find("choose another port"), std::string::npos) << second.err;
+  EXPECT_NE(second.err.find("--port"), std::string::npos) << second.err;
+
+  // `run` with its embedded broker on the same port names its own flag, and what participants
+  // then need; a run that starts prints the console's address among its first lines.
+  fs::path dir = fs::temp_directory_path() / ("sagactl-busy-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  auto busy = run_process({kBin, "run", "--sagas", kOrder, "--state", (dir / "s.db").string(), "--brokers", "embedded",
+                           "--embedded-port", port, "--admin", "127.0.0.1:0"});
+  EXPECT_EQ(busy.exit_code, 1);
+  EXPECT_NE(busy.err.find("--embedded-port"), std::string::npos) << busy.err;
+  EXPECT_NE(busy.err.find("participants then need --brokers"), std::string::npos) << busy.err;
+  BackgroundProcess run({kBin, "run", "--sagas", kOrder, "--state", (dir / "s.db").string(), "--brokers", "embedded",
+                         "--embedded-port", "0", "--admin", "127.0.0.1:0"});
+  std::string console = await([&] { return testing_support::line_value(run.out(), "console: "); });
+  EXPECT_EQ(console.rfind("http://127.0.0.1:", 0), 0u) << run.out() << run.err();
+  EXPECT_EQ(console.back(), '/') << console;
+  EXPECT_NE(run.err().find("console: " + console), std::string::npos) << "and in the log: " << run.err();
+  EXPECT_TRUE(testing_support::await([&] {
+    auto r = runtime::http_request(testing_support::line_value(run.out(), "admin: "), "GET", "/readyz");
+    return r.ok() && r->status == 200;
+  })) << run.err();
+  run.signal(SIGTERM);
+  EXPECT_EQ(run.wait(), 0) << run.err();
+  fs::remove_all(dir);
+}
+
+// A C++ participant started before its brokers says so in one line per client, naming them,
+// stays stoppable, and consumes once they answer (the Python and Node SDKs' tests show theirs).
+TEST(DevBroker, AParticipantBeforeItsBrokersSaysSoOnceAndServesWhenTheyCome) {
+  BackgroundProcess probe({kBin, "dev-broker", "--port", "0"});  // for a free port number
+  std::string line = await([&] { return testing_support::line_value(probe.out(), "bootstrap: "); });
+  ASSERT_FALSE(line.empty()) << probe.err();
+  probe.signal(SIGTERM);
+  ASSERT_EQ(probe.wait(), 0);
+  fs::path dir = fs::temp_directory_path() / ("sagactl-early-" + std::to_string(::getpid()));
+  BackgroundProcess services({ORDER_SERVICES_BIN, "--brokers", line, "--service", "inventory", "--state-dir",
+                              dir.string()});
+  std::string said = await([&] {
+    return services.err().find("unreachable") == std::string::npos ? std::string() : services.err();
+  });
+  EXPECT_NE(said.find("kafka: brokers " + line + " unreachable; retrying until they answer"), std::string::npos)
+      << said;
+  std::string port = line.substr(line.rfind(':') + 1);
+  BackgroundProcess broker({kBin, "dev-broker", "--port", port});
+  std::string consuming = await([&] {  // consuming at once, or after a retry
+    std::string e = services.err();
+    bool up = e.find("kafka: brokers " + line + " answer again") != std::string::npos &&
+              (e.find("inventory serving inventory.commands") != std::string::npos);
+    return up ? e : std::string();
+  });
+  EXPECT_FALSE(consuming.empty()) << services.err();
+  std::string err = services.err();
+  std::size_t lines = 0;
+  for (std::size_t at = err.find("unreachable"); at != std::string::npos; at = err.find("unreachable", at + 1)) ++lines;
+  EXPECT_EQ(lines, 1u) << "one line, not one per connection attempt:\n" << err;
+  EXPECT_EQ(err.find("Connection refused"), std::string::npos) << err;
+  services.signal(SIGTERM);
+  EXPECT_EQ(services.wait(), 0) << services.err();
+  broker.signal(SIGTERM);
+  broker.wait();
+  fs::remove_all(dir);
 }
 
 TEST(DevBroker, KcatStartsASagaReadsItsCommandAndAnswersIt) {

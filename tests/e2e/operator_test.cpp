@@ -362,6 +362,11 @@ TEST_F(Operator, TheAdminTokenGuardsEveryRequestButTheProbes) {
   EXPECT_EQ(call("GET", "/healthz", ""), 200);
   EXPECT_EQ(call("GET", "/readyz", ""), 200);
   EXPECT_EQ(call("GET", "/metrics", ""), 401);
+  auto hint = runtime::http_request(admin_, "GET", "/metrics", "", 10'000, "");
+  ASSERT_TRUE(hint.ok()) << hint.error();
+  for (const char* fix : {"Authorization: Bearer", "--admin-token-file", "SAGACTL_ADMIN_TOKEN", "admin.token_file"}) {
+    EXPECT_NE(hint->body.find(fix), std::string::npos) << "the 401 names " << fix << ": " << hint->body;
+  }
   EXPECT_EQ(call("GET", "/v1/sagas/nope", ""), 401);
   EXPECT_EQ(call("GET", "/v1/counts", ""), 401);
   EXPECT_EQ(call("GET", "/v1/definitions", ""), 401);
