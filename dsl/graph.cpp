@@ -202,7 +202,10 @@ std::string render_dot(const Graph& g) {
     out += "  }\n";
   }
   for (const auto& e : g.edges) {
-    out += "  " + e.from + " -> " + e.to;
+    // A retry loops from the node's north-east corner to its south-east one: a loop that big
+    // keeps its label clear of its arrow (a loop on one side is drawn smaller than the label).
+    bool loop = e.kind == EdgeKind::retry;
+    out += "  " + e.from + (loop ? ":ne" : "") + " -> " + e.to + (loop ? ":se" : "");
     std::string attrs;
     switch (e.kind) {
       case EdgeKind::forward: break;

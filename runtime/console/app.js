@@ -82,11 +82,15 @@ function el(tag, attrs = {}, ...children) {
   return e;
 }
 
-// A time in the browser's zone, UTC on hover.
-function time(iso) {
+// A time in the browser's zone, UTC on hover; with milliseconds where the order within a
+// second matters (a saga's history).
+function time(iso, { ms = false } = {}) {
   if (!iso) return el("span", { class: "muted", text: "—" });
   const d = new Date(iso);
-  return el("time", { datetime: iso, title: d.toISOString().replace(".000Z", "Z") + " (UTC)", text: d.toLocaleString() });
+  const text = ms
+    ? d.toLocaleDateString() + ", " + d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit", fractionalSecondDigits: 3 })
+    : d.toLocaleString();
+  return el("time", { datetime: iso, title: d.toISOString().replace(".000Z", "Z") + " (UTC)", text });
 }
 
 function badge(state) {
@@ -208,7 +212,7 @@ function listPage(main, params) {
   };
 
   const counts = el("div", { class: "counts", "aria-label": "Sagas per state" });
-  const rows = el("tbody");
+  const rows = el("tbody", {}, el("tr", { class: "loading", id: "loading" }, el("td", { colspan: 6, text: "Loading sagas…" })));
   const pager = el("div", { class: "pager" });
   const sagaSelect = el("select", { name: "saga", "aria-label": "Saga name" }, el("option", { value: "", text: "any saga" }));
   const form = el("form", { class: "filters", role: "search" },
@@ -249,7 +253,7 @@ function listPage(main, params) {
   };
   const renderRows = (list) => {
     rows.replaceChildren(...(list.length ? list.map((s) => el("tr", { "data-id": s.id, "data-state": s.state },
-      el("td", {}, link("/sagas/" + encodeURIComponent(s.id), s.id)),
+      el("td", { class: "id" }, link("/sagas/" + encodeURIComponent(s.id), s.id)),
       el("td", { text: `${s.saga || "?"} v${s.version || "?"}` }),
       el("td", {}, badge(s.state)),
       el("td", {}, time(s.created_at)),
@@ -383,6 +387,7 @@ function sagaPage(main, id) {
   let svgText = null;
   let status = null;
   const dialog = setupCompensate(id, () => refresh());
+  main.replaceChildren(el("p", { class: "loading-page", id: "loading", role: "status", text: `Loading saga ${id}…` }));
 
   const render = () => {
     const steps = el("tbody", {}, status.steps.map((s) => el("tr", { "data-step": s.name, "data-state": s.state },
@@ -398,7 +403,7 @@ function sagaPage(main, id) {
       graph.innerHTML = svgText;
       const svg = graph.querySelector("svg");
       if (svg) {
-        svg.removeAttribute("width");
+        // Its own width (Graphviz's, in pt) at most the card's; the height follows the viewBox.
         svg.removeAttribute("height");
         svg.setAttribute("role", "img");
         svg.setAttribute("aria-label", `graph of ${status.saga} v${status.version}`);
@@ -413,7 +418,7 @@ function sagaPage(main, id) {
         el("div", {}, el("span", { text: "Created" }), time(status.created_at)),
         el("div", {}, el("span", { text: "Updated" }), time(status.updated_at)),
         status.error ? el("div", { class: "err" }, el("span", { text: "Error" }), status.error) : ""),
-      el("div", { class: "layout" },
+      el("div", { class: "stack" },
         el("section", { "aria-labelledby": "graph-title" }, el("h2", { id: "graph-title", text: "Graph" }), graph,
           el("div", { class: "legend" }, ["pending", "running", "succeeded", "failed", "compensating", "compensated", "skipped"].map(badge))),
         el("section", { "aria-labelledby": "tl-title" }, el("h2", { id: "tl-title", text: "Timeline" }),
@@ -429,7 +434,7 @@ function sagaPage(main, id) {
       el("div", { class: "table-wrap events" }, el("table", { id: "history" },
         el("thead", {}, el("tr", {}, ["Time", "Event", "Step", "Detail"].map((h) => el("th", { scope: "col", text: h })))),
         el("tbody", {}, events.map((e) => el("tr", { "data-event": e.event },
-          el("td", {}, time(e.at)), el("td", { text: e.event }), el("td", { text: e.step || "" }), el("td", { text: e.detail })))))));
+          el("td", {}, time(e.at, { ms: true })), el("td", { text: e.event }), el("td", { text: e.step || "" }), el("td", { text: e.detail })))))));
     const svg = graph.querySelector("svg");
     if (svg) colourGraph(svg, status);
   };

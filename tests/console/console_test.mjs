@@ -92,6 +92,11 @@ test("the console shows sagas live and compensates one", async () => {
   let services = startProcess([SERVICES, "--brokers", bootstrap, "--state-dir", work], "order-services");
   assert.equal((await call("POST", "/v1/sagas", order("ok-1", 42))).status, 201);
   assert.equal(await finished("ok-1"), "completed");
+  // A long payload: an unbroken 300-character SKU and a long note, to lay out in the steps table.
+  const long = order("long-1", 42);
+  long.input.items = [{ sku: "SKU-" + "x".repeat(300), qty: 1, note: "fragile ".repeat(60) }];
+  assert.equal((await call("POST", "/v1/sagas", long)).status, 201);
+  assert.equal(await finished("long-1"), "completed");
   assert.equal((await call("POST", "/v1/sagas", order("declined-1", 5000))).status, 201);
   assert.equal(await finished("declined-1"), "compensated");
   // One held running: the invoice service does not answer, and the step waits to retry.
@@ -127,15 +132,17 @@ test("the console shows sagas live and compensates one", async () => {
     const row = (id) => page.locator(`#sagas tr[data-id="${id}"]`);
     await row("held-1").waitFor();
     const count = (state) => page.locator(`.counts [data-state="${state}"] strong`);
-    assert.equal(await count("all").textContent(), "3");
-    assert.equal(await count("completed").textContent(), "1");
+    assert.equal(await count("all").textContent(), "4");
+    assert.equal(await count("completed").textContent(), "2");
     assert.equal(await count("compensated").textContent(), "1");
     assert.equal(await count("running").textContent(), "1");
     assert.equal(await row("ok-1").getAttribute("data-state"), "completed");
     assert.equal(await row("declined-1").getAttribute("data-state"), "compensated");
     assert.equal(await row("held-1").getAttribute("data-state"), "running");
     const ids = await page.locator("#sagas tbody tr").evaluateAll((rows) => rows.map((r) => r.dataset.id));
-    assert.deepEqual(ids, ["held-1", "declined-1", "ok-1"], "newest first");
+    assert.deepEqual(ids, ["held-1", "declined-1", "long-1", "ok-1"], "newest first");
+    assert.equal(await page.locator('#sagas tr[data-id="ok-1"] td.id').evaluate((e) => getComputedStyle(e).whiteSpace),
+      "nowrap", "ids on one line");
     const created = page.locator('#sagas tr[data-id="ok-1"] time').first();
     assert.match(await created.getAttribute("title"), /Z \(UTC\)$/, "UTC on hover");
     await page.screenshot({ path: join(SHOTS, "console-list.png") });
@@ -210,6 +217,37 @@ test("the console shows sagas live and compensates one", async () => {
     assert.equal(await page.locator("#compensate").count(), 0, "no Compensate button on a finished saga");
     await page.screenshot({ path: join(SHOTS, "console-compensated.png"), fullPage: true });
 
+    // The saga page lays out at 1280 px: nothing overflows the page, a long payload folds inside
+    // its cell, the graph's text is readable, history times carry milliseconds, and the page
+    // says it is loading before its data arrives.
+    const longStatus = /\/v1\/sagas\/long-1$/;
+    let heldLong = null;
+    await page.route(longStatus, (r) => (heldLong === null ? (heldLong = r) : r.continue()));
+    await page.goto(`http://${admin}/sagas/long-1`);
+    await page.locator("#loading").waitFor();
+    assert.match(await page.locator("#loading").textContent(), /Loading saga long-1/);
+    await until("the saga page's question", () => heldLong !== null);
+    await heldLong.continue();
+    await page.locator('#graph [id="step-reserve-stock"].st').waitFor();
+    await until("the long saga's history", async () => (await page.locator("#history tbody tr").count()) > 5);
+    await page.unroute(longStatus);
+    const layout = await page.evaluate(() => {
+      const svg = document.querySelector("#graph svg");
+      const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+      const sizes = [...svg.querySelectorAll("text")].map((t) => parseFloat(t.getAttribute("font-size") || getComputedStyle(t).fontSize) * scale);
+      const main = document.querySelector("main").getBoundingClientRect();
+      const cells = [...document.querySelectorAll("#steps td, #steps th")].map((c) => c.getBoundingClientRect().right);
+      return { overflow: document.documentElement.scrollWidth - window.innerWidth, smallestText: Math.min(...sizes),
+        stepsRight: Math.max(...cells), mainRight: main.right, graphWidth: svg.getBoundingClientRect().width,
+        mainWidth: main.width };
+    });
+    assert.ok(layout.overflow <= 1, `the page fits 1280 px (overflows by ${layout.overflow}px)`);
+    assert.ok(layout.stepsRight <= layout.mainRight + 1, `the steps table fits the page: ${JSON.stringify(layout)}`);
+    assert.ok(layout.smallestText >= 11, `the graph's text is readable: ${layout.smallestText.toFixed(1)} px`);
+    assert.match(await page.locator("#history tbody tr time").first().textContent(), /\d{2}:\d{2}:\d{2}[.,]\d{3}/,
+      "history times with milliseconds");
+    await page.screenshot({ path: join(SHOTS, "console-long-payload.png"), fullPage: true });
+
     // A second tab follows the list while the first compensates the held saga.
     const listTab = await context.newPage();
     await listTab.goto(`http://${admin}/sagas#token=${TOKEN}`);
@@ -237,7 +275,7 @@ test("the console shows sagas live and compensates one", async () => {
     const def = page.locator('[data-def="order-fulfilment/2"]');
     await def.locator("svg").waitFor();
     assert.equal(await def.locator('[data-state="compensated"] strong').textContent(), "2");
-    assert.equal(await def.locator('[data-state="completed"] strong').textContent(), "1");
+    assert.equal(await def.locator('[data-state="completed"] strong').textContent(), "2");
 
     // An unknown id, and a bad request, say so.
     await page.goto(`http://${admin}/sagas/no-such-saga`);
