@@ -74,20 +74,23 @@ std::optional<Message> ParticipantCore::handle(const Message& message) {
     return std::nullopt;
   }
   // A recorded failure is only ever the refusal of a command undone before it arrived.
-  if (auto recorded = dedup_->find(cmd->idempotency_key)) {
+  if (auto recorded = find(cmd->idempotency_key)) {
     return protocol::reply_message(message, recorded->success, recorded->body);
   }
   std::string execute_key = cmd->saga_id + "/" + cmd->step + "/execute";
   Reply reply;
-  if (cmd->action == "compensate" && !dedup_->find(execute_key)) {
+  if (cmd->action == "compensate" && !find(execute_key)) {
     // Never executed here: nothing to undo. Refuse the command should it still arrive.
-    dedup_->put(execute_key, Reply::failure("compensated before it executed"));
+    put(execute_key, Reply::failure("compensated before it executed"));
   } else {
     auto it = handlers_.find(cmd->command);
     if (it == handlers_.end()) {
       reply = Reply::failure("no handler for command \"" + cmd->command + "\"");
     } else {
-      if (count_calls_) ++calls_[cmd->idempotency_key];
+      if (count_calls_) {
+        std::lock_guard lock(mu_);
+        ++calls_[cmd->idempotency_key];
+      }
       try {
         reply = it->second(*cmd);
       } catch (const std::exception& e) {
@@ -103,8 +106,18 @@ std::optional<Message> ParticipantCore::handle(const Message& message) {
       }
     }
   }
-  if (reply.success) dedup_->put(cmd->idempotency_key, reply);
+  if (reply.success) put(cmd->idempotency_key, reply);
   return protocol::reply_message(message, reply.success, reply.body);
+}
+
+std::optional<Reply> ParticipantCore::find(const std::string& key) {
+  std::lock_guard lock(mu_);
+  return dedup_->find(key);
+}
+
+void ParticipantCore::put(const std::string& key, const Reply& reply) {
+  std::lock_guard lock(mu_);
+  dedup_->put(key, reply);
 }
 
 InProcessParticipant::InProcessParticipant(boost::asio::io_context& io, Bus& bus, std::vector<std::string> topics,

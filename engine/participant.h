@@ -21,6 +21,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -72,6 +73,9 @@ class MemoryDedupStore final : public DedupStore {
   std::map<std::string, Reply> replies_;
 };
 
+// Thread-safe: handle() may run on several threads at once (a handler past its deadline
+// finishing beside the next command's); the reply memory and the call counts are locked,
+// never around a handler.
 class ParticipantCore {
  public:
   using Handler = std::function<Reply(const Command&)>;
@@ -93,14 +97,21 @@ class ParticipantCore {
   // Handler invocations by idempotency key, counted only after count_calls(true): a map entry
   // per key would grow without bound in a long-running service. For tests.
   void count_calls(bool on) { count_calls_ = on; }
-  const std::map<std::string, int>& calls() const { return calls_; }
+  std::map<std::string, int> calls() const {
+    std::lock_guard lock(mu_);
+    return calls_;
+  }
 
  private:
+  std::optional<Reply> find(const std::string& key);
+  void put(const std::string& key, const Reply& reply);
+
   std::shared_ptr<DedupStore> dedup_;
   std::map<std::string, Handler> handlers_;
   std::map<std::string, int> calls_;
   bool count_calls_ = false;
   Clock now_;
+  mutable std::mutex mu_;  // dedup_'s calls and calls_
 };
 
 // A participant on the in-process bus: consumes its command topics and replies on the bus.

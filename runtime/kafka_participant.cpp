@@ -3,8 +3,15 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <deque>
+#include <mutex>
+#include <set>
+#include <thread>
 #include <unordered_map>
+
+#include "engine/protocol.h"
 
 #include "state/sqlite_reply_log.h"
 
@@ -41,6 +48,15 @@ class SqliteDedupStore final : public DedupStore {
 }  // namespace
 
 struct Participant::Impl {
+  Impl(boost::asio::io_context& io_, KafkaOptions kafka_, std::string topic_, ParticipantOptions options_,
+       Participant* owner_)
+      : io(io_),
+        kafka(std::move(kafka_)),
+        topic(std::move(topic_)),
+        options(std::move(options_)),
+        core(std::make_shared<ParticipantCore>()),
+        owner(owner_) {}
+
   boost::asio::io_context& io;
   KafkaOptions kafka;
   std::string topic;
@@ -71,24 +87,126 @@ struct Participant::Impl {
   }
 
   void on_receive(std::vector<Received> batch) {
-    for (auto& r : batch) {
-      auto reply = core->handle(r.message);
-      int n = reply ? 1 : 0;
-      if (reply && owner->copies) {
-        if (auto cmd = read_command(r.message, nullptr)) n = owner->copies(*cmd);
-      }
-      if (n == 0) {
-        std::uint64_t token = r.token;
-        transport->acknowledge(std::span<const std::uint64_t>(&token, 1));
+    if (options.handler_timeout.count() > 0) {
+      for (auto& r : batch) queue.push_back(std::move(r));
+      return next_job();
+    }
+    for (auto& r : batch) answer(r.message, r.token, core->handle(r.message));
+  }
+
+  // Sends a command's reply (as many copies as the test hook says), or acknowledges a
+  // command that gets none.
+  void answer(const Message& command, std::uint64_t token, const std::optional<Message>& reply) {
+    int n = reply ? 1 : 0;
+    if (reply && owner->copies) {
+      if (auto cmd = read_command(command, nullptr)) n = owner->copies(*cmd);
+    }
+    if (n == 0) {
+      transport->acknowledge(std::span<const std::uint64_t>(&token, 1));
+      return;
+    }
+    waiting[token] = n;
+    for (int i = 0; i < n; ++i) {
+      std::int64_t id = next_id++;
+      unconfirmed.emplace(id, std::pair{*reply, token});
+      transport->send(id, *reply);
+    }
+  }
+
+  // --- with a handler deadline: one command at a time on a thread of its own -------------
+  //
+  // The io_context's thread hands the next command to a new thread and waits for it with a
+  // timer. A handler that returns in time is answered as above; one that does not is left
+  // running: its command goes unanswered (acknowledged), its key is "overdue" (a retry of it
+  // is skipped while the handler runs, so it never runs twice at once), and the next command
+  // starts. A success it returns later is recorded by the core, so the next attempt is
+  // answered from the reply log. Threads only touch the core (locked) and, to report back,
+  // `back` (locked, emptied by stop()).
+  struct Back {
+    std::mutex mu;
+    Impl* impl = nullptr;  // null once stopped
+  };
+  struct Job {
+    std::uint64_t seq = 0;
+    std::uint64_t token = 0;
+    std::string key;
+    Message command;
+  };
+  std::shared_ptr<Back> back = std::make_shared<Back>();
+  std::deque<Received> queue;
+  std::optional<Job> current;
+  std::uint64_t job_seq = 0;
+  std::set<std::string> overdue_keys;
+  std::unique_ptr<boost::asio::steady_timer> job_timer;
+
+  void next_job() {
+    while (!current && !queue.empty() && transport) {
+      Received r = std::move(queue.front());
+      queue.pop_front();
+      auto cmd = read_command(r.message, nullptr);
+      std::string key = cmd ? cmd->idempotency_key : std::string();
+      if (cmd && overdue_keys.count(key)) {
+        spdlog::warn("participant: saga={} step={} key={}: the handler of an earlier attempt is still running past "
+                     "its deadline; not replying",
+                     cmd->saga_id, cmd->step, key);
+        answer(r.message, r.token, std::nullopt);
         continue;
       }
-      waiting[r.token] = n;
-      for (int i = 0; i < n; ++i) {
-        std::int64_t id = next_id++;
-        unconfirmed.emplace(id, std::pair{*reply, r.token});
-        transport->send(id, *reply);
-      }
+      current = Job{++job_seq, r.token, key, std::move(r.message)};
+      if (!job_timer) job_timer = std::make_unique<boost::asio::steady_timer>(io);
+      job_timer->expires_after(options.handler_timeout);
+      job_timer->async_wait([this, seq = job_seq](const boost::system::error_code& ec) {
+        if (!ec) overran(seq);
+      });
+      std::thread([back = back, core = core, command = current->command, seq = job_seq, &io = io] {
+        std::optional<Message> reply = core->handle(command);
+        std::lock_guard lock(back->mu);
+        if (back->impl == nullptr) return;
+        boost::asio::post(io, [back, seq, reply = std::move(reply)] {
+          std::lock_guard inner(back->mu);
+          if (back->impl != nullptr) back->impl->job_done(seq, reply);
+        });
+      }).detach();
     }
+  }
+
+  void job_done(std::uint64_t seq, const std::optional<Message>& reply) {
+    if (current && current->seq == seq) {
+      job_timer->cancel();
+      Job job = std::move(*current);
+      current.reset();
+      answer(job.command, job.token, reply);
+      return next_job();
+    }
+    for (auto it = overdue_jobs.begin(); it != overdue_jobs.end(); ++it) {
+      if (it->first != seq) continue;
+      spdlog::warn("participant: key={}: the overdue handler finished{}", it->second,
+                   reply && *reply->header(protocol::header::kOutcome) == "success"
+                       ? "; its success is recorded for the next attempt"
+                       : "");
+      overdue_keys.erase(it->second);
+      overdue_jobs.erase(it);
+      return;
+    }
+  }
+
+  std::vector<std::pair<std::uint64_t, std::string>> overdue_jobs;  // seq, key
+
+  void overran(std::uint64_t seq) {
+    if (!current || current->seq != seq) return;
+    Job job = std::move(*current);
+    current.reset();
+    auto cmd = read_command(job.command, nullptr);
+    spdlog::error("participant: saga={} step={} key={}: the handler for {} did not return within {} ms; not replying "
+                  "(it is left to finish on its own thread; a success it returns later answers the next attempt)",
+                  cmd ? cmd->saga_id : "?", cmd ? cmd->step : "?", job.key, cmd ? cmd->command : "?",
+                  options.handler_timeout.count());
+    if (!job.key.empty()) {
+      overdue_keys.insert(job.key);
+      overdue_jobs.emplace_back(job.seq, job.key);
+    }
+    answer(job.command, job.token, std::nullopt);
+    next_job();
   }
 
   void on_delivery(std::vector<Delivery> deliveries) {
@@ -112,11 +230,11 @@ struct Participant::Impl {
 
 Participant::Participant(boost::asio::io_context& io, KafkaOptions kafka, std::string topic,
                          ParticipantOptions options)
-    : impl_(std::make_unique<Impl>(Impl{io, std::move(kafka), std::move(topic), std::move(options),
-                                        std::make_shared<ParticipantCore>(), nullptr, {}, {}, 1, this, nullptr, kFirstRetry})) {
+    : impl_(std::make_unique<Impl>(io, std::move(kafka), std::move(topic), std::move(options), this)) {
   if (impl_->kafka.group_id == "sagactl") impl_->kafka.group_id = impl_->topic + ".participant";
   impl_->core->count_calls(impl_->options.count_calls);
   if (impl_->options.clock) impl_->core->use_clock(impl_->options.clock);
+  impl_->back->impl = impl_.get();
 }
 
 Participant::~Participant() { stop(); }
@@ -150,11 +268,18 @@ std::optional<std::string> Participant::start() {
 }
 
 void Participant::stop() {
+  {
+    std::lock_guard lock(impl_->back->mu);
+    impl_->back->impl = nullptr;  // a handler still running reports to no one
+  }
+  if (impl_->job_timer) impl_->job_timer->cancel();
   if (impl_->retry_timer) impl_->retry_timer->cancel();
   if (impl_->transport) impl_->transport->close();
   impl_->transport.reset();
 }
 
-const std::map<std::string, int>& Participant::calls() const { return impl_->core->calls(); }
+std::map<std::string, int> Participant::calls() const { return impl_->core->calls(); }
+
+std::size_t Participant::overdue() const { return impl_->overdue_keys.size(); }
 
 }  // namespace saga

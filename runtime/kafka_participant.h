@@ -14,9 +14,11 @@
 // committed only after its reply was delivered, so a crash between the two repeats the
 // command, and the recorded reply goes out again.
 //
-// Threading: handlers run on the io_context's thread.
+// Threading: handlers run on the io_context's thread; with options.handler_timeout, each on a
+// thread of its own (one at a time, in order).
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,6 +34,10 @@ struct ParticipantOptions {
   std::shared_ptr<DedupStore> dedup;
   // Count handler calls per idempotency key for calls() (tests; grows with every key).
   bool count_calls = false;
+  // How long a handler may run (0: no deadline, handlers run on the io_context's thread).
+  // With a deadline each handler runs on a thread of its own, one command at a time, and one
+  // that overruns is left to finish there while the next command is served (docs/kafka.md).
+  std::chrono::milliseconds handler_timeout{0};
   // The wall clock a command's `expires-at` is judged by (tests with a manual clock); the
   // system clock when empty.
   ParticipantCore::Clock clock;
@@ -54,7 +60,9 @@ class Participant {
   // Test hook: how many copies of a reply go out (0: the reply is lost, 2: duplicated).
   std::function<int(const Command&)> copies;
   // Handler calls so far, by idempotency key (empty unless options.count_calls).
-  const std::map<std::string, int>& calls() const;
+  std::map<std::string, int> calls() const;
+  // Handlers past their deadline that have not returned yet (with handler_timeout).
+  std::size_t overdue() const;
 
  private:
   struct Impl;

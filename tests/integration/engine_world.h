@@ -113,7 +113,7 @@ class World {
   std::function<Reply(const Command&)> behaviour = [](const Command& c) { return Reply::ok(success_body(c)); };
   std::function<int(const Command&)> copies = [](const Command&) { return 1; };
   std::vector<Command> handled;  // every handler call, in order
-  const std::map<std::string, int>& calls() const { return core_->calls(); }
+  std::map<std::string, int> calls() const { return core_->calls(); }
 
   // --- faults of the next incarnation's store ---
   std::function<void(FaultyStore&)> faults;

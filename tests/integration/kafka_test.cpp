@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <set>
 
 #include "tests/support/must.h"
@@ -93,6 +96,45 @@ TEST(Kafka, ATimedOutStepIsRetriedWithTheSameKeyThenCompensated) {
   auto undone = compensations(w);
   EXPECT_EQ(std::set<std::string>(undone.begin(), undone.end() - 1), (std::set<std::string>{"pay", "invoice"}));
   EXPECT_EQ(undone.back(), "reserve");
+}
+
+// A C++ participant with a handler deadline: a handler that hangs is left to finish on its
+// thread, the commands behind it are served, and its late success answers the next attempt
+// from the reply log (the handler runs once).
+TEST(Kafka, AParticipantHandlerPastItsDeadlineIsLeftToFinishAndTheNextCommandsAreServed) {
+  KafkaWorld w;
+  w.handler_timeout = std::chrono::milliseconds(300);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  std::atomic<int> slow_runs{0};
+  w.behaviour = [&](const Command& c) {
+    if (c.saga_id == "slow-1" && c.step == "reserve" && c.action == "execute") {
+      ++slow_runs;
+      std::unique_lock lock(mu);
+      cv.wait_for(lock, std::chrono::seconds(60), [&] { return release; });  // a hung dependency
+    }
+    return Reply::ok();
+  };
+  w.start_participants();
+  w.start_orchestrator();
+  SagaId slow = w.start("o-slow", "slow-1");
+  ASSERT_TRUE(w.run_until([&] { return slow_runs == 1; }));
+  SagaId quick = w.start("o-quick", "quick-1");
+  // Behind the hung command on the same topic, served once its deadline passed; the manual
+  // clock never moves, so no orchestrator timeout helps.
+  EXPECT_TRUE(w.run_until([&] { return w.state_of(quick) == SagaState::completed; }));
+  EXPECT_EQ(w.overdue(), 1u);
+  EXPECT_EQ(w.state_of(slow), SagaState::running);
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  ASSERT_TRUE(w.run_until([&] { return w.overdue() == 0; }));
+  EXPECT_EQ(w.finish(slow), SagaState::completed);  // attempt 2 answered from the reply log
+  EXPECT_EQ(slow_runs, 1);
+  EXPECT_EQ(w.calls("slow-1/reserve/execute"), 1);
 }
 
 TEST(Kafka, DuplicateRepliesAreIgnored) {

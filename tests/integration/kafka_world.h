@@ -152,7 +152,9 @@ class KafkaWorld {
   // --- participants: one service per command topic ---
   std::function<Reply(const Command&)> behaviour = [](const Command&) { return Reply::ok(); };
   std::function<int(const Command&)> copies = [](const Command&) { return 1; };
-  std::vector<Command> handled;
+  std::vector<Command> handled;  // with handler_timeout, written from handler threads (handled_mu)
+  std::mutex handled_mu;
+  std::chrono::milliseconds handler_timeout{0};
 
   void stop_participants() { participants_.clear(); }
 
@@ -161,13 +163,17 @@ class KafkaWorld {
       ParticipantOptions po;
       po.dedup_path = (dir_ / (std::string(service) + ".replies.db")).string();
       po.count_calls = true;
+      po.handler_timeout = handler_timeout;
       po.clock = [this] { return clock ? clock->now() : 0; };  // expires-at is the orchestrator's clock's
       KafkaOptions ko = kafka_options(topic(service) + ".participant");
       ko.warm_topics = {topic("replies")};
       auto p = std::make_unique<Participant>(*io, ko, topic(service), po);
       for (const char* cmd : {"Reserve", "Release", "Pay", "Refund", "Invoice", "Void", "Confirm", "Unconfirm"}) {
         p->on(cmd, [this](const Command& c) {
-          handled.push_back(c);
+          {
+            std::lock_guard lock(handled_mu);
+            handled.push_back(c);
+          }
           return behaviour(c);
         });
       }
@@ -181,9 +187,14 @@ class KafkaWorld {
   int calls(const std::string& key) const {
     int n = 0;
     for (const auto& p : participants_) {
-      auto it = p->calls().find(key);
-      if (it != p->calls().end()) n += it->second;
+      auto calls = p->calls();
+      if (auto it = calls.find(key); it != calls.end()) n += it->second;
     }
+    return n;
+  }
+  std::size_t overdue() const {
+    std::size_t n = 0;
+    for (const auto& p : participants_) n += p->overdue();
     return n;
   }
   std::map<std::string, int> all_calls() const {
