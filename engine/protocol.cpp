@@ -150,44 +150,95 @@ Message reply_message(const Message& command, bool success, const Json& body) {
   return r;
 }
 
+namespace {
+
+// Days since 1970-01-01 of a proleptic Gregorian date, and back (H. Hinnant's algorithms):
+// every command carries a time, so no locale, time zone or libc formatting on this path.
+std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const auto yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+struct Civil {
+  std::int64_t year;
+  unsigned month;
+  unsigned day;
+};
+
+Civil civil_from_days(std::int64_t z) {
+  z += 719468;
+  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const auto doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  const unsigned d = doy - (153 * mp + 2) / 5 + 1;
+  const unsigned m = mp < 10 ? mp + 3 : mp - 9;
+  return {static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2), m, d};
+}
+
+constexpr std::int64_t kMsPerDay = 86'400'000;
+
+void put_digits(char* out, std::int64_t value, int width) {
+  for (int i = width - 1; i >= 0; --i, value /= 10) out[i] = static_cast<char>('0' + value % 10);
+}
+
+// The number in text[at, at + width), all digits; -1 otherwise.
+int digits(std::string_view text, std::size_t at, std::size_t width) {
+  int v = 0;
+  for (std::size_t i = at; i < at + width; ++i) {
+    if (i >= text.size() || text[i] < '0' || text[i] > '9') return -1;
+    v = v * 10 + (text[i] - '0');
+  }
+  return v;
+}
+
+}  // namespace
+
 std::string format_time(sagas::TimeMs ms) {
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
-  return buf;
+  std::int64_t days = ms >= 0 ? ms / kMsPerDay : (ms - kMsPerDay + 1) / kMsPerDay;
+  std::int64_t in_day = ms - days * kMsPerDay;
+  Civil c = civil_from_days(days);
+  std::string out = "0000-00-00T00:00:00.000Z";
+  put_digits(out.data(), c.year, 4);
+  put_digits(out.data() + 5, c.month, 2);
+  put_digits(out.data() + 8, c.day, 2);
+  put_digits(out.data() + 11, in_day / 3'600'000, 2);
+  put_digits(out.data() + 14, in_day / 60'000 % 60, 2);
+  put_digits(out.data() + 17, in_day / 1000 % 60, 2);
+  put_digits(out.data() + 20, in_day % 1000, 3);
+  return out;
 }
 
 std::optional<sagas::TimeMs> parse_time(std::string_view text) {
   // YYYY-MM-DDTHH:MM:SS[.fraction]Z, as format_time writes it (a fraction of any length).
-  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0, used = 0;
-  std::string s(text);
-  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &year, &month, &day, &hour, &minute, &second, &used) != 6 ||
-      used != 19) {
+  if (text.size() < 20 || text[4] != '-' || text[7] != '-' || text[10] != 'T' || text[13] != ':' ||
+      text[16] != ':') {
+    return std::nullopt;
+  }
+  int year = digits(text, 0, 4), month = digits(text, 5, 2), day = digits(text, 8, 2);
+  int hour = digits(text, 11, 2), minute = digits(text, 14, 2), second = digits(text, 17, 2);
+  if (year < 0 || month < 1 || month > 12 || day < 1 || day > 31 || hour < 0 || hour > 23 || minute < 0 ||
+      minute > 59 || second < 0 || second > 60) {
     return std::nullopt;
   }
   std::size_t i = 19;
   int millis = 0;
-  if (i < s.size() && s[i] == '.') {
-    int digits = 0;
-    for (++i; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i, ++digits) {
-      if (digits < 3) millis = millis * 10 + (s[i] - '0');
+  if (text[i] == '.') {
+    int count = 0;
+    for (++i; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i, ++count) {
+      if (count < 3) millis = millis * 10 + (text[i] - '0');
     }
-    if (digits == 0) return std::nullopt;
-    for (; digits < 3; ++digits) millis *= 10;
+    if (count == 0) return std::nullopt;
+    for (; count < 3; ++count) millis *= 10;
   }
-  if (i + 1 != s.size() || (s[i] != 'Z' && s[i] != 'z')) return std::nullopt;
-  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return std::nullopt;
-  std::tm tm{};
-  tm.tm_year = year - 1900;
-  tm.tm_mon = month - 1;
-  tm.tm_mday = day;
-  tm.tm_hour = hour;
-  tm.tm_min = minute;
-  tm.tm_sec = second;
-  return static_cast<sagas::TimeMs>(timegm(&tm)) * 1000 + millis;
+  if (i + 1 != text.size() || (text[i] != 'Z' && text[i] != 'z')) return std::nullopt;
+  return days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * kMsPerDay +
+         ((hour * 60 + minute) * 60 + second) * std::int64_t{1000} + millis;
 }
 
 std::optional<sagas::TimeMs> expires_at(const Message& command) {

@@ -169,6 +169,12 @@ steps:
   EXPECT_EQ(*m.header("expires-at"), "2025-11-24T16:00:00.123Z");
   EXPECT_EQ(protocol::expires_at(m), send.expires_at);
   EXPECT_EQ(protocol::parse_time("2025-11-24T16:00:00Z"), 1'764'000'000'000);
+  EXPECT_EQ(protocol::format_time(0), "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(protocol::format_time(951'782'400'000), "2000-02-29T00:00:00.000Z");  // a leap day
+  EXPECT_EQ(protocol::format_time(-1), "1969-12-31T23:59:59.999Z");
+  for (sagas::TimeMs t = -86'400'000LL * 800; t < 86'400'000LL * 365 * 90; t += 86'400'000LL * 37 + 3'723'456) {
+    ASSERT_EQ(protocol::parse_time(protocol::format_time(t)), t) << protocol::format_time(t);
+  }
   EXPECT_EQ(protocol::parse_time("2025-11-24T16:00:00.1234Z"), 1'764'000'000'123);
   for (const char* bad : {"", "2025-11-24", "2025-11-24T16:00:00", "2025-11-24T16:00:00.Z", "2025-13-24T16:00:00Z",
                           "2025-11-24T16:00:00+01:00", "yesterday"}) {
