@@ -105,7 +105,8 @@ TEST_F(OnPostgres, AnOrchestratorReplacedByAnotherStopsAtItsNextCommit) {
   auto old_run = std::move(run_);
   std::string old_admin = admin_;
   auto cut = run_process({"/usr/bin/psql", url_, "-Atc",
-                          "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND granted"});
+                          "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                          "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"});
   ASSERT_EQ(cut.exit_code, 0) << cut.err;
   ASSERT_EQ(cut.out, "1\n") << "the old orchestrator's session held the lock";
   start_run();  // takes the lock and a new epoch at once: the old session is gone
