@@ -7,7 +7,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <deque>
 #include <mutex>
-#include <set>
+#include <algorithm>
+#include <map>
 #include <thread>
 #include <unordered_map>
 
@@ -136,7 +137,7 @@ struct Participant::Impl {
   std::deque<Received> queue;
   std::optional<Job> current;
   std::uint64_t job_seq = 0;
-  std::set<std::string> overdue_keys;
+  std::map<std::uint64_t, std::string> overdue_jobs;  // seq -> key, of handlers past their deadline
   std::unique_ptr<boost::asio::steady_timer> job_timer;
 
   void next_job() {
@@ -145,7 +146,8 @@ struct Participant::Impl {
       queue.pop_front();
       auto cmd = read_command(r.message, nullptr);
       std::string key = cmd ? cmd->idempotency_key : std::string();
-      if (cmd && overdue_keys.count(key)) {
+      bool overdue = std::any_of(overdue_jobs.begin(), overdue_jobs.end(), [&](const auto& j) { return j.second == key; });
+      if (cmd && overdue) {
         spdlog::warn("participant: saga={} step={} key={}: the handler of an earlier attempt is still running past "
                      "its deadline; not replying",
                      cmd->saga_id, cmd->step, key);
@@ -178,19 +180,14 @@ struct Participant::Impl {
       answer(job.command, job.token, reply);
       return next_job();
     }
-    for (auto it = overdue_jobs.begin(); it != overdue_jobs.end(); ++it) {
-      if (it->first != seq) continue;
+    if (auto it = overdue_jobs.find(seq); it != overdue_jobs.end()) {
       spdlog::warn("participant: key={}: the overdue handler finished{}", it->second,
                    reply && *reply->header(protocol::header::kOutcome) == "success"
                        ? "; its success is recorded for the next attempt"
                        : "");
-      overdue_keys.erase(it->second);
       overdue_jobs.erase(it);
-      return;
     }
   }
-
-  std::vector<std::pair<std::uint64_t, std::string>> overdue_jobs;  // seq, key
 
   void overran(std::uint64_t seq) {
     if (!current || current->seq != seq) return;
@@ -201,10 +198,7 @@ struct Participant::Impl {
                   "(it is left to finish on its own thread; a success it returns later answers the next attempt)",
                   cmd ? cmd->saga_id : "?", cmd ? cmd->step : "?", job.key, cmd ? cmd->command : "?",
                   options.handler_timeout.count());
-    if (!job.key.empty()) {
-      overdue_keys.insert(job.key);
-      overdue_jobs.emplace_back(job.seq, job.key);
-    }
+    if (!job.key.empty()) overdue_jobs.emplace(job.seq, job.key);
     answer(job.command, job.token, std::nullopt);
     next_job();
   }
@@ -280,6 +274,6 @@ void Participant::stop() {
 
 std::map<std::string, int> Participant::calls() const { return impl_->core->calls(); }
 
-std::size_t Participant::overdue() const { return impl_->overdue_keys.size(); }
+std::size_t Participant::overdue() const { return impl_->overdue_jobs.size(); }
 
 }  // namespace saga
