@@ -5,11 +5,31 @@
 
 #include <librdkafka/rdkafka_mock.h>
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <mutex>
 #include <set>
+#include <string_view>
 
 namespace saga {
+namespace {
+
+// The mock cluster logs through its owner. A request over the cap is said in our words; the
+// parse failure librdkafka logs beside it (and blames broker.version.fallback) is noise.
+void on_owner_log(const rd_kafka_t*, int level, const char* fac, const char* buf) {
+  std::string_view text(buf);
+  if (auto at = text.find("Invalid request size"); at != std::string_view::npos) {
+    spdlog::warn("dev broker: refused a request over its limit of {} bytes ({}); the client retries it until its "
+                 "message.timeout.ms, then reports it undelivered: send smaller messages",
+                 DevBroker::kMaxRequestBytes, text.substr(at));
+    return;
+  }
+  if (text.find("Protocol parse failure") != std::string_view::npos) return;
+  spdlog::log(level <= 3 ? spdlog::level::err : spdlog::level::debug, "dev broker: {} {}", fac, text);
+}
+
+}  // namespace
 
 struct DevBroker::Impl {
   kafka::HandlePtr owner;  // the idle client the mock cluster hangs off
@@ -33,6 +53,11 @@ sagas::Result<std::unique_ptr<DevBroker>, std::string> DevBroker::start(int brok
   kafka::ConfPtr conf(rd_kafka_conf_new());
   // No bootstrap for the owner: it only carries the cluster, it never connects.
   if (auto err = kafka::set(conf.get(), "log_level", "3")) return *err;
+  // The mock brokers read requests up to the owner's receive.message.max.bytes (which must
+  // exceed its fetch.max.bytes by 512): the size cap of dev_broker.h.
+  if (auto err = kafka::set(conf.get(), "receive.message.max.bytes", std::to_string(kMaxRequestBytes))) return *err;
+  if (auto err = kafka::set(conf.get(), "fetch.max.bytes", std::to_string(kMaxRequestBytes - 512))) return *err;
+  rd_kafka_conf_set_log_cb(conf.get(), &on_owner_log);
   auto owner = kafka::make_handle(RD_KAFKA_PRODUCER, std::move(conf));
   if (!owner) return "cannot start the development broker: " + owner.error();
   impl->owner = std::move(*owner);

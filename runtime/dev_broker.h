@@ -8,6 +8,15 @@
 // every start, and the metadata a client fetches through the fixed port names them. So a
 // client that outlives a restart of the broker finds it again.
 //
+// Sizes: a produce request larger than kMaxRequestBytes is refused (the broker closes that
+// connection; the client retries the request until its message.timeout.ms and then reports
+// the message undelivered), so every client left at its defaults (librdkafka's 1,000,000,
+// Java's 1,048,576) is served. The cap keeps the mock cluster's retention sound: it keeps the
+// newest kRetainedBytes of each partition, and it loses acknowledged messages when one batch
+// and the next together pass that (librdkafka 2.0.2 then sets the log's start past them).
+// Two capped batches never do. A consumer that falls more than kRetainedBytes behind on a
+// partition finds its offset out of range, as on a real broker whose retention removed it.
+//
 // Thread-safe as librdkafka's mock API is; typically owned by main() or a test fixture.
 #pragma once
 
@@ -23,6 +32,11 @@ class DevBroker {
  public:
   // The bootstrap port when none is configured (Kafka's 9092 is left to a real broker).
   static constexpr int kDefaultPort = 19092;
+  // Kafka's default message.max.bytes (1,048,588) plus room for a produce request's headers.
+  static constexpr int kMaxRequestBytes = 1'048'588 + 64 * 1024;
+  // What the mock cluster keeps of each partition (librdkafka's rdkafka_mock.c, max_size).
+  static constexpr int kRetainedBytes = 5 * 1024 * 1024;
+  static_assert(2 * kMaxRequestBytes < kRetainedBytes, "two batches at the cap must fit the retained log");
 
   static sagas::Result<std::unique_ptr<DevBroker>, std::string> start(int brokers = 1, int port = 0);
   ~DevBroker();
