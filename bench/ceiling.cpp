@@ -18,6 +18,7 @@
 #include "bench/measure.h"
 #include "bench/scenarios.h"
 #include "runtime/dev_broker.h"
+#include "bench/raw_kafka.h"
 #include "runtime/kafka_handles.h"
 #include "state/sqlite_handles.h"
 
@@ -30,105 +31,16 @@ namespace kafka = saga::kafka;
 constexpr const char* kRequests = "bench.requests";
 constexpr const char* kReplies = "bench.replies";
 
-void check(std::optional<std::string> err) {
-  if (err) throw std::runtime_error(*err);
-}
-
-// librdkafka settings as the engine's transport uses them (runtime/kafka.cpp).
-kafka::HandlePtr producer(const std::string& brokers, std::atomic<long>* delivered) {
-  kafka::ConfPtr conf(rd_kafka_conf_new());
-  for (auto [k, v] : {std::pair{"bootstrap.servers", brokers}, {"enable.idempotence", "true"}, {"acks", "all"},
-                      {"linger.ms", "1"}}) {
-    check(kafka::set(conf.get(), k, v));
-  }
-  rd_kafka_conf_set_opaque(conf.get(), delivered);
-  rd_kafka_conf_set_dr_msg_cb(conf.get(), [](rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
-    if (m->err) {  // no exceptions through librdkafka's C frames; the figures would be wrong anyway
-      std::fprintf(stderr, "saga-bench: delivery failed: %s\n", rd_kafka_err2str(m->err));
-      std::abort();
-    }
-    ++*static_cast<std::atomic<long>*>(opaque);
-  });
-  auto h = kafka::make_handle(RD_KAFKA_PRODUCER, std::move(conf));
-  if (!h) throw std::runtime_error(h.error());
-  return std::move(*h);
-}
-
-kafka::HandlePtr consumer(const std::string& brokers, const std::string& group, const std::string& topic,
-                          int fetch_wait_ms, int partitions) {
-  kafka::ConfPtr conf(rd_kafka_conf_new());
-  for (auto [k, v] : {std::pair{"bootstrap.servers", brokers}, {"group.id", group}, {"enable.auto.commit", "false"},
-                      {"enable.auto.offset.store", "false"}, {"auto.offset.reset", "earliest"},
-                      {"fetch.wait.max.ms", std::to_string(fetch_wait_ms)}}) {
-    check(kafka::set(conf.get(), k, v));
-  }
-  auto h = kafka::make_handle(RD_KAFKA_CONSUMER, std::move(conf));
-  if (!h) throw std::runtime_error(h.error());
-  rd_kafka_poll_set_consumer(h->get());
-  kafka::ListPtr list(rd_kafka_topic_partition_list_new(partitions));
-  for (int p = 0; p < partitions; ++p) {
-    rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-  }
-  if (auto err = rd_kafka_assign(h->get(), list.get())) throw std::runtime_error(rd_kafka_err2str(err));
-  return std::move(*h);
-}
-
-// Metadata up front, so the first message does not wait for a topic scan (measured: ~1 s).
-void warm(rd_kafka_t* rk, const char* topic) {
-  kafka::TopicPtr t(rd_kafka_topic_new(rk, topic, nullptr));
-  const struct rd_kafka_metadata* md = nullptr;
-  if (rd_kafka_metadata(rk, 0, t.get(), &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) kafka::MetadataPtr owned(md);
-}
-
-void produce(rd_kafka_t* rk, const char* topic, const void* key, std::size_t key_len, const std::string& value,
-             rd_kafka_headers_t* headers) {
-  rd_kafka_vu_t vus[5];
-  vus[0].vtype = RD_KAFKA_VTYPE_TOPIC;
-  vus[0].u.cstr = topic;
-  vus[1].vtype = RD_KAFKA_VTYPE_KEY;
-  vus[1].u.mem = {const_cast<void*>(key), key_len};
-  vus[2].vtype = RD_KAFKA_VTYPE_VALUE;
-  vus[2].u.mem = {const_cast<char*>(value.data()), value.size()};
-  vus[3].vtype = RD_KAFKA_VTYPE_HEADERS;
-  vus[3].u.headers = headers;
-  vus[4].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
-  vus[4].u.i = RD_KAFKA_MSG_F_COPY;
-  while (rd_kafka_error_t* e = rd_kafka_produceva(rk, vus, 5)) {
-    bool full = rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__QUEUE_FULL;
-    std::string text = rd_kafka_error_string(e);
-    rd_kafka_error_destroy(e);
-    if (!full) {
-      rd_kafka_headers_destroy(headers);
-      throw std::runtime_error("produce: " + text);
-    }
-    rd_kafka_poll(rk, 1);
-  }
-}
-
-// Up to `max` messages: waits up to `wait_ms` for the first, then takes what is there.
-std::vector<kafka::MessagePtr> consume(rd_kafka_t* rk, int wait_ms, std::size_t max) {
-  std::vector<kafka::MessagePtr> out;
-  for (rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, wait_ms); m != nullptr;
-       m = out.size() < max ? rd_kafka_consumer_poll(rk, 0) : nullptr) {
-    kafka::MessagePtr owned(m);
-    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) out.push_back(std::move(owned));
-  }
-  return out;
-}
-
-void commit_offsets(rd_kafka_t* rk, const std::vector<kafka::MessagePtr>& batch) {
-  if (batch.empty()) return;
-  const rd_kafka_message_t* last = batch.back().get();
-  kafka::ListPtr list(rd_kafka_topic_partition_list_new(1));
-  rd_kafka_topic_partition_list_add(list.get(), rd_kafka_topic_name(last->rkt), last->partition)->offset =
-      last->offset + 1;
-  rd_kafka_commit(rk, list.get(), 1);
-}
+using raw::check;
+using raw::commit_offsets;
+using raw::consume;
+using raw::producer;
+using raw::warm;
 
 // The participant: replies to every request with its value, the same key and an in-reply-to.
 void echo(const std::string& brokers, const Settings& s, const std::atomic<bool>& stop) {
   std::atomic<long> delivered{0};
-  auto in = consumer(brokers, "bench.echo", kRequests, s.fetch_wait_ms, s.partitions);
+  auto in = raw::consumer(brokers, "bench.echo", {kRequests}, s.fetch_wait_ms, s.partitions);
   auto out = producer(brokers, &delivered);
   warm(out.get(), kReplies);
   while (!stop) {
@@ -137,8 +49,7 @@ void echo(const std::string& brokers, const Settings& s, const std::atomic<bool>
       rd_kafka_headers_t* h = rd_kafka_headers_new(2);
       rd_kafka_header_add(h, "in-reply-to", -1, m->key, static_cast<ssize_t>(m->key_len));
       rd_kafka_header_add(h, "outcome", -1, "success", -1);
-      produce(out.get(), kReplies, m->key, m->key_len,
-              std::string(static_cast<const char*>(m->payload), m->len), h);
+      raw::produce(out.get(), kReplies, RD_KAFKA_PARTITION_UA, m->key, m->key_len, m->payload, m->len, h);
     }
     commit_offsets(in.get(), batch);
     rd_kafka_poll(out.get(), 0);
@@ -193,7 +104,7 @@ sagas::Json run_ceiling(const Settings& s, bool durable) {
   std::atomic<long> delivered{0};
   auto out = producer(brokers, &delivered);
   warm(out.get(), kRequests);
-  auto in = consumer(brokers, "bench.client", kReplies, s.fetch_wait_ms, s.partitions);
+  auto in = raw::consumer(brokers, "bench.client", {kReplies}, s.fetch_wait_ms, s.partitions);
   Db db(s.dir + "/ceiling.db");
 
   // A request's value: about the size of a rendered command payload.
@@ -219,7 +130,7 @@ sagas::Json run_ceiling(const Settings& s, bool durable) {
     rd_kafka_headers_t* h = rd_kafka_headers_new(1);
     rd_kafka_header_add(h, "reply-to", -1, kReplies, -1);
     sent_at[static_cast<std::size_t>(id) % ring] = Clock::now();
-    produce(out.get(), kRequests, key.data(), key.size(), body, h);
+    raw::produce(out.get(), kRequests, RD_KAFKA_PARTITION_UA, key.data(), key.size(), body.data(), body.size(), h);
   };
   bool sending = true;
   while (done < sent || sending) {

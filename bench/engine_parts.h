@@ -145,6 +145,7 @@ class Driver {
 
   Histogram saga_latency, step_latency;
   std::function<void()> on_measure;  // called as the measured part begins
+  std::function<void()> on_finished; // called as the last measured saga ends, before on_done
   std::function<void()> on_done;     // called on the executor once every saga has finished
   double seconds = 0, cpu = 0, engine_cpu = 0;
   std::uint64_t commits = 0, transitions = 0;
@@ -205,6 +206,7 @@ class Driver {
     engine_cpu = thread_cpu_seconds() - engine_cpu_began_;
     commits = engine_.stats().commits - commits_began_;
     transitions = engine_.stats().transitions - transitions_began_;
+    if (on_finished) on_finished();
     boost::asio::post(io_, [this] {
       if (on_done) on_done();
     });

@@ -1,6 +1,9 @@
 // The engine's scenarios: the order saga (three sequential steps) driven at a fixed number of
-// sagas in flight, with echo participants built on the participant SDK, over Kafka (the
-// embedded broker) or the in-process bus, on a durable SQLite file (synchronous=FULL).
+// sagas in flight, with echo participants (raw, or built on the participant SDK), over Kafka
+// (the embedded broker) or the in-process bus, on a durable SQLite file (synchronous=FULL).
+//
+// What the orchestrator costs is measured on its two threads, the event loop (this one) and
+// the store's writer (found by its name): CPU time and heap allocations per step.
 //
 // Latencies come from the engine's own lifecycle events, which fire after the commit:
 // a saga's from start() to its terminal event, a step's from "step-started" (its command
@@ -19,10 +22,12 @@
 #include <thread>
 #include <unordered_map>
 
+#include "bench/echo_participant.h"
 #include "bench/engine_parts.h"
 #include "bench/measure.h"
 #include "bench/scenarios.h"
 #include "dsl/compiler.h"
+#include "engine/commit_writer.h"
 #include "engine/engine.h"
 #include "engine/in_process.h"
 #include "state/open_store.h"
@@ -34,7 +39,7 @@
 
 namespace bench {
 
-sagas::Json run_engine(const Settings& s, Wire wire, bool fail_at_confirm) {
+sagas::Json run_engine(const Settings& s, Wire wire, bool fail_at_confirm, Participants participants) {
   auto compiled = dsl::compile(kOrderSaga, "bench-order.yaml");
   if (!compiled.ok()) throw std::runtime_error(dsl::format(compiled.diagnostics.front()));
   // Replies are remembered for a window several times what is in flight.
@@ -81,6 +86,10 @@ sagas::Json run_engine(const Settings& s, Wire wire, bool fail_at_confirm) {
   };
   saga::Engine engine(io, **store, *transport, clock, options);
   engine.add(compiled.definition);
+  const pid_t loop_thread = current_tid();
+  const auto writer_thread = thread_named(saga::CommitWriter::kThreadName);
+  if (!writer_thread) throw std::runtime_error("the engine's writer thread was not found by its name");
+  ThreadMeter orchestrator;
 
   // Participants: over Kafka, three services on their own thread, as separate services would
   // be; in process, on the engine's executor (the bus is single-threaded).
@@ -88,7 +97,10 @@ sagas::Json run_engine(const Settings& s, Wire wire, bool fail_at_confirm) {
   auto services_work = boost::asio::make_work_guard(services_io);
   std::vector<std::unique_ptr<saga::Participant>> services;
   std::unique_ptr<saga::InProcessParticipant> in_process;
-  if (wire == Wire::kafka) {
+  std::unique_ptr<EchoParticipant> echo;
+  if (wire == Wire::kafka && participants == Participants::echo) {
+    echo = std::make_unique<EchoParticipant>(kafka.brokers, s, kCommandTopics, fail_at_confirm);
+  } else if (wire == Wire::kafka) {
     services = kafka_echo_services(services_io, kafka, window, fail_at_confirm);
   } else {
     auto core = std::make_shared<saga::ParticipantCore>(std::make_shared<RecentReplies>(window));
@@ -108,13 +120,16 @@ sagas::Json run_engine(const Settings& s, Wire wire, bool fail_at_confirm) {
   driver.on_measure = [&] {
     commit_latency = Histogram();
     commit_seconds_measured = commit_seconds;
+    orchestrator.begin({loop_thread, *writer_thread});
   };
+  driver.on_finished = [&] { orchestrator.end(); };
   boost::asio::post(io, [&] { driver.begin(); });
   io.run();
 
   services_work.reset();
   services_io.stop();
   services_thread.join();
+  echo.reset();
   if (!driver.done()) throw std::runtime_error("the engine stopped before every saga finished");
 
   auto n = static_cast<double>(s.sagas);
@@ -129,7 +144,21 @@ sagas::Json run_engine(const Settings& s, Wire wire, bool fail_at_confirm) {
   j.set("saga_latency", driver.saga_latency.to_json());
   j.set("step_latency", driver.step_latency.to_json());
   j.set("cpu_s_per_1000_sagas", sagas::Json(driver.cpu / n * 1000));
+  j.set("participants", sagas::Json(wire == Wire::in_process ? "in-process" : participants == Participants::echo ? "echo" : "sdk"));
   j.set("engine_thread_cpu_s_per_1000_sagas", sagas::Json(driver.engine_cpu / n * 1000));
+  const double loop_cpu = orchestrator.cpu_seconds(loop_thread), writer_cpu = orchestrator.cpu_seconds(*writer_thread);
+  j.set("writer_thread_cpu_s_per_1000_sagas", sagas::Json(writer_cpu / n * 1000));
+  // The orchestrator's own CPU per step (event loop + writer), and the whole process's.
+  j.set("orchestrator_cpu_us_per_step", sagas::Json((loop_cpu + writer_cpu) / steps * 1e6));
+  j.set("loop_cpu_us_per_step", sagas::Json(loop_cpu / steps * 1e6));
+  j.set("writer_cpu_us_per_step", sagas::Json(writer_cpu / steps * 1e6));
+  j.set("process_cpu_us_per_step", sagas::Json(driver.cpu / steps * 1e6));
+  auto loop_allocs = orchestrator.allocations(loop_thread), writer_allocs = orchestrator.allocations(*writer_thread);
+  if (loop_allocs && writer_allocs) {
+    j.set("allocations_per_step", sagas::Json(static_cast<double>(*loop_allocs + *writer_allocs) / steps));
+    j.set("loop_allocations_per_step", sagas::Json(static_cast<double>(*loop_allocs) / steps));
+    j.set("writer_allocations_per_step", sagas::Json(static_cast<double>(*writer_allocs) / steps));
+  }
   j.set("transitions_per_commit",
         sagas::Json(driver.commits == 0 ? 0.0
                                         : static_cast<double>(driver.transitions) / static_cast<double>(driver.commits)));

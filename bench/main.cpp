@@ -118,7 +118,7 @@ int main(int argc, char** argv) {
   app.add_option("--latency-sagas", latency_sagas, "Sagas at one in flight (low-load latency)")
       ->capture_default_str();
   app.add_option("--scale", scale, "Saga counts of the scale runs (0: none)")->capture_default_str()->delimiter(',');
-  app.add_option("--only", only, "Run only these parts: ceiling, order, compensated, in-process, latency, scale, postgres, cluster")
+  app.add_option("--only", only, "Run only these parts: ceiling, order, sdk, compensated, in-process, latency, scale, postgres, cluster")
       ->delimiter(',');
   app.add_option("--dir", dir, "Where the scenarios' state files go")->capture_default_str();
   app.add_option("--postgres", postgres,
@@ -157,6 +157,11 @@ int main(int argc, char** argv) {
   if (wanted("ceiling")) run("ceiling", [&](const std::string& d) { return bench::run_ceiling(with_dir(s, d), true); });
   if (wanted("order")) {
     run("order", [&](const std::string& d) { return bench::run_engine(with_dir(s, d), Wire::kafka, false); });
+  }
+  if (wanted("sdk")) {
+    run("order-sdk", [&](const std::string& d) {
+      return bench::run_engine(with_dir(s, d), Wire::kafka, false, bench::Participants::sdk);
+    });
   }
   if (wanted("compensated")) {
     run("order-compensated", [&](const std::string& d) { return bench::run_engine(with_dir(s, d), Wire::kafka, true); });
@@ -215,7 +220,7 @@ int main(int argc, char** argv) {
   // Ratios and targets.
   Json summary = Json::object();
   double ceiling = num(scenarios, "ceiling.steps_per_s");
-  for (const char* name : {"order", "order-compensated", "order-in-process", "order-postgres", "order-in-process-postgres",
+  for (const char* name : {"order", "order-sdk", "order-compensated", "order-in-process", "order-postgres", "order-in-process-postgres",
                            "order-cluster-1", "order-cluster-2", "order-cluster-3"}) {
     if (const Json* r = scenarios.find(name); r != nullptr && ceiling > 0) {
       summary.set(std::string(name) + "_vs_ceiling", Json(num(*r, "steps_per_s") / ceiling));
@@ -257,8 +262,9 @@ int main(int argc, char** argv) {
   std::printf("saga-bench: %d sagas at %d in flight after %d warm-up, fetch.wait.max.ms=%d, %d partition(s), "
               "synchronous=FULL, %u cores\n\n",
               s.sagas, s.concurrency, s.warmup, s.fetch_wait_ms, s.partitions, std::thread::hardware_concurrency());
-  std::printf("%-20s %9s %9s %24s %24s %9s %8s %8s %8s\n", "scenario", "sagas/s", "steps/s", "saga ms p50/p99/p999",
-              "step ms p50/p99/p999", "CPU s/1k", "RSS MiB", "commit%", "÷ceiling");
+  std::printf("%-20s %9s %9s %24s %24s %9s %9s %8s %8s %8s %8s\n", "scenario", "sagas/s", "steps/s",
+              "saga ms p50/p99/p999", "step ms p50/p99/p999", "CPU s/1k", "µs/step", "allocs", "RSS MiB", "commit%",
+              "÷ceiling");
   for (const auto& [name, r] : scenarios.as_object()) {
     if (r.find("error") != nullptr) {
       std::printf("%-20s failed: %s\n", name.c_str(), r.find("error")->as_string().c_str());
@@ -276,13 +282,20 @@ int main(int argc, char** argv) {
     std::string commit_share = is_ceiling || r.find("commit_share") == nullptr
                                    ? "-"
                                    : printed("%.0f", num(r, "commit_share") * 100);
-    std::printf("%-20s %9s %9.0f %24s %24s %9s %8.1f %8s %8s\n", name.c_str(), per_saga.c_str(),
+    std::string orchestrator_cpu = r.find("orchestrator_cpu_us_per_step") == nullptr
+                                       ? "-"
+                                       : printed("%.1f", num(r, "orchestrator_cpu_us_per_step"));
+    std::string allocs =
+        r.find("allocations_per_step") == nullptr ? "-" : printed("%.0f", num(r, "allocations_per_step"));
+    std::printf("%-20s %9s %9.0f %24s %24s %9s %9s %8s %8.1f %8s %8s\n", name.c_str(), per_saga.c_str(),
                 num(r, "steps_per_s"), saga_lat.c_str(), latencies(r, "step_latency").c_str(), cpu.c_str(),
-                num(r, "peak_rss_mib"), commit_share.c_str(), ratio.c_str());
+                orchestrator_cpu.c_str(), allocs.c_str(), num(r, "peak_rss_mib"), commit_share.c_str(), ratio.c_str());
   }
   std::printf("\n(ceiling and round-trip rows: one step = one raw request/reply; CPU per 1000 sagas' worth of "
-              "steps; CPU counts every thread of the process: broker, participants, engine; commit%%: share of the "
-              "time the engine's writer thread spent in the store's commit; the event loop runs meanwhile)\n");
+              "steps; CPU counts every thread of the process: broker, participants, engine; µs/step and allocs: the "
+              "orchestrator's CPU and heap allocations per step on its event loop and writer threads; commit%%: share "
+              "of the time the writer spent in the store's commit; the event loop runs meanwhile; participants: one "
+              "raw echo client for every command topic, but order-sdk's, a participant SDK service per topic)\n");
   if (summary.find("added_step_latency_p50_ms") != nullptr) {
     std::printf("\nadded step latency at one in flight (order-1 minus ceiling-1): p50 %.2f ms, p99 %.2f ms\n",
                 num(summary, "added_step_latency_p50_ms"), num(summary, "added_step_latency_p99_ms"));

@@ -7,6 +7,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
 
 namespace bench {
 
@@ -56,6 +59,53 @@ double thread_cpu_seconds() {
   timespec t{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
   return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) / 1e9;
+}
+
+pid_t current_tid() { return gettid(); }
+
+std::optional<pid_t> thread_named(std::string_view name) {
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", ec)) {
+    std::ifstream comm(task.path() / "comm");
+    std::string line;
+    if (std::getline(comm, line) && line == name) return static_cast<pid_t>(std::stol(task.path().filename().string()));
+  }
+  return std::nullopt;
+}
+
+double thread_cpu_seconds(pid_t tid) {
+  std::ifstream f("/proc/self/task/" + std::to_string(tid) + "/schedstat");
+  double on_cpu_ns = 0;
+  f >> on_cpu_ns;
+  return on_cpu_ns / 1e9;
+}
+
+void ThreadMeter::begin(std::vector<pid_t> threads) {
+  readings_.clear();
+  for (pid_t tid : threads) readings_.push_back({tid, thread_cpu_seconds(tid), 0, bench::allocations(tid), {}});
+}
+
+void ThreadMeter::end() {
+  for (auto& r : readings_) {
+    r.cpu_ended = thread_cpu_seconds(r.tid);
+    r.allocs_ended = bench::allocations(r.tid);
+  }
+}
+
+const ThreadMeter::Reading* ThreadMeter::find(pid_t tid) const {
+  auto it = std::find_if(readings_.begin(), readings_.end(), [&](const Reading& r) { return r.tid == tid; });
+  return it == readings_.end() ? nullptr : &*it;
+}
+
+double ThreadMeter::cpu_seconds(pid_t tid) const {
+  const Reading* r = find(tid);
+  return r == nullptr ? 0 : r->cpu_ended - r->cpu_began;
+}
+
+std::optional<std::uint64_t> ThreadMeter::allocations(pid_t tid) const {
+  const Reading* r = find(tid);
+  if (r == nullptr || !r->allocs_began || !r->allocs_ended) return std::nullopt;
+  return *r->allocs_ended - *r->allocs_began;
 }
 
 double peak_rss_mib() {

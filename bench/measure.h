@@ -7,6 +7,10 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <string_view>
+#include <sys/types.h>
+#include <vector>
 
 #include "sagas/json.h"
 
@@ -49,6 +53,34 @@ class Histogram {
 double process_cpu_seconds();
 // CPU seconds the calling thread has used.
 double thread_cpu_seconds();
+// This thread's id as the kernel knows it.
+pid_t current_tid();
+// The id of this process's thread named `name` (as /proc/self/task/*/comm shows it), if any.
+std::optional<pid_t> thread_named(std::string_view name);
+// CPU seconds thread `tid` of this process has used (its schedstat, nanoseconds).
+double thread_cpu_seconds(pid_t tid);
+// Heap allocations thread `tid` has made (alloc_count.cpp: malloc and what is built on it,
+// operator new included); nullopt in a sanitizer's build, which owns malloc.
+std::optional<std::uint64_t> allocations(pid_t tid);
+
+// The CPU time and heap allocations of some threads between begin() and end().
+class ThreadMeter {
+ public:
+  void begin(std::vector<pid_t> threads);
+  void end();
+  double cpu_seconds(pid_t tid) const;
+  std::optional<std::uint64_t> allocations(pid_t tid) const;
+
+ private:
+  struct Reading {
+    pid_t tid;
+    double cpu_began = 0, cpu_ended = 0;
+    std::optional<std::uint64_t> allocs_began, allocs_ended;
+  };
+  const Reading* find(pid_t tid) const;
+  std::vector<Reading> readings_;
+};
+
 // The most memory this process has had resident, in MiB.
 double peak_rss_mib();
 // What is resident now, in MiB.

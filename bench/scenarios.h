@@ -29,11 +29,14 @@ inline constexpr int kStepsPerSaga = 3;
 sagas::Json run_ceiling(const Settings& s, bool durable);
 
 enum class Wire { kafka, in_process };
+// Over Kafka: the ceiling's kind of participant (echo_participant.h: one raw consumer and
+// producer for every command topic), or a participant SDK service per command topic.
+enum class Participants { echo, sdk };
 
-// The engine over the order saga with echo participants (participant SDK): Kafka through the
-// embedded broker, or the in-process bus. With `fail_at_confirm`, confirm-order is declined,
-// so each saga also runs two compensations.
-sagas::Json run_engine(const Settings& s, Wire wire, bool fail_at_confirm);
+// The engine over the order saga with echo participants: Kafka through the embedded broker,
+// or the in-process bus (the SDK's core there, whatever `participants`). With
+// `fail_at_confirm`, confirm-order is declined, so each saga also runs two compensations.
+sagas::Json run_engine(const Settings& s, Wire wire, bool fail_at_confirm, Participants participants = Participants::echo);
 
 // The order saga over Kafka on a cluster of `nodes` ClusterNodes in this process, sharing the
 // PostgreSQL database `s.postgres`; shards: `s.partitions`.

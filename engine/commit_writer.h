@@ -39,6 +39,8 @@ class CommitWriter {
     double seconds = 0;  // the store's commit, measured on the writer thread
   };
   using Done = std::function<void(Outcome)>;
+  // The writer thread's name as the system shows it (at most 15 characters).
+  static constexpr const char* kThreadName = "saga-writer";
 
   CommitWriter(boost::asio::io_context& io, state::Store& store, Done done);
   ~CommitWriter();

@@ -22,7 +22,7 @@ TEST(Bench, EveryScenarioRunsToTheEndAndItsFiguresAddUp) {
   ASSERT_TRUE(all) << r.out;
   const Json* scenarios = all->find("scenarios");
   ASSERT_TRUE(scenarios != nullptr && scenarios->is_object());
-  for (const char* name : {"ceiling", "order", "order-compensated", "order-in-process", "round-trip-1", "ceiling-1",
+  for (const char* name : {"ceiling", "order", "order-sdk", "order-compensated", "order-in-process", "round-trip-1", "ceiling-1",
                            "order-1", "order-in-process-1", "order-20"}) {
     const Json* s = scenarios->find(name);
     ASSERT_NE(s, nullptr) << name;
@@ -30,7 +30,7 @@ TEST(Bench, EveryScenarioRunsToTheEndAndItsFiguresAddUp) {
   }
   // Every measured saga finished, with three steps (five with the two compensations), and
   // none stayed in memory.
-  for (auto [name, sagas, steps] : {std::tuple{"order", 40, 120}, {"order-compensated", 40, 200},
+  for (auto [name, sagas, steps] : {std::tuple{"order", 40, 120}, {"order-sdk", 40, 120}, {"order-compensated", 40, 200},
                                     {"order-in-process", 40, 120}, {"order-1", 5, 15}, {"order-20", 20, 60}}) {
     const Json& s = *scenarios->find(name);
     EXPECT_EQ(num(s, "sagas"), sagas) << name;
@@ -39,11 +39,22 @@ TEST(Bench, EveryScenarioRunsToTheEndAndItsFiguresAddUp) {
     EXPECT_EQ(num(s, "active_sagas_at_end"), 0) << name;
     EXPECT_GT(num(s, "sagas_per_s"), 0) << name;
     EXPECT_GT(num(s, "peak_rss_mib"), 0) << name;
+    // The orchestrator's own threads were found and measured (allocations are not counted
+    // in a sanitizer's build, which owns malloc).
+    EXPECT_GT(num(s, "orchestrator_cpu_us_per_step"), 0) << name;
+    EXPECT_GT(num(s, "writer_cpu_us_per_step"), 0) << name;
+    // Two clocks (getrusage for the process, schedstat for a thread): a tenth's slack.
+    EXPECT_GE(num(s, "process_cpu_us_per_step") * 1.1, num(s, "orchestrator_cpu_us_per_step")) << name;
+    if (s.find("allocations_per_step") != nullptr) {
+      EXPECT_GT(num(s, "loop_allocations_per_step"), 0) << name;
+      EXPECT_GT(num(s, "writer_allocations_per_step"), 0) << name;
+    }
   }
   EXPECT_GE(num(*scenarios->find("ceiling"), "steps"), 120);
   const Json* summary = all->find("summary");
   ASSERT_NE(summary, nullptr);
   EXPECT_GT(num(*summary, "order_vs_ceiling"), 0);
+  EXPECT_GT(num(*summary, "order-sdk_vs_ceiling"), 0);
   EXPECT_NE(summary->find("added_step_latency_p50_ms"), nullptr);
   ASSERT_EQ(all->find("scale")->as_array().size(), 2u);
 }
