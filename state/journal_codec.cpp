@@ -1,18 +1,13 @@
 #include "state/journal_codec.h"
 
 #include "state/codec.h"
+#include "state/journal_fields.h"
 
 namespace state::journal {
 
 using sagas::Json;
 
 namespace {
-
-Json headers_json(const Headers& h) {
-  Json arr = Json::array();
-  for (const auto& [k, v] : h) arr.as_array().push_back(Json(Json::Array{Json(k), Json(v)}));
-  return arr;
-}
 
 std::optional<Headers> headers_from(const Json& j) {
   if (!j.is_array()) return std::nullopt;
@@ -80,75 +75,6 @@ sagas::Result<std::vector<OutboxMessage>> messages_from(const Json& j) {
   return out;
 }
 
-// The instance's header as a delta patches it (defaults left out, as codec.h writes them).
-Json header_json(const sagas::Instance& inst) {
-  Json j = Json::object();
-  j.set("state", std::string(sagas::to_string(inst.state)));
-  if (inst.stage != 0) j.set("stage", static_cast<std::int64_t>(inst.stage));
-  if (!inst.error.empty()) j.set("error", inst.error);
-  if (inst.deadline_at) j.set("deadline_at", *inst.deadline_at);
-  return j;
-}
-
-// The members of `to` that differ from `from`, and null for those `to` no longer has. Values
-// compare as JSON (kinds first, so 1 and 1.0 differ).
-Json diff(const Json& from, const Json& to) {
-  Json patch = Json::object();
-  for (const auto& [k, v] : to.as_object()) {
-    const Json* old = from.find(k);
-    if (old == nullptr || old->kind() != v.kind() || !(*old == v)) patch.as_object().emplace_back(k, v);
-  }
-  for (const auto& [k, v] : from.as_object()) {
-    if (to.find(k) == nullptr) patch.as_object().emplace_back(k, Json());
-  }
-  return patch;
-}
-
-// How an entry stores the JSON of codec.h, in two ways that make it several times smaller
-// and nothing else:
-//   - times are relative to the entry's own time: most are that very moment (a step started
-//     or finished) or a timeout after it, a few digits instead of thirteen;
-//   - field names are short (the table below; names not in it are kept).
-struct Field {
-  const char* name;
-  const char* stored;
-  bool time;
-};
-constexpr Field kStepFields[] = {
-    {"state", "s", false},         {"attempts", "a", false},        {"compensation_attempts", "ca", false},
-    {"compensation_budget_from", "cb", false}, {"outcome_unknown", "ou", false}, {"compensation_gave_up", "cg", false},
-    {"request", "rq", false},      {"reply", "rp", false},          {"error", "e", false},
-    {"started_at", "t0", true},    {"finished_at", "t1", true},     {"timer_at", "tt", true},
-    {"timer_kind", "tk", false},   {"timer_for", "tf", false},
-};
-constexpr Field kInstanceFields[] = {
-    {"id", "id", false},        {"saga", "n", false},        {"version", "v", false},   {"state", "s", false},
-    {"input", "in", false},     {"steps", "st", false},      {"stage", "sg", false},    {"error", "e", false},
-    {"created_at", "c", true},  {"updated_at", "u", true},   {"deadline_at", "d", true},
-};
-
-enum class Direction { store, load };
-
-template <std::size_t N>
-void convert(Json& obj, const Field (&fields)[N], TimeMs at, Direction dir) {
-  if (!obj.is_object()) return;
-  for (auto& [key, value] : obj.as_object()) {
-    for (const Field& f : fields) {
-      if (key != (dir == Direction::store ? f.name : f.stored)) continue;
-      key = dir == Direction::store ? f.stored : f.name;
-      if (f.time && value.is_integer()) value = Json(value.as_integer() + (dir == Direction::store ? -at : at));
-      break;
-    }
-  }
-}
-
-void convert_instance(Json& inst, TimeMs at, Direction dir) {
-  convert(inst, kInstanceFields, at, dir);
-  if (Json* steps = inst.find(dir == Direction::store ? "st" : "steps"); steps != nullptr && steps->is_array()) {
-    for (auto& st : steps->as_array()) convert(st, kStepFields, at, dir);
-  }
-}
-
 void merge(Json& target, const Json& patch) {
   auto& members = target.as_object();
   for (const auto& member : patch.as_object()) {
@@ -163,84 +89,6 @@ void merge(Json& target, const Json& patch) {
 
 
 }  // namespace
-
-namespace {
-
-// The history, commands and messages of an entry.
-void add_messages(Json& j, const Commit& c) {
-  TimeMs at = c.instance.updated_at;
-  if (!c.history.empty()) {
-    Json h = Json::array();
-    for (const auto& r : c.history) {
-      Json::Array row{Json(std::string(sagas::to_string(r.event))), Json(r.step), Json(r.detail)};
-      if (r.at != at) row.emplace_back(r.at);
-      h.as_array().emplace_back(std::move(row));
-    }
-    j.set("history", std::move(h));
-  }
-  if (!c.sends.empty()) {
-    Json s = Json::array();
-    for (const auto& cmd : c.sends) {
-      Json::Array row{Json(static_cast<std::int64_t>(cmd.step.value())), Json(std::string(sagas::to_string(cmd.kind))),
-                      Json(static_cast<std::int64_t>(cmd.attempt.value()))};
-      // An execute command's payload is its step's request, which the entry (or one before
-      // it) already holds: written once, not twice.
-      if (cmd.kind == sagas::CommandKind::compensate) row.push_back(cmd.payload);
-      s.as_array().emplace_back(std::move(row));
-    }
-    j.set("sends", std::move(s));
-  }
-  if (!c.messages.empty()) {
-    Json m = Json::array();
-    for (const auto& msg : c.messages) {
-      m.as_array().emplace_back(Json::Array{Json(msg.topic), Json(msg.key), headers_json(msg.headers), Json(msg.value)});
-    }
-    j.set("messages", std::move(m));
-  }
-}
-
-}  // namespace
-
-std::string encode_snapshot(const Commit& c, Written& written) {
-  Json j = Json::object();
-  Json snapshot = to_json(c.instance);
-  convert_instance(snapshot, c.instance.updated_at, Direction::store);
-  j.set("snapshot", std::move(snapshot));
-  written.header = header_json(c.instance);
-  written.steps.clear();
-  for (const auto& step : c.instance.steps) written.steps.push_back(to_json(step));
-  add_messages(j, c);
-  return j.dump();
-}
-
-std::string encode_delta(const Commit& c, Written& written) {
-  const auto& inst = c.instance;
-  Json j = Json::object();
-  Json header = header_json(inst);
-  Json header_patch = diff(written.header, header);
-  convert(header_patch, kInstanceFields, inst.updated_at, Direction::store);
-  j.set("patch", std::move(header_patch));
-  written.header = std::move(header);
-  Json steps = Json::array();
-  for (std::size_t i = 0; i < inst.steps.size() && i < written.steps.size(); ++i) {
-    if (i < c.steps_changed.size() && !c.steps_changed[i]) continue;
-    Json now = to_json(inst.steps[i]);
-    Json patch = diff(written.steps[i], now);
-    written.steps[i] = std::move(now);
-    if (patch.as_object().empty()) continue;
-    convert(patch, kStepFields, inst.updated_at, Direction::store);
-    steps.as_array().push_back(Json(Json::Array{Json(static_cast<std::int64_t>(i)), std::move(patch)}));
-  }
-  if (!steps.as_array().empty()) j.set("steps", std::move(steps));
-  add_messages(j, c);
-  return j.dump();
-}
-
-std::string encode_messages(const Commit& c) {
-  Json j = Json::object();
-  add_messages(j, c);
-  return j.dump();
-}
 
 sagas::Result<Entry> decode(std::string_view data, Position position, TimeMs at, Parts parts) {
   auto parsed = Json::parse(data);

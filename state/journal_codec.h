@@ -10,8 +10,12 @@
 //   "history": [[event, step, detail(, at)]], "sends": [[step, kind, attempt(, payload)]],
 //   "messages": [[topic, key, [[name, value], ...], value]]
 // Empty parts are left out; field names are short ("s" for state, "rq" for request: the table
-// in journal_codec.cpp), times are milliseconds relative to the entry's own (its `at`), and a
+// in journal_fields.h), times are milliseconds relative to the entry's own (its `at`), and a
 // record's time is written only when it differs from the entry's.
+//
+// Encoding (journal_encode.cpp) writes the text straight from the typed instance: a delta
+// compares each field with what was written before, so a step that changed costs what
+// changed in it, not a JSON tree of the step and a diff of two trees.
 #pragma once
 
 #include <optional>
@@ -24,11 +28,14 @@
 
 namespace state::journal {
 
-// What the writer last wrote of a saga, in the JSON a delta patches: deltas are computed
-// against it, and it follows each entry written.
+// What the writer last wrote of a saga: deltas are computed against it, and it follows each
+// entry written. The header's fields a delta patches, and the steps.
 struct Written {
-  sagas::Json header;
-  std::vector<sagas::Json> steps;
+  sagas::SagaState state = sagas::SagaState::running;
+  std::size_t stage = 0;
+  std::string error;
+  std::optional<sagas::TimeMs> deadline_at;
+  std::vector<sagas::StepRecord> steps;
 };
 
 struct Entry {
