@@ -1,11 +1,10 @@
 // Journal entries as text (journal_codec.h), written straight from the typed commit. A
 // delta's patch holds each field that differs from what was written before (null for a field
 // back at its default, which codec.h leaves out), so the writer never builds a JSON tree of
-// a step or diffs two; only a snapshot (a saga's first entry, and every kSnapshotEvery) goes
-// through codec.h's JSON.
+// a step or diffs two. A snapshot is codec.h's JSON of the instance (its fields, the same
+// defaults left out), written the same way.
 #include <charconv>
 
-#include "state/codec.h"
 #include "state/journal_codec.h"
 #include "state/journal_fields.h"
 
@@ -15,6 +14,12 @@ namespace {
 
 using sagas::Json;
 using sagas::StepRecord;
+
+// Room for a typical delta (a step's state, times and a command: ~200 bytes), so its text
+// is allocated once rather than grown.
+constexpr std::size_t kDeltaReserve = 384;
+// And for a snapshot of a small saga (its input and a few steps).
+constexpr std::size_t kSnapshotReserve = 1024;
 
 // The members of one JSON object, each preceded by a comma but the first.
 class Members {
@@ -197,15 +202,40 @@ void write_messages(std::string& out, const Commit& c, bool first) {
 }  // namespace
 
 std::string encode_snapshot(const Commit& c, Written& written) {
-  Json snapshot = to_json(c.instance);
-  convert_instance(snapshot, c.instance.updated_at, Direction::store);
-  std::string out = "{\"snapshot\":";
-  snapshot.dump_to(out);
-  written.state = c.instance.state;
-  written.stage = c.instance.stage;
-  written.error = c.instance.error;
-  written.deadline_at = c.instance.deadline_at;
-  written.steps = c.instance.steps;
+  const auto& inst = c.instance;
+  const sagas::TimeMs at = inst.updated_at;
+  const auto& f = kInstanceFields;
+  std::string out;
+  out.reserve(kSnapshotReserve);
+  out += "{\"snapshot\":{";
+  Members m(out);
+  append_quoted(m.key(f[kId].stored), inst.id);
+  append_quoted(m.key(f[kSaga].stored), inst.saga);
+  append_integer(m.key(f[kVersion].stored), inst.version);
+  append_quoted(m.key(f[kSagaState].stored), sagas::to_string(inst.state));
+  inst.input.dump_to(m.key(f[kInput].stored));
+  m.key(f[kSteps].stored) += '[';
+  // Each step as a patch against a fresh one, which leaves `written` holding it: the state
+  // always (a step without one is damaged), the rest when not at its default.
+  written.steps.assign(inst.steps.size(), StepRecord{});
+  for (std::size_t i = 0; i < inst.steps.size(); ++i) {
+    out += i == 0 ? "{" : ",{";
+    Members step(out);
+    append_quoted(step.key(kStepFields[kStepState].stored), sagas::to_string(inst.steps[i].state));
+    write_step_patch(step, written.steps[i], inst.steps[i], at);
+    out += '}';
+  }
+  out += ']';
+  if (inst.stage != 0) append_integer(m.key(f[kStage].stored), static_cast<std::int64_t>(inst.stage));
+  if (!inst.error.empty()) append_quoted(m.key(f[kSagaError].stored), inst.error);
+  append_integer(m.key(f[kCreatedAt].stored), inst.created_at - at);
+  append_integer(m.key(f[kUpdatedAt].stored), 0);
+  if (inst.deadline_at) append_integer(m.key(f[kDeadlineAt].stored), *inst.deadline_at - at);
+  out += '}';
+  written.state = inst.state;
+  written.stage = inst.stage;
+  written.error = inst.error;
+  written.deadline_at = inst.deadline_at;
   write_messages(out, c, false);
   out += '}';
   return out;
@@ -213,7 +243,9 @@ std::string encode_snapshot(const Commit& c, Written& written) {
 
 std::string encode_delta(const Commit& c, Written& written) {
   const auto& inst = c.instance;
-  std::string out = "{\"patch\":";
+  std::string out;
+  out.reserve(kDeltaReserve);
+  out += "{\"patch\":";
   write_header_patch(out, written, inst);
   bool any_step = false;
   for (std::size_t i = 0; i < inst.steps.size() && i < written.steps.size(); ++i) {

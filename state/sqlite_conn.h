@@ -24,7 +24,10 @@ class Query {
   Query(const Query&) = delete;
   Query& operator=(const Query&) = delete;
   ~Query() {
-    if (s_ != nullptr) sqlite3_reset(s_);
+    if (s_ != nullptr) {
+      sqlite3_reset(s_);
+      sqlite3_clear_bindings(s_);  // no binding outlives the text it points to (bind_arg)
+    }
   }
   operator sqlite3_stmt*() const { return s_; }  // NOLINT: used where SQLite takes the handle
 
@@ -91,9 +94,13 @@ inline std::string_view text_of(sqlite3_stmt* s, int i) {
                       : std::string_view(reinterpret_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(s, i)));
 }
 // Named apart from std::bind, which argument-dependent lookup would pick for a temporary string.
-inline void bind_arg(sqlite3_stmt* s, int i, const std::string& v) {
-  sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+// Text is bound without a copy (SQLITE_STATIC): it must outlive the Query it is bound to,
+// which clears its bindings when it goes out of scope. A temporary string cannot be bound.
+inline void bind_arg(sqlite3_stmt* s, int i, std::string_view v) {
+  sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
 }
+inline void bind_arg(sqlite3_stmt* s, int i, const std::string& v) { bind_arg(s, i, std::string_view(v)); }
+void bind_arg(sqlite3_stmt* s, int i, std::string&& v) = delete;
 inline void bind_arg(sqlite3_stmt* s, int i, std::int64_t v) { sqlite3_bind_int64(s, i, v); }
 
 }  // namespace state::sqlite

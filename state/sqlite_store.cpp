@@ -154,7 +154,7 @@ struct SqliteStore::Impl {
     bind_arg(s, 1, inst.id);
     bind_arg(s, 2, inst.saga);
     bind_arg(s, 3, std::int64_t{inst.version});
-    bind_arg(s, 4, std::string(sagas::to_string(inst.state)));
+    bind_arg(s, 4, sagas::to_string(inst.state));
     bind_arg(s, 5, inst.created_at);
     bind_arg(s, 6, inst.updated_at);
     bind_arg(s, 7, inst.error);
@@ -199,7 +199,7 @@ struct SqliteStore::Impl {
     if (s == nullptr) return writer.fail("cannot prepare");
     bind_arg(s, 1, inst.updated_at);
     bind_arg(s, 2, inst.error);
-    if (moved) bind_arg(s, 3, std::string(sagas::to_string(inst.state)));
+    if (moved) bind_arg(s, 3, sagas::to_string(inst.state));
     bind_arg(s, moved ? 4 : 3, k.num);
     if (sqlite3_step(s) != SQLITE_DONE) return writer.fail("cannot write saga " + inst.id);
     return Status::success();
@@ -409,8 +409,9 @@ Result<std::vector<std::string>> SqliteStore::ids_starting_with(const std::strin
   // and the prefix followed by the highest byte (ids are ASCII).
   sqlite::Query s = r.stmt("SELECT id FROM sagas WHERE id >= ? AND id < ? ORDER BY id LIMIT ?");
   if (s == nullptr) return r.fail("cannot look up ids starting with " + prefix);
+  const std::string above = prefix + sqlite::kAboveAnyText;
   bind_arg(s, 1, prefix);
-  bind_arg(s, 2, prefix + sqlite::kAboveAnyText);
+  bind_arg(s, 2, above);
   bind_arg(s, 3, static_cast<std::int64_t>(limit));
   return impl_->ids_of(s, "ids starting with " + prefix);
 }
