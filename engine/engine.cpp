@@ -41,7 +41,7 @@ SagaStatus make_status(const sagas::Definition* def, const Instance& inst) {
   s.created_at = inst.created_at;
   s.updated_at = inst.updated_at;
   s.error = inst.error;
-  s.input = inst.input;
+  s.input = inst.input.value_or_null();
   for (std::size_t i = 0; def != nullptr && i < inst.steps.size() && i < def->steps.size(); ++i) {
     const auto& r = inst.steps[i];
     const auto& st = def->steps[i];
@@ -54,8 +54,8 @@ SagaStatus make_status(const sagas::Definition* def, const Instance& inst) {
     ss.started_at = r.started_at;
     ss.finished_at = r.finished_at;
     ss.error = r.error;
-    ss.request = r.request;
-    ss.reply = r.reply;
+    if (r.request) ss.request = *r.request;
+    if (r.reply) ss.reply = *r.reply;
     s.steps.push_back(std::move(ss));
   }
   return s;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "sagas/json.h"
+#include "sagas/shared_json.h"
 
 namespace sagas {
 
@@ -50,8 +51,8 @@ struct StepRecord {
   std::uint32_t compensation_budget_from = 0;  // attempts before the last operator resume
   bool outcome_unknown = false;     // failed by timeout: the participant may have acted
   bool compensation_gave_up = false;  // ran out of compensation attempts
-  std::optional<Json> request;      // the payload sent (execute)
-  std::optional<Json> reply;        // the success reply's body
+  SharedJson request;               // the payload sent (execute)
+  SharedJson reply;                 // the success reply's body
   std::string error;                // last error, for status
   TimeMs started_at = 0;
   TimeMs finished_at = 0;
@@ -68,7 +69,7 @@ struct Instance {
   std::string saga;  // definition name
   int version = 0;   // definition version, pinned for the instance's life
   SagaState state = SagaState::running;
-  Json input;
+  SharedJson input;  // set once, at the start
   std::vector<StepRecord> steps;  // by StepIndex
   std::size_t stage = 0;          // the forward stage in progress
   std::string error;              // why it is compensating / failed

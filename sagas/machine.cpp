@@ -345,7 +345,7 @@ class Machine {
 
   RenderContext context() const {
     RenderContext ctx;
-    ctx.input = &t_.instance.input;
+    ctx.input = &t_.instance.input.value_or_null();
     ctx.saga_id = t_.instance.id;
     ctx.saga_name = def_.name;
     ctx.saga_version = def_.version;

@@ -126,7 +126,7 @@ Json to_json(const sagas::Instance& inst) {
   j.set("saga", inst.saga);
   j.set("version", inst.version);
   j.set("state", std::string(sagas::to_string(inst.state)));
-  j.set("input", inst.input);
+  j.set("input", inst.input.value_or_null());
   Json steps = Json::array();
   for (const auto& s : inst.steps) steps.as_array().push_back(to_json(s));
   j.set("steps", std::move(steps));
@@ -149,6 +149,7 @@ sagas::Result<sagas::Instance> read_instance(const Json& j, Json* owned) {
   inst.version = static_cast<int>(rd.integer("version"));
   auto state = sagas::saga_state_from(rd.string("state"));
   if (const Json* in = rd.field("input")) inst.input = owned != nullptr ? std::move(*owned->find("input")) : *in;
+  if (!inst.input) inst.input = Json();
   inst.stage = static_cast<std::size_t>(rd.opt_integer("stage").value_or(0));
   inst.error = rd.opt_string("error");
   inst.created_at = rd.integer("created_at");

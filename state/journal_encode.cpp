@@ -64,9 +64,9 @@ void field(Members& m, const char* stored, T& was, const T& now, const T& fallba
 }
 
 // JSON values differ when their kinds do (1 and 1.0 differ), as the decoder's merge sees it.
-bool same_json(const std::optional<Json>& a, const std::optional<Json>& b) {
+bool same_json(const sagas::SharedJson& a, const sagas::SharedJson& b) {
   if (a.has_value() != b.has_value()) return false;
-  return !a || (a->kind() == b->kind() && *a == *b);
+  return !a || (a->kind() == b->kind() && a == b);
 }
 
 void write_step_patch(Members& m, StepRecord& was, const StepRecord& now, sagas::TimeMs at) {
@@ -213,7 +213,7 @@ std::string encode_snapshot(const Commit& c, Written& written) {
   append_quoted(m.key(f[kSaga].stored), inst.saga);
   append_integer(m.key(f[kVersion].stored), inst.version);
   append_quoted(m.key(f[kSagaState].stored), sagas::to_string(inst.state));
-  inst.input.dump_to(m.key(f[kInput].stored));
+  inst.input.value_or_null().dump_to(m.key(f[kInput].stored));
   m.key(f[kSteps].stored) += '[';
   // Each step as a patch against a fresh one, which leaves `written` holding it: the state
   // always (a step without one is damaged), the rest when not at its default.
