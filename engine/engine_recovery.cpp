@@ -16,8 +16,7 @@ std::size_t Engine::Impl::resend(const state::Backlog& backlog) {
       const Active& a = it->second;
       for (const auto& s : e.sends) {
         if (s.step.value() >= a.inst.steps.size()) continue;
-        sagas::Json payload = s.kind == CommandKind::execute ? a.inst.steps[s.step.value()].request.value_or_null()
-                                                             : s.payload;
+        sagas::SharedJson payload = s.kind == CommandKind::execute ? a.inst.steps[s.step.value()].request : s.payload;
         auto cmd = sagas::make_command(*a.def, e.saga_id, s.step, s.kind, s.attempt, std::move(payload));
         const sagas::StepRecord& step = a.inst.steps[s.step.value()];
         if (step.timer_at && step.timer_kind == sagas::TimerKind::attempt_timeout && step.timer_for == s.kind) {

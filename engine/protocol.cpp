@@ -24,36 +24,49 @@ std::uint64_t fnv1a(std::string_view s, std::uint64_t seed) {
   return h == 0 ? 1 : h;  // an all-zero id is invalid in W3C trace context
 }
 
-std::string hex64(std::uint64_t v) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-  return buf;
+// The headers of a command (expires-at included).
+constexpr std::size_t kCommandHeaders = 12;
+
+void append_hex64(std::string& out, std::uint64_t v) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  for (int shift = 60; shift >= 0; shift -= 4) out += kDigits[(v >> shift) & 0xF];
 }
 
 }  // namespace
 
 std::string traceparent(std::string_view saga_id, std::string_view message_id) {
-  return "00-" + hex64(fnv1a(saga_id, 1)) + hex64(fnv1a(saga_id, 2)) + "-" + hex64(fnv1a(message_id, 3)) + "-01";
+  // 00-<32 hex trace id>-<16 hex span id>-01
+  constexpr std::size_t kLength = 55;
+  std::string out;
+  out.reserve(kLength);
+  out += "00-";
+  append_hex64(out, fnv1a(saga_id, 1));
+  append_hex64(out, fnv1a(saga_id, 2));
+  out += '-';
+  append_hex64(out, fnv1a(message_id, 3));
+  out += "-01";
+  return out;
 }
 
 Message command_message(const sagas::Definition& def, const std::string& saga_id, const sagas::SendCommand& send) {
   Message m;
   m.topic = send.topic;
   m.key = saga_id;
-  m.value = send.payload.dump();
-  m.headers = {
-      {std::string(header::kSagaId), saga_id},
-      {std::string(header::kSagaName), def.name},
-      {std::string(header::kSagaVersion), std::to_string(def.version)},
-      {std::string(header::kStep), def.step(send.step).name},
-      {std::string(header::kAction), std::string(sagas::to_string(send.kind))},
-      {std::string(header::kCommand), send.command},
-      {std::string(header::kMessageId), send.message_id},
-      {std::string(header::kIdempotencyKey), send.idempotency_key},
-      {std::string(header::kReplyTo), def.reply_topic},
-      {std::string(header::kAttempt), std::to_string(send.attempt.value())},
-      {std::string(header::kTraceparent), traceparent(saga_id, send.message_id)},
-  };
+  m.value = send.payload.value_or_null().dump();
+  // Emplaced, not listed: an initializer list's strings would be copied once more.
+  m.headers.reserve(kCommandHeaders);
+  auto add = [&](std::string_view name, std::string value) { m.headers.emplace_back(std::string(name), std::move(value)); };
+  add(header::kSagaId, saga_id);
+  add(header::kSagaName, def.name);
+  add(header::kSagaVersion, std::to_string(def.version));
+  add(header::kStep, def.step(send.step).name);
+  add(header::kAction, std::string(sagas::to_string(send.kind)));
+  add(header::kCommand, send.command);
+  add(header::kMessageId, send.message_id);
+  add(header::kIdempotencyKey, send.idempotency_key);
+  add(header::kReplyTo, def.reply_topic);
+  add(header::kAttempt, std::to_string(send.attempt.value()));
+  add(header::kTraceparent, traceparent(saga_id, send.message_id));
   if (send.expires_at > 0) m.headers.emplace_back(std::string(header::kExpiresAt), format_time(send.expires_at));
   return m;
 }

@@ -26,7 +26,7 @@ std::string message_id(const Instance& inst, const Definition& def, StepIndex st
 }
 
 SendCommand make_command(const Definition& def, const std::string& saga_id, StepIndex step, CommandKind kind,
-                         Attempt attempt, Json payload) {
+                         Attempt attempt, SharedJson payload) {
   const Step& st = def.step(step);
   const CommandSpec& spec = kind == CommandKind::execute ? st.execute : *st.compensation;
   SendCommand cmd;
@@ -386,7 +386,7 @@ class Machine {
     return kind == CommandKind::execute ? step(i).execute : *step(i).compensation;
   }
 
-  void send(StepIndex i, CommandKind kind, Attempt attempt, Json payload) {
+  void send(StepIndex i, CommandKind kind, Attempt attempt, SharedJson payload) {
     SendCommand cmd = make_command(def_, inst().id, i, kind, attempt, std::move(payload));
     arm_timer(i, kind, TimerKind::attempt_timeout, attempt, command(i, kind).timeout);
     cmd.expires_at = *rec(i).timer_at;
@@ -397,7 +397,7 @@ class Machine {
     StepRecord& sr = rec(i);
     ++sr.attempts;
     record(sr.attempts == 1 ? EventType::step_started : EventType::step_retried, i, "attempt " + std::to_string(sr.attempts));
-    send(i, CommandKind::execute, Attempt(sr.attempts), *sr.request);
+    send(i, CommandKind::execute, Attempt(sr.attempts), sr.request);
   }
 
   void arm_timer(StepIndex i, CommandKind kind, TimerKind timer, Attempt attempt, Millis delay) {

@@ -68,7 +68,7 @@ struct SendCommand {
   std::string idempotency_key;  // <saga-id>/<step>/<action>: the same on every retry
   std::string topic;
   std::string command;
-  Json payload;
+  SharedJson payload;  // an execute command's is its step's request, shared
   // When the orchestrator gives this attempt up (its timeout); 0 when unknown. Participants
   // skip a command received after it (docs/protocol.md, `expires-at`).
   TimeMs expires_at = 0;
@@ -126,7 +126,7 @@ std::string message_id(const Instance& inst, const Definition& def, StepIndex st
 // ids, topic and command follow from the definition. Recovery rebuilds commands with it from
 // what the journal keeps of them.
 SendCommand make_command(const Definition& def, const std::string& saga_id, StepIndex step, CommandKind kind,
-                         Attempt attempt, Json payload);
+                         Attempt attempt, SharedJson payload);
 
 // The delay before retry number `attempt` + 1, after `attempt` attempts failed.
 Millis backoff_delay(const RetryPolicy& policy, std::uint32_t attempt, double random01);

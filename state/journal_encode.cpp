@@ -167,7 +167,7 @@ void write_messages(std::string& out, const Commit& c, bool first) {
       // it) already holds: written once, not twice.
       if (cmd.kind == sagas::CommandKind::compensate) {
         out += ',';
-        cmd.payload.dump_to(out);
+        cmd.payload.value_or_null().dump_to(out);
       }
       out += ']';
     }

@@ -275,7 +275,7 @@ TEST_P(Store, CommitAndLoadRoundTripAcrossReopen) {
   ASSERT_EQ(e.sends.size(), 2u);
   EXPECT_EQ(e.sends[0].step.value(), 0u);
   EXPECT_EQ(e.sends[0].attempt.value(), 1u);
-  EXPECT_TRUE(e.sends[0].payload.is_null()) << "an execute command's payload is its step's request";
+  EXPECT_FALSE(e.sends[0].payload.has_value()) << "an execute command's payload is its step's request";
   EXPECT_EQ(e.sends[1].kind, sagas::CommandKind::compensate);
   EXPECT_EQ(e.sends[1].payload, *Json::parse(R"({"undo":true})"));
   // The watermark moves with a commit of its own, and delivered entries are not sent again.

@@ -30,7 +30,7 @@ TEST(Machine, SequentialStepsAndAGroupRunInOrderAndComplete) {
   Driver d(kShop, order());
   d.start();
   EXPECT_EQ(d.sent_now(), V{"a"});
-  EXPECT_EQ(d.last().sends[0].payload.dump(), R"({"order":"o-1"})");
+  EXPECT_EQ(d.last().sends[0].payload->dump(), R"({"order":"o-1"})");
   EXPECT_EQ(d.last().sends[0].topic, "t.a");
   EXPECT_EQ(d.last().sends[0].command, "A");
   d.succeed("a");
@@ -116,7 +116,7 @@ TEST(Machine, FailureReplyFailsAtOnceAndCompensatesEarlierStepsNotItself) {
   EXPECT_EQ(d.sent_now(CommandKind::compensate), V{});  // waits for b
   d.undo("b");
   EXPECT_EQ(d.sent_now(CommandKind::compensate), V{"a"});
-  EXPECT_EQ(d.last().sends[0].payload.dump(), R"({"r":"res-1"})");
+  EXPECT_EQ(d.last().sends[0].payload->dump(), R"({"r":"res-1"})");
   EXPECT_EQ(d.last().sends[0].idempotency_key, "sid/a/compensate");
   d.undo("a");
   EXPECT_EQ(d.inst().state, SagaState::compensated);
@@ -132,7 +132,7 @@ TEST(Machine, ExhaustedTimeoutsCompensateTheStepItselfWithNullReply) {
   EXPECT_TRUE(d.step("a").outcome_unknown);
   EXPECT_EQ(d.step("a").attempts, 3u);
   ASSERT_EQ(d.sent_now(CommandKind::compensate), V{"a"});
-  EXPECT_EQ(d.last().sends[0].payload.dump(), R"({"r":null})");
+  EXPECT_EQ(d.last().sends[0].payload->dump(), R"({"r":null})");
 }
 
 TEST(Machine, DuplicateRepliesAreIgnored) {
@@ -172,7 +172,7 @@ steps:
   d.fire("c");  // c times out: unknown outcome
   // c's own compensation starts first (sequential, its stage)
   EXPECT_EQ(d.sent_now(CommandKind::compensate), V{"c"});
-  EXPECT_EQ(d.last().sends[0].payload.dump(), R"({"x":null})");
+  EXPECT_EQ(d.last().sends[0].payload->dump(), R"({"x":null})");
 }
 
 TEST(Machine, LateSuccessAfterTheStepRanOutOfAttemptsStillCounts) {
@@ -194,7 +194,7 @@ steps:
   EXPECT_EQ(d.state("c"), StepState::succeeded);
   d.succeed("e");
   EXPECT_EQ(d.sent_now(CommandKind::compensate), V{"c"});
-  EXPECT_EQ(d.last().sends[0].payload.dump(), R"({"x":42})");
+  EXPECT_EQ(d.last().sends[0].payload->dump(), R"({"x":42})");
 }
 
 TEST(Machine, UnmatchedRepliesAreRejectedForTheDeadLetterTopic) {
