@@ -3,18 +3,24 @@
 namespace state::journal {
 
 std::optional<Known>& BatchMemory::of(const std::string& id) {
-  auto [it, fresh] = seen_.try_emplace(id);
-  if (fresh) {
-    if (auto k = known_.extract(id)) it->second = std::move(k.mapped());
-  }
-  return it->second;
+  touched_.push_back(id);
+  if (auto it = known_.find(std::string_view(id)); it != known_.end()) return it->second;
+  return known_.emplace(id, std::nullopt).first->second;
 }
 
 void BatchMemory::keep() {
-  for (auto& [id, k] : seen_) {
-    if (k) known_.insert_or_assign(id, std::move(*k));
+  kept_ = true;
+  for (std::string_view id : touched_) {
+    auto it = known_.find(id);
+    if (it != known_.end() && !it->second) known_.erase(it);
   }
-  seen_.clear();
+}
+
+BatchMemory::~BatchMemory() {
+  if (kept_) return;
+  for (std::string_view id : touched_) {
+    if (auto it = known_.find(id); it != known_.end()) known_.erase(it);
+  }
 }
 
 std::string encode_entry(const Commit& c, Known& k, bool snapshot) {

@@ -15,7 +15,10 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <functional>
+#include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "state/journal_codec.h"
 #include "state/store.h"
@@ -31,23 +34,36 @@ struct Known {
   int since_snapshot = 0;
 };
 
-// One batch's hold on the writer's memory. Each saga's Known is taken out when the batch
-// first touches it and put back by keep(), once the batch is durable; a batch that failed is
-// simply dropped, and those sagas get snapshots next time.
+// What the writer knows of each unfinished saga, by id. A saga is entered with its first
+// entry and erased once it is finished (or when a batch that touched it failed).
+// Looked up by string_view too (transparent hash), so a batch's views need no copies.
+struct IdHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view id) const { return std::hash<std::string_view>{}(id); }
+};
+using KnownSagas = std::unordered_map<std::string, std::optional<Known>, IdHash, std::equal_to<>>;
+
+// One batch's hold on the writer's memory. Each saga's Known is updated in place as the batch
+// writes its entries; once the batch is durable, keep() erases the sagas it finished. A batch
+// that failed (destroyed without keep()) erases every saga it touched: they get snapshots
+// next time, so a delta is never written against an entry that was rolled back.
+// Ids are held as views of the batch's commits, which outlive it.
 class BatchMemory {
  public:
-  explicit BatchMemory(std::unordered_map<std::string, Known>& known) : known_(known) {}
+  explicit BatchMemory(KnownSagas& known) : known_(known) {}
+  ~BatchMemory();
   BatchMemory(const BatchMemory&) = delete;
   BatchMemory& operator=(const BatchMemory&) = delete;
 
-  // What the writer knows of saga `id` within this batch (nullopt: nothing, write a
-  // snapshot and the summary row whole).
+  // What the writer knows of saga `id` (nullopt: nothing, write a snapshot and the summary
+  // row whole); the caller emplaces or resets it as it writes.
   std::optional<Known>& of(const std::string& id);
   void keep();
 
  private:
-  std::unordered_map<std::string, Known>& known_;
-  std::unordered_map<std::string, std::optional<Known>> seen_;
+  KnownSagas& known_;
+  std::vector<std::string_view> touched_;
+  bool kept_ = false;
 };
 
 // Whether the commit's entry must be a snapshot.

@@ -161,7 +161,7 @@ struct PostgresStore::Impl {
   Position delivered = 0;
   // Set once, when the store is opened (before any thread uses it); read by both threads.
   std::int64_t epoch = 0;
-  std::unordered_map<std::string, Known> known;
+  journal::KnownSagas known;
 
   // --- opening ---
 

@@ -52,7 +52,7 @@ struct SqliteStore::Impl {
   // Owned by commit().
   Position last = 0;
   Position delivered = 0;
-  std::unordered_map<std::string, Known> known;
+  journal::KnownSagas known;
 
   // --- reading (reader connection) ---
 
