@@ -150,8 +150,10 @@ void Engine::Impl::sync_timers(const std::unordered_set<std::string>& ids) {
 }
 
 void Engine::Impl::dispatch(state::Position position, Message msg) {
-  std::int64_t token = outbox.add(position, msg);
-  send(token, msg);
+  // The outbox keeps the message until the broker has it (to send it again): moved there,
+  // and sent from there.
+  std::int64_t token = outbox.add(position, std::move(msg));
+  send(token, *outbox.find(token));
 }
 
 void Engine::Impl::after_commit(state::Commit& c, Followup& f) {

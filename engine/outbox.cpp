@@ -1,30 +1,46 @@
 #include "engine/outbox.h"
 
+#include <algorithm>
+
 namespace saga {
 
 std::int64_t Outbox::add(state::Position position, Message message) {
-  std::int64_t token = next_token_++;
-  inflight_.emplace(token, InFlight{position, std::move(message)});
-  ++per_entry_[position];
-  return token;
+  if (!slots_.empty() && position < slots_.back().position) out_of_order_ = true;
+  slots_.push_back({position, std::move(message)});
+  ++in_flight_;
+  return front_token_ + static_cast<std::int64_t>(slots_.size()) - 1;
 }
 
 const Message* Outbox::find(std::int64_t token) const {
-  auto it = inflight_.find(token);
-  return it == inflight_.end() ? nullptr : &it->second.message;
+  if (token < front_token_ || token - front_token_ >= static_cast<std::int64_t>(slots_.size())) return nullptr;
+  const auto& slot = slots_[static_cast<std::size_t>(token - front_token_)];
+  return slot.message ? &*slot.message : nullptr;
 }
 
 bool Outbox::confirm(std::int64_t token) {
-  auto it = inflight_.find(token);
-  if (it == inflight_.end()) return false;
-  auto entry = per_entry_.find(it->second.position);
-  if (--entry->second == 0) per_entry_.erase(entry);
-  inflight_.erase(it);
+  if (token < front_token_ || token - front_token_ >= static_cast<std::int64_t>(slots_.size())) return false;
+  auto& slot = slots_[static_cast<std::size_t>(token - front_token_)];
+  if (!slot.message) return false;
+  slot.message.reset();
+  --in_flight_;
+  while (!slots_.empty() && !slots_.front().message) {
+    slots_.pop_front();
+    ++front_token_;
+  }
   return true;
 }
 
 void Outbox::committed(state::Position last) { last_ = std::max(last_, last); }
 
-state::Position Outbox::watermark() const { return per_entry_.empty() ? last_ : per_entry_.begin()->first - 1; }
+state::Position Outbox::watermark() const {
+  if (slots_.empty()) return last_;
+  state::Position oldest = slots_.front().position;  // the front is in flight: confirmed ones are popped
+  if (out_of_order_) {
+    for (const auto& slot : slots_) {
+      if (slot.message) oldest = std::min(oldest, slot.position);
+    }
+  }
+  return oldest - 1;
+}
 
 }  // namespace saga

@@ -2,11 +2,16 @@
 // delivered watermark they imply (state/store.h): every journal entry at or before it has had
 // all its messages confirmed, so recovery need not send them again. Pure bookkeeping, owned
 // by the engine's executor.
+//
+// Messages are added in the order of their entries' positions (after each commit, and by
+// recovery in journal order) and mostly confirmed in that order: they are kept in a queue
+// by token, the oldest in flight at its front, whose position bounds the watermark. One
+// added out of order (never, today) is still counted right, by a scan.
 #pragma once
 
 #include <cstdint>
-#include <map>
-#include <unordered_map>
+#include <deque>
+#include <optional>
 
 #include "engine/transport.h"
 #include "state/store.h"
@@ -26,17 +31,18 @@ class Outbox {
   // The newest position committed: entries up to it with nothing in flight count as delivered.
   void committed(state::Position last);
   state::Position watermark() const;
-  std::size_t in_flight() const { return inflight_.size(); }
+  std::size_t in_flight() const { return in_flight_; }
 
  private:
-  struct InFlight {
+  struct Slot {
     state::Position position = 0;
-    Message message;
+    std::optional<Message> message;  // empty once confirmed
   };
-  std::unordered_map<std::int64_t, InFlight> inflight_;
-  std::map<state::Position, std::size_t> per_entry_;  // position -> messages in flight
+  std::deque<Slot> slots_;        // by token, from front_token_
+  std::int64_t front_token_ = 1;  // the token of slots_.front()
+  std::size_t in_flight_ = 0;
+  bool out_of_order_ = false;     // a position below an earlier one was added
   state::Position last_ = 0;
-  std::int64_t next_token_ = 1;
 };
 
 }  // namespace saga
