@@ -70,12 +70,20 @@ void Engine::Impl::flush() {
   }
   std::size_t n = std::min(options.max_batch, pending.commits.size());
   InFlight f;
-  f.followups.assign(std::make_move_iterator(pending.followups.begin()),
-                     std::make_move_iterator(pending.followups.begin() + static_cast<long>(n)));
-  std::vector<state::Commit> batch(std::make_move_iterator(pending.commits.begin()),
-                                   std::make_move_iterator(pending.commits.begin() + static_cast<long>(n)));
-  pending.commits.erase(pending.commits.begin(), pending.commits.begin() + static_cast<long>(n));
-  pending.followups.erase(pending.followups.begin(), pending.followups.begin() + static_cast<long>(n));
+  std::vector<state::Commit> batch;
+  if (n == pending.commits.size()) {  // the usual case: all of it, handed over whole
+    batch.swap(pending.commits);
+    f.followups.swap(pending.followups);
+    pending.commits.swap(spare_commits);
+    pending.followups.swap(spare_followups);
+  } else {
+    f.followups.assign(std::make_move_iterator(pending.followups.begin()),
+                       std::make_move_iterator(pending.followups.begin() + static_cast<long>(n)));
+    batch.assign(std::make_move_iterator(pending.commits.begin()),
+                 std::make_move_iterator(pending.commits.begin() + static_cast<long>(n)));
+    pending.commits.erase(pending.commits.begin(), pending.commits.begin() + static_cast<long>(n));
+    pending.followups.erase(pending.followups.begin(), pending.followups.begin() + static_cast<long>(n));
+  }
   if (pending.commits.empty()) {  // the acks and timers queued so far follow this batch
     f.acks = std::exchange(pending.acks, {});
     f.touched = std::exchange(touched, {});
@@ -124,6 +132,10 @@ void Engine::Impl::committed(CommitWriter::Outcome o) {
   for (std::size_t i = 0; i < n; ++i) after_commit(o.batch[i], f.followups[i]);
   if (!f.acks.empty()) transport.acknowledge(f.acks);
   sync_timers(f.touched);
+  o.batch.clear();
+  f.followups.clear();
+  if (o.batch.capacity() > spare_commits.capacity()) spare_commits.swap(o.batch);
+  if (f.followups.capacity() > spare_followups.capacity()) spare_followups.swap(f.followups);
   rearm_clock();
   flush();
 }

@@ -97,6 +97,11 @@ struct Engine::Impl {
   bool caught_up_once = false;  // readiness: the first barrier after open() completed
   std::shared_ptr<int> life = std::make_shared<int>(0);  // callbacks held by the transport check it
   Pending pending;
+  // A committed batch's emptied vectors, kept for the next batch: a batch of hundreds of
+  // transitions is a large block, and allocating one per commit costs the heap a
+  // consolidation each time.
+  std::vector<state::Commit> spare_commits;
+  std::vector<Followup> spare_followups;
   std::unordered_set<std::string> touched;  // sagas whose timers need syncing after the commit
   std::optional<InFlight> in_flight;         // set while the writer holds a batch
   // Replies whose saga could not be read (the store failed): tried again after
