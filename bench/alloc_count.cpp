@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <cerrno>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -101,7 +102,7 @@ void* aligned_alloc(std::size_t alignment, std::size_t n) {
 int posix_memalign(void** out, std::size_t alignment, std::size_t n) {
   count_one();
   void* p = __libc_memalign(alignment, n);
-  if (p == nullptr) return 12;  // ENOMEM
+  if (p == nullptr) return ENOMEM;
   *out = p;
   return 0;
 }
