@@ -83,7 +83,7 @@ TEST(Kafka, ATimedOutStepIsRetriedWithTheSameKeyThenCompensated) {
   w.start_participants();
   w.start_orchestrator();
   SagaId id = w.start("o-4", "order-4");
-  EXPECT_EQ(w.finish(id), SagaState::compensated);
+  EXPECT_EQ(w.finish_firing_timers(id), SagaState::compensated);
   auto sent = w.read_topic(w.topic("payments"), 4);  // 3 attempts and the refund
   std::vector<std::string> attempts;
   for (const auto& m : sent) {
@@ -132,7 +132,7 @@ TEST(Kafka, AParticipantHandlerPastItsDeadlineIsLeftToFinishAndTheNextCommandsAr
   }
   cv.notify_all();
   ASSERT_TRUE(w.run_until([&] { return w.overdue() == 0; }));
-  EXPECT_EQ(w.finish(slow), SagaState::completed);  // attempt 2 answered from the reply log
+  EXPECT_EQ(w.finish_firing_timers(slow), SagaState::completed);  // attempt 2 answered from the reply log
   EXPECT_EQ(slow_runs, 1);
   EXPECT_EQ(w.calls("slow-1/reserve/execute"), 1);
 }
@@ -161,7 +161,7 @@ TEST(Kafka, ALateReplyToAnEarlierAttemptCounts) {
   ASSERT_EQ(*first.header("attempt"), "1");
   w.copies = [](const Command&) { return 1; };
   w.produce(protocol::reply_message(first, true, Json::object()));
-  EXPECT_EQ(w.finish(id), SagaState::completed);
+  EXPECT_EQ(w.finish_firing_timers(id), SagaState::completed);
   auto hist = must(w.engine->history(id));
   EXPECT_TRUE(std::any_of(hist.begin(), hist.end(), [](const auto& h) {
     return h.event == sagas::EventType::step_succeeded && h.step == "reserve" && h.detail.find("attempt 1") != std::string::npos;
@@ -214,7 +214,7 @@ TEST(Kafka, MalformedRepliesGoToTheDeadLetterTopicWithAnErrorHeader) {
   }
   // The engine carried on.
   w.copies = [](const Command&) { return 1; };
-  EXPECT_EQ(w.finish(id), SagaState::completed);
+  EXPECT_EQ(w.finish_firing_timers(id), SagaState::completed);
 }
 
 TEST(Kafka, TheStartTopicStartsASagaOncePerIdAndRefusesTheIdWithAnotherInput) {
@@ -296,7 +296,7 @@ TEST(Kafka, ABrokerOutageNeverTurnsIntoATimeout) {
   w.run_until([] { return false; }, std::chrono::seconds(2));
   SharedBroker::get().set_up(1);
   w.start_participants();
-  EXPECT_EQ(w.finish(id), SagaState::completed);
+  EXPECT_EQ(w.finish_firing_timers(id), SagaState::completed);
   for (const auto& h : must(w.engine->history(id))) {
     if (h.event == sagas::EventType::step_timed_out) {
       EXPECT_EQ(answered.count(h.step), 0u) << h.step << " had its reply in Kafka: " << h.detail;
