@@ -22,10 +22,17 @@ using pg::Rows;
 // the same in every sagactl: "sagactl" in ASCII).
 constexpr std::int64_t kOwnerLock = 0x73616761'63746cLL;
 
-// Schema 1. As the SQLite store's schema 3 (its comments there), with: ids in byte order
+// The tables; they say version 1, and a fresh database then runs every migration below.
+// The result (schema 2): as the SQLite store's schema 3 (its comments there), with: ids in byte order
 // (COLLATE "C": lists, cursors and prefixes sort as in SQLite, and LIKE 'prefix%' is a range
 // on the index), `journal.snapshot` marking the entries a read starts from, and the owner's
 // epoch in `journal_state`.
+//
+// Made for the commit's cost: a transition updates its saga's row (state, updated_at,
+// error), so no index names updated_at (the update stays a heap-only tuple on a page with
+// room, fillfactor 80), and the counts are kept per statement from its transition tables (one
+// count row updated per name, version and state a commit touched, not once per saga: many
+// versions of one row in one transaction make each further update slower).
 const char* const kSchema = R"sql(
 CREATE TABLE sagactl_schema (version integer NOT NULL);
 CREATE TABLE sagas (
@@ -37,8 +44,7 @@ CREATE TABLE sagas (
   created_at bigint NOT NULL,
   updated_at bigint NOT NULL,
   error text NOT NULL
-);
-CREATE INDEX sagas_by_state ON sagas (state, updated_at);
+) WITH (fillfactor = 80);
 CREATE INDEX sagas_by_created ON sagas (created_at DESC, id);
 CREATE INDEX sagas_by_state_created ON sagas (state, created_at DESC, id);
 CREATE TABLE saga_counts (
@@ -48,20 +54,6 @@ CREATE TABLE saga_counts (
   n bigint NOT NULL,
   PRIMARY KEY (saga, version, state)
 );
-CREATE FUNCTION sagactl_count() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF TG_OP IN ('UPDATE', 'DELETE') THEN
-    UPDATE saga_counts SET n = n - 1 WHERE saga = OLD.saga AND version = OLD.version AND state = OLD.state;
-  END IF;
-  IF TG_OP IN ('INSERT', 'UPDATE') THEN
-    INSERT INTO saga_counts VALUES (NEW.saga, NEW.version, NEW.state, 1)
-      ON CONFLICT (saga, version, state) DO UPDATE SET n = saga_counts.n + 1;
-  END IF;
-  RETURN NULL;
-END $$;
-CREATE TRIGGER saga_counted AFTER INSERT OR DELETE ON sagas FOR EACH ROW EXECUTE FUNCTION sagactl_count();
-CREATE TRIGGER saga_count_moved AFTER UPDATE OF state ON sagas FOR EACH ROW
-  WHEN (OLD.state IS DISTINCT FROM NEW.state) EXECUTE FUNCTION sagactl_count();
 CREATE TABLE journal (
   saga_num bigint NOT NULL,
   position bigint NOT NULL,
@@ -84,6 +76,49 @@ CREATE TABLE pruned (
 );
 INSERT INTO sagactl_schema VALUES (1);
 )sql";
+
+// Each step takes the schema from the version before it to its own (the array's index + 2),
+// in the migration's transaction.
+const char* const kMigrations[] = {
+    // 2: counts per statement, no index on updated_at, room for heap-only updates.
+    R"sql(
+DROP TRIGGER IF EXISTS saga_counted ON sagas;
+DROP TRIGGER IF EXISTS saga_count_moved ON sagas;
+DROP FUNCTION IF EXISTS sagactl_count();
+DROP INDEX IF EXISTS sagas_by_state;
+ALTER TABLE sagas SET (fillfactor = 80);
+-- A statement's rows added to and taken from the counts of their name, version and state:
+-- an update's rows whose state did not move cancel out.
+CREATE FUNCTION sagactl_count() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO saga_counts (saga, version, state, n)
+      SELECT saga, version, state, count(*) FROM new_rows GROUP BY saga, version, state
+      ON CONFLICT (saga, version, state) DO UPDATE SET n = saga_counts.n + excluded.n;
+  ELSIF TG_OP = 'DELETE' THEN
+    UPDATE saga_counts c SET n = c.n - d.k
+      FROM (SELECT saga, version, state, count(*) AS k FROM old_rows GROUP BY saga, version, state) d
+      WHERE c.saga = d.saga AND c.version = d.version AND c.state = d.state;
+  ELSE
+    INSERT INTO saga_counts (saga, version, state, n)
+      SELECT saga, version, state, sum(k) FROM (
+        SELECT saga, version, state, -1 AS k FROM old_rows
+        UNION ALL SELECT saga, version, state, 1 FROM new_rows) d
+      GROUP BY saga, version, state HAVING sum(k) <> 0
+      ON CONFLICT (saga, version, state) DO UPDATE SET n = saga_counts.n + excluded.n;
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER sagas_inserted AFTER INSERT ON sagas REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION sagactl_count();
+CREATE TRIGGER sagas_updated AFTER UPDATE ON sagas REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION sagactl_count();
+CREATE TRIGGER sagas_deleted AFTER DELETE ON sagas REFERENCING OLD TABLE AS old_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION sagactl_count();
+UPDATE sagactl_schema SET version = 2;
+)sql",
+};
+static_assert(std::size(kMigrations) + 1 == PostgresStore::kSchemaVersion);
 
 // A LIKE pattern matching every text that starts with `prefix`.
 std::string starts_with_pattern(const std::string& prefix) {
@@ -182,10 +217,18 @@ struct PostgresStore::Impl {
       }
       auto exists = writer.run("SELECT to_regclass('sagactl_schema') IS NOT NULL");
       if (!exists) return exists.error();
-      if (exists->text(0, 0) != "t") return writer.exec(kSchema);
+      if (exists->text(0, 0) != "t") {
+        if (Status st = writer.exec(kSchema); !st.ok()) return st;
+      }
       auto version = writer.run("SELECT version FROM sagactl_schema");
       if (!version) return version.error();
       std::int64_t v = version->empty() ? 0 : version->int64(0, 0);
+      if (v >= 1 && v < kSchemaVersion) {
+        for (; v < kSchemaVersion; ++v) {
+          if (Status st = writer.exec(kMigrations[v - 1]); !st.ok()) return st;
+        }
+        return Status::success();
+      }
       if (v == kSchemaVersion) return Status::success();
       return Status{Errc::corrupt, writer.where() + " has sagactl schema " + std::to_string(v) + "; this sagactl reads " +
                                        std::to_string(kSchemaVersion) +
@@ -325,12 +368,16 @@ struct PostgresStore::Impl {
       if (!r) return r.error();
     }
     if (!rows.updated.empty()) {
-      // An upsert: a saga this writer does not know may still lack its row (a test's commit).
-      // The counting trigger fires only where the state changed.
+      // The rows that exist updated, the others inserted (a saga this writer does not know
+      // may lack its row: a test's commit). Not INSERT … ON CONFLICT DO UPDATE: that locks
+      // each row before it updates it, two writes where one does.
       auto r = writer.run(
+          "WITH e AS (SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::bigint[], $6::bigint[], "
+          "$7::text[]) AS e (id, saga, version, state, created_at, updated_at, error)), "
+          "u AS (UPDATE sagas s SET state = e.state, updated_at = e.updated_at, error = e.error FROM e WHERE s.id = e.id "
+          "RETURNING s.id) "
           "INSERT INTO sagas (id, saga, version, state, created_at, updated_at, error) "
-          "SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::bigint[], $6::bigint[], $7::text[]) "
-          "ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at, error = excluded.error",
+          "SELECT * FROM e WHERE e.id NOT IN (SELECT id FROM u)",
           summary_arrays(rows.updated));
       if (!r) return r.error();
     }
@@ -579,7 +626,9 @@ Result<std::vector<std::string>> PostgresStore::ids_starting_with(const std::str
 Result<std::size_t> PostgresStore::prune(TimeMs before, std::size_t max_sagas, TimeMs now) {
   auto& r = impl_->reader;
   auto ids = first_column(r.run(
-      "SELECT id FROM sagas WHERE state IN ('completed', 'compensated', 'failed') AND updated_at < $1 LIMIT $2",
+      // created_at <= updated_at: the range on sagas_by_state_created narrows the scan.
+      "SELECT id FROM sagas WHERE state IN ('completed', 'compensated', 'failed') AND created_at < $1 AND "
+      "updated_at < $1 LIMIT $2",
       {before, static_cast<std::int64_t>(max_sagas)}));
   if (!ids) return ids.error();
   Status st = r.transaction([&]() -> Status {

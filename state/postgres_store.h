@@ -73,7 +73,7 @@ class PostgresStore final : public Store {
   // The epoch this owner holds (0 when read-only).
   std::int64_t epoch() const;
 
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
  private:
   struct Impl;

@@ -7,6 +7,7 @@
 #include <libpq-fe.h>
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -175,6 +176,87 @@ TEST_F(PostgresStore, AnUnreachableServerIsReportedWithWhatToCheckAndNoPassword)
             std::string::npos)
       << r.error().message;
   EXPECT_EQ(r.error().message.find("secret"), std::string::npos);
+}
+
+// What sagactl's first PostgreSQL schema made (version 1: counts kept by row triggers, an
+// index on (state, updated_at)), with two sagas in it.
+const char* const kSchemaOneWithTwoSagas = R"sql(
+CREATE TABLE sagactl_schema (version integer NOT NULL);
+CREATE TABLE sagas (num bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, id text COLLATE "C" NOT NULL UNIQUE,
+  saga text NOT NULL, version integer NOT NULL, state text NOT NULL, created_at bigint NOT NULL,
+  updated_at bigint NOT NULL, error text NOT NULL);
+CREATE INDEX sagas_by_state ON sagas (state, updated_at);
+CREATE INDEX sagas_by_created ON sagas (created_at DESC, id);
+CREATE INDEX sagas_by_state_created ON sagas (state, created_at DESC, id);
+CREATE TABLE saga_counts (saga text NOT NULL, version integer NOT NULL, state text NOT NULL, n bigint NOT NULL,
+  PRIMARY KEY (saga, version, state));
+CREATE FUNCTION sagactl_count() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP IN ('UPDATE', 'DELETE') THEN
+    UPDATE saga_counts SET n = n - 1 WHERE saga = OLD.saga AND version = OLD.version AND state = OLD.state;
+  END IF;
+  IF TG_OP IN ('INSERT', 'UPDATE') THEN
+    INSERT INTO saga_counts VALUES (NEW.saga, NEW.version, NEW.state, 1)
+      ON CONFLICT (saga, version, state) DO UPDATE SET n = saga_counts.n + 1;
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER saga_counted AFTER INSERT OR DELETE ON sagas FOR EACH ROW EXECUTE FUNCTION sagactl_count();
+CREATE TRIGGER saga_count_moved AFTER UPDATE OF state ON sagas FOR EACH ROW
+  WHEN (OLD.state IS DISTINCT FROM NEW.state) EXECUTE FUNCTION sagactl_count();
+CREATE TABLE journal (saga_num bigint NOT NULL, position bigint NOT NULL, at bigint NOT NULL, snapshot boolean NOT NULL,
+  data text NOT NULL, PRIMARY KEY (saga_num, position));
+CREATE INDEX journal_by_position ON journal (position);
+CREATE TABLE journal_state (last bigint NOT NULL, delivered bigint NOT NULL, epoch bigint NOT NULL, owner text NOT NULL);
+INSERT INTO journal_state VALUES (0, 0, 0, '');
+CREATE TABLE pruned (saga_id text COLLATE "C" PRIMARY KEY, at bigint NOT NULL);
+INSERT INTO sagactl_schema VALUES (1);
+INSERT INTO sagas (id, saga, version, state, created_at, updated_at, error)
+  VALUES ('old-1', 'shop', 1, 'running', 10, 10, ''), ('old-2', 'shop', 1, 'completed', 10, 20, '');
+)sql";
+
+std::map<std::string, std::size_t> counts_by_state(state::Store& s) {
+  std::map<std::string, std::size_t> out;
+  for (const auto& c : must(s.count({}))) out[std::string(sagas::to_string(c.state))] += c.count;
+  return out;
+}
+
+// A database of schema 1 is brought to the current schema when an orchestrator opens it: the
+// counts it kept stay right, and go on being kept by the new triggers.
+TEST_F(PostgresStore, ADatabaseOfTheFirstSchemaIsMigratedAndItsCountsCarryOn) {
+  {
+    auto c = connect(url_);
+    auto made = exec(c.get(), kSchemaOneWithTwoSagas);
+    ASSERT_EQ(PQresultStatus(made.get()), PGRES_COMMAND_OK) << PQerrorMessage(c.get());
+  }
+  auto s = open("host-a");
+  ASSERT_NE(s, nullptr);
+  {
+    auto c = connect(url_);
+    auto version = exec(c.get(), "SELECT version FROM sagactl_schema");
+    ASSERT_EQ(PQntuples(version.get()), 1);
+    EXPECT_EQ(std::string(PQgetvalue(version.get(), 0, 0)), std::to_string(state::PostgresStore::kSchemaVersion));
+    auto index = exec(c.get(), "SELECT to_regclass('sagas_by_state') IS NULL");
+    EXPECT_EQ(std::string(PQgetvalue(index.get(), 0, 0)), "t") << "the index on updated_at is gone";
+  }
+  EXPECT_EQ(counts_by_state(*s), (std::map<std::string, std::size_t>{{"completed", 1}, {"running", 1}}));
+  // One commit that starts two sagas, and moves the old running one to completed and back
+  // through another state: only where each ends counts.
+  std::vector<state::Commit> batch(4);
+  batch[0].instance = saga("new-1");
+  batch[0].new_instance = true;
+  batch[1].instance = saga("new-2");
+  batch[1].new_instance = true;
+  batch[2].instance = saga("old-1");
+  batch[2].instance.state = sagas::SagaState::compensating;
+  batch[3].instance = saga("old-1");
+  batch[3].instance.state = sagas::SagaState::compensated;
+  ASSERT_TRUE(s->commit(batch, 0).ok());
+  EXPECT_EQ(counts_by_state(*s),
+            (std::map<std::string, std::size_t>{{"compensated", 1}, {"completed", 1}, {"running", 2}}));
+  auto reader = state::PostgresStore::open({url_, "reader", true, 0, {}, false});
+  ASSERT_TRUE(reader.ok()) << reader.error().message;
+  EXPECT_EQ(must((*reader)->list({})).sagas.size(), 4u);
 }
 
 }  // namespace
