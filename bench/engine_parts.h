@@ -242,7 +242,7 @@ inline void empty_postgres(const std::string& url) {
   if (PQstatus(c.get()) != CONNECTION_OK) throw std::runtime_error("--postgres: " + std::string(PQerrorMessage(c.get())));
   std::unique_ptr<PGresult, decltype(&PQclear)> r(
       PQexec(c.get(), "SET client_min_messages = warning; DROP TABLE IF EXISTS sagactl_schema, sagas, saga_counts, journal, journal_state, pruned, "
-                      "sagactl_cluster CASCADE; DROP FUNCTION IF EXISTS sagactl_count CASCADE; "
+                      "sagactl_cluster CASCADE; DROP FUNCTION IF EXISTS sagactl_count, sagactl_advance CASCADE; "
                       "DO $$ DECLARE s text; BEGIN FOR s IN SELECT nspname FROM pg_namespace WHERE nspname LIKE 'sagactl_shard_%' "
                       "LOOP EXECUTE 'DROP SCHEMA ' || s || ' CASCADE'; END LOOP; END $$"),
       &PQclear);

@@ -1,6 +1,7 @@
 #include "state/pg_conn.h"
 
 #include <charconv>
+#include <optional>
 #include <regex>
 
 namespace state::pg {
@@ -99,16 +100,104 @@ Result<Rows> Conn::outcome(ResultPtr r, const std::string& what, Diagnostics* di
 template <typename Range>
 Result<Rows> Conn::run_prepared(const char* sql, const Range& params, Diagnostics* diag) {
   if (Status st = ready(); !st.ok()) return st;
-  auto it = prepared_.find(sql);
-  if (it == prepared_.end()) {
-    std::string name = "s" + std::to_string(prepared_.size());
+  bool fresh = false;
+  const std::string& name = statement_name(sql, fresh);
+  if (fresh) {
     ResultPtr p(PQprepare(c_.get(), name.c_str(), sql, 0, nullptr));
-    if (auto r = outcome(std::move(p), "cannot prepare a statement", diag); !r) return r.error();
-    it = prepared_.emplace(sql, std::move(name)).first;
+    if (auto r = outcome(std::move(p), "cannot prepare a statement", diag); !r) {
+      prepared_.erase(sql);
+      return r.error();
+    }
   }
   TextParams tp(params);
-  ResultPtr r(PQexecPrepared(c_.get(), it->second.c_str(), tp.size(), tp.values.data(), nullptr, nullptr, 0));
+  ResultPtr r(PQexecPrepared(c_.get(), name.c_str(), tp.size(), tp.values.data(), nullptr, nullptr, 0));
   return outcome(std::move(r), "a statement failed", diag);
+}
+
+const std::string& Conn::statement_name(const char* sql, bool& fresh) {
+  auto [it, added] = prepared_.try_emplace(sql);
+  fresh = added;
+  if (added) it->second = "s" + std::to_string(++statements_named_);
+  return it->second;
+}
+
+bool Conn::send_pipeline(std::span<const Statement> statements, std::vector<const char*>& preparing) {
+  if (PQenterPipelineMode(c_.get()) != 1) return false;
+  for (const auto& st : statements) {
+    bool fresh = false;
+    const std::string& name = statement_name(st.sql, fresh);
+    if (fresh) {
+      preparing.push_back(st.sql);
+      if (PQsendPrepare(c_.get(), name.c_str(), st.sql, 0, nullptr) != 1) return false;
+    }
+    TextParams tp(st.params);
+    if (PQsendQueryPrepared(c_.get(), name.c_str(), tp.size(), tp.values.data(), nullptr, nullptr, 0) != 1) {
+      return false;
+    }
+  }
+  return PQpipelineSync(c_.get()) == 1;
+}
+
+ResultPtr Conn::next_command_result() {
+  ResultPtr last;
+  while (ResultPtr r{PQgetResult(c_.get())}) last = std::move(r);
+  return last;
+}
+
+Result<std::vector<Rows>> Conn::pipeline(std::span<const Statement> statements, Diagnostics* diag, bool* sent) {
+  if (sent != nullptr) *sent = false;
+  if (Status st = ready(); !st.ok()) return st;
+  std::vector<const char*> preparing;  // statements prepared by this pipeline, in order
+  if (!send_pipeline(statements, preparing)) {
+    for (const char* sql : preparing) prepared_.erase(sql);
+    Status failed = fail("cannot send statements");
+    c_.reset();  // half a pipeline may be on its way: the next call starts a new session
+    return failed;
+  }
+  if (sent != nullptr) *sent = true;
+  std::vector<Rows> rows;
+  std::optional<Status> first_error;
+  // One command's answer: its rows, or nothing (failed, or skipped after a failure). False
+  // when the connection gave none: nothing more can be read.
+  auto take = [&](ResultPtr r, const char* what, std::vector<Rows>* into) -> bool {
+    if (!r) {
+      if (!first_error) first_error = fail("the connection was lost awaiting a pipeline's answer");
+      return false;
+    }
+    if (PQresultStatus(r.get()) == PGRES_PIPELINE_ABORTED) return true;
+    auto out = outcome(std::move(r), what, first_error ? nullptr : diag);
+    if (!out) {
+      if (!first_error) first_error = out.error();
+    } else if (into != nullptr) {
+      into->push_back(std::move(out).value());
+    }
+    return true;
+  };
+  std::size_t next_prepared = 0;
+  bool readable = true;
+  for (const auto& st : statements) {
+    if (!readable) break;
+    if (next_prepared < preparing.size() && preparing[next_prepared] == st.sql) {
+      ++next_prepared;
+      ResultPtr prepared = next_command_result();
+      if (!prepared || PQresultStatus(prepared.get()) != PGRES_COMMAND_OK) prepared_.erase(st.sql);
+      readable = take(std::move(prepared), "cannot prepare a statement", nullptr);
+      if (!readable) break;
+    }
+    readable = take(next_command_result(), "a statement failed", &rows);
+  }
+  for (std::size_t i = next_prepared; i < preparing.size(); ++i) prepared_.erase(preparing[i]);
+  // The sync's own result ends the pipeline.
+  if (readable) {
+    ResultPtr sync{PQgetResult(c_.get())};
+    if (!sync || PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC) {
+      if (!first_error) first_error = fail("a pipeline ended without its sync");
+      readable = false;
+    }
+  }
+  if (!readable || PQexitPipelineMode(c_.get()) != 1) c_.reset();  // a session in an unknown state
+  if (first_error) return *first_error;
+  return rows;
 }
 
 Result<Rows> Conn::run(const char* sql, std::initializer_list<Param> params, Diagnostics* diag) {

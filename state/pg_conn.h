@@ -14,6 +14,7 @@
 #include <initializer_list>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -85,6 +86,23 @@ class Conn {
   // Runs SQL with no parameters, perhaps several statements (the schema).
   Status exec(const char* sql);
 
+  // A statement of a pipeline.
+  struct Statement {
+    const char* sql;  // prepared once per connection, as run()'s
+    std::vector<Param> params;
+  };
+  // Sends `statements` at once and reads their answers (libpq's pipeline mode: one round
+  // trip, however many statements). They hold no BEGIN: up to the pipeline's sync they are
+  // one implicit transaction, committed there if every statement succeeded, rolled back
+  // otherwise (the server skips what follows a failed one). The error is the first failed
+  // statement's, or the lost connection's; `diag` receives the failed statement's SQLSTATE
+  // and detail. `sent` (when given) says whether the whole pipeline, sync included, left
+  // this process: with a connection lost after that, the outcome is unknown.
+  // The connection stays blocking: the answers are a few small messages, so the server never
+  // waits on us to read while we wait on it to read the statements.
+  Result<std::vector<Rows>> pipeline(std::span<const Statement> statements, Diagnostics* diag = nullptr,
+                                     bool* sent = nullptr);
+
   // Runs `body` in one transaction: all of it is committed, or none of it.
   // A connection lost inside it is never dialled again before the transaction ends: each
   // further statement fails, so no part of it can commit in a session of its own.
@@ -107,6 +125,12 @@ class Conn {
 
  private:
   Result<Rows> outcome(ResultPtr r, const std::string& what, Diagnostics* diag);
+  // The statement's name on this connection; `fresh` when it still needs preparing.
+  const std::string& statement_name(const char* sql, bool& fresh);
+  // Reads one command's results up to its end (the null result); the last one is kept.
+  ResultPtr next_command_result();
+  // Sends the pipeline's messages; false when libpq could not (the connection's error).
+  bool send_pipeline(std::span<const Statement> statements, std::vector<const char*>& preparing);
   template <typename Range>
   Result<Rows> run_prepared(const char* sql, const Range& params, Diagnostics* diag);
   // Dials again when the connection was lost, unless a transaction is open.
@@ -117,6 +141,7 @@ class Conn {
   std::string schema_;
   std::string where_;
   std::map<const char*, std::string> prepared_;  // SQL literal -> statement name
+  std::int64_t statements_named_ = 0;
   bool in_transaction_ = false;
 };
 

@@ -22,6 +22,9 @@ using pg::Rows;
 // the same in every sagactl: "sagactl" in ASCII).
 constexpr std::int64_t kOwnerLock = 0x73616761'63746cLL;
 
+// SQLSTATE of sagactl_advance() refusing an epoch that no longer owns the journal.
+constexpr std::string_view kFenced = "SG001";
+
 // The tables; they say version 1, and a fresh database then runs every migration below.
 // The result (schema 2): as the SQLite store's schema 3 (its comments there), with: ids in byte order
 // (COLLATE "C": lists, cursors and prefixes sort as in SQLite, and LIKE 'prefix%' is a range
@@ -80,7 +83,8 @@ INSERT INTO sagactl_schema VALUES (1);
 // Each step takes the schema from the version before it to its own (the array's index + 2),
 // in the migration's transaction.
 const char* const kMigrations[] = {
-    // 2: counts per statement, no index on updated_at, room for heap-only updates.
+    // 2: counts per statement, no index on updated_at, room for heap-only updates, and the
+    // fenced move of the position a pipelined commit starts with.
     R"sql(
 DROP TRIGGER IF EXISTS saga_counted ON sagas;
 DROP TRIGGER IF EXISTS saga_count_moved ON sagas;
@@ -89,7 +93,7 @@ DROP INDEX IF EXISTS sagas_by_state;
 ALTER TABLE sagas SET (fillfactor = 80);
 -- A statement's rows added to and taken from the counts of their name, version and state:
 -- an update's rows whose state did not move cancel out.
-CREATE FUNCTION sagactl_count() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION sagactl_count() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP = 'INSERT' THEN
     INSERT INTO saga_counts (saga, version, state, n)
@@ -108,6 +112,16 @@ BEGIN
       ON CONFLICT (saga, version, state) DO UPDATE SET n = saga_counts.n + excluded.n;
   END IF;
   RETURN NULL;
+END $$;
+-- Moves the journal's position in the commit's own transaction, if the epoch is still the
+-- owner's; otherwise fails (SQLSTATE SG001), so nothing of that commit lands.
+CREATE OR REPLACE FUNCTION sagactl_advance(new_last bigint, new_delivered bigint, owner_epoch bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE journal_state SET last = new_last, delivered = new_delivered WHERE epoch = owner_epoch;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'the journal is no longer epoch %''s', owner_epoch USING ERRCODE = 'SG001';
+  END IF;
 END $$;
 CREATE TRIGGER sagas_inserted AFTER INSERT ON sagas REFERENCING NEW TABLE AS new_rows
   FOR EACH STATEMENT EXECUTE FUNCTION sagactl_count();
@@ -297,9 +311,9 @@ struct PostgresStore::Impl {
 
   // --- writing (writer connection) ---
 
-  // A batch as the few statements that write it, each over arrays (one round trip per
-  // statement, whatever the batch's size): the new sagas' summary rows, the other summaries
-  // (each saga's latest in the batch), and the journal entries (saga_num from the id).
+  // A batch as the few statements that write it, each over arrays (their number does not
+  // grow with the batch): the new sagas' summary rows, the other summaries (each saga's
+  // latest in the batch), and the journal entries (saga_num from the id).
   struct Rowset {
     std::vector<const sagas::Instance*> fresh;
     std::vector<const sagas::Instance*> updated;  // in first-touched order, the latest instance each
@@ -356,42 +370,49 @@ struct PostgresStore::Impl {
             pg::int_array(created), pg::int_array(updated), pg::text_array(errors)};
   }
 
-  // Writes the rowset; the saga that already exists is named.
-  Status write(const Rowset& rows) {
+  // The statements that write the rowset, after `into`'s.
+  static void add_writes(const Rowset& rows, std::vector<pg::Conn::Statement>& into) {
     if (!rows.fresh.empty()) {
-      pg::Diagnostics diag;
-      auto r = writer.run(
-          "INSERT INTO sagas (id, saga, version, state, created_at, updated_at, error) "
-          "SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::bigint[], $6::bigint[], $7::text[])",
-          summary_arrays(rows.fresh), &diag);
-      if (!r && diag.sqlstate == pg::kUniqueViolation) return Status{Errc::corrupt, existing(diag.detail)};
-      if (!r) return r.error();
+      into.push_back({"INSERT INTO sagas (id, saga, version, state, created_at, updated_at, error) "
+                      "SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::bigint[], $6::bigint[], "
+                      "$7::text[])",
+                      summary_arrays(rows.fresh)});
     }
     if (!rows.updated.empty()) {
       // The rows that exist updated, the others inserted (a saga this writer does not know
       // may lack its row: a test's commit). Not INSERT … ON CONFLICT DO UPDATE: that locks
       // each row before it updates it, two writes where one does.
-      auto r = writer.run(
-          "WITH e AS (SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::bigint[], $6::bigint[], "
-          "$7::text[]) AS e (id, saga, version, state, created_at, updated_at, error)), "
-          "u AS (UPDATE sagas s SET state = e.state, updated_at = e.updated_at, error = e.error FROM e WHERE s.id = e.id "
-          "RETURNING s.id) "
-          "INSERT INTO sagas (id, saga, version, state, created_at, updated_at, error) "
-          "SELECT * FROM e WHERE e.id NOT IN (SELECT id FROM u)",
-          summary_arrays(rows.updated));
-      if (!r) return r.error();
+      into.push_back(
+          {"WITH e AS (SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::bigint[], $6::bigint[], "
+           "$7::text[]) AS e (id, saga, version, state, created_at, updated_at, error)), "
+           "u AS (UPDATE sagas s SET state = e.state, updated_at = e.updated_at, error = e.error FROM e WHERE s.id = e.id "
+           "RETURNING s.id) "
+           "INSERT INTO sagas (id, saga, version, state, created_at, updated_at, error) "
+           "SELECT * FROM e WHERE e.id NOT IN (SELECT id FROM u)",
+           summary_arrays(rows.updated)});
     }
-    if (rows.positions.empty()) return Status::success();
+    if (rows.positions.empty()) return;
     std::vector<const std::string*> snapshots, data;
     for (const auto& t : rows.snapshots) snapshots.push_back(&t);
     for (const auto& t : rows.data) data.push_back(&t);
-    auto r = writer.run(
-        "INSERT INTO journal (saga_num, position, at, snapshot, data) "
-        "SELECT COALESCE(s.num, 0), e.position, e.at, e.snapshot, e.data FROM unnest($1::text[], $2::bigint[], "
-        "$3::bigint[], $4::boolean[], $5::text[]) AS e (id, position, at, snapshot, data) LEFT JOIN sagas s ON s.id = e.id",
-        {pg::text_array(rows.entry_ids), pg::int_array(rows.positions), pg::int_array(rows.times), pg::text_array(snapshots),
-         pg::text_array(data)});
-    return r ? Status::success() : r.error();
+    into.push_back(
+        {"INSERT INTO journal (saga_num, position, at, snapshot, data) "
+         "SELECT COALESCE(s.num, 0), e.position, e.at, e.snapshot, e.data FROM unnest($1::text[], $2::bigint[], "
+         "$3::bigint[], $4::boolean[], $5::text[]) AS e (id, position, at, snapshot, data) LEFT JOIN sagas s ON s.id = e.id",
+         {pg::text_array(rows.entry_ids), pg::int_array(rows.positions), pg::int_array(rows.times),
+          pg::text_array(snapshots), pg::text_array(data)}});
+  }
+
+  // A failed commit pipeline's error in the store's words: fenced, or a saga that exists.
+  Status refused(Status error, const pg::Diagnostics& diag) {
+    if (diag.sqlstate == kFenced) {
+      auto now = writer.run("SELECT epoch, owner FROM journal_state");
+      return fenced(now && !now->empty() ? now->int64(0, 0) : 0, now && !now->empty() ? now->str(0, 1) : "unknown");
+    }
+    if (diag.sqlstate == pg::kUniqueViolation && diag.detail.starts_with("Key (id)=")) {
+      return Status{Errc::corrupt, existing(diag.detail)};
+    }
+    return error;
   }
 
   // "saga id "X" already exists", from the server's "Key (id)=(X) already exists."
@@ -463,22 +484,19 @@ Status PostgresStore::commit(std::span<Commit> batch, Position delivered) {
   journal::BatchMemory memory(d.known);
   Impl::Rowset rows;
   for (auto& c : batch) Impl::plan(c, ++pos, memory, rows);
-  bool written = false;  // the whole batch was sent; only COMMIT was left
-  Status st = d.writer.transaction([&]() -> Status {
-    // First, so the owner's row stays locked to the end: a takeover waits for this commit,
-    // or this commit sees the new epoch and writes nothing.
-    auto moved = d.writer.run("UPDATE journal_state SET last = $1, delivered = $2 WHERE epoch = $3", {pos, watermark, d.epoch});
-    if (!moved) return moved.error();
-    if (moved->affected() == 0) {
-      auto now = d.writer.run("SELECT epoch, owner FROM journal_state");
-      return d.fenced(now && !now->empty() ? now->int64(0, 0) : 0, now && !now->empty() ? now->str(0, 1) : "unknown");
-    }
-    if (Status w = d.write(rows); !w.ok()) return w;
-    written = true;
-    return Status::success();
-  });
-  // Lost during COMMIT, the transaction may have happened: the journal says whether.
-  if (!st.ok() && !(written && d.writer.broken() && d.committed_anyway(pos, watermark))) return st;
+  // One round trip: the position moved first (the owner's row stays locked to the end, so a
+  // takeover waits for this commit, or this commit sees the new epoch and writes nothing),
+  // then the rows; all in the pipeline's one transaction.
+  std::vector<pg::Conn::Statement> statements;
+  statements.push_back({"SELECT sagactl_advance($1, $2, $3)", {pos, watermark, d.epoch}});
+  Impl::add_writes(rows, statements);
+  pg::Diagnostics diag;
+  bool sent = false;  // all of it left this process: lost now, the outcome is unknown
+  auto done = d.writer.pipeline(statements, &diag, &sent);
+  // Lost before the answer, the transaction may have happened: the journal says whether.
+  if (!done && !(sent && d.writer.broken() && d.committed_anyway(pos, watermark))) {
+    return d.refused(done.error(), diag);
+  }
   for (std::size_t i = 0; i < batch.size(); ++i) batch[i].position = d.last + 1 + static_cast<Position>(i);
   d.last = pos;
   d.delivered = watermark;

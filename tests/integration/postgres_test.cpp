@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <map>
+#include <regex>
 #include <memory>
 #include <string>
 
@@ -15,6 +16,7 @@
 #include "state/pg_conn.h"
 #include "state/postgres_store.h"
 #include "tests/support/must.h"
+#include "tests/support/pg_cutting_proxy.h"
 #include "tests/support/postgres_server.h"
 #include "tests/support/store_site.h"
 
@@ -176,6 +178,33 @@ TEST_F(PostgresStore, AnUnreachableServerIsReportedWithWhatToCheckAndNoPassword)
             std::string::npos)
       << r.error().message;
   EXPECT_EQ(r.error().message.find("secret"), std::string::npos);
+}
+
+// The server committed, and its answer never came (the connection was lost on its way): the
+// store dials again, finds its own position in the journal, and reports the commit done, so
+// nothing is written twice by a retry.
+TEST_F(PostgresStore, ACommitWhoseAnswerWasLostIsFoundCommittedAndNotWrittenTwice) {
+  std::smatch port;
+  ASSERT_TRUE(std::regex_search(url_, port, std::regex(R"(:(\d+)/)")));
+  testing_support::PgCuttingProxy proxy(std::stoi(port[1]));
+  std::string via_proxy = std::regex_replace(url_, std::regex(R"(:\d+/)"), ":" + std::to_string(proxy.port()) + "/") +
+                          "?sslmode=disable&gssencmode=disable";
+  auto opened = state::PostgresStore::open({via_proxy, "host-a", false, 10000, {}, false});
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  auto& s = **opened;
+  ASSERT_TRUE(start(s, "before").ok());
+  proxy.cut_at_next_ready();
+  std::vector<state::Commit> batch(1);
+  batch[0].instance = saga("answer-lost");
+  batch[0].new_instance = true;
+  state::Status st = s.commit(batch, 0);
+  EXPECT_EQ(proxy.cuts(), 1);
+  ASSERT_TRUE(st.ok()) << st.message;
+  EXPECT_EQ(batch[0].position, 2);
+  EXPECT_TRUE(must(s.load("answer-lost")).has_value());
+  ASSERT_TRUE(start(s, "after").ok()) << "the next commit goes on from there";
+  EXPECT_EQ(must(s.undelivered()).last, 3);
+  EXPECT_EQ(must(s.list({})).sagas.size(), 3u);
 }
 
 // What sagactl's first PostgreSQL schema made (version 1: counts kept by row triggers, an
