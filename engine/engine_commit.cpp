@@ -174,15 +174,16 @@ void Engine::Impl::after_commit(state::Commit& c, Followup& f) {
   for (const auto& s : c.sends) dispatch(c.position, protocol::command_message(*f.def, c.instance.id, s));
   dispatch_events(c.position, c.instance.id, c.instance.saga, c.instance.version, c.history);
   for (const auto& h : c.history) {
+    log_event(c.instance, h);
+    if (subscribers.empty()) continue;
     Event e{SagaId(c.instance.id), c.instance.saga, h.event, h.step, h.detail, h.at};
-    log_event(c.instance, e);
     for (const auto& sub : subscribers) sub(e);
   }
   if (f.on_committed) f.on_committed(Status{});
 }
 
-void Engine::Impl::log_event(const Instance& inst, const Event& e) {
-  auto level = level_of(e.type);
+void Engine::Impl::log_event(const Instance& inst, const state::HistoryRow& e) {
+  auto level = level_of(e.event);
   if (!spdlog::should_log(level)) return;
   std::uint32_t attempt = 0;
   if (!e.step.empty()) {
@@ -191,11 +192,10 @@ void Engine::Impl::log_event(const Instance& inst, const Event& e) {
     }
   }
   if (e.step.empty()) {
-    spdlog::log(level, "saga={} name={} event={} {}", inst.id, inst.saga, sagas::to_string(e.type), e.detail);
+    spdlog::log(level, "saga={} name={} event={} {}", inst.id, inst.saga, sagas::to_string(e.event), e.detail);
   } else {
     spdlog::log(level, "saga={} name={} step={} attempt={} event={} {}", inst.id, inst.saga, e.step, attempt,
-                sagas::to_string(e.type),
-                e.detail);
+                sagas::to_string(e.event), e.detail);
   }
 }
 

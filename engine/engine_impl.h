@@ -200,7 +200,7 @@ struct Engine::Impl {
 
   void after_commit(state::Commit& c, Followup& f);
 
-  void log_event(const Instance& inst, const Event& e);
+  void log_event(const Instance& inst, const state::HistoryRow& e);
 
   void send(std::int64_t outbox_id, const Message& m);
 

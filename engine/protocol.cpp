@@ -212,18 +212,25 @@ int digits(std::string_view text, std::size_t at, std::size_t width) {
 
 }  // namespace
 
-std::string format_time(sagas::TimeMs ms) {
+void append_time(std::string& out, sagas::TimeMs ms) {
   std::int64_t days = ms >= 0 ? ms / kMsPerDay : (ms - kMsPerDay + 1) / kMsPerDay;
   std::int64_t in_day = ms - days * kMsPerDay;
   Civil c = civil_from_days(days);
-  std::string out = "0000-00-00T00:00:00.000Z";
-  put_digits(out.data(), c.year, 4);
-  put_digits(out.data() + 5, c.month, 2);
-  put_digits(out.data() + 8, c.day, 2);
-  put_digits(out.data() + 11, in_day / 3'600'000, 2);
-  put_digits(out.data() + 14, in_day / 60'000 % 60, 2);
-  put_digits(out.data() + 17, in_day / 1000 % 60, 2);
-  put_digits(out.data() + 20, in_day % 1000, 3);
+  std::size_t at = out.size();
+  out += "0000-00-00T00:00:00.000Z";
+  char* p = out.data() + at;
+  put_digits(p, c.year, 4);
+  put_digits(p + 5, c.month, 2);
+  put_digits(p + 8, c.day, 2);
+  put_digits(p + 11, in_day / 3'600'000, 2);
+  put_digits(p + 14, in_day / 60'000 % 60, 2);
+  put_digits(p + 17, in_day / 1000 % 60, 2);
+  put_digits(p + 20, in_day % 1000, 3);
+}
+
+std::string format_time(sagas::TimeMs ms) {
+  std::string out;
+  append_time(out, ms);
   return out;
 }
 
@@ -261,16 +268,38 @@ std::optional<sagas::TimeMs> expires_at(const Message& command) {
 
 Message event_message(const std::string& topic, const std::string& saga_id, const std::string& saga, int version,
                       sagas::EventType event, const std::string& step, const std::string& detail, sagas::TimeMs at) {
-  const std::string type(sagas::to_string(event));
-  Json e = Json::object();
-  e.set("saga_id", Json(saga_id));
-  e.set("saga", Json(saga));
-  e.set("version", Json(static_cast<std::int64_t>(version)));
-  e.set("type", Json(type));
-  e.set("step", step.empty() ? Json() : Json(step));
-  e.set("detail", Json(detail));
-  e.set("at", Json(format_time(at)));
-  return Message{topic, saga_id, {{std::string(header::kSagaId), saga_id}, {"event", type}}, e.dump()};
+  // Rendered straight to its text, in this order of fields: an event per transition is on
+  // the hot path, and a JSON tree of it would cost an allocation per field.
+  constexpr std::size_t kFixedBytes = 128;  // the field names, the version, the time
+  const std::string_view type = sagas::to_string(event);
+  Message m;
+  m.topic = topic;
+  m.key = saga_id;
+  m.headers.reserve(2);
+  m.headers.emplace_back(std::string(header::kSagaId), saga_id);
+  m.headers.emplace_back(std::string(header::kEvent), std::string(type));
+  std::string& v = m.value;
+  v.reserve(kFixedBytes + saga_id.size() + saga.size() + type.size() + step.size() + detail.size());
+  v += "{\"saga_id\":";
+  sagas::append_json_string(v, saga_id);
+  v += ",\"saga\":";
+  sagas::append_json_string(v, saga);
+  v += ",\"version\":";
+  v += std::to_string(version);
+  v += ",\"type\":";
+  sagas::append_json_string(v, type);
+  v += ",\"step\":";
+  if (step.empty()) {
+    v += "null";
+  } else {
+    sagas::append_json_string(v, step);
+  }
+  v += ",\"detail\":";
+  sagas::append_json_string(v, detail);
+  v += ",\"at\":\"";
+  append_time(v, at);
+  v += "\"}";
+  return m;
 }
 
 sagas::Result<StartRequest> parse_start(const Message& m) {

@@ -33,6 +33,8 @@ inline constexpr std::string_view kInReplyTo = "in-reply-to";
 inline constexpr std::string_view kOutcome = "outcome";
 inline constexpr std::string_view kError = "error";
 inline constexpr std::string_view kTruncated = "truncated";
+// A lifecycle event's type, on the events topic.
+inline constexpr std::string_view kEvent = "event";
 // The partition of `reply-to` a reply goes to (decimal text), set by a cluster on commands
 // whose replies its shard's owner reads; absent: the producer's partitioner, by key.
 inline constexpr std::string_view kReplyPartition = "reply-partition";
@@ -77,6 +79,8 @@ Message reply_message(const Message& command, bool success, const sagas::Json& b
 
 // RFC 3339 UTC with milliseconds: 2026-11-23T07:41:43.840Z.
 std::string format_time(sagas::TimeMs ms);
+// The same, appended to `out`.
+void append_time(std::string& out, sagas::TimeMs ms);
 // The inverse of format_time (any number of fraction digits, 'Z' only); none if malformed.
 std::optional<sagas::TimeMs> parse_time(std::string_view text);
 

@@ -182,6 +182,24 @@ steps:
   }
 }
 
+// The event's value is the documented object, field for field, its texts escaped.
+TEST(Protocol, ALifecycleEventIsTheDocumentedJsonWithItsHeaders) {
+  Message e = protocol::event_message("sagas.events", "o-7", "order-fulfilment", 2, sagas::EventType::step_failed,
+                                     "charge-card", "declined: \"insufficient\"\n", 1'764'000'000'123);
+  EXPECT_EQ(e.topic, "sagas.events");
+  EXPECT_EQ(e.key, "o-7");
+  EXPECT_EQ(e.headers, (Headers{{"saga-id", "o-7"}, {"event", "step-failed"}}));
+  EXPECT_EQ(e.value,
+            R"({"saga_id":"o-7","saga":"order-fulfilment","version":2,"type":"step-failed","step":"charge-card",)"
+            R"("detail":"declined: \"insufficient\"\n","at":"2025-11-24T16:00:00.123Z"})");
+  auto parsed = Json::parse(e.value);
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(parsed->find("detail")->as_string(), "declined: \"insufficient\"\n");
+  Message started = protocol::event_message("sagas.events", "o-7", "order-fulfilment", 2,
+                                           sagas::EventType::saga_started, "", "", 0);
+  EXPECT_NE(started.value.find(R"("step":null,)"), std::string::npos) << started.value;
+}
+
 TEST(Protocol, TraceparentIsOneTracePerSagaAndOneSpanPerAttempt) {
   std::regex w3c("00-[0-9a-f]{32}-[0-9a-f]{16}-01");
   auto a1 = protocol::traceparent("s-1", "s-1/pay/execute/1");
