@@ -10,11 +10,11 @@
 #include <ctime>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <set>
 #include <thread>
-#include <tuple>
 #include <unordered_map>
 
 #include "runtime/kafka_catch_up.h"
@@ -79,11 +79,51 @@ struct KafkaTransport::Impl {
   DeliveryHandler on_delivery;
   std::function<void(const AssignmentChange&)> on_assignment;
   std::set<std::string> topics;
+  // A consumed partition's messages handed to the engine and not yet committed, in offset
+  // order (they arrive in order; a message read again finds its entry).
   struct Partition {
-    std::map<std::int64_t, bool> inflight;  // offset -> acknowledged
+    struct Entry {
+      std::int64_t offset;
+      bool acknowledged;
+    };
+    std::string topic;
+    std::int32_t partition = 0;
+    std::deque<Entry> inflight;
+
+    Entry* find(std::int64_t offset) {
+      auto it = std::lower_bound(inflight.begin(), inflight.end(), offset,
+                                 [](const Entry& e, std::int64_t o) { return e.offset < o; });
+      return it != inflight.end() && it->offset == offset ? &*it : nullptr;
+    }
+    void add(std::int64_t offset) {
+      if (inflight.empty() || inflight.back().offset < offset) {
+        inflight.push_back({offset, false});
+        return;
+      }
+      auto it = std::lower_bound(inflight.begin(), inflight.end(), offset,
+                                 [](const Entry& e, std::int64_t o) { return e.offset < o; });
+      if (it == inflight.end() || it->offset != offset) inflight.insert(it, {offset, false});
+    }
   };
+  // Node-based: a token's Partition pointer stays valid until forget() drops both.
   std::map<std::pair<std::string, std::int32_t>, Partition> partitions;
-  std::unordered_map<std::uint64_t, std::tuple<std::string, std::int32_t, std::int64_t>> tokens;
+  Partition* last_partition = nullptr;  // where the previous message went (most go to the same)
+  struct TokenRef {
+    Partition* partition;
+    std::int64_t offset;
+  };
+  std::unordered_map<std::uint64_t, TokenRef> tokens;
+
+  Partition& partition_of(const std::string& topic, std::int32_t partition) {
+    if (last_partition != nullptr && last_partition->partition == partition && last_partition->topic == topic) {
+      return *last_partition;
+    }
+    std::pair key{topic, partition};
+    auto it = partitions.find(key);
+    if (it == partitions.end()) it = partitions.emplace(key, Partition{topic, partition, {}}).first;
+    last_partition = &it->second;
+    return it->second;
+  }
   std::uint64_t next_token = 1;
   bool closed = false;
 
@@ -224,11 +264,15 @@ struct KafkaTransport::Impl {
   // Executor: drops the bookkeeping of revoked partitions; later acknowledgements of their
   // messages are no-ops (the new owner re-reads what was not committed).
   void forget(const std::vector<std::pair<std::string, std::int32_t>>& gone) {
-    for (const auto& tp : gone) partitions.erase(tp);
+    std::vector<const Partition*> dropped;
+    for (const auto& tp : gone) {
+      if (auto it = partitions.find(tp); it != partitions.end()) dropped.push_back(&it->second);
+    }
     std::erase_if(tokens, [&](const auto& entry) {
-      const auto& [topic, partition, offset] = entry.second;
-      return std::find(gone.begin(), gone.end(), std::pair{topic, partition}) != gone.end();
+      return std::find(dropped.begin(), dropped.end(), entry.second.partition) != dropped.end();
     });
+    last_partition = nullptr;
+    for (const auto& tp : gone) partitions.erase(tp);
     std::lock_guard lock(acked_mu);
     for (const auto& tp : gone) acked_next.erase(tp);
   }
@@ -331,8 +375,9 @@ struct KafkaTransport::Impl {
     out.reserve(batch.size());
     for (auto& r : batch) {
       std::uint64_t token = next_token++;
-      tokens.emplace(token, std::tuple{r.message.topic, r.partition, r.offset});
-      partitions[{r.message.topic, r.partition}].inflight.emplace(r.offset, false);
+      Partition& p = partition_of(r.message.topic, r.partition);
+      p.add(r.offset);
+      tokens.emplace(token, TokenRef{&p, r.offset});
       out.push_back({std::move(r.message), token});
     }
     if (on_receive) on_receive(std::move(out));
@@ -587,28 +632,26 @@ void KafkaTransport::publish(const Message& message) {
 
 void KafkaTransport::acknowledge(std::span<const std::uint64_t> tokens) {
   auto& d = *impl_;
-  std::set<std::pair<std::string, std::int32_t>> touched;
+  std::vector<Impl::Partition*> touched;
   for (auto token : tokens) {
     auto it = d.tokens.find(token);
     if (it == d.tokens.end()) continue;
-    auto& [topic, partition, offset] = it->second;
-    auto& p = d.partitions[{topic, partition}];
-    p.inflight[offset] = true;
-    touched.insert({topic, partition});
+    auto [p, offset] = it->second;
+    if (auto* e = p->find(offset)) e->acknowledged = true;
+    if (std::find(touched.begin(), touched.end(), p) == touched.end()) touched.push_back(p);
     d.tokens.erase(it);
   }
   kafka::ListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(touched.size())));
-  for (const auto& key : touched) {
-    auto& p = d.partitions[key];
+  for (auto* p : touched) {
     std::optional<std::int64_t> last;
-    while (!p.inflight.empty() && p.inflight.begin()->second) {
-      last = p.inflight.begin()->first;
-      p.inflight.erase(p.inflight.begin());
+    while (!p->inflight.empty() && p->inflight.front().acknowledged) {
+      last = p->inflight.front().offset;
+      p->inflight.pop_front();
     }
     if (!last) continue;
-    d.add_commit(list.get(), key.first, key.second, *last + 1);
+    d.add_commit(list.get(), p->topic, p->partition, *last + 1);
     std::lock_guard lock(d.acked_mu);
-    d.acked_next[key] = *last + 1;
+    d.acked_next[{p->topic, p->partition}] = *last + 1;
   }
   if (list->cnt > 0 && !d.closed) {
     if (auto err = rd_kafka_commit(d.consumer.get(), list.get(), 1)) {

@@ -7,15 +7,30 @@
 namespace sagas {
 
 namespace {
+// "<saga id>/<step>/<action>": a command's idempotency key; sized once, built in place.
+std::string idempotency_key_of(const std::string& saga_id, const Definition& def, StepIndex step, CommandKind kind,
+                               std::size_t extra = 0) {
+  const std::string& name = def.step(step).name;
+  const std::string_view action = to_string(kind);
+  std::string out;
+  out.reserve(saga_id.size() + name.size() + action.size() + 2 + extra);
+  out += saga_id;
+  out += '/';
+  out += name;
+  out += '/';
+  out += action;
+  return out;
+}
+
+// The key and "/<attempt>": one attempt's message id.
 std::string message_id_of(const std::string& saga_id, const Definition& def, StepIndex step, CommandKind kind,
                           Attempt attempt) {
-  std::string out = saga_id;
+  constexpr std::size_t kAttemptDigits = 11;  // '/' and a 32-bit number
+  std::string out = idempotency_key_of(saga_id, def, step, kind, kAttemptDigits);
   out += '/';
-  out += def.step(step).name;
-  out += '/';
-  out += to_string(kind);
-  out += '/';
-  out += std::to_string(attempt.value());
+  char digits[kAttemptDigits];
+  auto end = std::to_chars(digits, digits + sizeof digits, attempt.value()).ptr;
+  out.append(digits, end);
   return out;
 }
 }  // namespace
@@ -34,7 +49,7 @@ SendCommand make_command(const Definition& def, const std::string& saga_id, Step
   cmd.kind = kind;
   cmd.attempt = attempt;
   cmd.message_id = message_id_of(saga_id, def, step, kind, attempt);
-  cmd.idempotency_key = saga_id + "/" + st.name + "/" + std::string(to_string(kind));
+  cmd.idempotency_key = idempotency_key_of(saga_id, def, step, kind);
   cmd.topic = spec.topic;
   cmd.command = spec.command;
   cmd.payload = std::move(payload);
@@ -137,10 +152,17 @@ class Machine {
 
   // Parses the attempt out of "<id>/<step>/<kind>/<n>"; 0 when the id is not one of ours.
   Attempt attempt_of(const std::string& mid, StepIndex s, CommandKind kind) const {
-    std::string prefix = inst().id + "/" + step(s).name + "/" + std::string(to_string(kind)) + "/";
-    if (mid.size() <= prefix.size() || mid.compare(0, prefix.size(), prefix) != 0) return Attempt(0);
+    // Compared part by part: a reply is matched without building the prefix.
+    std::string_view rest = mid;
+    for (std::string_view part : {std::string_view(inst().id), std::string_view(step(s).name), to_string(kind)}) {
+      if (rest.size() <= part.size() || rest.substr(0, part.size()) != part || rest[part.size()] != '/') {
+        return Attempt(0);
+      }
+      rest.remove_prefix(part.size() + 1);
+    }
+    if (rest.empty()) return Attempt(0);
     unsigned n = 0;
-    const char* first = mid.data() + prefix.size();
+    const char* first = rest.data();
     const char* last = mid.data() + mid.size();
     auto r = std::from_chars(first, last, n);
     if (r.ec != std::errc() || r.ptr != last) return Attempt(0);
