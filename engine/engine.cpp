@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <random>
 
@@ -18,10 +19,11 @@ namespace {
 // matter for the store: every table is keyed by saga id, so the sagas in flight (all started
 // recently) share the right-most pages of each B-tree, and a group commit rewrites a handful
 // of pages instead of one random page per row (v4 ids made commits several times larger).
-std::string make_saga_id(std::mt19937_64& rng, TimeMs now) {
-  auto ms = static_cast<std::uint64_t>(now) & 0xffffffffffffULL;
-  std::uint64_t r1 = rng();
-  std::uint64_t r2 = rng();
+namespace {
+
+// A UUID v7 of `ms` with the random bits taken from r1 and r2.
+std::string uuid7(TimeMs ms_since_epoch, std::uint64_t r1, std::uint64_t r2) {
+  auto ms = static_cast<std::uint64_t>(ms_since_epoch) & 0xffffffffffffULL;
   std::uint64_t hi = (ms << 16) | 0x7000ULL | (r1 & 0x0fffULL);            // version 7
   std::uint64_t lo = (r2 & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // variant 10
   char buf[37];
@@ -31,6 +33,32 @@ std::string make_saga_id(std::mt19937_64& rng, TimeMs now) {
   return buf;
 }
 
+// SplitMix64's finalizer: every input bit moves about half the output bits.
+std::uint64_t mix(std::uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+}  // namespace
+
+std::string make_saga_id(std::mt19937_64& rng, TimeMs now) {
+  std::uint64_t r1 = rng();
+  std::uint64_t r2 = rng();
+  return uuid7(now, r1, r2);
+}
+
+std::string start_id_from(const std::string& topic, std::int32_t partition, const Origin& origin) {
+  constexpr std::uint64_t kFnvOffset = 0xcbf29ce484222325ULL;
+  constexpr std::uint64_t kFnvPrime = 0x100000001b3ULL;
+  std::uint64_t h = kFnvOffset;
+  for (unsigned char c : topic) h = (h ^ c) * kFnvPrime;
+  std::uint64_t r1 = mix(h ^ mix(static_cast<std::uint64_t>(partition)));
+  std::uint64_t r2 = mix(r1 ^ mix(static_cast<std::uint64_t>(origin.offset)) ^ static_cast<std::uint64_t>(origin.timestamp_ms));
+  return uuid7(std::max<std::int64_t>(origin.timestamp_ms, 0), r1, r2);
+}
 
 SagaStatus make_status(const sagas::Definition* def, const Instance& inst) {
   SagaStatus s;

@@ -243,6 +243,13 @@ class Engine {
 // A new saga id: a UUID v7 (time-ordered), what an engine gives a saga started without one.
 std::string make_saga_id(std::mt19937_64& rng, TimeMs now);
 
+// The id of a start request read from a log that names none (no `saga-id`, no
+// `idempotency-key`): a UUID v7 of the record's timestamp whose other bits are a hash of the
+// topic, partition, offset and timestamp. The same request read again (after a crash or a
+// rebalance, before its offset was committed) gets the same id, so it starts one saga; a
+// topic made anew reuses offsets but not timestamps.
+std::string start_id_from(const std::string& topic, std::int32_t partition, const Origin& origin);
+
 // Status of an instance under its definition (steps named), for the API and sagactl; with no
 // definition, the saga's status without its steps (what `list` shows).
 SagaStatus make_status(const sagas::Definition* def, const sagas::Instance& inst);

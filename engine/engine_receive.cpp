@@ -11,6 +11,9 @@ Engine::Impl::Handled Engine::Impl::receive_start(const Received& r) {
     dead_letter(r, request.error().message);
     return Handled::done;
   }
+  // Without an id of its own, the request's place in its log names it: read again, it is
+  // the same saga (a transport that keeps no log gives no origin, and a fresh id is made).
+  if (!request->id && r.origin) request->id = start_id_from(r.message.topic, r.message.partition, *r.origin);
   auto started = start(request->saga, std::move(request->input), StartOptions{request->id}, {});
   if (!started && started.error().code == Errc::store) return store_failed(r, started.error().message);
   if (!started) {

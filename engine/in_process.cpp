@@ -2,6 +2,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <chrono>
 
 namespace saga {
 
@@ -14,7 +15,7 @@ std::uint64_t token_of(std::uint32_t topic, std::uint64_t offset) {
 
 std::uint32_t Bus::topic_id(const std::string& name) {
   auto [it, fresh] = topic_ids_.emplace(name, static_cast<std::uint32_t>(topics_.size()));
-  if (fresh) topics_.push_back({name, {}});
+  if (fresh) topics_.push_back({name, {}, {}});
   return it->second;
 }
 
@@ -22,6 +23,10 @@ void Bus::publish(Message m) {
   std::uint32_t t = topic_id(m.topic);
   if (observer) observer(m);
   topics_[t].log.push_back(std::move(m));
+  // As Kafka's CreateTime: the wall clock of the publisher.
+  topics_[t].published_at.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
   // Copy the callbacks first: a notified consumer may attach or detach others.
   std::vector<std::function<void()>> wake;
   for (auto& [id, c] : consumers_) {
@@ -58,7 +63,8 @@ std::vector<Received> Bus::poll(ConsumerId consumer, std::size_t max) {
   for (auto& [t, pos] : it->second.positions) {
     const auto& log = topics_[t].log;
     while (pos < log.size() && out.size() < max) {
-      out.push_back({log[pos], token_of(t, pos)});
+      out.push_back({log[pos], token_of(t, pos),
+                     Origin{static_cast<std::int64_t>(pos), topics_[t].published_at[pos]}});
       ++pos;
     }
   }

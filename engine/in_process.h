@@ -50,6 +50,7 @@ class Bus {
   struct Topic {
     std::string name;
     std::vector<Message> log;
+    std::vector<std::int64_t> published_at;  // by offset, ms since the epoch
   };
   struct GroupOffset {
     std::uint64_t committed = 0;

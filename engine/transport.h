@@ -43,10 +43,18 @@ struct Message {
   }
 };
 
+// Where a received message stands in its log (Kafka: the partition is the message's), when
+// the transport has one: the same message read again has the same origin.
+struct Origin {
+  std::int64_t offset = 0;
+  std::int64_t timestamp_ms = 0;  // when the log says it was produced (ms since the epoch)
+};
+
 // A message the transport delivered, with the token that acknowledges it.
 struct Received {
   Message message;
   std::uint64_t token = 0;
+  std::optional<Origin> origin;  // none: the transport keeps no log
 };
 
 // The result of sending one outbox message: empty `error` means the broker has it.

@@ -319,8 +319,12 @@ struct ClusterNode::Impl {
       bool is_start = r.message.topic == options.start_topic;
       auto id = saga_of(r.message, is_start);
       if (is_start && !id && saga::protocol::parse_start(r.message)) {
-        id = saga::make_saga_id(rng, std::chrono::duration_cast<std::chrono::milliseconds>(
-                                         std::chrono::system_clock::now().time_since_epoch()).count());
+        // Named by its place in the start topic: if this node loses the partition before the
+        // original is acknowledged, the next owner reads it again and forwards the same id.
+        id = r.origin ? saga::start_id_from(r.message.topic, r.message.partition, *r.origin)
+                      : saga::make_saga_id(rng, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                    std::chrono::system_clock::now().time_since_epoch())
+                                                    .count());
         r.message.headers.emplace_back(saga::protocol::header::kSagaId, *id);
       }
       if (!is_start) ++misrouted_replies;
@@ -470,7 +474,7 @@ saga::Result<NodeStart> ClusterNode::start(const std::string& saga, sagas::Json 
   if (d.shards.contains(s)) {
     // Assigned here but not open yet: it starts when the shard opens.
     m.topic = d.options.start_topic;
-    d.shards[s].held.push_back({std::move(m), 0});
+    d.shards[s].held.push_back({std::move(m), 0, std::nullopt});
   } else {
     d.forward(std::move(m), s, true, d.transport, std::nullopt);
   }

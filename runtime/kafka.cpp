@@ -37,6 +37,7 @@ struct Raw {
   Message message;
   std::int32_t partition = 0;
   std::int64_t offset = 0;
+  std::int64_t timestamp_ms = 0;
 };
 
 Message to_message(const rd_kafka_message_t* m) {
@@ -347,7 +348,7 @@ struct KafkaTransport::Impl {
         }
         mark_up(true);
         catch_up->delivered(rd_kafka_topic_name(m->rkt), m->partition, m->offset);
-        batch.push_back({to_message(m), m->partition, m->offset});
+        batch.push_back({to_message(m), m->partition, m->offset, rd_kafka_message_timestamp(m, nullptr)});
       }
       if (!batch.empty()) {
         boost::asio::post(io, [this, alive = alive, batch = std::move(batch)]() mutable {
@@ -378,7 +379,7 @@ struct KafkaTransport::Impl {
       Partition& p = partition_of(r.message.topic, r.partition);
       p.add(r.offset);
       tokens.emplace(token, TokenRef{&p, r.offset});
-      out.push_back({std::move(r.message), token});
+      out.push_back({std::move(r.message), token, Origin{r.offset, r.timestamp_ms}});
     }
     if (on_receive) on_receive(std::move(out));
   }

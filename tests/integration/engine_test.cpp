@@ -764,6 +764,33 @@ TEST_P(DurableEngine, ACrashBetweenCommitAndSendResendsTheSameCommandOnRestart) 
   EXPECT_EQ(*w.published.front().header("message-id"), "o-1/reserve-stock/execute/1");
 }
 
+// A start request that names no id is named by its place in the start topic: read again
+// after a crash between its commit and its acknowledgement, it is the same saga, started
+// once (with a fresh id each time it would run twice).
+TEST_P(DurableEngine, AStartWithoutAnIdReadAgainAfterACrashStartsOneSaga) {
+  World w(examples(), GetParam());
+  w.options.start_topic = "sagas.start";
+  w.faults = [&](FaultyStore& s) {
+    if (w.boots == 0) s.crash_after_commit = 1;  // the start's commit, before it is acknowledged
+  };
+  w.boot();
+  w.bus.publish(Message{"sagas.start", "", {{"saga-name", "order-fulfilment"}}, kOrderInput});
+  w.settle();
+  EXPECT_EQ(w.crashes, 1);
+  auto listed = must(w.engine->list({}));
+  ASSERT_EQ(listed.sagas.size(), 1u);
+  EXPECT_EQ(w.run(listed.sagas.front().id), SagaState::completed);
+  for (const auto& [key, n] : w.calls()) EXPECT_EQ(n, 1) << key;
+  // The id is the same for the same place, and another for the next request.
+  const Origin first{0, 1'764'000'000'000};
+  EXPECT_EQ(start_id_from("sagas.start", 0, first), start_id_from("sagas.start", 0, first));
+  EXPECT_NE(start_id_from("sagas.start", 0, first), start_id_from("sagas.start", 0, {1, first.timestamp_ms}));
+  EXPECT_NE(start_id_from("sagas.start", 0, first), start_id_from("sagas.start", 1, first));
+  EXPECT_NE(start_id_from("sagas.start", 0, first), start_id_from("sagas.start", 0, {0, first.timestamp_ms + 1}))
+      << "a topic made anew reuses offsets, not times";
+  EXPECT_EQ(start_id_from("sagas.start", 0, first).substr(0, 14), "019ab697-e800-") << "a UUID v7 of the record's time";
+}
+
 TEST_P(DurableEngine, ACrashBeforeTheFirstCommitLeavesNoTrace) {
   World w(examples(), GetParam());
   w.faults = [&](FaultyStore& s) {
