@@ -91,9 +91,12 @@ struct KafkaTransport::Impl {
     std::int32_t partition = 0;
     std::deque<Entry> inflight;
 
+    std::deque<Entry>::iterator at_or_after(std::int64_t offset) {
+      return std::lower_bound(inflight.begin(), inflight.end(), offset,
+                              [](const Entry& e, std::int64_t o) { return e.offset < o; });
+    }
     Entry* find(std::int64_t offset) {
-      auto it = std::lower_bound(inflight.begin(), inflight.end(), offset,
-                                 [](const Entry& e, std::int64_t o) { return e.offset < o; });
+      auto it = at_or_after(offset);
       return it != inflight.end() && it->offset == offset ? &*it : nullptr;
     }
     void add(std::int64_t offset) {
@@ -101,8 +104,7 @@ struct KafkaTransport::Impl {
         inflight.push_back({offset, false});
         return;
       }
-      auto it = std::lower_bound(inflight.begin(), inflight.end(), offset,
-                                 [](const Entry& e, std::int64_t o) { return e.offset < o; });
+      auto it = at_or_after(offset);
       if (it == inflight.end() || it->offset != offset) inflight.insert(it, {offset, false});
     }
   };
