@@ -15,11 +15,11 @@
 #include <mutex>
 #include <set>
 #include <thread>
-#include <unordered_map>
 
 #include "runtime/kafka_catch_up.h"
 #include "runtime/kafka_group_barrier.h"
 #include "runtime/kafka_handles.h"
+#include "runtime/kafka_in_flight.h"
 #include "runtime/kafka_shutdown.h"
 
 namespace saga {
@@ -32,13 +32,6 @@ constexpr int kMetadataTimeoutMs = 10'000;
 // The longest closing waits for a group's first assignment (a join: ~3 s on the mock cluster).
 constexpr int kFirstAssignmentWaitMs = 10'000;
 constexpr int kOwnerCheckTimeoutMs = 10'000;
-
-struct Raw {
-  Message message;
-  std::int32_t partition = 0;
-  std::int64_t offset = 0;
-  std::int64_t timestamp_ms = 0;
-};
 
 Message to_message(const rd_kafka_message_t* m) {
   Message out;
@@ -80,54 +73,9 @@ struct KafkaTransport::Impl {
   DeliveryHandler on_delivery;
   std::function<void(const AssignmentChange&)> on_assignment;
   std::set<std::string> topics;
-  // A consumed partition's messages handed to the engine and not yet committed, in offset
-  // order (they arrive in order; a message read again finds its entry).
-  struct Partition {
-    struct Entry {
-      std::int64_t offset;
-      bool acknowledged;
-    };
-    std::string topic;
-    std::int32_t partition = 0;
-    std::deque<Entry> inflight;
-
-    std::deque<Entry>::iterator at_or_after(std::int64_t offset) {
-      return std::lower_bound(inflight.begin(), inflight.end(), offset,
-                              [](const Entry& e, std::int64_t o) { return e.offset < o; });
-    }
-    Entry* find(std::int64_t offset) {
-      auto it = at_or_after(offset);
-      return it != inflight.end() && it->offset == offset ? &*it : nullptr;
-    }
-    void add(std::int64_t offset) {
-      if (inflight.empty() || inflight.back().offset < offset) {
-        inflight.push_back({offset, false});
-        return;
-      }
-      auto it = at_or_after(offset);
-      if (it == inflight.end() || it->offset != offset) inflight.insert(it, {offset, false});
-    }
-  };
-  // Node-based: a token's Partition pointer stays valid until forget() drops both.
-  std::map<std::pair<std::string, std::int32_t>, Partition> partitions;
-  Partition* last_partition = nullptr;  // where the previous message went (most go to the same)
-  struct TokenRef {
-    Partition* partition;
-    std::int64_t offset;
-  };
-  std::unordered_map<std::uint64_t, TokenRef> tokens;
-
-  Partition& partition_of(const std::string& topic, std::int32_t partition) {
-    if (last_partition != nullptr && last_partition->partition == partition && last_partition->topic == topic) {
-      return *last_partition;
-    }
-    std::pair key{topic, partition};
-    auto it = partitions.find(key);
-    if (it == partitions.end()) it = partitions.emplace(key, Partition{topic, partition, {}}).first;
-    last_partition = &it->second;
-    return it->second;
-  }
-  std::uint64_t next_token = 1;
+  // The messages handed to the engine and not yet acknowledged, and what each partition may commit.
+  kafka::InFlightOffsets in_flight;
+  std::vector<kafka::InFlightOffsets::Advance> advances;  // acknowledge()'s, kept for its capacity
   bool closed = false;
 
   std::atomic<bool> up{true};  // set by librdkafka's threads, read by the executor
@@ -267,15 +215,7 @@ struct KafkaTransport::Impl {
   // Executor: drops the bookkeeping of revoked partitions; later acknowledgements of their
   // messages are no-ops (the new owner re-reads what was not committed).
   void forget(const std::vector<std::pair<std::string, std::int32_t>>& gone) {
-    std::vector<const Partition*> dropped;
-    for (const auto& tp : gone) {
-      if (auto it = partitions.find(tp); it != partitions.end()) dropped.push_back(&it->second);
-    }
-    std::erase_if(tokens, [&](const auto& entry) {
-      return std::find(dropped.begin(), dropped.end(), entry.second.partition) != dropped.end();
-    });
-    last_partition = nullptr;
-    for (const auto& tp : gone) partitions.erase(tp);
+    in_flight.forget(gone);
     std::lock_guard lock(acked_mu);
     for (const auto& tp : gone) acked_next.erase(tp);
   }
@@ -338,7 +278,9 @@ struct KafkaTransport::Impl {
         post_passed_barriers();
         continue;
       }
-      std::vector<Raw> batch;
+      // Built here as the engine receives them (tokens are given on the executor), so the
+      // executor takes the batch as it is: no second vector of hundreds of messages there.
+      std::vector<Received> batch;
       for (rd_kafka_message_t* m = first; m != nullptr;
            m = batch.size() < 1000 ? rd_kafka_consumer_poll(consumer.get(), 0) : nullptr) {
         kafka::MessagePtr owned(m);
@@ -350,7 +292,7 @@ struct KafkaTransport::Impl {
         }
         mark_up(true);
         catch_up->delivered(rd_kafka_topic_name(m->rkt), m->partition, m->offset);
-        batch.push_back({to_message(m), m->partition, m->offset, rd_kafka_message_timestamp(m, nullptr)});
+        batch.push_back({to_message(m), 0, Origin{m->offset, rd_kafka_message_timestamp(m, nullptr)}});
       }
       if (!batch.empty()) {
         boost::asio::post(io, [this, alive = alive, batch = std::move(batch)]() mutable {
@@ -372,18 +314,12 @@ struct KafkaTransport::Impl {
     });
   }
 
-  void deliver(std::vector<Raw> batch) {
+  void deliver(std::vector<Received> batch) {
     spdlog::debug("kafka: {} message(s) received", batch.size());
-    std::vector<Received> out;
-    out.reserve(batch.size());
     for (auto& r : batch) {
-      std::uint64_t token = next_token++;
-      Partition& p = partition_of(r.message.topic, r.partition);
-      p.add(r.offset);
-      tokens.emplace(token, TokenRef{&p, r.offset});
-      out.push_back({std::move(r.message), token, Origin{r.offset, r.timestamp_ms}});
+      r.token = in_flight.received(r.message.topic, r.message.partition, r.origin->offset);
     }
-    if (on_receive) on_receive(std::move(out));
+    if (on_receive) on_receive(std::move(batch));
   }
 
   struct ProduceError {
@@ -635,26 +571,14 @@ void KafkaTransport::publish(const Message& message) {
 
 void KafkaTransport::acknowledge(std::span<const std::uint64_t> tokens) {
   auto& d = *impl_;
-  std::vector<Impl::Partition*> touched;
-  for (auto token : tokens) {
-    auto it = d.tokens.find(token);
-    if (it == d.tokens.end()) continue;
-    auto [p, offset] = it->second;
-    if (auto* e = p->find(offset)) e->acknowledged = true;
-    if (std::find(touched.begin(), touched.end(), p) == touched.end()) touched.push_back(p);
-    d.tokens.erase(it);
-  }
-  kafka::ListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(touched.size())));
-  for (auto* p : touched) {
-    std::optional<std::int64_t> last;
-    while (!p->inflight.empty() && p->inflight.front().acknowledged) {
-      last = p->inflight.front().offset;
-      p->inflight.pop_front();
-    }
-    if (!last) continue;
-    d.add_commit(list.get(), p->topic, p->partition, *last + 1);
+  d.advances.clear();
+  d.in_flight.acknowledge(tokens, d.advances);
+  kafka::ListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(d.advances.size())));
+  for (const auto& a : d.advances) {
+    std::string topic(a.topic);
+    d.add_commit(list.get(), topic, a.partition, a.next_offset);
     std::lock_guard lock(d.acked_mu);
-    d.acked_next[{p->topic, p->partition}] = *last + 1;
+    d.acked_next[{std::move(topic), a.partition}] = a.next_offset;
   }
   if (list->cnt > 0 && !d.closed) {
     if (auto err = rd_kafka_commit(d.consumer.get(), list.get(), 1)) {
