@@ -35,14 +35,13 @@ std::optional<std::string> Engine::Impl::apply(Active& a, const sagas::Event& ev
   bool no_op = t.records.empty() && t.sends.empty() && t.timers.empty() && t.cancels.empty() &&
                !t.deadline && !extra.new_instance && t.instance == a.inst;
   if (no_op) return std::nullopt;  // a duplicate: nothing to remember
-  std::vector<bool> steps_changed(t.instance.steps.size(), true);
-  for (std::size_t i = 0; i < steps_changed.size() && i < a.inst.steps.size(); ++i) {
-    steps_changed[i] = !(t.instance.steps[i] == a.inst.steps[i]);
+  state::Commit c;
+  c.steps_changed.assign(t.instance.steps.size(), true);
+  for (std::size_t i = 0; i < c.steps_changed.size() && i < a.inst.steps.size(); ++i) {
+    c.steps_changed[i] = !(t.instance.steps[i] == a.inst.steps[i]);
   }
   a.inst = std::move(t.instance);
 
-  state::Commit c;
-  c.steps_changed = std::move(steps_changed);
   c.instance = a.inst;
   c.new_instance = extra.new_instance;
   TimeMs now = a.inst.updated_at;

@@ -17,6 +17,7 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -190,7 +191,7 @@ struct Engine::Impl {
   void dispatch(state::Position position, Message msg);
 
   void dispatch_events(state::Position position, const std::string& saga_id, const std::string& saga, int version,
-                       const std::vector<state::HistoryRow>& history) {
+                       std::span<const state::HistoryRow> history) {
     if (options.events_topic.empty()) return;
     for (const auto& h : history) {
       dispatch(position, protocol::event_message(options.events_topic, saga_id, saga, version, h.event, h.step,

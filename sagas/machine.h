@@ -25,6 +25,7 @@
 // compensate; when their attempts run out the saga is `failed` for an operator.
 #pragma once
 
+#include <boost/container/small_vector.hpp>
 #include <functional>
 #include <optional>
 #include <string>
@@ -94,12 +95,19 @@ struct Record {
   std::string detail;
 };
 
+// A transition's outputs are few (a step's command, its timer, a record or two): held inline,
+// so a transition allocates nothing for them. Sizes cover a stage of two parallel steps.
+using Records = boost::container::small_vector<Record, 2>;
+using Sends = boost::container::small_vector<SendCommand, 2>;
+using ArmTimers = boost::container::small_vector<ArmTimer, 2>;
+using CancelTimers = boost::container::small_vector<CancelTimer, 2>;
+
 struct Transition {
   Instance instance;
-  std::vector<Record> records;
-  std::vector<SendCommand> sends;
-  std::vector<ArmTimer> timers;
-  std::vector<CancelTimer> cancels;
+  Records records;
+  Sends sends;
+  ArmTimers timers;
+  CancelTimers cancels;
   std::optional<ArmDeadline> deadline;
   // Set when the event was not applied: an unmatched reply (dead-letter it) or a request
   // that does not fit the saga's state. The instance is then unchanged.

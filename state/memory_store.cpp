@@ -17,7 +17,7 @@ Status MemoryStore::commit(std::span<Commit> batch, Position delivered) {
     c.position = ++last_;
     const auto& inst = c.instance;
     journal_[c.position] = {c.position, c.messages_only ? std::string() : inst.id, inst.saga, inst.version,
-                            c.history, c.sends, c.messages};
+                            {c.history.begin(), c.history.end()}, {c.sends.begin(), c.sends.end()}, c.messages};
     if (c.messages_only) continue;
     instances_[inst.id] = inst;
     auto& h = history_[inst.id];

@@ -28,6 +28,7 @@
 // committing thread, one reading thread) and nothing more.
 #pragma once
 
+#include <boost/container/small_vector.hpp>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -86,15 +87,15 @@ using Position = std::int64_t;
 // One transition of one saga: one journal entry.
 struct Commit {
   sagas::Instance instance;  // the saga after the transition
-  std::vector<HistoryRow> history;
+  boost::container::small_vector<HistoryRow, 2> history;  // inline: a transition records one or two
   // Commands sent. Stored as step, kind, attempt and (for compensations) payload: the rest
   // follows from the definition, and an execute command's payload is its step's request.
-  std::vector<sagas::SendCommand> sends;
+  sagas::Sends sends;
   std::vector<OutboxMessage> messages;  // sent verbatim (dead letters)
   bool new_instance = false;            // the saga's first entry; fails the batch if the id exists
   // Which steps this transition changed (index -> changed); empty: all of them. Only the
   // changed ones are written, unless the store writes a snapshot.
-  std::vector<bool> steps_changed;
+  boost::container::small_vector<bool, 16> steps_changed;
   // No saga state, only `messages` (a dead letter for a reply that matches no saga).
   bool messages_only = false;
   Position position = 0;  // set by a successful commit()
