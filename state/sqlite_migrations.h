@@ -12,7 +12,8 @@ namespace state::sqlite {
 // 1: instances, steps, history, outbox, processed_replies (one table per concern).
 // 2: tombstones of pruned sagas.
 // 3: the journal (sagas, journal, journal_state); the tables of 1 are converted and dropped.
-inline constexpr std::int64_t kSchemaVersion = 3;
+// 4: no index on (state, updated_at).
+inline constexpr std::int64_t kSchemaVersion = 4;
 
 // The schema version the file holds; 0 for a new file.
 sagas::Result<std::int64_t, Status> schema_version(Conn& c);

@@ -420,7 +420,8 @@ Result<std::size_t> SqliteStore::prune(TimeMs before, std::size_t max_sagas, Tim
   if (Status st = impl_->usable(); !st.ok()) return st;
   auto& r = impl_->reader;
   sqlite::Query s = r.stmt(
-      "SELECT id FROM sagas WHERE state IN ('completed', 'compensated', 'failed') AND updated_at < ? LIMIT ?");
+      "SELECT id FROM sagas WHERE state IN ('completed', 'compensated', 'failed') AND created_at < ?1 "
+      "AND updated_at < ?1 LIMIT ?2");  // created_at <= updated_at: the range on sagas_by_state_created
   if (s == nullptr) return r.fail("cannot look for sagas to prune");
   bind_arg(s, 1, before);
   bind_arg(s, 2, static_cast<std::int64_t>(max_sagas));

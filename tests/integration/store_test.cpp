@@ -4,6 +4,7 @@
 // Filters are written with designated initializers; GCC's -Wextra would ask for every field.
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,8 +21,10 @@
 #include "state/journal_writer.h"
 #include "state/memory_store.h"
 #include "state/open_store.h"
+#include "state/sqlite_migrations.h"
 #include "state/sqlite_store.h"
 #include "tests/support/must.h"
+#include "tests/support/run_sql.h"
 #include "tests/support/store_site.h"
 
 using testing_support::Backend;
@@ -565,6 +568,42 @@ TEST_F(SqliteFile, AFileFromANewerSagactlIsRefused) {
   auto r = SqliteStore::open({path_, true, false});
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find("written by a newer sagactl (schema 99"), std::string::npos) << r.error().message;
+}
+
+// One number a query on the file answers (behind the store's back).
+std::int64_t sql_number(const std::string& path, const char* sql) {
+  sqlite3* db = nullptr;
+  std::int64_t n = -1;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+      n = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+  }
+  sqlite3_close(db);
+  return n;
+}
+
+TEST_F(SqliteFile, AFileOfSchema3LosesItsIndexOnUpdatedAtAndPrunesAsBefore) {
+  {
+    auto s = open();
+    std::vector<Commit> c(2);
+    c[0].instance = sample("old-done", SagaState::completed, 100);
+    c[1].instance = sample("new-done", SagaState::completed, 5000);
+    for (auto& x : c) x.new_instance = true;
+    ASSERT_TRUE(s->commit(c, 0).ok());
+  }
+  // What schema 3 had: the index every transition updated.
+  testing_support::run_sql(path_, "CREATE INDEX sagas_by_state ON sagas (state, updated_at); "
+                                  "UPDATE schema_version SET version = 3");
+  auto s = open();
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(sql_number(path_, "SELECT version FROM schema_version"), state::sqlite::kSchemaVersion);
+  EXPECT_EQ(sql_number(path_, "SELECT count(*) FROM sqlite_master WHERE name = 'sagas_by_state'"), 0);
+  EXPECT_EQ(must(s->prune(1000, 10, 2000)), 1u);
+  EXPECT_FALSE(must(s->load("old-done")).has_value());
+  EXPECT_TRUE(must(s->load("new-done")).has_value());
 }
 
 // Commits one new saga `id`; the commit's status.
