@@ -219,9 +219,9 @@ Result<StartResult> Engine::Impl::start(const std::string& saga, Json input, Sta
   Active& a =
       d.active.emplace(id, Active{def, sagas::new_instance(*def, id, std::move(input), d.clock.now())})
           .first->second;
-  if (auto why = d.apply(a, sagas::Started{}, Extra{true, std::move(on_committed)})) {
+  if (auto applied = d.apply(a, sagas::Started{}, Extra{true, std::move(on_committed)}); !applied) {
     d.active.erase(id);
-    return Status{Errc::conflict, *why};
+    return Status{Errc::conflict, applied.error()};
   }
   return StartResult{SagaId(id), false};
 }
@@ -251,9 +251,10 @@ Status Engine::compensate(const SagaId& id, std::string reason, std::function<vo
     }
     it = d.active.emplace(id.value(), Impl::Active{def, std::move(*stored)}).first;
   }
-  if (auto why = d.apply(it->second, sagas::CompensateRequested{std::move(reason)}, Extra{false, std::move(on_committed)})) {
+  auto applied = d.apply(it->second, sagas::CompensateRequested{std::move(reason)}, Extra{false, std::move(on_committed)});
+  if (!applied) {
     if (sagas::is_terminal(it->second.inst.state)) d.active.erase(it);
-    return {Errc::conflict, *why};
+    return {Errc::conflict, applied.error()};
   }
   return {};
 }

@@ -29,12 +29,11 @@ void Engine::Impl::schedule_flush() {
   });
 }
 
-std::optional<std::string> Engine::Impl::apply(Active& a, const sagas::Event& event, Extra extra) {
+sagas::Result<Engine::Impl::Applied, std::string> Engine::Impl::apply(Active& a, const sagas::Event& event,
+                                                                      Extra extra) {
   sagas::Transition t = sagas::transition(*a.def, a.inst, event, clock.now(), env);
-  if (t.rejected) return t.rejected;
-  bool no_op = t.records.empty() && t.sends.empty() && t.timers.empty() && t.cancels.empty() &&
-               !t.deadline && !extra.new_instance && t.instance == a.inst;
-  if (no_op) return std::nullopt;  // a duplicate: nothing to remember
+  if (t.rejected) return std::move(*t.rejected);
+  if (t.unchanged) return Applied::unchanged;  // nothing to remember
   state::Commit c;
   c.steps_changed.assign(t.instance.steps.size(), true);
   for (std::size_t i = 0; i < c.steps_changed.size() && i < a.inst.steps.size(); ++i) {
@@ -56,7 +55,7 @@ std::optional<std::string> Engine::Impl::apply(Active& a, const sagas::Event& ev
   pending.followups.push_back({a.def, std::move(extra.on_committed)});
   touched.insert(a.inst.id);
   schedule_flush();
-  return std::nullopt;
+  return Applied::queued;
 }
 
 void Engine::Impl::flush() {

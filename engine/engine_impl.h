@@ -164,9 +164,13 @@ struct Engine::Impl {
     return {std::move(m.topic), std::move(m.key), std::move(m.headers), std::move(m.value)};
   }
 
-  // Runs the machine for one event of one saga and queues what it decided. Returns why the
-  // event was rejected, if it was.
-  std::optional<std::string> apply(Active& a, const sagas::Event& event, Extra extra = {});
+  // What applying an event did: queued a transition, or nothing (the machine recognised the
+  // event as already accounted for: a duplicate reply, a stale timer).
+  enum class Applied { queued, unchanged };
+
+  // Runs the machine for one event of one saga and queues what it decided. An error is why
+  // the machine rejected the event.
+  sagas::Result<Applied, std::string> apply(Active& a, const sagas::Event& event, Extra extra = {});
 
   // Delivery has moved past what the last commit recorded.
   bool watermark_behind() const { return outbox.watermark() > stored_watermark; }

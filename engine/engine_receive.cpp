@@ -114,15 +114,13 @@ Engine::Impl::Handled Engine::Impl::receive(const Received& r) {
   }
   // Duplicates are recognised by the machine from the saga's own state (a second reply to
   // one command changes nothing), before a restart and after it alike.
-  std::size_t queued = pending.commits.size();
-  std::string in_reply_to = reply.in_reply_to;
-  auto why = apply(a, sagas::ReplyReceived{*step, reply.kind, std::move(reply.in_reply_to), reply.success,
-                                           std::move(reply.body)});
-  if (why) {
-    dead_letter(r, *why);
-  } else if (pending.commits.size() == queued) {
+  auto applied = apply(a, sagas::ReplyReceived{*step, reply.kind, reply.in_reply_to, reply.success,
+                                               std::move(reply.body)});
+  if (!applied) {
+    dead_letter(r, applied.error());
+  } else if (*applied == Applied::unchanged) {
     ++stats.duplicates;
-    spdlog::debug("saga={} step={} duplicate reply to {} ignored", reply.saga_id, reply.step, in_reply_to);
+    spdlog::debug("saga={} step={} duplicate reply to {} ignored", reply.saga_id, reply.step, reply.in_reply_to);
   }
   return Handled::done;
 }
@@ -151,8 +149,9 @@ void Engine::Impl::refused(std::int64_t outbox_id, const std::string& error) {
   spdlog::error("saga={} step={} {}: the step fails", m.key, header(protocol::header::kStep), why);
   Json body = Json::object();
   body.set("error", Json(why));
-  if (auto rejected = apply(it->second, sagas::ReplyReceived{*step, *kind, message_id, false, std::move(body)})) {
-    spdlog::error("saga={} {}; dropped ({})", m.key, why, *rejected);
+  if (auto applied = apply(it->second, sagas::ReplyReceived{*step, *kind, message_id, false, std::move(body)});
+      !applied) {
+    spdlog::error("saga={} {}; dropped ({})", m.key, why, applied.error());
   }
   flush();
 }

@@ -52,8 +52,9 @@ void Engine::Impl::fire(const TimerRef& ref) {
       const auto& r = a.inst.steps[ref.step];
       if (!r.timer_at) return;
       std::uint32_t attempt = r.timer_for == CommandKind::execute ? r.attempts : r.compensation_attempts;
-      if (auto why = apply(a, sagas::TimerFired{StepIndex(ref.step), r.timer_for, r.timer_kind, sagas::Attempt(attempt)})) {
-        spdlog::debug("saga={} step={} timer ignored: {}", ref.saga_id, a.def->steps[ref.step].name, *why);
+      auto applied = apply(a, sagas::TimerFired{StepIndex(ref.step), r.timer_for, r.timer_kind, sagas::Attempt(attempt)});
+      if (!applied) {
+        spdlog::debug("saga={} step={} timer ignored: {}", ref.saga_id, a.def->steps[ref.step].name, applied.error());
       }
       touched.insert(ref.saga_id);  // re-arm even if the machine ignored it
       schedule_flush();
@@ -62,8 +63,8 @@ void Engine::Impl::fire(const TimerRef& ref) {
     case TimerRef::Kind::deadline: {
       auto it = active.find(ref.saga_id);
       if (it == active.end()) return;
-      if (auto why = apply(it->second, sagas::DeadlineReached{})) {
-        spdlog::debug("saga={} deadline ignored: {}", ref.saga_id, *why);
+      if (auto applied = apply(it->second, sagas::DeadlineReached{}); !applied) {
+        spdlog::debug("saga={} deadline ignored: {}", ref.saga_id, applied.error());
       }
       return;
     }

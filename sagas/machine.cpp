@@ -100,14 +100,13 @@ class Machine {
     }
     std::visit([this](const auto& e) { on(e); }, event);
     if (t_.rejected) {
+      // Every rejection is decided before anything changes; this keeps it so if one is not.
       t_.instance = original_;
       t_.records.clear();
       t_.sends.clear();
-      t_.timers.clear();
-      t_.cancels.clear();
-      t_.deadline.reset();
       return std::move(t_);
     }
+    if (t_.unchanged) return std::move(t_);  // the last transition left the saga at rest
     drive();
     if (!t_.records.empty()) inst().updated_at = now_;
     return std::move(t_);
@@ -125,6 +124,9 @@ class Machine {
   void record(EventType event, std::optional<StepIndex> s, std::string detail = {}) {
     t_.records.push_back({std::move(event), s, std::move(detail)});
   }
+
+  // The event changes nothing: a duplicate, or a timer that no longer stands.
+  void ignore() { t_.unchanged = true; }
 
   Transition reject(std::string why) {
     t_.rejected = std::move(why);
@@ -144,10 +146,7 @@ class Machine {
       return;
     }
     record(EventType::saga_started, std::nullopt, def_.name + " v" + std::to_string(def_.version));
-    if (def_.deadline) {
-      inst().deadline_at = now_ + def_.deadline->count();
-      t_.deadline = ArmDeadline{*inst().deadline_at};
-    }
+    if (def_.deadline) inst().deadline_at = now_ + def_.deadline->count();
   }
 
   // Parses the attempt out of "<id>/<step>/<kind>/<n>"; 0 when the id is not one of ours.
@@ -213,7 +212,7 @@ class Machine {
       if (r.success) {
         step_succeeded(r.step, r.body, at);
       } else if (step(r.step).retriable && running()) {
-        if (failure_counted(sr, CommandKind::execute, attempt)) return;  // a duplicate failure
+        if (failure_counted(sr, CommandKind::execute, attempt)) return ignore();  // a duplicate failure
         // After the pivot there is no going back: a failure is retried like a timeout.
         attempt_failed(r.step, CommandKind::execute, AttemptFailure::failure_reply, "failure reply: " + error_of(r.body));
       } else {
@@ -228,13 +227,14 @@ class Machine {
       sr.reply = r.body;
       sr.error.clear();
       record(EventType::step_succeeded, r.step, "late reply to " + at);
+      return;
     }
-    // Anything else is a duplicate: recognised and ignored.
+    ignore();  // anything else is a duplicate
   }
 
   void on_compensate_reply(const ReplyReceived& r, Attempt attempt) {
     StepRecord& sr = rec(r.step);
-    if (sr.state != StepState::compensating) return;  // duplicate
+    if (sr.state != StepState::compensating) return ignore();  // a duplicate
     if (r.success) {
       sr.state = StepState::compensated;
       sr.finished_at = now_;
@@ -243,17 +243,17 @@ class Machine {
       record(EventType::step_compensated, r.step, "attempt " + std::to_string(attempt.value()));
       return;
     }
-    if (failure_counted(sr, CommandKind::compensate, attempt)) return;  // a duplicate failure
+    if (failure_counted(sr, CommandKind::compensate, attempt)) return ignore();  // a duplicate failure
     // An undo that fails is retried: the participant must eventually undo.
     attempt_failed(r.step, CommandKind::compensate, AttemptFailure::failure_reply, "failure reply: " + error_of(r.body));
   }
 
   void on(const TimerFired& f) {
-    if (f.step.value() >= def_.steps.size()) return;
+    if (f.step.value() >= def_.steps.size()) return ignore();
     StepRecord& sr = rec(f.step);
     std::uint32_t current = f.kind == CommandKind::execute ? sr.attempts : sr.compensation_attempts;
     if (!sr.timer_at || sr.timer_for != f.kind || sr.timer_kind != f.timer || f.attempt != Attempt(current)) {
-      return;  // stale: the timer was replaced or cancelled after it was armed
+      return ignore();  // stale: the timer was replaced or cancelled after it was armed
     }
     sr.timer_at.reset();
     if (f.timer == TimerKind::attempt_timeout) {
@@ -288,6 +288,7 @@ class Machine {
   }
 
   void on(const DeadlineReached&) {
+    if (!running() && !inst().deadline_at) return ignore();
     inst().deadline_at.reset();
     if (!running()) return;
     const std::string detail = "deadline of " + std::to_string(def_.deadline ? def_.deadline->count() : 0) + "ms reached";
@@ -410,7 +411,7 @@ class Machine {
 
   void send(StepIndex i, CommandKind kind, Attempt attempt, SharedJson payload) {
     SendCommand cmd = make_command(def_, inst().id, i, kind, attempt, std::move(payload));
-    arm_timer(i, kind, TimerKind::attempt_timeout, attempt, command(i, kind).timeout);
+    arm_timer(i, kind, TimerKind::attempt_timeout, command(i, kind).timeout);
     cmd.expires_at = *rec(i).timer_at;
     t_.sends.push_back(std::move(cmd));
   }
@@ -422,19 +423,14 @@ class Machine {
     send(i, CommandKind::execute, Attempt(sr.attempts), sr.request);
   }
 
-  void arm_timer(StepIndex i, CommandKind kind, TimerKind timer, Attempt attempt, Millis delay) {
+  void arm_timer(StepIndex i, CommandKind kind, TimerKind timer, Millis delay) {
     StepRecord& sr = rec(i);
     sr.timer_at = now_ + delay.count();
     sr.timer_kind = timer;
     sr.timer_for = kind;
-    t_.timers.push_back({i, kind, timer, attempt, *sr.timer_at});
   }
 
-  void cancel_timer(StepIndex i) {
-    if (!rec(i).timer_at) return;
-    rec(i).timer_at.reset();
-    t_.cancels.push_back({i});
-  }
+  void cancel_timer(StepIndex i) { rec(i).timer_at.reset(); }
 
   // A failed attempt (timeout, or a failure reply where failures are retried): back off and
   // try again while attempts are left. The cause decides, when none are left, whether the
@@ -449,8 +445,7 @@ class Machine {
       Millis delay = backoff_delay(policy, used, env_.random());
       record(kind == CommandKind::execute ? EventType::step_attempt_failed : EventType::compensation_attempt_failed, i,
              why + "; retrying in " + std::to_string(delay.count()) + "ms");
-      std::uint32_t current = kind == CommandKind::execute ? sr.attempts : sr.compensation_attempts;
-      arm_timer(i, kind, TimerKind::retry_backoff, Attempt(current), delay);
+      arm_timer(i, kind, TimerKind::retry_backoff, delay);
       return;
     }
     std::string out_of = why + "; no attempts left (" + std::to_string(used) + ")";

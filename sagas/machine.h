@@ -74,20 +74,6 @@ struct SendCommand {
   // skip a command received after it (docs/protocol.md, `expires-at`).
   TimeMs expires_at = 0;
 };
-// Sets the step's single timer, replacing any earlier one.
-struct ArmTimer {
-  StepIndex step;
-  CommandKind kind = CommandKind::execute;
-  TimerKind timer = TimerKind::attempt_timeout;
-  Attempt attempt;
-  TimeMs at = 0;
-};
-struct CancelTimer {
-  StepIndex step;
-};
-struct ArmDeadline {
-  TimeMs at = 0;
-};
 // One history row and lifecycle event.
 struct Record {
   EventType event = EventType::saga_started;
@@ -95,20 +81,21 @@ struct Record {
   std::string detail;
 };
 
-// A transition's outputs are few (a step's command, its timer, a record or two): held inline,
-// so a transition allocates nothing for them. Sizes cover a stage of two parallel steps.
+// A transition's outputs are few (a step's command, a record or two): held inline, so a
+// transition allocates nothing for them. Sizes cover a stage of two parallel steps.
 using Records = boost::container::small_vector<Record, 2>;
 using Sends = boost::container::small_vector<SendCommand, 2>;
-using ArmTimers = boost::container::small_vector<ArmTimer, 2>;
-using CancelTimers = boost::container::small_vector<CancelTimer, 2>;
 
+// Timers are state, not outputs: each step's one timer is StepRecord::timer_at (with what it
+// waits for), the saga's deadline Instance::deadline_at. Whoever runs the machine arms what
+// the new instance holds, after a transition and after a restart alike.
 struct Transition {
   Instance instance;
   Records records;
   Sends sends;
-  ArmTimers timers;
-  CancelTimers cancels;
-  std::optional<ArmDeadline> deadline;
+  // The event was already accounted for (a duplicate reply, a timer replaced or cancelled
+  // since it was armed): the instance is unchanged and there are no outputs.
+  bool unchanged = false;
   // Set when the event was not applied: an unmatched reply (dead-letter it) or a request
   // that does not fit the saga's state. The instance is then unchanged.
   std::optional<std::string> rejected;

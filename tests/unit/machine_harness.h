@@ -37,8 +37,17 @@ class Driver {
   const StepRecord& step(const std::string& name) const { return inst_.steps[idx(name).value()]; }
   StepState state(const std::string& name) const { return step(name).state; }
 
+  // Every transition is checked against the contract the engine relies on: a rejected event
+  // changes nothing, and `unchanged` says exactly whether the event changed nothing (the
+  // engine commits nothing for it and counts a duplicate).
   const Transition& apply(const Event& e) {
     last_ = transition(*def_, inst_, e, now_, env_);
+    const bool nothing = last_.instance == inst_ && last_.records.empty() && last_.sends.empty();
+    if (last_.rejected) {
+      EXPECT_TRUE(nothing) << "a rejected event changed the saga: " << *last_.rejected;
+    } else {
+      EXPECT_EQ(last_.unchanged, nothing) << "the transition's unchanged flag is wrong for event #" << e.index();
+    }
     inst_ = last_.instance;
     for (const auto& r : last_.records) history_.push_back(r);
     for (const auto& s : last_.sends) sent_.push_back(s);
