@@ -182,9 +182,12 @@ test("the console shows sagas live and compensates one", async () => {
     for (const step of ["reserve-stock", "charge-card", "create-invoice", "confirm-order", "ship"]) {
       assert.equal(await nodeState(step), "succeeded", step);
     }
-    const fill = await page.locator('#graph [id="step-charge-card"] > path, #graph [id="step-charge-card"] > polygon')
-      .first().evaluate((e) => getComputedStyle(e).stroke);
-    assert.equal(fill, "rgb(26, 127, 55)", "succeeded steps are drawn green");
+    // Read once the graph has settled: a live refresh may replace the SVG between reads, and a
+    // node read mid-swap has no computed style yet (seen once on a loaded machine).
+    const stroke = () => page.locator('#graph [id="step-charge-card"] > path, #graph [id="step-charge-card"] > polygon')
+      .first().evaluate((e) => getComputedStyle(e).stroke).catch(() => "");
+    await until("the succeeded step's colour", async () => (await stroke()) === "rgb(26, 127, 55)").catch(() => {});
+    assert.equal(await stroke(), "rgb(26, 127, 55)", "succeeded steps are drawn green");
     const bars = async () => page.locator("#timeline .bar").evaluateAll((els) => els.map((e) => ({
       step: e.dataset.step, kind: e.dataset.kind, start: Number(e.dataset.start), end: Number(e.dataset.end),
       outcome: e.dataset.outcome })));
