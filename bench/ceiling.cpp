@@ -17,16 +17,15 @@
 
 #include "bench/measure.h"
 #include "bench/scenarios.h"
-#include "runtime/dev_broker.h"
+#include "kafka/dev_broker.h"
 #include "bench/raw_kafka.h"
-#include "runtime/kafka_handles.h"
+#include "kafka/handles.h"
 #include "state/sqlite_handles.h"
 
 namespace bench {
 
 namespace {
 
-namespace kafka = saga::kafka;
 
 constexpr const char* kRequests = "bench.requests";
 constexpr const char* kReplies = "bench.replies";
@@ -93,7 +92,7 @@ struct Db {
 }  // namespace
 
 sagas::Json run_ceiling(const Settings& s, bool durable) {
-  auto broker = saga::DevBroker::start(1);
+  auto broker = kafka::DevBroker::start(1);
   if (!broker) throw std::runtime_error(broker.error());
   check((*broker)->create_topic(kRequests, s.partitions));
   check((*broker)->create_topic(kReplies, s.partitions));

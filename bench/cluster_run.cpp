@@ -16,11 +16,11 @@
 
 #include "bench/engine_parts.h"
 #include "dsl/compiler.h"
-#include "runtime/cluster.h"
-#include "runtime/dev_broker.h"
-#include "runtime/kafka.h"
-#include "runtime/kafka_participant.h"
-#include "state/pg_cluster.h"
+#include "cluster/cluster.h"
+#include "kafka/dev_broker.h"
+#include "kafka/transport.h"
+#include "participant/kafka_participant.h"
+#include "postgres/cluster.h"
 
 namespace bench {
 
@@ -34,10 +34,10 @@ constexpr const char* kStartTopic = "sagas.start";
 // One node: its loop, its consumers, its view over the shards, its driver.
 struct BenchNode {
   boost::asio::io_context io;
-  std::unique_ptr<saga::KafkaTransport> shards;
-  std::unique_ptr<saga::KafkaTransport> routing;
+  std::unique_ptr<kafka::KafkaTransport> shards;
+  std::unique_ptr<kafka::KafkaTransport> routing;
   std::unique_ptr<state::Store> view;
-  std::unique_ptr<runtime::ClusterNode> node;
+  std::unique_ptr<cluster::ClusterNode> node;
   std::unique_ptr<Driver> driver;
   std::thread thread;
 
@@ -53,28 +53,28 @@ struct BenchNode {
 std::unique_ptr<BenchNode> make_node(int n, const std::string& bootstrap, const Settings& s, int shard_count,
                                      const sagas::DefinitionPtr& def, const Settings& share) {
   auto b = std::make_unique<BenchNode>();
-  saga::KafkaOptions ko;
+  kafka::KafkaOptions ko;
   ko.brokers = bootstrap;
   ko.group_id = "bench-cluster";
-  ko.consume = saga::KafkaOptions::Consume::group;
+  ko.consume = kafka::KafkaOptions::Consume::group;
   ko.shared_partitions = true;
   ko.fetch_wait_max_ms = s.fetch_wait_ms;
   ko.instance_id = "bench-node-" + std::to_string(n);
   ko.session_timeout_ms = 6'000;
   ko.warm_topics = kCommandTopics;
-  b->shards = must(saga::KafkaTransport::create(b->io, ko));
-  saga::KafkaOptions ro = ko;
+  b->shards = must(kafka::KafkaTransport::create(b->io, ko));
+  kafka::KafkaOptions ro = ko;
   ro.group_id += ".routing";
   ro.instance_id += "-routing";
-  b->routing = must(saga::KafkaTransport::create(b->io, ro));
-  auto view = state::open_cluster_view(s.postgres, shard_count);
+  b->routing = must(kafka::KafkaTransport::create(b->io, ro));
+  auto view = postgres::open_cluster_view(s.postgres, shard_count);
   if (!view) throw std::runtime_error(view.error().message);
   b->view = std::move(view).value();
-  saga::EngineOptions eo;
+  engine::EngineOptions eo;
   if (s.events) eo.events_topic = kEventsTopic;
-  b->node = std::make_unique<runtime::ClusterNode>(
+  b->node = std::make_unique<cluster::ClusterNode>(
       b->io, *b->shards, *b->routing, *b->view,
-      runtime::ClusterOptions{.url = s.postgres, .node = "bench-node-" + std::to_string(n), .shard_topic = kReplyTopic,
+      cluster::ClusterOptions{.url = s.postgres, .node = "bench-node-" + std::to_string(n), .shard_topic = kReplyTopic,
                               .reply_topics = {kReplyTopic}, .start_topic = kStartTopic, .shards = shard_count,
                               .engine = eo, .reopen_delay_ms = 1'000});
   b->node->add(def);
@@ -91,13 +91,13 @@ sagas::Json run_cluster(const Settings& s, int nodes) {
   const std::size_t window = static_cast<std::size_t>(s.concurrency) * 16 + 1024;
   empty_postgres(s.postgres);
 
-  auto broker = must(saga::DevBroker::start(1));
+  auto broker = must(kafka::DevBroker::start(1));
   std::vector<std::string> topics = kCommandTopics;
   topics.insert(topics.end(), {kReplyTopic, kReplyTopic + ".dlq", kEventsTopic, kStartTopic});
   for (const auto& t : topics) {
     if (auto err = broker->create_topic(t, s.partitions)) throw std::runtime_error(*err);
   }
-  auto shape = state::join_cluster(s.postgres, {kReplyTopic, s.partitions});
+  auto shape = postgres::join_cluster(s.postgres, {kReplyTopic, s.partitions});
   if (!shape) throw std::runtime_error(shape.error().message);
 
   // Each node drives its share of the sagas and of the concurrency.
@@ -119,9 +119,9 @@ sagas::Json run_cluster(const Settings& s, int nodes) {
   // Participants on a thread of their own, as separate services would be.
   boost::asio::io_context services_io;
   auto services_work = boost::asio::make_work_guard(services_io);
-  saga::KafkaOptions participants;
+  kafka::KafkaOptions participants;
   participants.brokers = broker->bootstrap();
-  participants.consume = saga::KafkaOptions::Consume::assign;
+  participants.consume = kafka::KafkaOptions::Consume::assign;
   participants.fetch_wait_max_ms = s.fetch_wait_ms;
   auto services = kafka_echo_services(services_io, participants, window, false);
   std::thread services_thread([&] { services_io.run(); });

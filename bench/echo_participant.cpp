@@ -4,7 +4,7 @@
 #include <string_view>
 
 #include "bench/raw_kafka.h"
-#include "engine/protocol.h"
+#include "wire/protocol.h"
 
 namespace bench {
 
@@ -13,7 +13,7 @@ namespace {
 constexpr int kPollWaitMs = 10;
 constexpr std::size_t kBatch = 1000;
 
-namespace h = saga::protocol::header;
+namespace h = wire::header;
 
 // The header names are string literals: their views are null-terminated.
 std::string_view header(rd_kafka_headers_t* headers, std::string_view name) {

@@ -18,10 +18,10 @@
 
 #include "bench/measure.h"
 #include "bench/scenarios.h"
-#include "engine/participant.h"
-#include "runtime/kafka.h"
-#include "runtime/kafka_participant.h"
-#include "runtime/node.h"
+#include "participant/core.h"
+#include "kafka/transport.h"
+#include "participant/kafka_participant.h"
+#include "engine/node.h"
 
 namespace bench {
 
@@ -71,14 +71,14 @@ inline const std::string kEventsTopic = "sagas.events";
 
 // A participant's reply memory that forgets the oldest keys beyond `capacity`: what a real
 // service keeps for its dedup window, without growing with the length of the run.
-class RecentReplies final : public saga::DedupStore {
+class RecentReplies final : public participant::DedupStore {
  public:
   explicit RecentReplies(std::size_t capacity) : capacity_(capacity) {}
-  std::optional<saga::Reply> find(const std::string& key) override {
+  std::optional<participant::Reply> find(const std::string& key) override {
     auto it = replies_.find(key);
-    return it == replies_.end() ? std::nullopt : std::optional<saga::Reply>(it->second);
+    return it == replies_.end() ? std::nullopt : std::optional<participant::Reply>(it->second);
   }
-  void put(const std::string& key, const saga::Reply& reply) override {
+  void put(const std::string& key, const participant::Reply& reply) override {
     if (!replies_.insert_or_assign(key, reply).second) return;
     order_.push_back(key);
     if (order_.size() > capacity_) {
@@ -89,7 +89,7 @@ class RecentReplies final : public saga::DedupStore {
 
  private:
   std::size_t capacity_;
-  std::unordered_map<std::string, saga::Reply> replies_;
+  std::unordered_map<std::string, participant::Reply> replies_;
   std::deque<std::string> order_;
 };
 
@@ -103,28 +103,28 @@ inline sagas::Json field(const char* name, std::string value) {
 // is a ParticipantCore (in process) or a Participant (Kafka): both take handlers by command.
 template <typename Target>
 void echo_services(Target& target, bool fail_at_confirm) {
-  target.on("ReserveStock", [](const saga::Command& c) { return saga::Reply::ok(field("reservationId", "r-" + c.saga_id)); });
-  target.on("ChargeCard", [](const saga::Command& c) { return saga::Reply::ok(field("chargeId", "ch-" + c.saga_id)); });
-  target.on("ConfirmOrder", [fail_at_confirm](const saga::Command&) {
-    return fail_at_confirm ? saga::Reply::failure("order rejected") : saga::Reply::ok();
+  target.on("ReserveStock", [](const participant::Command& c) { return participant::Reply::ok(field("reservationId", "r-" + c.saga_id)); });
+  target.on("ChargeCard", [](const participant::Command& c) { return participant::Reply::ok(field("chargeId", "ch-" + c.saga_id)); });
+  target.on("ConfirmOrder", [fail_at_confirm](const participant::Command&) {
+    return fail_at_confirm ? participant::Reply::failure("order rejected") : participant::Reply::ok();
   });
-  target.on("ReleaseStock", [](const saga::Command&) { return saga::Reply::ok(); });
-  target.on("RefundCard", [](const saga::Command&) { return saga::Reply::ok(); });
+  target.on("ReleaseStock", [](const participant::Command&) { return participant::Reply::ok(); });
+  target.on("RefundCard", [](const participant::Command&) { return participant::Reply::ok(); });
 }
 
 // The echo services over Kafka: one participant per command topic, on `io` (a thread of
 // their own, as separate services would be), consuming as `base` says.
-inline std::vector<std::unique_ptr<saga::Participant>> kafka_echo_services(boost::asio::io_context& io,
-                                                                           const saga::KafkaOptions& base,
+inline std::vector<std::unique_ptr<participant::Participant>> kafka_echo_services(boost::asio::io_context& io,
+                                                                           const kafka::KafkaOptions& base,
                                                                            std::size_t window, bool fail_at_confirm) {
-  std::vector<std::unique_ptr<saga::Participant>> services;
+  std::vector<std::unique_ptr<participant::Participant>> services;
   for (const auto& topic : kCommandTopics) {
-    saga::KafkaOptions ko = base;
+    kafka::KafkaOptions ko = base;
     ko.group_id = topic + ".participant";
     ko.warm_topics = {kReplyTopic};
-    saga::ParticipantOptions po;
+    participant::ParticipantOptions po;
     po.dedup = std::make_shared<RecentReplies>(window);
-    auto p = std::make_unique<saga::Participant>(io, ko, topic, po);
+    auto p = std::make_unique<participant::Participant>(io, ko, topic, po);
     echo_services(*p, fail_at_confirm);
     if (auto err = p->start()) throw std::runtime_error(*err);
     services.push_back(std::move(p));
@@ -136,9 +136,9 @@ inline std::vector<std::unique_ptr<saga::Participant>> kafka_echo_services(boost
 // of it runs on the engine's executor (a cluster node's: one driver per node).
 class Driver {
  public:
-  Driver(boost::asio::io_context& io, runtime::Node& engine, const Settings& s) : io_(io), engine_(engine), s_(s) {
+  Driver(boost::asio::io_context& io, engine::Node& engine, const Settings& s) : io_(io), engine_(engine), s_(s) {
     input_ = *sagas::Json::parse(R"({"orderId":"o-0","amount":42.5,"items":[{"sku":"sku-1","qty":1}]})");
-    engine_.on_event([this](const saga::Event& e) { on_event(e); });
+    engine_.on_event([this](const engine::Event& e) { on_event(e); });
   }
 
   void begin() { top_up(); }
@@ -176,7 +176,7 @@ class Driver {
     }
   }
 
-  void on_event(const saga::Event& e) {
+  void on_event(const engine::Event& e) {
     auto now = Clock::now();
     const std::string& id = e.saga_id.value();
     auto saga = sagas_.find(id);
@@ -225,7 +225,7 @@ class Driver {
     std::vector<std::pair<std::string, Clock::time_point>> steps;  // started, not yet ended
   };
   boost::asio::io_context& io_;
-  runtime::Node& engine_;
+  engine::Node& engine_;
   const Settings& s_;
   sagas::Json input_;
   int started_ = 0, finished_ = 0;

@@ -29,12 +29,12 @@
 #include "dsl/compiler.h"
 #include "engine/commit_writer.h"
 #include "engine/engine.h"
-#include "engine/in_process.h"
-#include "state/open_store.h"
-#include "engine/participant.h"
-#include "runtime/dev_broker.h"
-#include "runtime/kafka.h"
-#include "runtime/kafka_participant.h"
+#include "wire/in_process.h"
+#include "cli/open_store.h"
+#include "participant/core.h"
+#include "kafka/dev_broker.h"
+#include "kafka/transport.h"
+#include "participant/kafka_participant.h"
 #include "state/sqlite_store.h"
 
 namespace bench {
@@ -47,18 +47,18 @@ sagas::Json run_engine(const Settings& s, Wire wire, bool fail_at_confirm, Parti
 
   boost::asio::io_context io;
   if (!s.postgres.empty()) empty_postgres(s.postgres);
-  auto store = state::open_store({.state = s.postgres.empty() ? s.dir + "/state.db" : s.postgres,
+  auto store = cli::open_store({.state = s.postgres.empty() ? s.dir + "/state.db" : s.postgres,
                                   .synchronous_full = true, .read_only = false, .owner = "saga-bench"});
   if (!store) throw std::runtime_error(store.error().message);
-  saga::SystemClock clock(io);
+  engine::SystemClock clock(io);
 
   // Declared in the order they depend on each other: destroyed in reverse.
-  std::unique_ptr<saga::DevBroker> broker;
-  std::unique_ptr<saga::Bus> bus;
-  std::unique_ptr<saga::Transport> transport;
-  saga::KafkaOptions kafka;
+  std::unique_ptr<kafka::DevBroker> broker;
+  std::unique_ptr<wire::Bus> bus;
+  std::unique_ptr<wire::Transport> transport;
+  kafka::KafkaOptions kafka;
   if (wire == Wire::kafka) {
-    broker = must(saga::DevBroker::start(1));
+    broker = must(kafka::DevBroker::start(1));
     std::vector<std::string> topics = kCommandTopics;
     topics.insert(topics.end(), {kReplyTopic, kReplyTopic + ".dlq", kEventsTopic});
     for (const auto& t : topics) {
@@ -66,28 +66,28 @@ sagas::Json run_engine(const Settings& s, Wire wire, bool fail_at_confirm, Parti
     }
     // As `sagactl run` sets it up with `brokers: embedded`.
     kafka.brokers = broker->bootstrap();
-    kafka.consume = saga::KafkaOptions::Consume::assign;
+    kafka.consume = kafka::KafkaOptions::Consume::assign;
     kafka.fetch_wait_max_ms = s.fetch_wait_ms;
     kafka.warm_topics = topics;
-    transport = must(saga::KafkaTransport::create(io, kafka));
+    transport = must(kafka::KafkaTransport::create(io, kafka));
   } else {
-    bus = std::make_unique<saga::Bus>();
-    transport = std::make_unique<saga::InProcessTransport>(io, *bus);
+    bus = std::make_unique<wire::Bus>();
+    transport = std::make_unique<wire::InProcessTransport>(io, *bus);
   }
 
   // Time in the store's commit (SQLite work and fsync, on the engine's writer thread).
   Histogram commit_latency;
   double commit_seconds = 0;
-  saga::EngineOptions options;
+  engine::EngineOptions options;
   if (s.events) options.events_topic = kEventsTopic;
   options.on_commit = [&](double seconds, std::size_t) {
     commit_latency.add(seconds * 1e6);
     commit_seconds += seconds;
   };
-  saga::Engine engine(io, **store, *transport, clock, options);
+  engine::Engine engine(io, **store, *transport, clock, options);
   engine.add(compiled.definition);
   const pid_t loop_thread = current_tid();
-  const auto writer_thread = thread_named(saga::CommitWriter::kThreadName);
+  const auto writer_thread = thread_named(engine::CommitWriter::kThreadName);
   if (!writer_thread) throw std::runtime_error("the engine's writer thread was not found by its name");
   ThreadMeter orchestrator;
 
@@ -95,22 +95,22 @@ sagas::Json run_engine(const Settings& s, Wire wire, bool fail_at_confirm, Parti
   // be; in process, on the engine's executor (the bus is single-threaded).
   boost::asio::io_context services_io;
   auto services_work = boost::asio::make_work_guard(services_io);
-  std::vector<std::unique_ptr<saga::Participant>> services;
-  std::unique_ptr<saga::InProcessParticipant> in_process;
+  std::vector<std::unique_ptr<participant::Participant>> services;
+  std::unique_ptr<participant::InProcessParticipant> in_process;
   std::unique_ptr<EchoParticipant> echo;
   if (wire == Wire::kafka && participants == Participants::echo) {
     echo = std::make_unique<EchoParticipant>(kafka.brokers, s, kCommandTopics, fail_at_confirm);
   } else if (wire == Wire::kafka) {
     services = kafka_echo_services(services_io, kafka, window, fail_at_confirm);
   } else {
-    auto core = std::make_shared<saga::ParticipantCore>(std::make_shared<RecentReplies>(window));
+    auto core = std::make_shared<participant::ParticipantCore>(std::make_shared<RecentReplies>(window));
     echo_services(*core, fail_at_confirm);
-    in_process = std::make_unique<saga::InProcessParticipant>(io, *bus, kCommandTopics, core);
+    in_process = std::make_unique<participant::InProcessParticipant>(io, *bus, kCommandTopics, core);
   }
   std::thread services_thread([&] { services_io.run(); });
 
   if (auto st = engine.open(); !st.ok()) throw std::runtime_error(st.message);
-  runtime::EngineNode node{engine};
+  engine::EngineNode node{engine};
   Driver driver(io, node, s);
   driver.on_done = [&] {
     engine.close();

@@ -8,7 +8,6 @@
 
 namespace bench::raw {
 
-namespace kafka = saga::kafka;
 
 void check(std::optional<std::string> err) {
   if (err) throw std::runtime_error(*err);

@@ -9,16 +9,16 @@
 #include <string>
 #include <vector>
 
-#include "runtime/kafka_handles.h"
+#include "kafka/handles.h"
 
 namespace bench::raw {
 
 void check(std::optional<std::string> err);
 
 // Idempotent, acks=all, linger.ms=1; counts deliveries in `delivered` (aborts on a failed one).
-saga::kafka::HandlePtr producer(const std::string& brokers, std::atomic<long>* delivered);
+kafka::HandlePtr producer(const std::string& brokers, std::atomic<long>* delivered);
 // Assigned every partition of `topics` from the beginning; offsets committed by hand.
-saga::kafka::HandlePtr consumer(const std::string& brokers, const std::string& group,
+kafka::HandlePtr consumer(const std::string& brokers, const std::string& group,
                                 const std::vector<std::string>& topics, int fetch_wait_ms, int partitions);
 // Metadata up front, so the first message does not wait for a topic scan (measured: ~1 s).
 void warm(rd_kafka_t* rk, const char* topic);
@@ -26,8 +26,8 @@ void warm(rd_kafka_t* rk, const char* topic);
 void produce(rd_kafka_t* rk, const char* topic, int partition, const void* key, std::size_t key_len,
              const void* value, std::size_t value_len, rd_kafka_headers_t* headers);
 // Up to `max` messages: waits up to `wait_ms` for the first, then takes what is there.
-std::vector<saga::kafka::MessagePtr> consume(rd_kafka_t* rk, int wait_ms, std::size_t max);
+std::vector<kafka::MessagePtr> consume(rd_kafka_t* rk, int wait_ms, std::size_t max);
 // Commits, asynchronously, the offset after the last message of each partition in `batch`.
-void commit_offsets(rd_kafka_t* rk, const std::vector<saga::kafka::MessagePtr>& batch);
+void commit_offsets(rd_kafka_t* rk, const std::vector<kafka::MessagePtr>& batch);
 
 }  // namespace bench::raw

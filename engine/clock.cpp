@@ -5,7 +5,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 
-namespace saga {
+namespace engine {
 
 struct SystemClock::Impl {
   explicit Impl(boost::asio::io_context& io) : timer(io) {}
@@ -51,4 +51,4 @@ void ManualClock::set(TimeMs now) {
   if (wake_ && at_ <= now_) boost::asio::post(*io_, std::exchange(wake_, nullptr));
 }
 
-}  // namespace saga
+}  // namespace engine

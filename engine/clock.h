@@ -16,7 +16,7 @@ namespace boost::asio {
 class io_context;
 }
 
-namespace saga {
+namespace engine {
 
 using sagas::TimeMs;
 
@@ -67,4 +67,4 @@ class ManualClock final : public Clock {
   std::function<void()> wake_;
 };
 
-}  // namespace saga
+}  // namespace engine

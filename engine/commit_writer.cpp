@@ -5,7 +5,7 @@
 #include <boost/asio/post.hpp>
 #include <chrono>
 
-namespace saga {
+namespace engine {
 
 CommitWriter::CommitWriter(boost::asio::io_context& io, state::Store& store, Done done)
     : io_(io), store_(store), done_(std::move(done)), thread_([this] { run(); }) {
@@ -83,4 +83,4 @@ void CommitWriter::drain() {
   collect();
 }
 
-}  // namespace saga
+}  // namespace engine

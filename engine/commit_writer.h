@@ -28,7 +28,7 @@
 
 #include "state/store.h"
 
-namespace saga {
+namespace engine {
 
 class CommitWriter {
  public:
@@ -74,4 +74,4 @@ class CommitWriter {
   std::thread thread_;
 };
 
-}  // namespace saga
+}  // namespace engine

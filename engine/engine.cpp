@@ -9,7 +9,7 @@
 #include "engine/engine_impl.h"
 #include "sagas/saga_id.h"
 
-namespace saga {
+namespace engine {
 
 namespace {
 
@@ -50,7 +50,7 @@ std::string make_saga_id(std::mt19937_64& rng, TimeMs now) {
   return uuid7(now, r1, r2);
 }
 
-std::string start_id_from(const std::string& topic, std::int32_t partition, const Origin& origin) {
+std::string start_id_from(const std::string& topic, std::int32_t partition, const wire::Origin& origin) {
   constexpr std::uint64_t kFnvOffset = 0xcbf29ce484222325ULL;
   constexpr std::uint64_t kFnvPrime = 0x100000001b3ULL;
   std::uint64_t h = kFnvOffset;
@@ -90,7 +90,7 @@ SagaStatus make_status(const sagas::Definition* def, const Instance& inst) {
 }
 
 
-Engine::Engine(boost::asio::io_context& io, state::Store& store, Transport& transport, Clock& clock,
+Engine::Engine(boost::asio::io_context& io, state::Store& store, wire::Transport& transport, Clock& clock,
                EngineOptions options)
     : impl_(std::make_unique<Impl>(io, store, transport, clock, std::move(options))) {}
 
@@ -326,4 +326,4 @@ Status Engine::check_store() {
 bool Engine::committing() const { return impl_->writer->busy(); }
 bool Engine::ready() const { return impl_->caught_up_once && impl_->transport.ready(); }
 
-}  // namespace saga
+}  // namespace engine

@@ -39,7 +39,7 @@
 
 #include "dsl/loader.h"
 #include "engine/clock.h"
-#include "engine/transport.h"
+#include "wire/transport.h"
 #include "sagas/definition.h"
 #include "sagas/instance.h"
 #include "sagas/named_type.h"
@@ -50,7 +50,7 @@ namespace boost::asio {
 class io_context;
 }
 
-namespace saga {
+namespace engine {
 
 using SagaId = sagas::NamedType<std::string, struct SagaIdTag>;
 using sagas::SagaState;
@@ -180,7 +180,7 @@ struct EngineStats {
 
 class Engine {
  public:
-  Engine(boost::asio::io_context& io, state::Store& store, Transport& transport, Clock& clock,
+  Engine(boost::asio::io_context& io, state::Store& store, wire::Transport& transport, Clock& clock,
          EngineOptions options = {});
   ~Engine();
   Engine(const Engine&) = delete;
@@ -248,10 +248,10 @@ std::string make_saga_id(std::mt19937_64& rng, TimeMs now);
 // topic, partition, offset and timestamp. The same request read again (after a crash or a
 // rebalance, before its offset was committed) gets the same id, so it starts one saga; a
 // topic made anew reuses offsets but not timestamps.
-std::string start_id_from(const std::string& topic, std::int32_t partition, const Origin& origin);
+std::string start_id_from(const std::string& topic, std::int32_t partition, const wire::Origin& origin);
 
 // Status of an instance under its definition (steps named), for the API and sagactl; with no
 // definition, the saga's status without its steps (what `list` shows).
 SagaStatus make_status(const sagas::Definition* def, const sagas::Instance& inst);
 
-}  // namespace saga
+}  // namespace engine

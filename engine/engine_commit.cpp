@@ -6,7 +6,7 @@
 
 #include "engine/engine_impl.h"
 
-namespace saga {
+namespace engine {
 
 namespace {
 
@@ -159,7 +159,7 @@ void Engine::Impl::sync_timers(const std::unordered_set<std::string>& ids) {
   }
 }
 
-void Engine::Impl::dispatch(state::Position position, Message msg) {
+void Engine::Impl::dispatch(state::Position position, wire::Message msg) {
   // The outbox keeps the message until the broker has it (to send it again): moved there,
   // and sent from there.
   std::int64_t token = outbox.add(position, std::move(msg));
@@ -169,7 +169,7 @@ void Engine::Impl::dispatch(state::Position position, Message msg) {
 void Engine::Impl::after_commit(state::Commit& c, Followup& f) {
   for (auto& m : c.messages) dispatch(c.position, message_of(std::move(m)));
   if (c.messages_only) return;
-  for (const auto& s : c.sends) dispatch(c.position, protocol::command_message(*f.def, c.instance.id, s));
+  for (const auto& s : c.sends) dispatch(c.position, wire::command_message(*f.def, c.instance.id, s));
   dispatch_events(c.position, c.instance.id, c.instance.saga, c.instance.version, c.history);
   for (const auto& h : c.history) {
     log_event(c.instance, h);
@@ -197,16 +197,16 @@ void Engine::Impl::log_event(const Instance& inst, const state::HistoryRow& e) {
   }
 }
 
-void Engine::Impl::send(std::int64_t outbox_id, const Message& m) {
+void Engine::Impl::send(std::int64_t outbox_id, const wire::Message& m) {
   ++stats.sends;
   if (spdlog::should_log(spdlog::level::debug)) {
-    const std::string* step = m.header(protocol::header::kStep);
-    const std::string* attempt = m.header(protocol::header::kAttempt);
-    const std::string* action = m.header(protocol::header::kAction);
+    const std::string* step = m.header(wire::header::kStep);
+    const std::string* attempt = m.header(wire::header::kAttempt);
+    const std::string* action = m.header(wire::header::kAction);
     spdlog::debug("saga={} step={} attempt={} send {} to {}", m.key, step ? *step : "-", attempt ? *attempt : "-",
                   action ? *action : "-", m.topic);
   }
   transport.send(outbox_id, m);
 }
 
-}  // namespace saga
+}  // namespace engine

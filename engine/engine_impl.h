@@ -26,11 +26,11 @@
 #include "engine/commit_writer.h"
 #include "engine/engine.h"
 #include "engine/outbox.h"
-#include "engine/protocol.h"
+#include "wire/protocol.h"
 #include "engine/timer_queues.h"
 #include "sagas/machine.h"
 
-namespace saga {
+namespace engine {
 
 using sagas::CommandKind;
 using sagas::DefinitionPtr;
@@ -71,7 +71,7 @@ struct Engine::Impl {
     std::unordered_set<std::string> touched;  // sagas whose timers follow the batch
   };
 
-  Impl(boost::asio::io_context& io_, state::Store& store_, Transport& transport_, Clock& clock_,
+  Impl(boost::asio::io_context& io_, state::Store& store_, wire::Transport& transport_, Clock& clock_,
        EngineOptions options_)
       : io(io_), store(store_), transport(transport_), clock(clock_), options(std::move(options_)),
         rng(std::random_device{}()) {
@@ -85,7 +85,7 @@ struct Engine::Impl {
 
   boost::asio::io_context& io;
   state::Store& store;
-  Transport& transport;
+  wire::Transport& transport;
   Clock& clock;
   EngineOptions options;
   std::mt19937_64 rng;
@@ -107,7 +107,7 @@ struct Engine::Impl {
   std::optional<InFlight> in_flight;         // set while the writer holds a batch
   // Replies whose saga could not be read (the store failed): tried again after
   // commit_retry_delay, unacknowledged meanwhile, so nothing after them is committed past.
-  std::vector<Received> deferred;
+  std::vector<wire::Received> deferred;
   Outbox outbox;                         // sent, delivery not yet confirmed
   state::Position stored_watermark = 0;  // the delivered watermark as last committed
   bool flush_posted = false;
@@ -157,10 +157,10 @@ struct Engine::Impl {
   void schedule_flush();
 
   // A message as the journal keeps it verbatim (dead letters), and back.
-  static state::OutboxMessage stored(Message m) {
+  static state::OutboxMessage stored(wire::Message m) {
     return {std::move(m.topic), std::move(m.key), std::move(m.headers), std::move(m.value)};
   }
-  static Message message_of(state::OutboxMessage m) {
+  static wire::Message message_of(state::OutboxMessage m) {
     return {std::move(m.topic), std::move(m.key), std::move(m.headers), std::move(m.value)};
   }
 
@@ -192,13 +192,13 @@ struct Engine::Impl {
 
   // Hands a message of the committed entry at `position` to the transport; it stays in the
   // outbox until the broker confirms it.
-  void dispatch(state::Position position, Message msg);
+  void dispatch(state::Position position, wire::Message msg);
 
   void dispatch_events(state::Position position, const std::string& saga_id, const std::string& saga, int version,
                        std::span<const state::HistoryRow> history) {
     if (options.events_topic.empty()) return;
     for (const auto& h : history) {
-      dispatch(position, protocol::event_message(options.events_topic, saga_id, saga, version, h.event, h.step,
+      dispatch(position, wire::event_message(options.events_topic, saga_id, saga, version, h.event, h.step,
                                                  h.detail, h.at));
     }
   }
@@ -207,7 +207,7 @@ struct Engine::Impl {
 
   void log_event(const Instance& inst, const state::HistoryRow& e);
 
-  void send(std::int64_t outbox_id, const Message& m);
+  void send(std::int64_t outbox_id, const wire::Message& m);
 
   // --- timers ---
 
@@ -230,25 +230,25 @@ struct Engine::Impl {
   // What became of a received message.
   enum class Handled { done, deferred };
 
-  Handled receive_start(const Received& r);
+  Handled receive_start(const wire::Received& r);
 
   Result<StartResult> start(const std::string& saga, Json input, StartOptions opts,
                             std::function<void(const Status&)> on_committed);
 
-  void dead_letter(const Received& r, const std::string& error);
+  void dead_letter(const wire::Received& r, const std::string& error);
 
-  void on_receive(std::vector<Received> batch);
+  void on_receive(std::vector<wire::Received> batch);
 
-  void defer(Received r);
+  void defer(wire::Received r);
 
-  Handled store_failed(const Received& r, const std::string& why);
+  Handled store_failed(const wire::Received& r, const std::string& why);
 
   // A reply for a saga not in memory: late for a finished or pruned one, or unknown.
-  Handled receive_for_stored(const Received& r, const protocol::Reply& reply);
+  Handled receive_for_stored(const wire::Received& r, const wire::Reply& reply);
 
-  Handled receive(const Received& r);
+  Handled receive(const wire::Received& r);
 
-  void on_delivery(std::vector<Delivery> deliveries);
+  void on_delivery(std::vector<wire::Delivery> deliveries);
   void refused(std::int64_t outbox_id, const std::string& error);
   std::optional<std::string> oversized_command(const sagas::Definition& def, const Json& input) const;
 
@@ -264,4 +264,4 @@ struct Engine::Impl {
   void close();
 };
 
-}  // namespace saga
+}  // namespace engine

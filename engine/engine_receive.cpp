@@ -3,10 +3,10 @@
 
 #include "engine/engine_impl.h"
 
-namespace saga {
+namespace engine {
 
-Engine::Impl::Handled Engine::Impl::receive_start(const Received& r) {
-  auto request = protocol::parse_start(r.message);
+Engine::Impl::Handled Engine::Impl::receive_start(const wire::Received& r) {
+  auto request = wire::parse_start(r.message);
   if (!request) {
     dead_letter(r, request.error().message);
     return Handled::done;
@@ -25,22 +25,22 @@ Engine::Impl::Handled Engine::Impl::receive_start(const Received& r) {
   return Handled::done;
 }
 
-void Engine::Impl::dead_letter(const Received& r, const std::string& error) {
+void Engine::Impl::dead_letter(const wire::Received& r, const std::string& error) {
   ++stats.dead_letters;
-  const std::string* sid = r.message.header(protocol::header::kSagaId);
+  const std::string* sid = r.message.header(wire::header::kSagaId);
   spdlog::warn("saga={} reply on {} dead-lettered to {}.dlq: {}", sid ? *sid : "-", r.message.topic,
                r.message.topic, error);
   // Written to the outbox before the reply is acknowledged: a crash cannot lose it.
   state::Commit c;
   c.messages_only = true;
   c.instance.updated_at = clock.now();
-  c.messages.push_back(stored(protocol::dead_letter(r.message, r.message.topic + ".dlq", error, options.max_message_bytes)));
+  c.messages.push_back(stored(wire::dead_letter(r.message, r.message.topic + ".dlq", error, options.max_message_bytes)));
   pending.commits.push_back(std::move(c));
   pending.followups.emplace_back();
   schedule_flush();
 }
 
-void Engine::Impl::on_receive(std::vector<Received> batch) {
+void Engine::Impl::on_receive(std::vector<wire::Received> batch) {
   if (closed) return;
   for (auto& r : batch) {
     Handled h = Handled::done;
@@ -59,7 +59,7 @@ void Engine::Impl::on_receive(std::vector<Received> batch) {
   schedule_flush();
 }
 
-void Engine::Impl::defer(Received r) {
+void Engine::Impl::defer(wire::Received r) {
   if (deferred.empty()) {
     arm({clock.now() + options.commit_retry_delay, TimerRef{TimerRef::Kind::retry_replies, {}, 0, 0}});
     rearm_clock();
@@ -67,15 +67,15 @@ void Engine::Impl::defer(Received r) {
   deferred.push_back(std::move(r));
 }
 
-Engine::Impl::Handled Engine::Impl::store_failed(const Received& r, const std::string& why) {
+Engine::Impl::Handled Engine::Impl::store_failed(const wire::Received& r, const std::string& why) {
   ++stats.read_failures;
-  const std::string* sid = r.message.header(protocol::header::kSagaId);
+  const std::string* sid = r.message.header(wire::header::kSagaId);
   spdlog::error("saga={} reading the state file failed; the message on {} is applied after a retry in {} ms: {}",
                 sid ? *sid : "-", r.message.topic, options.commit_retry_delay, why);
   return Handled::deferred;
 }
 
-Engine::Impl::Handled Engine::Impl::receive_for_stored(const Received& r, const protocol::Reply& reply) {
+Engine::Impl::Handled Engine::Impl::receive_for_stored(const wire::Received& r, const wire::Reply& reply) {
   auto stored = store.load(reply.saga_id);
   if (!stored) return store_failed(r, stored.error().message);
   if (*stored && sagas::is_terminal((*stored)->state)) {
@@ -97,13 +97,13 @@ Engine::Impl::Handled Engine::Impl::receive_for_stored(const Received& r, const 
   return Handled::done;
 }
 
-Engine::Impl::Handled Engine::Impl::receive(const Received& r) {
-  auto parsed = protocol::parse_reply(r.message);
+Engine::Impl::Handled Engine::Impl::receive(const wire::Received& r) {
+  auto parsed = wire::parse_reply(r.message);
   if (!parsed) {
     dead_letter(r, parsed.error().message);
     return Handled::done;
   }
-  protocol::Reply& reply = *parsed;
+  wire::Reply& reply = *parsed;
   auto it = active.find(reply.saga_id);
   if (it == active.end()) return receive_for_stored(r, reply);
   Active& a = it->second;
@@ -129,7 +129,7 @@ Engine::Impl::Handled Engine::Impl::receive(const Received& r) {
 // fails as if its participant had answered `failure` with the transport's error (compensation
 // follows, as for any failure); the failure and the message's end commit together.
 void Engine::Impl::refused(std::int64_t outbox_id, const std::string& error) {
-  Message m = *outbox.find(outbox_id);
+  wire::Message m = *outbox.find(outbox_id);
   outbox.confirm(outbox_id);
   auto header = [&](std::string_view name) {
     const std::string* v = m.header(name);
@@ -137,16 +137,16 @@ void Engine::Impl::refused(std::int64_t outbox_id, const std::string& error) {
   };
   std::string why = "the message to " + m.topic + " (" + std::to_string(m.value.size()) +
                     " bytes) cannot be sent: " + error;
-  auto it = active.find(header(protocol::header::kSagaId));
-  auto kind = sagas::command_kind_from(header(protocol::header::kAction));
-  const std::string message_id = header(protocol::header::kMessageId);
-  auto step = it == active.end() ? std::nullopt : it->second.def->find_step(header(protocol::header::kStep));
+  auto it = active.find(header(wire::header::kSagaId));
+  auto kind = sagas::command_kind_from(header(wire::header::kAction));
+  const std::string message_id = header(wire::header::kMessageId);
+  auto step = it == active.end() ? std::nullopt : it->second.def->find_step(header(wire::header::kStep));
   if (!step || !kind || message_id.empty()) {  // not a command of a running saga: an event, a dead letter
     spdlog::error("saga={} {}; dropped", m.key, why);
     flush();
     return;
   }
-  spdlog::error("saga={} step={} {}: the step fails", m.key, header(protocol::header::kStep), why);
+  spdlog::error("saga={} step={} {}: the step fails", m.key, header(wire::header::kStep), why);
   Json body = Json::object();
   body.set("error", Json(why));
   if (auto applied = apply(it->second, sagas::ReplyReceived{*step, *kind, message_id, false, std::move(body)});
@@ -156,10 +156,10 @@ void Engine::Impl::refused(std::int64_t outbox_id, const std::string& error) {
   flush();
 }
 
-void Engine::Impl::on_delivery(std::vector<Delivery> deliveries) {
+void Engine::Impl::on_delivery(std::vector<wire::Delivery> deliveries) {
   if (closed) return;
   for (const auto& d : deliveries) {
-    const Message* m = outbox.find(d.outbox_id);
+    const wire::Message* m = outbox.find(d.outbox_id);
     if (m == nullptr) continue;
     if (d.error.empty()) {
       outbox.confirm(d.outbox_id);
@@ -181,4 +181,4 @@ void Engine::Impl::on_delivery(std::vector<Delivery> deliveries) {
   rearm_clock();
 }
 
-}  // namespace saga
+}  // namespace engine

@@ -3,7 +3,7 @@
 
 #include "engine/engine_impl.h"
 
-namespace saga {
+namespace engine {
 
 std::size_t Engine::Impl::resend(const state::Backlog& backlog) {
   outbox.committed(backlog.last);
@@ -22,7 +22,7 @@ std::size_t Engine::Impl::resend(const state::Backlog& backlog) {
         if (step.timer_at && step.timer_kind == sagas::TimerKind::attempt_timeout && step.timer_for == s.kind) {
           cmd.expires_at = *step.timer_at;  // the attempt's deadline, as recovery re-arms it
         }
-        dispatch(e.position, protocol::command_message(*a.def, e.saga_id, cmd));
+        dispatch(e.position, wire::command_message(*a.def, e.saga_id, cmd));
       }
     }
     dispatch_events(e.position, e.saga_id, e.saga, e.version, e.history);
@@ -50,8 +50,8 @@ Status Engine::Impl::open() {
     return {Errc::unknown_saga, what + " need that definition version: load the files that define it (keep old "
                                         "versions beside new ones until their sagas finish)"};
   }
-  transport.set_handlers([this](std::vector<Received> b) { on_receive(std::move(b)); },
-                         [this](std::vector<Delivery> d) { on_delivery(std::move(d)); });
+  transport.set_handlers([this](std::vector<wire::Received> b) { on_receive(std::move(b)); },
+                         [this](std::vector<wire::Delivery> d) { on_delivery(std::move(d)); });
   std::vector<std::string> topics = reply_topics();
   if (!options.start_topic.empty()) topics.push_back(options.start_topic);
   if (auto err = transport.subscribe(topics)) return {Errc::transport, *err};
@@ -88,4 +88,4 @@ void Engine::Impl::close() {
   active.clear();
 }
 
-}  // namespace saga
+}  // namespace engine

@@ -3,7 +3,7 @@
 
 #include "engine/engine_impl.h"
 
-namespace saga {
+namespace engine {
 
 void Engine::Impl::rearm_clock() {
   if (closed) return;
@@ -72,7 +72,7 @@ void Engine::Impl::fire(const TimerRef& ref) {
       prune();
       return;
     case TimerRef::Kind::resend: {
-      if (const Message* m = outbox.find(ref.outbox_id)) send(ref.outbox_id, *m);
+      if (const wire::Message* m = outbox.find(ref.outbox_id)) send(ref.outbox_id, *m);
       return;
     }
     case TimerRef::Kind::commit_retry:
@@ -107,4 +107,4 @@ void Engine::Impl::prune() {
   arm({next, TimerRef{TimerRef::Kind::retention, {}, 0, 0}});
 }
 
-}  // namespace saga
+}  // namespace engine

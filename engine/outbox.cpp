@@ -2,16 +2,16 @@
 
 #include <algorithm>
 
-namespace saga {
+namespace engine {
 
-std::int64_t Outbox::add(state::Position position, Message message) {
+std::int64_t Outbox::add(state::Position position, wire::Message message) {
   if (!slots_.empty() && position < slots_.back().position) out_of_order_ = true;
   slots_.push_back({position, std::move(message)});
   ++in_flight_;
   return front_token_ + static_cast<std::int64_t>(slots_.size()) - 1;
 }
 
-const Message* Outbox::find(std::int64_t token) const {
+const wire::Message* Outbox::find(std::int64_t token) const {
   if (token < front_token_ || token - front_token_ >= static_cast<std::int64_t>(slots_.size())) return nullptr;
   const auto& slot = slots_[static_cast<std::size_t>(token - front_token_)];
   return slot.message ? &*slot.message : nullptr;
@@ -43,4 +43,4 @@ state::Position Outbox::watermark() const {
   return oldest - 1;
 }
 
-}  // namespace saga
+}  // namespace engine

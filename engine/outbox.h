@@ -13,18 +13,18 @@
 #include <deque>
 #include <optional>
 
-#include "engine/transport.h"
+#include "wire/transport.h"
 #include "state/store.h"
 
-namespace saga {
+namespace engine {
 
 class Outbox {
  public:
   // Records a message of the entry at `position`, about to be sent; returns its token (the
   // transport's outbox id).
-  std::int64_t add(state::Position position, Message message);
+  std::int64_t add(state::Position position, wire::Message message);
   // The message in flight with this token, or nullptr (confirmed, or never added).
-  const Message* find(std::int64_t token) const;
+  const wire::Message* find(std::int64_t token) const;
   // The broker has it: forgets it. False for a token not in flight.
   bool confirm(std::int64_t token);
 
@@ -36,7 +36,7 @@ class Outbox {
  private:
   struct Slot {
     state::Position position = 0;
-    std::optional<Message> message;  // empty once confirmed
+    std::optional<wire::Message> message;  // empty once confirmed
   };
   std::deque<Slot> slots_;        // by token, from front_token_
   std::int64_t front_token_ = 1;  // the token of slots_.front()
@@ -45,4 +45,4 @@ class Outbox {
   state::Position last_ = 0;
 };
 
-}  // namespace saga
+}  // namespace engine

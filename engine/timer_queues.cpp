@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-namespace saga {
+namespace engine {
 
 void TimerQueues::sync(const sagas::Instance& inst) {
   Armed& a = armed_.try_emplace(inst.id, Armed{{}, saga_.end()}).first->second;
@@ -67,4 +67,4 @@ void TimerQueues::clear() {
   armed_.clear();
 }
 
-}  // namespace saga
+}  // namespace engine

@@ -21,7 +21,7 @@
 
 #include "sagas/instance.h"
 
-namespace saga {
+namespace engine {
 
 using sagas::TimeMs;
 
@@ -74,4 +74,4 @@ class TimerQueues {
   bool catching_up_ = false;
 };
 
-}  // namespace saga
+}  // namespace engine

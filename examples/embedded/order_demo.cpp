@@ -13,9 +13,9 @@
 #include <spdlog/spdlog.h>
 
 #include "engine/engine.h"
-#include "engine/in_process.h"
-#include "engine/participant.h"
-#include "engine/protocol.h"
+#include "wire/in_process.h"
+#include "participant/core.h"
+#include "wire/protocol.h"
 #include "state/sqlite_store.h"
 
 namespace {
@@ -44,10 +44,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "embedded-order-demo: %s\n", store.error().message.c_str());
     return 1;
   }
-  saga::SystemClock clock(io);
-  saga::Bus bus;
-  saga::InProcessTransport transport(io, bus);
-  saga::Engine engine(io, **store, transport, clock);
+  engine::SystemClock clock(io);
+  wire::Bus bus;
+  wire::InProcessTransport transport(io, bus);
+  engine::Engine engine(io, **store, transport, clock);
 
   auto loaded = engine.load({sagas_dir / "order-fulfilment.yaml"});
   if (!loaded.ok()) {
@@ -56,25 +56,25 @@ int main(int argc, char** argv) {
   }
 
   // The participants: inventory, payments (declines anything over 1000), billing, orders, shipping.
-  auto services = std::make_shared<saga::ParticipantCore>();
-  services->on("ReserveStock", [](const saga::Command& c) { return saga::Reply::ok(field("reservationId", "r-" + c.saga_id)); });
-  services->on("ReleaseStock", [](const saga::Command&) { return saga::Reply::ok(); });
-  services->on("ChargeCard", [](const saga::Command& c) {
+  auto services = std::make_shared<participant::ParticipantCore>();
+  services->on("ReserveStock", [](const participant::Command& c) { return participant::Reply::ok(field("reservationId", "r-" + c.saga_id)); });
+  services->on("ReleaseStock", [](const participant::Command&) { return participant::Reply::ok(); });
+  services->on("ChargeCard", [](const participant::Command& c) {
     const sagas::Json* amount = c.payload.find("amount");
-    if (amount && amount->is_number() && amount->as_double() > 1000) return saga::Reply::failure("card declined");
-    return saga::Reply::ok(field("chargeId", "ch-" + c.saga_id));
+    if (amount && amount->is_number() && amount->as_double() > 1000) return participant::Reply::failure("card declined");
+    return participant::Reply::ok(field("chargeId", "ch-" + c.saga_id));
   });
-  services->on("RefundCard", [](const saga::Command&) { return saga::Reply::ok(); });
-  services->on("CreateInvoice", [](const saga::Command&) { return saga::Reply::ok(); });
-  services->on("VoidInvoice", [](const saga::Command&) { return saga::Reply::ok(); });
-  services->on("ConfirmOrder", [](const saga::Command&) { return saga::Reply::ok(); });
-  services->on("Ship", [](const saga::Command&) { return saga::Reply::ok(); });
-  saga::InProcessParticipant participants(
+  services->on("RefundCard", [](const participant::Command&) { return participant::Reply::ok(); });
+  services->on("CreateInvoice", [](const participant::Command&) { return participant::Reply::ok(); });
+  services->on("VoidInvoice", [](const participant::Command&) { return participant::Reply::ok(); });
+  services->on("ConfirmOrder", [](const participant::Command&) { return participant::Reply::ok(); });
+  services->on("Ship", [](const participant::Command&) { return participant::Reply::ok(); });
+  participant::InProcessParticipant participants(
       io, bus, {"inventory.commands", "payments.commands", "billing.commands", "orders.commands", "shipping.commands"},
       services);
 
   int finished = 0;
-  engine.on_event([&](const saga::Event& e) {
+  engine.on_event([&](const engine::Event& e) {
     std::printf("  event  %-10s %-26s %-15s %s\n", e.saga_id.value().c_str(),
                 std::string(sagas::to_string(e.type)).c_str(), e.step.c_str(),
                 e.detail.c_str());
@@ -89,7 +89,7 @@ int main(int argc, char** argv) {
   }
   for (auto [id, input] : {std::pair{"order-1", R"({"orderId": "o-1", "amount": 42, "items": [{"sku": "tea", "qty": 2}], "express": true})"},
                            std::pair{"order-2", R"({"orderId": "o-2", "amount": 5000, "items": [{"sku": "car", "qty": 1}], "express": true})"}}) {
-    auto r = engine.start("order-fulfilment", *sagas::Json::parse(input), saga::StartOptions{id});
+    auto r = engine.start("order-fulfilment", *sagas::Json::parse(input), engine::StartOptions{id});
     if (!r.ok()) {
       std::fprintf(stderr, "embedded-order-demo: %s\n", r.error().message.c_str());
       return 1;
@@ -99,8 +99,8 @@ int main(int argc, char** argv) {
   io.run();
 
   for (const char* id : {"order-1", "order-2"}) {
-    auto s = engine.status(saga::SagaId(id));
-    auto history = engine.history(saga::SagaId(id));
+    auto s = engine.status(engine::SagaId(id));
+    auto history = engine.history(engine::SagaId(id));
     if (!s || !history) {
       std::fprintf(stderr, "%s: %s\n", id, (!s ? s.error() : history.error()).message.c_str());
       return 1;
@@ -113,7 +113,7 @@ int main(int argc, char** argv) {
     }
     std::printf("  history:\n");
     for (const auto& h : *history) {
-      std::printf("    %s  %-26s %-15s %s\n", saga::protocol::format_time(h.at).c_str(), std::string(sagas::to_string(h.event)).c_str(), h.step.c_str(), h.detail.c_str());
+      std::printf("    %s  %-26s %-15s %s\n", wire::format_time(h.at).c_str(), std::string(sagas::to_string(h.event)).c_str(), h.step.c_str(), h.detail.c_str());
     }
   }
   engine.close();

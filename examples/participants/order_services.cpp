@@ -1,5 +1,5 @@
 // The participant services of the order saga (examples/sagas/order-fulfilment.yaml) over
-// Kafka, built on saga::Participant: inventory, payments, billing, orders, shipping. One
+// Kafka, built on participant::Participant: inventory, payments, billing, orders, shipping. One
 // process can host any of them. Flags make a command misbehave, to watch the orchestrator
 // cope:
 //
@@ -27,7 +27,7 @@
 #include <iostream>
 #include <set>
 
-#include "runtime/kafka_participant.h"
+#include "participant/kafka_participant.h"
 
 namespace {
 
@@ -91,35 +91,35 @@ int main(int argc, char** argv) {
   }
 
   boost::asio::io_context io;
-  std::vector<std::unique_ptr<saga::Participant>> running;
+  std::vector<std::unique_ptr<participant::Participant>> running;
   for (const auto& s : kServices) {
     if (only != "all" && only != s.name) continue;
-    saga::KafkaOptions kafka;
+    kafka::KafkaOptions kafka;
     kafka.brokers = brokers;
     kafka.group_id = group_prefix + s.name + "-service";
-    kafka.consume = saga::KafkaOptions::Consume::assign;
+    kafka.consume = kafka::KafkaOptions::Consume::assign;
     kafka.fetch_wait_max_ms = 5;
     kafka.warm_topics = {"order-fulfilment.replies"};
-    saga::ParticipantOptions po;
+    participant::ParticipantOptions po;
     po.dedup_path = (std::filesystem::path(state_dir) / (std::string(s.topic) + ".replies.db")).string();
-    auto p = std::make_unique<saga::Participant>(io, kafka, s.topic, po);
+    auto p = std::make_unique<participant::Participant>(io, kafka, s.topic, po);
     for (const char* cmd : s.commands) {
       std::string command = cmd;
-      p->on(command, [=, &fail](const saga::Command& c) {
+      p->on(command, [=, &fail](const participant::Command& c) {
         spdlog::info("{} {} for saga {} (attempt {})", s.name, c.command, c.saga_id, c.attempt);
-        if (fail.count(command)) return saga::Reply::failure(command + " refused (--fail)");
+        if (fail.count(command)) return participant::Reply::failure(command + " refused (--fail)");
         if (command == "ChargeCard") {
           const sagas::Json* amount = c.payload.find("amount");
           if (amount && amount->is_number() && amount->as_double() > decline_over) {
-            return saga::Reply::failure("card declined: amount over " + sagas::Json(decline_over).dump());
+            return participant::Reply::failure("card declined: amount over " + sagas::Json(decline_over).dump());
           }
-          return saga::Reply::ok(field("chargeId", "ch-" + c.saga_id));
+          return participant::Reply::ok(field("chargeId", "ch-" + c.saga_id));
         }
-        if (command == "ReserveStock") return saga::Reply::ok(field("reservationId", "r-" + c.saga_id));
-        return saga::Reply::ok();
+        if (command == "ReserveStock") return participant::Reply::ok(field("reservationId", "r-" + c.saga_id));
+        return participant::Reply::ok();
       });
     }
-    p->copies = [&](const saga::Command& c) { return silent.count(c.command) ? 0 : twice.count(c.command) ? 2 : 1; };
+    p->copies = [&](const participant::Command& c) { return silent.count(c.command) ? 0 : twice.count(c.command) ? 2 : 1; };
     if (auto err = p->start()) {
       std::cerr << "order-services: " << s.name << ": " << *err << "\n";
       return 1;

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/kafka_participant.h"
+#include "participant/kafka_participant.h"
 
 namespace {
 
@@ -29,38 +29,38 @@ int main(int argc, char** argv) {
   if (args.empty()) return usage("name the service to run");
   std::string service = args[0];
   if (service != "accounts" && service != "mail" && service != "all") return usage("no service named " + service);
-  saga::KafkaOptions kafka;
+  kafka::KafkaOptions kafka;
   kafka.brokers = "127.0.0.1:19092";  // sagactl's embedded broker
   for (std::size_t i = 1; i < args.size(); ++i) {
     if (args[i] != "--brokers" || i + 1 == args.size()) return usage("unexpected " + args[i]);
     kafka.brokers = args[++i];
   }
-  kafka.consume = saga::KafkaOptions::Consume::assign;  // one instance per service: no group to wait for
+  kafka.consume = kafka::KafkaOptions::Consume::assign;  // one instance per service: no group to wait for
   kafka.fetch_wait_max_ms = 5;                          // a step waits for one fetch: keep it short
   kafka.warm_topics = {"signup.replies"};               // the reply topic's metadata, before the first reply
 
   boost::asio::io_context io;
-  std::vector<std::unique_ptr<saga::Participant>> running;
+  std::vector<std::unique_ptr<participant::Participant>> running;
   if (service == "accounts" || service == "all") {
     kafka.group_id = "accounts-service";
-    auto accounts = std::make_unique<saga::Participant>(io, kafka, "accounts.commands",
-                                                        saga::ParticipantOptions{.dedup_path = "accounts.replies.db"});
-    accounts->on("CreateAccount", [](const saga::Command& c) {
+    auto accounts = std::make_unique<participant::Participant>(io, kafka, "accounts.commands",
+                                                        participant::ParticipantOptions{.dedup_path = "accounts.replies.db"});
+    accounts->on("CreateAccount", [](const participant::Command& c) {
       const sagas::Json* email = c.payload.find("email");
-      if (email == nullptr || !email->is_string()) return saga::Reply::failure("no email in the command");
-      if (email->as_string().ends_with("@blocked.example")) return saga::Reply::failure("this domain is blocked");
+      if (email == nullptr || !email->is_string()) return participant::Reply::failure("no email in the command");
+      if (email->as_string().ends_with("@blocked.example")) return participant::Reply::failure("this domain is blocked");
       sagas::Json reply = sagas::Json::object();
       reply.set("accountId", sagas::Json("acc-" + c.saga_id));
-      return saga::Reply::ok(reply);
+      return participant::Reply::ok(reply);
     });
-    accounts->on("DeleteAccount", [](const saga::Command&) { return saga::Reply::ok(); });
+    accounts->on("DeleteAccount", [](const participant::Command&) { return participant::Reply::ok(); });
     running.push_back(std::move(accounts));
   }
   if (service == "mail" || service == "all") {
     kafka.group_id = "mail-service";
-    auto mail = std::make_unique<saga::Participant>(io, kafka, "mail.commands",
-                                                    saga::ParticipantOptions{.dedup_path = "mail.replies.db"});
-    mail->on("SendWelcome", [](const saga::Command&) { return saga::Reply::ok(); });
+    auto mail = std::make_unique<participant::Participant>(io, kafka, "mail.commands",
+                                                    participant::ParticipantOptions{.dedup_path = "mail.replies.db"});
+    mail->on("SendWelcome", [](const participant::Command&) { return participant::Reply::ok(); });
     running.push_back(std::move(mail));
   }
   for (auto& p : running) {

@@ -28,10 +28,10 @@
 #include <sstream>
 #include <thread>
 
-#include "runtime/admin.h"
-#include "runtime/kafka.h"
-#include "runtime/kafka_participant.h"
-#include "state/open_store.h"
+#include "server/admin.h"
+#include "kafka/transport.h"
+#include "participant/kafka_participant.h"
+#include "cli/open_store.h"
 #include "tests/support/postgres_server.h"
 #include "tests/e2e/process.h"
 
@@ -39,8 +39,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-using saga::Command;
-using saga::Reply;
+using participant::Command;
+using participant::Reply;
 using testing_support::BackgroundProcess;
 using testing_support::await;
 using testing_support::line_value;
@@ -139,11 +139,11 @@ class Chaos : public ::testing::TestWithParam<std::string> {
     fs::remove_all(dir_);
   }
 
-  saga::KafkaOptions kafka(const std::string& group) const {
-    saga::KafkaOptions o;
+  kafka::KafkaOptions kafka(const std::string& group) const {
+    kafka::KafkaOptions o;
     o.brokers = bootstrap_;
     o.group_id = group;
-    o.consume = saga::KafkaOptions::Consume::assign;
+    o.consume = kafka::KafkaOptions::Consume::assign;
     o.fetch_wait_max_ms = 5;
     o.warm_topics = {"chaos.replies"};
     return o;
@@ -157,9 +157,9 @@ class Chaos : public ::testing::TestWithParam<std::string> {
         {"chaos.billing", {{"Invoice", "invoice"}, {"Void", "invoice"}}},
         {"chaos.orders", {{"Confirm", "confirm"}}}};
     for (const auto& [topic, commands] : services) {
-      saga::ParticipantOptions po;
+      participant::ParticipantOptions po;
       po.dedup_path = (dir_ / (topic + ".replies.db")).string();
-      auto p = std::make_unique<saga::Participant>(io_, kafka(topic + ".participant"), topic, po);
+      auto p = std::make_unique<participant::Participant>(io_, kafka(topic + ".participant"), topic, po);
       for (const auto& [command, step] : commands) {
         p->on(command, [this, step = step](const Command& c) { return handle(step, c); });
       }
@@ -213,7 +213,7 @@ class Chaos : public ::testing::TestWithParam<std::string> {
     std::string admin = line_value(orchestrator_->out(), "admin: ");
     EXPECT_TRUE(await(
         [&] {
-          auto r = runtime::http_request(admin, "GET", "/readyz");
+          auto r = server::http_request(admin, "GET", "/readyz");
           return r.ok() && r->status == 200;
         },
         120s))
@@ -221,11 +221,11 @@ class Chaos : public ::testing::TestWithParam<std::string> {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - began);
   }
 
-  void produce_starts(saga::KafkaTransport& producer, int from, int to) {
+  void produce_starts(kafka::KafkaTransport& producer, int from, int to) {
     for (int n = from; n < to; ++n) {
       std::string id = "chaos-" + std::to_string(n);
       std::string fail = kFailAt[static_cast<std::size_t>(n) % kFailAt.size()];
-      producer.publish(saga::Message{"chaos.start", id, {{"saga-name", "chaos"}, {"saga-id", id}},
+      producer.publish(wire::Message{"chaos.start", id, {{"saga-name", "chaos"}, {"saga-id", id}},
                                      R"({"fail": ")" + fail + R"("})"});
     }
     producer.flush(10'000);
@@ -234,7 +234,7 @@ class Chaos : public ::testing::TestWithParam<std::string> {
   // Saga id -> its state and steps, read from the state file (read-only, beside the writer).
   std::map<std::string, sagas::Instance> read_sagas() {
     std::map<std::string, sagas::Instance> out;
-    auto store = state::open_store({.state = state_, .synchronous_full = true, .read_only = true, .owner = ""});
+    auto store = cli::open_store({.state = state_, .synchronous_full = true, .read_only = true, .owner = ""});
     if (!store) return out;
     for (std::size_t offset = 0;; offset += 1000) {
       auto page = (*store)->list({.limit = 1000, .offset = offset});
@@ -256,14 +256,14 @@ class Chaos : public ::testing::TestWithParam<std::string> {
   boost::asio::io_context io_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   std::thread io_thread_;
-  std::vector<std::unique_ptr<saga::Participant>> participants_;
+  std::vector<std::unique_ptr<participant::Participant>> participants_;
   Ledger ledger_;
 };
 
 TEST_P(Chaos, EverySagaEndsAsItsParticipantsDecidedThroughRandomKills) {
   start_participants();
   boost::asio::io_context producer_io;
-  auto producer = saga::KafkaTransport::create(producer_io, kafka("chaos-producer"));
+  auto producer = kafka::KafkaTransport::create(producer_io, kafka("chaos-producer"));
   ASSERT_TRUE(producer.ok()) << producer.error();
   start_orchestrator();
 

@@ -15,11 +15,11 @@
 
 #include <boost/asio/io_context.hpp>
 
-#include "engine/protocol.h"
-#include "runtime/admin.h"
-#include "runtime/kafka.h"
+#include "wire/protocol.h"
+#include "server/admin.h"
+#include "kafka/transport.h"
 #include "sagas/json.h"
-#include "state/pg_cluster.h"
+#include "postgres/cluster.h"
 #include "tests/e2e/orchestrator_fixture.h"
 #include "tests/e2e/process.h"
 #include "tests/support/postgres_server.h"
@@ -79,7 +79,7 @@ class Cluster : public testing_support::OrchestratorFixture {
 
   // The shards node `n` works, from its /readyz.
   std::set<int> shards_of(int n) {
-    auto r = runtime::http_request(admins_[n], "GET", "/readyz");
+    auto r = server::http_request(admins_[n], "GET", "/readyz");
     std::set<int> out;
     if (!r.ok()) return out;
     auto body = sagas::Json::parse(r->body);
@@ -143,7 +143,7 @@ class Cluster : public testing_support::OrchestratorFixture {
 std::int64_t metric(const std::map<int, std::string>& admins, const std::string& name) {
   std::int64_t sum = 0;
   for (const auto& [n, admin] : admins) {
-    auto r = runtime::http_request(admin, "GET", "/metrics");
+    auto r = server::http_request(admin, "GET", "/metrics");
     if (!r.ok()) continue;
     std::smatch m;
     if (std::regex_search(r->body, m, std::regex("\\n" + name + " ([0-9]+)"))) sum += std::stoll(m[1].str());
@@ -210,7 +210,7 @@ TEST_P(ClusterWith, ThreeNodesShareTheShardsAndTheSurvivorsFinishAKilledNodesSag
   }
   // Any node answers for any saga, whichever shard holds it.
   for (int node : {1, 3}) {
-    auto r = runtime::http_request(admins_[node], "GET", "/v1/sagas/c-1");
+    auto r = server::http_request(admins_[node], "GET", "/v1/sagas/c-1");
     ASSERT_TRUE(r.ok());
     EXPECT_EQ(r->status, 200) << r->body;
     EXPECT_NE(r->body.find("\"state\":\"completed\""), std::string::npos) << r->body;
@@ -251,19 +251,19 @@ INSTANTIATE_TEST_SUITE_P(Participants, ClusterWith, ::testing::Values("cpp", "py
 class Producer {
  public:
   explicit Producer(const std::string& bootstrap) {
-    saga::KafkaOptions o;
+    kafka::KafkaOptions o;
     o.brokers = bootstrap;
-    o.consume = saga::KafkaOptions::Consume::assign;
-    auto t = saga::KafkaTransport::create(io_, o);
+    o.consume = kafka::KafkaOptions::Consume::assign;
+    auto t = kafka::KafkaTransport::create(io_, o);
     EXPECT_TRUE(t.ok()) << (t.ok() ? "" : t.error());
     if (t.ok()) transport_ = std::move(t).value();
   }
-  void publish(saga::Message m) { transport_->publish(m); }
+  void publish(wire::Message m) { transport_->publish(m); }
   void flush() { transport_->flush(10'000); }
 
  private:
   boost::asio::io_context io_;
-  std::unique_ptr<saga::KafkaTransport> transport_;
+  std::unique_ptr<kafka::KafkaTransport> transport_;
 };
 
 // Starts on the start topic (with and without an id) start once, on the shard of their id; a
@@ -286,7 +286,7 @@ TEST_F(Cluster, StartTopicRequestsStrayRepliesAndCompensationsReachTheShardsOwne
   start_services({"--silent", "CreateInvoice"});  // sagas wait at create-invoice until compensated
   Producer producer(bootstrap_);
   for (int n = 1; n <= 6; ++n) {
-    saga::Message m;
+    wire::Message m;
     m.topic = "sagas.start";
     m.headers = {{"saga-name", "order-fulfilment"}};
     if (n <= 3) m.headers.emplace_back("saga-id", "t-" + std::to_string(n));
@@ -308,8 +308,8 @@ TEST_F(Cluster, StartTopicRequestsStrayRepliesAndCompensationsReachTheShardsOwne
   EXPECT_TRUE(await([&] { return started() == 6; }, std::chrono::seconds(60))) << started();
 
   // A copy of t-1's first reply, on a partition that is not its shard's.
-  int shard = state::shard_of("t-1", kShards);
-  saga::Message stray;
+  int shard = postgres::shard_of("t-1", kShards);
+  wire::Message stray;
   stray.topic = "order-fulfilment.replies";
   stray.partition = (shard + 1) % kShards;
   stray.key = "t-1";
@@ -327,7 +327,7 @@ TEST_F(Cluster, StartTopicRequestsStrayRepliesAndCompensationsReachTheShardsOwne
   // Compensate t-2 through the node that does not own its shard.
   int owner = 0;
   for (const auto& [n, p] : nodes_) {
-    if (shards_of(n).contains(state::shard_of("t-2", kShards))) owner = n;
+    if (shards_of(n).contains(postgres::shard_of("t-2", kShards))) owner = n;
   }
   ASSERT_NE(owner, 0);
   int other = owner == 1 ? 2 : 1;
@@ -371,7 +371,7 @@ TEST_F(Cluster, AReplyOnADeadNodesPartitionIsWaitedForNotTimedOut) {
   std::string id;
   for (int k = 1; id.empty(); ++k) {
     std::string candidate = "w-" + std::to_string(k);
-    if (mine.contains(state::shard_of(candidate, kShards))) id = candidate;
+    if (mine.contains(postgres::shard_of(candidate, kShards))) id = candidate;
   }
   auto r = sagactl({"start", "order-fulfilment", "--id", id, "--input",
                     R"({"orderId": "w", "amount": 45, "items": [], "express": true})", "--admin", admins_[owner]});
@@ -380,7 +380,7 @@ TEST_F(Cluster, AReplyOnADeadNodesPartitionIsWaitedForNotTimedOut) {
 
   nodes_[paused]->signal(SIGSTOP);
   Producer producer(bootstrap_);
-  saga::Message reply;
+  wire::Message reply;
   reply.topic = "order-fulfilment.replies";
   reply.partition = *theirs.begin();
   reply.key = id;

@@ -10,7 +10,7 @@
 #include <fstream>
 #include <thread>
 
-#include "runtime/admin.h"
+#include "server/admin.h"
 #include "tests/e2e/process.h"
 
 namespace {
@@ -82,7 +82,7 @@ TEST(DevBroker, TheDefaultPortIsFixedAndABusyPortIsReportedClearly) {
   EXPECT_EQ(console.back(), '/') << console;
   EXPECT_NE(run.err().find("console: " + console), std::string::npos) << "and in the log: " << run.err();
   EXPECT_TRUE(testing_support::await([&] {
-    auto r = runtime::http_request(testing_support::line_value(run.out(), "admin: "), "GET", "/readyz");
+    auto r = server::http_request(testing_support::line_value(run.out(), "admin: "), "GET", "/readyz");
     return r.ok() && r->status == 200;
   })) << run.err();
   run.signal(SIGTERM);

@@ -12,7 +12,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "runtime/admin.h"
+#include "server/admin.h"
 #include "sagas/json.h"
 #include "tests/e2e/operator_fixture.h"
 
@@ -31,13 +31,13 @@ TEST_F(Operator, AHugeSagaFileOnReloadIsRefusedAndTheOrchestratorAnswersThrougho
   }
   run_->signal(SIGHUP);
   ASSERT_TRUE(await([&] {
-    auto health = runtime::http_request(admin_, "GET", "/healthz");
+    auto health = server::http_request(admin_, "GET", "/healthz");
     EXPECT_TRUE(health.ok() && health->status == 200) << "the loop answers during the reload";
     return run_->err().find("reload (SIGHUP) refused") != std::string::npos;
   })) << run_->err();
   EXPECT_NE(run_->err().find("huge.yaml:"), std::string::npos) << run_->err();
   EXPECT_NE(run_->err().find("the document has more than 100000 nodes"), std::string::npos) << run_->err();
-  auto defs = runtime::http_request(admin_, "GET", "/v1/definitions");
+  auto defs = server::http_request(admin_, "GET", "/v1/definitions");
   ASSERT_TRUE(defs.ok());
   EXPECT_EQ(defs->body.find("\"huge\""), std::string::npos);
   EXPECT_NE(defs->body.find("quick-order"), std::string::npos);
@@ -73,9 +73,9 @@ TEST_F(Operator, ATruncatedStateFileStopsAcknowledgingAndNothingDeletesItsLog) {
   std::string db = (dir_ / "state.db").string();
   std::filesystem::resize_file(db, 0);
   ASSERT_TRUE(await([&] {
-    auto r = runtime::http_request(admin_, "GET", "/readyz");
+    auto r = server::http_request(admin_, "GET", "/readyz");
     return r.ok() && r->status == 503 && r->body.find("truncated") != std::string::npos;
-  })) << runtime::http_request(admin_, "GET", "/readyz")->body;
+  })) << server::http_request(admin_, "GET", "/readyz")->body;
   auto started = std::chrono::steady_clock::now();
   auto refused = sagactl({"start", "order-fulfilment", "--input", kGoodOrder});
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5)) << "answered at once";
@@ -117,7 +117,7 @@ TEST_F(Operator, AStartTooLargeForTheBrokerIsRefusedWith413) {
   start_run();
   std::string items = "[";
   for (int i = 0; i < 6000; ++i) items += std::string(i ? "," : "") + R"({"sku": "s)" + std::to_string(i) + R"(", "qty": 1})";
-  auto r = runtime::http_request(
+  auto r = server::http_request(
       admin_, "POST", "/v1/sagas",
       R"({"saga": "order-fulfilment", "input": {"orderId": "o-1", "amount": 1, "items": )" + items + "]}}");
   ASSERT_TRUE(r.ok());
@@ -169,19 +169,19 @@ TEST_F(Operator, IdsOutsideTheAlphabetAreRefusedWithTheRule) {
     sagas::Json body = sagas::Json::object();
     body.set("saga", sagas::Json("quick-order"));
     body.set("id", sagas::Json(id));
-    auto api = runtime::http_request(admin_, "POST", "/v1/sagas", body.dump());
+    auto api = server::http_request(admin_, "POST", "/v1/sagas", body.dump());
     ASSERT_TRUE(api.ok());
     EXPECT_EQ(api->status, 400) << api->body;
   }
-  auto number = runtime::http_request(admin_, "POST", "/v1/sagas", R"({"saga": "quick-order", "id": 12345})");
+  auto number = server::http_request(admin_, "POST", "/v1/sagas", R"({"saga": "quick-order", "id": 12345})");
   ASSERT_TRUE(number.ok());
   EXPECT_EQ(number->status, 400) << number->body;
   EXPECT_NE(number->body.find("must be a string"), std::string::npos) << number->body;
-  auto latin1 = runtime::http_request(admin_, "POST", "/v1/sagas", "{\"saga\": \"quick-order\", \"input\": {\"orderId\": \"M\xfc\"}}");
+  auto latin1 = server::http_request(admin_, "POST", "/v1/sagas", "{\"saga\": \"quick-order\", \"input\": {\"orderId\": \"M\xfc\"}}");
   ASSERT_TRUE(latin1.ok());
   EXPECT_EQ(latin1->status, 400) << latin1->body;
   EXPECT_EQ(sagactl({"list", "--json"}).out, "[]\n");
-  auto put = runtime::http_request(admin_, "PUT", "/v1/sagas", "{}");
+  auto put = server::http_request(admin_, "PUT", "/v1/sagas", "{}");
   ASSERT_TRUE(put.ok());
   EXPECT_EQ(put->status, 405) << put->body;
 }
@@ -195,7 +195,7 @@ TEST_F(Operator, AStartWithAnExistingIdAndAnotherInputIsRefusedNotDropped) {
   auto other = sagactl({"start", "quick-order", "--input", R"({"orderId": "s-2"})", "--id", "s-1"});
   EXPECT_EQ(other.exit_code, 1);
   EXPECT_NE(other.err.find("saga s-1 exists with a different input"), std::string::npos) << other.err;
-  auto api = runtime::http_request(admin_, "POST", "/v1/sagas",
+  auto api = server::http_request(admin_, "POST", "/v1/sagas",
                                    R"({"saga": "quick-order", "id": "s-1", "input": {"orderId": "s-3"}})");
   ASSERT_TRUE(api.ok());
   EXPECT_EQ(api->status, 409) << api->body;

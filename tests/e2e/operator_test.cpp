@@ -13,7 +13,7 @@
 #include <thread>
 
 
-#include "runtime/admin.h"
+#include "server/admin.h"
 #include "sagas/json.h"
 #include "tests/e2e/operator_fixture.h"
 #include "tests/e2e/process.h"
@@ -58,7 +58,7 @@ TEST_F(Operator, TheSagaListOfTheAdminApiFiltersAndPagesLikeTheCli) {
   start_services();
   ASSERT_EQ(sagactl({"start", "order-fulfilment", "--input", kGoodOrder, "--id", "good", "--wait"}).exit_code, 0);
   ASSERT_EQ(sagactl({"start", "order-fulfilment", "--input", kDeclined, "--id", "declined", "--wait"}).exit_code, 2);
-  auto get = [&](const std::string& target) { return runtime::http_request(admin_, "GET", target); };
+  auto get = [&](const std::string& target) { return server::http_request(admin_, "GET", target); };
   auto all = get("/v1/sagas");
   ASSERT_TRUE(all.ok());
   EXPECT_EQ(all->status, 200);
@@ -84,9 +84,9 @@ TEST_F(Operator, TheConsoleApiCountsPagesAndDrawsTheDefinitions) {
   ASSERT_EQ(sagactl({"start", "order-fulfilment", "--input", kGoodOrder, "--id", "good", "--wait"}).exit_code, 0);
   ASSERT_EQ(sagactl({"start", "order-fulfilment", "--input", kDeclined, "--id", "declined", "--wait"}).exit_code, 2);
   auto get = [&](const std::string& target) {
-    auto r = runtime::http_request(admin_, "GET", target);
+    auto r = server::http_request(admin_, "GET", target);
     EXPECT_TRUE(r.ok()) << r.error();
-    return r.ok() ? *r : runtime::HttpResponse{-1, "", "", {}};
+    return r.ok() ? *r : server::HttpResponse{-1, "", "", {}};
   };
   auto counts = sagas::Json::parse(get("/v1/counts").body);
   ASSERT_TRUE(counts) << "JSON";
@@ -166,7 +166,7 @@ TEST_F(Operator, TheEventsOfASagaAreFollowedByALongPollThatMissesNone) {
   start_run();
   start_services({"--silent", "CreateInvoice"});  // the saga waits in create-invoice, retrying
   ASSERT_EQ(sagactl({"start", "quick-order", "--id", "q-1", "--input", R"({"orderId": "o-1"})"}).exit_code, 0);
-  auto get = [&](const std::string& target) { return runtime::http_request(admin_, "GET", target, "", 30000); };
+  auto get = [&](const std::string& target) { return server::http_request(admin_, "GET", target, "", 30000); };
   std::regex next_of("\"next\":([0-9]+)");
   std::smatch m;
   auto first = get("/v1/sagas/q-1/events?after=0");
@@ -331,10 +331,10 @@ TEST_F(Operator, ReadyzAnswersOnceCaughtUpAndRunLogsIt) {
   ASSERT_TRUE(await([&] { return !line_value(run_->out(), "admin: ").empty(); })) << run_->err();
   admin_ = line_value(run_->out(), "admin: ");
   ASSERT_TRUE(await([&] {
-    auto r = runtime::http_request(admin_, "GET", "/readyz");
+    auto r = server::http_request(admin_, "GET", "/readyz");
     return r.ok() && r->status == 200;
   })) << run_->err();
-  auto ready = runtime::http_request(admin_, "GET", "/readyz");
+  auto ready = server::http_request(admin_, "GET", "/readyz");
   ASSERT_TRUE(ready.ok()) << ready.error();
   EXPECT_EQ(ready->status, 200);
   EXPECT_EQ(ready->body, "{\"status\":\"ready\"}\n");
@@ -355,14 +355,14 @@ TEST_F(Operator, TheAdminTokenGuardsEveryRequestButTheProbes) {
   start_run();
   start_services();
   auto call = [&](const std::string& method, const std::string& target, const std::string& token) {
-    auto r = runtime::http_request(admin_, method, target, "{}", 10'000, token);
+    auto r = server::http_request(admin_, method, target, "{}", 10'000, token);
     EXPECT_TRUE(r.ok()) << r.error();
     return r.ok() ? r->status : -1;
   };
   EXPECT_EQ(call("GET", "/healthz", ""), 200);
   EXPECT_EQ(call("GET", "/readyz", ""), 200);
   EXPECT_EQ(call("GET", "/metrics", ""), 401);
-  auto hint = runtime::http_request(admin_, "GET", "/metrics", "", 10'000, "");
+  auto hint = server::http_request(admin_, "GET", "/metrics", "", 10'000, "");
   ASSERT_TRUE(hint.ok()) << hint.error();
   for (const char* fix : {"Authorization: Bearer", "--admin-token-file", "SAGACTL_ADMIN_TOKEN", "admin.token_file"}) {
     EXPECT_NE(hint->body.find(fix), std::string::npos) << "the 401 names " << fix << ": " << hint->body;
@@ -377,7 +377,7 @@ TEST_F(Operator, TheAdminTokenGuardsEveryRequestButTheProbes) {
   EXPECT_EQ(call("POST", "/v1/sagas/nope/compensate", ""), 401);
   EXPECT_EQ(call("POST", "/v1/sagas/nope/compensate", "wrong-token"), 401);
   EXPECT_EQ(call("POST", "/v1/sagas/nope/compensate", "s3cret-token"), 404);
-  auto missing = runtime::http_request(admin_, "GET", "/metrics");
+  auto missing = server::http_request(admin_, "GET", "/metrics");
   ASSERT_TRUE(missing.ok());
   EXPECT_NE(missing->body.find("Authorization: Bearer"), std::string::npos) << missing->body;
   // sagactl sends the token from the same configuration.
@@ -405,11 +405,11 @@ TEST_F(Operator, MetricsAreValidPrometheusTextAndCountWhatHappened) {
   start_services();
   EXPECT_EQ(sagactl({"start", "order-fulfilment", "--input", kGoodOrder, "--wait"}).exit_code, 0);
   EXPECT_EQ(sagactl({"start", "order-fulfilment", "--input", kDeclined, "--wait"}).exit_code, 2);
-  auto health = runtime::http_request(admin_, "GET", "/healthz");
+  auto health = server::http_request(admin_, "GET", "/healthz");
   ASSERT_TRUE(health.ok()) << health.error();
   EXPECT_EQ(health->status, 200);
   EXPECT_EQ(health->body, "{\"status\":\"ok\",\"store\":\"ok\",\"broker\":\"ok\"}\n");
-  auto m = runtime::http_request(admin_, "GET", "/metrics");
+  auto m = server::http_request(admin_, "GET", "/metrics");
   ASSERT_TRUE(m.ok()) << m.error();
   EXPECT_EQ(m->status, 200);
   EXPECT_EQ(m->content_type, "text/plain; version=0.0.4; charset=utf-8");

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/admin.h"
+#include "server/admin.h"
 #include "tests/e2e/process.h"
 
 namespace testing_support {
@@ -41,7 +41,7 @@ class OrchestratorFixture : public ::testing::Test {
     bootstrap_ = line_value(run_->out(), "bootstrap: ");
     admin_ = line_value(run_->out(), "admin: ");
     ASSERT_TRUE(await([&] {
-      auto r = runtime::http_request(admin_, "GET", "/readyz");
+      auto r = server::http_request(admin_, "GET", "/readyz");
       return r.ok() && r->status == 200;
     })) << run_->err();
   }

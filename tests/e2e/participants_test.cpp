@@ -11,7 +11,7 @@
 #include <regex>
 #include <sstream>
 
-#include "runtime/admin.h"
+#include "server/admin.h"
 #include "tests/e2e/process.h"
 
 namespace {
@@ -44,7 +44,7 @@ class Participants : public ::testing::TestWithParam<std::string> {
     ASSERT_TRUE(await([&] { return !line_value(run_->out(), "admin: ").empty(); })) << run_->err();
     admin_ = line_value(run_->out(), "admin: ");
     ASSERT_TRUE(await([&] {
-      auto r = runtime::http_request(admin_, "GET", "/readyz");
+      auto r = server::http_request(admin_, "GET", "/readyz");
       return r.ok() && r->status == 200;
     })) << run_->err();
     services_ = start_services({"--state-dir", dir_.string(), "--twice", "ChargeCard"});

@@ -10,7 +10,7 @@
 #include <fstream>
 #include <iostream>
 
-#include "runtime/admin.h"
+#include "server/admin.h"
 #include "tests/e2e/orchestrator_fixture.h"
 #include "tests/e2e/process.h"
 #include "tests/support/postgres_server.h"
@@ -142,7 +142,7 @@ TEST_F(OnPostgres, AStandbyTakesOverWhenTheOwnerIsKilled) {
   ASSERT_TRUE(await([&] { return !line_value(standby.out(), "admin: ").empty(); })) << standby.err();
   admin_ = line_value(standby.out(), "admin: ");
   ASSERT_TRUE(await([&] {
-    auto r = runtime::http_request(admin_, "GET", "/readyz");
+    auto r = server::http_request(admin_, "GET", "/readyz");
     return r.ok() && r->status == 200;
   })) << standby.err();
   auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - killed);

@@ -115,18 +115,18 @@ TEST_F(Stops, ARunWhoseBrokersAreNotThereSaysSoOnceAnswersReadyzAndStartsWhenThe
   ASSERT_TRUE(await([&] { return !line_value(run_->out(), "admin: ").empty(); }, std::chrono::seconds(10)))
       << "the admin endpoint opens before the brokers answer\n" << run_->err();
   admin_ = line_value(run_->out(), "admin: ");
-  auto ready = runtime::http_request(admin_, "GET", "/readyz");
+  auto ready = server::http_request(admin_, "GET", "/readyz");
   ASSERT_TRUE(ready.ok());
   EXPECT_EQ(ready->status, 503);
   ASSERT_TRUE(await([&] {
-    auto r = runtime::http_request(admin_, "GET", "/readyz");
+    auto r = server::http_request(admin_, "GET", "/readyz");
     return r.ok() && r->body.find("brokers unreachable: 127.0.0.1:" + port) != std::string::npos;
-  })) << runtime::http_request(admin_, "GET", "/readyz")->body;
-  EXPECT_NE(runtime::http_request(admin_, "GET", "/readyz")->body.find("(since 20"), std::string::npos);
+  })) << server::http_request(admin_, "GET", "/readyz")->body;
+  EXPECT_NE(server::http_request(admin_, "GET", "/readyz")->body.find("(since 20"), std::string::npos);
 
   start_broker(port);
   ASSERT_TRUE(await([&] {
-    auto r = runtime::http_request(admin_, "GET", "/readyz");
+    auto r = server::http_request(admin_, "GET", "/readyz");
     return r.ok() && r->status == 200;
   })) << run_->err();
   std::string log = run_->err();

@@ -20,7 +20,7 @@
 #include <sstream>
 #include <thread>
 
-#include "runtime/admin.h"
+#include "server/admin.h"
 
 namespace {
 
@@ -31,10 +31,10 @@ using namespace std::chrono_literals;
 // An AdminServer answering every request that reaches its handler with 200 {"ok":true}.
 class Server {
  public:
-  explicit Server(runtime::AdminServerOptions options = {}, const std::string& address = "127.0.0.1:0") {
-    auto s = runtime::AdminServer::start(
+  explicit Server(server::AdminServerOptions options = {}, const std::string& address = "127.0.0.1:0") {
+    auto s = server::AdminServer::start(
         io_, address,
-        [this](const runtime::HttpRequest& req, const std::function<void(runtime::HttpResponse)>& respond) {
+        [this](const server::HttpRequest& req, const std::function<void(server::HttpResponse)>& respond) {
           ++handled_;
           respond({200, "application/json", "{\"ok\":true,\"target\":\"" + req.target + "\"}\n", {}});
         },
@@ -60,7 +60,7 @@ class Server {
 
  private:
   asio::io_context io_;
-  std::unique_ptr<runtime::AdminServer> server_;
+  std::unique_ptr<server::AdminServer> server_;
   std::string address_;
   unsigned short port_ = 0;
   std::atomic<int> handled_{0};
@@ -127,7 +127,7 @@ TEST(AdminServer, APageOfAnotherOriginIsRefusedAndTheEndpointsOwnIsNot) {
 }
 
 TEST(AdminServer, AHostHeaderThatDoesNotNameTheEndpointIsRefused) {
-  runtime::AdminServerOptions options;
+  server::AdminServerOptions options;
   options.hosts = {"Sagactl.Internal"};
   Server server(options);
   std::string port = std::to_string(server.port());
@@ -147,7 +147,7 @@ TEST(AdminServer, AHostHeaderThatDoesNotNameTheEndpointIsRefused) {
 }
 
 TEST(AdminServer, OversizedAndMalformedRequestsGetTheirStatusNotAReset) {
-  runtime::AdminServerOptions options;
+  server::AdminServerOptions options;
   options.body_limit = 64 * 1024;
   Server server(options);
   const std::string json = "Content-Type: application/json\r\n";
@@ -186,7 +186,7 @@ TEST(AdminServer, EveryResponseSaysNosniffAndPipelinedRequestsAreEachAnswered) {
 }
 
 TEST(AdminServer, AnIdleConnectionIsClosedAfterTheIdleTimeout) {
-  runtime::AdminServerOptions options;
+  server::AdminServerOptions options;
   options.idle_timeout = 300ms;
   Server server(options);
   // Half a request, then nothing (slowloris): the server closes it, answering nothing.
@@ -198,7 +198,7 @@ TEST(AdminServer, AnIdleConnectionIsClosedAfterTheIdleTimeout) {
 }
 
 TEST(AdminServer, ConnectionsOverTheLimitAreAnswered503) {
-  runtime::AdminServerOptions options;
+  server::AdminServerOptions options;
   options.max_connections = 4;
   Server server(options);
   asio::io_context io;
@@ -282,9 +282,9 @@ TEST(AdminServer, RunningOutOfFileDescriptorsDoesNotEndTheAcceptLoop) {
 }
 
 TEST(AdminServer, AnIpv6AnyAddressIsAccepted) {
-  EXPECT_EQ(runtime::check_listen_address("[::]:0"), std::nullopt);
-  EXPECT_TRUE(runtime::is_loopback("[::1]:7468"));
-  EXPECT_FALSE(runtime::check_listen_address("::1:7468") == std::nullopt) << "a v6 address needs brackets";
+  EXPECT_EQ(server::check_listen_address("[::]:0"), std::nullopt);
+  EXPECT_TRUE(server::is_loopback("[::1]:7468"));
+  EXPECT_FALSE(server::check_listen_address("::1:7468") == std::nullopt) << "a v6 address needs brackets";
 }
 
 }  // namespace

@@ -129,7 +129,7 @@ TEST(Outbox, ADeadLetterIsCommittedBeforeItsReplyIsAcknowledged) {
   World w({example("order-fulfilment")});
   w.boot();
   w.settle();
-  w.bus.publish(Message{"order-fulfilment.replies", "nobody", {{"saga-id", "nobody"}, {"saga-step", "x"},
+  w.bus.publish(wire::Message{"order-fulfilment.replies", "nobody", {{"saga-id", "nobody"}, {"saga-step", "x"},
                                                                {"saga-action", "execute"}, {"in-reply-to", "m"},
                                                                {"outcome", "success"}}, "{}"});
   w.settle();

@@ -10,12 +10,11 @@
 #include <thread>
 #include <vector>
 
-#include "runtime/dev_broker.h"
-#include "runtime/kafka_handles.h"
+#include "kafka/dev_broker.h"
+#include "kafka/handles.h"
 
 namespace {
-using saga::DevBroker;
-namespace kafka = saga::kafka;
+using kafka::DevBroker;
 
 constexpr int kClientMaxBytes = 10'000'000;  // a client that raised its own limit
 constexpr int kMessageTimeoutMs = 3000;

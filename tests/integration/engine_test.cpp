@@ -103,7 +103,7 @@ TEST(Engine, CommandsCarryEveryProtocolHeader) {
   SagaId id = w.start("order-fulfilment", kOrderInput, "order-1");
   w.settle();
   ASSERT_FALSE(w.published.empty());
-  const Message& m = w.published.front();
+  const wire::Message& m = w.published.front();
   EXPECT_EQ(m.topic, "inventory.commands");
   EXPECT_EQ(m.key, "order-1");
   auto h = [&](std::string_view name) { return m.header(name) ? *m.header(name) : std::string("<missing>"); };
@@ -134,9 +134,9 @@ class BusinessFailure : public ::testing::TestWithParam<FailureCase> {};
 TEST_P(BusinessFailure, CompensatesTheFinishedStepsInStrategyOrder) {
   const auto& p = GetParam();
   World w(examples());
-  w.behaviour = [&](const Command& c) {
-    return c.step == p.step && c.action == "execute" ? Reply::failure("out of " + c.step)
-                                                     : Reply::ok(success_body(c));
+  w.behaviour = [&](const participant::Command& c) {
+    return c.step == p.step && c.action == "execute" ? participant::Reply::failure("out of " + c.step)
+                                                     : participant::Reply::ok(success_body(c));
   };
   w.boot();
   SagaId id = w.start(p.saga.saga, p.saga.input);
@@ -176,12 +176,12 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(Engine, AFailureAfterThePivotIsRetriedNotCompensated) {
   World w(examples());
   int failures = 0;
-  w.behaviour = [&](const Command& c) {
+  w.behaviour = [&](const participant::Command& c) {
     if (c.step == "ship" && failures < 2) {
       ++failures;
-      return Reply::failure("no truck");
+      return participant::Reply::failure("no truck");
     }
-    return Reply::ok(success_body(c));
+    return participant::Reply::ok(success_body(c));
   };
   w.boot();
   SagaId id = w.start("order-fulfilment", kOrderInput);
@@ -196,7 +196,7 @@ class Timeout : public ::testing::TestWithParam<FailureCase> {};
 TEST_P(Timeout, RetriesWithTheSameKeyThenCompensatesTheUnknownOutcomeToo) {
   const auto& p = GetParam();
   World w(examples());
-  w.copies = [&](const Command& c) { return c.step == p.step && c.action == "execute" ? 0 : 1; };
+  w.copies = [&](const participant::Command& c) { return c.step == p.step && c.action == "execute" ? 0 : 1; };
   w.boot();
   SagaId id = w.start(p.saga.saga, p.saga.input);
   EXPECT_EQ(w.run(id), SagaState::compensated);
@@ -242,7 +242,7 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(Engine, DuplicateRepliesAreRecognisedAndNeverAppliedTwice) {
   for (const auto& c : {order(), travel()}) {
     World w(examples());
-    w.copies = [](const Command&) { return 2; };
+    w.copies = [](const participant::Command&) { return 2; };
     w.boot();
     SagaId id = w.start(c.saga, c.input);
     EXPECT_EQ(w.run(id), SagaState::completed);
@@ -254,16 +254,16 @@ TEST(Engine, DuplicateRepliesAreRecognisedAndNeverAppliedTwice) {
 
 TEST(Engine, ALateSuccessOfAnEarlierAttemptCountsAfterItTimedOut) {
   World w(examples());
-  w.copies = [](const Command& c) { return c.step == "reserve-stock" ? 0 : 1; };
+  w.copies = [](const participant::Command& c) { return c.step == "reserve-stock" ? 0 : 1; };
   w.boot();
   SagaId id = w.start("order-fulfilment", kOrderInput);
   w.settle();
-  Message first = w.published.front();
+  wire::Message first = w.published.front();
   w.clock->set(*w.clock->next_wake());  // attempt 1 times out
   w.settle();
   // Attempt 1's reply arrives now, late.
-  w.bus.publish(protocol::reply_message(first, true, success_body(*read_command(first, nullptr))));
-  w.copies = [](const Command&) { return 1; };
+  w.bus.publish(wire::reply_message(first, true, success_body(*participant::read_command(first, nullptr))));
+  w.copies = [](const participant::Command&) { return 1; };
   EXPECT_EQ(w.run(id), SagaState::completed);
   auto hist = must(w.engine->history(id));
   EXPECT_TRUE(std::any_of(hist.begin(), hist.end(), [](const auto& r) {
@@ -274,39 +274,39 @@ TEST(Engine, ALateSuccessOfAnEarlierAttemptCountsAfterItTimedOut) {
 
 TEST(Engine, MalformedAndUnmatchedRepliesGoToTheDeadLetterTopicAndTheEngineCarriesOn) {
   World w(examples());
-  w.copies = [](const Command& c) { return c.step == "reserve-stock" ? 0 : 1; };
+  w.copies = [](const participant::Command& c) { return c.step == "reserve-stock" ? 0 : 1; };
   w.boot();
   SagaId id = w.start("order-fulfilment", kOrderInput, "o-9");
   w.settle();
-  Message good = protocol::reply_message(w.published.front(), true, Json::object());
+  wire::Message good = wire::reply_message(w.published.front(), true, Json::object());
   auto variant = [&](auto change) {
-    Message m = good;
+    wire::Message m = good;
     change(m);
     return m;
   };
-  auto set = [](Message& m, const std::string& name, const std::string& value) {
+  auto set = [](wire::Message& m, const std::string& name, const std::string& value) {
     for (auto& [k, v] : m.headers) {
       if (k == name) v = value;
     }
   };
-  std::vector<std::pair<Message, std::string>> bad = {
-      {variant([](Message& m) { m.value = "{not json"; }), "the value is not JSON"},
-      {variant([](Message& m) {
+  std::vector<std::pair<wire::Message, std::string>> bad = {
+      {variant([](wire::Message& m) { m.value = "{not json"; }), "the value is not JSON"},
+      {variant([](wire::Message& m) {
          std::erase_if(m.headers, [](const auto& h) { return h.first == "in-reply-to"; });
        }),
        "missing header \"in-reply-to\""},
-      {variant([&](Message& m) {
+      {variant([&](wire::Message& m) {
          set(m, "saga-id", "nobody");
          m.key = "nobody";
        }),
        "unknown saga id \"nobody\""},
-      {variant([&](Message& m) { set(m, "saga-id", "another"); }), "name different sagas"},
-      {variant([&](Message& m) { m.headers.emplace_back("outcome", "failure"); }), "appears 2 times"},
-      {variant([](Message& m) { m.value = "[1, 2]"; }), "not an object"},
-      {variant([&](Message& m) { set(m, "saga-step", "teleport"); }), "has no step \"teleport\""},
-      {variant([&](Message& m) { set(m, "outcome", "maybe"); }), "must be success or failure"},
-      {variant([&](Message& m) { set(m, "saga-action", "undo"); }), "must be execute or compensate"},
-      {variant([&](Message& m) { set(m, "in-reply-to", "o-9/reserve-stock/execute/7"); }), "matches no execute"},
+      {variant([&](wire::Message& m) { set(m, "saga-id", "another"); }), "name different sagas"},
+      {variant([&](wire::Message& m) { m.headers.emplace_back("outcome", "failure"); }), "appears 2 times"},
+      {variant([](wire::Message& m) { m.value = "[1, 2]"; }), "not an object"},
+      {variant([&](wire::Message& m) { set(m, "saga-step", "teleport"); }), "has no step \"teleport\""},
+      {variant([&](wire::Message& m) { set(m, "outcome", "maybe"); }), "must be success or failure"},
+      {variant([&](wire::Message& m) { set(m, "saga-action", "undo"); }), "must be execute or compensate"},
+      {variant([&](wire::Message& m) { set(m, "in-reply-to", "o-9/reserve-stock/execute/7"); }), "matches no execute"},
   };
   for (const auto& [m, why] : bad) w.bus.publish(m);
   w.settle();
@@ -320,7 +320,7 @@ TEST(Engine, MalformedAndUnmatchedRepliesGoToTheDeadLetterTopicAndTheEngineCarri
     EXPECT_EQ(dlq[i].headers.size(), bad[i].first.headers.size() + 1);  // the originals, intact, plus error
   }
   EXPECT_EQ(w.engine->stats().dead_letters, bad.size());
-  w.copies = [](const Command&) { return 1; };
+  w.copies = [](const participant::Command&) { return 1; };
   EXPECT_EQ(w.run(id), SagaState::completed);
 }
 
@@ -413,7 +413,7 @@ TEST_P(DurableEngine, StartIsReportedDurableOnlyAfterItsCommit) {
 
 TEST(Engine, OperatorCompensateOfARunningSagaAwaitsInFlightStepsThenUndoesThem) {
   World w(examples());
-  w.copies = [](const Command& c) { return c.step == "charge-card" && c.action == "execute" ? 0 : 1; };
+  w.copies = [](const participant::Command& c) { return c.step == "charge-card" && c.action == "execute" ? 0 : 1; };
   w.boot();
   SagaId id = w.start("order-fulfilment", kOrderInput);
   w.settle();
@@ -445,10 +445,10 @@ steps:
 TEST(Engine, CompensationOutOfRetriesEndsFailedAndCompensateResumesIt) {
   World w({compile_yaml(kTwoSteps)});
   bool undo_works = false;
-  w.behaviour = [&](const Command& c) {
-    if (c.command == "DoB") return Reply::failure("b is broken");
-    if (c.command == "UndoA" && !undo_works) return Reply::failure("undo down");
-    return Reply::ok();
+  w.behaviour = [&](const participant::Command& c) {
+    if (c.command == "DoB") return participant::Reply::failure("b is broken");
+    if (c.command == "UndoA" && !undo_works) return participant::Reply::failure("undo down");
+    return participant::Reply::ok();
   };
   w.boot();
   SagaId id = w.start("pair", "{}");
@@ -470,7 +470,7 @@ TEST(Engine, CompensationOutOfRetriesEndsFailedAndCompensateResumesIt) {
 
 TEST(Engine, TheDeadlineAbortsASagaAndCompensatesIt) {
   World w({compile_yaml(std::string(kTwoSteps) + "deadline: 500ms\n")});
-  w.copies = [](const Command& c) { return c.step == "b" && c.action == "execute" ? 0 : 1; };
+  w.copies = [](const participant::Command& c) { return c.step == "b" && c.action == "execute" ? 0 : 1; };
   w.boot();
   SagaId id = w.start("pair", "{}");
   EXPECT_EQ(w.run(id), SagaState::compensated);
@@ -495,7 +495,7 @@ TEST(Engine, RunningSagasKeepTheVersionTheyStartedWith) {
   auto v2 = compile_yaml(version_2(true));
   World w({v1, v2});
   w.loaded = {v1};
-  w.copies = [](const Command&) { return 0; };  // keep them running
+  w.copies = [](const participant::Command&) { return 0; };  // keep them running
   w.boot();
   SagaId old_one = w.start("pair", "{}");
   w.settle();
@@ -507,7 +507,7 @@ TEST(Engine, RunningSagasKeepTheVersionTheyStartedWith) {
   w.settle();
   EXPECT_EQ(w.engine->status(new_one)->version, 2);  // new starts take the newest version
   EXPECT_EQ(w.engine->status(old_one)->version, 1);
-  w.copies = [](const Command&) { return 1; };
+  w.copies = [](const participant::Command&) { return 1; };
   EXPECT_EQ(w.run(old_one), SagaState::completed);
   EXPECT_EQ(w.run(new_one), SagaState::completed);
   EXPECT_EQ(w.engine->status(old_one)->steps.size(), 2u);
@@ -525,7 +525,7 @@ TEST(Engine, OpenRefusesWhenAnUnfinishedSagasVersionIsNotLoaded) {
   auto v2 = compile_yaml(version_2(false));
   World w({v1, v2});
   w.loaded = {v1};
-  w.copies = [](const Command&) { return 0; };
+  w.copies = [](const participant::Command&) { return 0; };
   w.boot();
   w.start("pair", "{}");
   w.settle();
@@ -546,7 +546,7 @@ TEST_P(DurableEngine, RetentionPrunesFinishedSagasOnlyOnceTheyAreOldEnough) {
   w.boot();
   SagaId done = w.start("order-fulfilment", kOrderInput);
   EXPECT_EQ(w.run(done), SagaState::completed);
-  w.copies = [](const Command&) { return 0; };
+  w.copies = [](const participant::Command&) { return 0; };
   SagaId running = w.start("order-fulfilment", kOrderInput);
   w.settle();
   w.clock->advance(5'000);
@@ -593,7 +593,7 @@ TEST(Engine, AFailedDeliveryIsSentAgainLater) {
   World w(examples());
   w.boot();
   int failures = 0;
-  w.transport->fail_send = [&](const Message&) { return failures++ < 2 ? std::string("broker down") : std::string(); };
+  w.transport->fail_send = [&](const wire::Message&) { return failures++ < 2 ? std::string("broker down") : std::string(); };
   SagaId id = w.start("order-fulfilment", kOrderInput);
   w.settle();
   EXPECT_TRUE(w.published.empty());
@@ -621,10 +621,10 @@ steps:
                                "big.yaml");
   ASSERT_TRUE(compiled.definition) << (compiled.diagnostics.empty() ? "" : dsl::format(compiled.diagnostics[0]));
   World w({compiled.definition});
-  w.behaviour = [](const Command& c) {
+  w.behaviour = [](const participant::Command& c) {
     Json body = Json::object();
     if (c.command == "A") body.set("blob", Json(std::string(200'000, 'x')));
-    return Reply::ok(body);
+    return participant::Reply::ok(body);
   };
   w.boot();
   w.transport->max_message_bytes = 100'000;
@@ -634,7 +634,7 @@ steps:
   EXPECT_NE(status.steps[1].error.find("cannot be sent: Broker: Message size too large"), std::string::npos)
       << status.steps[1].error;
   auto handled = [&](const std::string& command) {
-    return std::count_if(w.handled.begin(), w.handled.end(), [&](const Command& c) { return c.command == command; });
+    return std::count_if(w.handled.begin(), w.handled.end(), [&](const participant::Command& c) { return c.command == command; });
   };
   EXPECT_EQ(handled("UndoA"), 1);
   EXPECT_EQ(handled("B"), 0);
@@ -719,13 +719,13 @@ TEST(Engine, SagasWaitOutADatabaseOutageAndFinishWhenItIsBack) {
 
 TEST(Engine, AReplyIsAcknowledgedOnlyAfterTheCommitThatAppliedIt) {
   World w(examples());
-  w.copies = [](const Command&) { return 0; };
+  w.copies = [](const participant::Command&) { return 0; };
   w.boot();
   w.start("order-fulfilment", kOrderInput);
   w.settle();
-  Message command = w.published.front();
+  wire::Message command = w.published.front();
   w.store->fail_commits = 2;
-  w.bus.publish(protocol::reply_message(command, true, success_body(*read_command(command, nullptr))));
+  w.bus.publish(wire::reply_message(command, true, success_body(*participant::read_command(command, nullptr))));
   w.settle();
   EXPECT_EQ(w.bus.committed("sagactl", "order-fulfilment.replies"), 0u);
   w.clock->advance(w.options.commit_retry_delay);
@@ -774,7 +774,7 @@ TEST_P(DurableEngine, AStartWithoutAnIdReadAgainAfterACrashStartsOneSaga) {
     if (w.boots == 0) s.crash_after_commit = 1;  // the start's commit, before it is acknowledged
   };
   w.boot();
-  w.bus.publish(Message{"sagas.start", "", {{"saga-name", "order-fulfilment"}}, kOrderInput});
+  w.bus.publish(wire::Message{"sagas.start", "", {{"saga-name", "order-fulfilment"}}, kOrderInput});
   w.settle();
   EXPECT_EQ(w.crashes, 1);
   auto listed = must(w.engine->list({}));
@@ -782,7 +782,7 @@ TEST_P(DurableEngine, AStartWithoutAnIdReadAgainAfterACrashStartsOneSaga) {
   EXPECT_EQ(w.run(listed.sagas.front().id), SagaState::completed);
   for (const auto& [key, n] : w.calls()) EXPECT_EQ(n, 1) << key;
   // The id is the same for the same place, and another for the next request.
-  const Origin first{0, 1'764'000'000'000};
+  const wire::Origin first{0, 1'764'000'000'000};
   EXPECT_EQ(start_id_from("sagas.start", 0, first), start_id_from("sagas.start", 0, first));
   EXPECT_NE(start_id_from("sagas.start", 0, first), start_id_from("sagas.start", 0, {1, first.timestamp_ms}));
   EXPECT_NE(start_id_from("sagas.start", 0, first), start_id_from("sagas.start", 1, first));
@@ -809,7 +809,7 @@ TEST_P(DurableEngine, ACrashBeforeTheFirstCommitLeavesNoTrace) {
 
 TEST(Engine, ADeliveryConfirmationWaitsForTheNextCommitOrCommitsAloneAfterTheDelay) {
   World w(examples());
-  w.copies = [](const Command&) { return 0; };  // no replies: nothing else will commit
+  w.copies = [](const participant::Command&) { return 0; };  // no replies: nothing else will commit
   w.boot();
   w.start("order-fulfilment", kOrderInput);
   w.settle();
@@ -825,7 +825,7 @@ TEST(Engine, ADeliveryConfirmationWaitsForTheNextCommitOrCommitsAloneAfterTheDel
 
 TEST_P(DurableEngine, TimersAreReArmedFromTheFileAfterACrash) {
   World w(examples(), GetParam());
-  w.copies = [](const Command& c) { return c.step == "reserve-stock" && c.attempt == 1 ? 0 : 1; };
+  w.copies = [](const participant::Command& c) { return c.step == "reserve-stock" && c.attempt == 1 ? 0 : 1; };
   w.boot();
   SagaId id = w.start("order-fulfilment", kOrderInput);
   w.settle();
@@ -856,8 +856,8 @@ TEST_P(CrashAtEveryCommit, ResumesFromTheLastCommitAndAppliesNothingTwice) {
     for (int k = 1; k <= 12; ++k) {
       SCOPED_TRACE((after ? "crash after commit " : "crash before commit ") + std::to_string(k));
       World w(examples(), backend);
-      w.behaviour = [&](const Command& c) {
-        return c.step == p.failing_step && c.action == "execute" ? Reply::failure("no") : Reply::ok(success_body(c));
+      w.behaviour = [&](const participant::Command& c) {
+        return c.step == p.failing_step && c.action == "execute" ? participant::Reply::failure("no") : participant::Reply::ok(success_body(c));
       };
       w.faults = [&](FaultyStore& s) {
         if (w.boots > 0) return;
@@ -906,12 +906,12 @@ TEST_P(DurableEngine, RandomCrashesAmongManySagasLoseNothing) {
     SCOPED_TRACE("seed " + std::to_string(seed));
     std::mt19937 rng(seed);
     World w(examples(), GetParam());
-    w.behaviour = [](const Command& c) {
+    w.behaviour = [](const participant::Command& c) {
       bool fail = c.action == "execute" && ((c.saga_id.back() == '2' && c.step == "charge-card") ||
                                             (c.saga_id.back() == '7' && c.step == "book-flight"));
-      return fail ? Reply::failure("declined") : Reply::ok(success_body(c));
+      return fail ? participant::Reply::failure("declined") : participant::Reply::ok(success_body(c));
     };
-    w.copies = [&](const Command&) {
+    w.copies = [&](const participant::Command&) {
       unsigned r = rng() % 20;
       return r == 0 ? 0 : (r == 1 ? 2 : 1);  // 5% lost, 5% duplicated
     };

@@ -18,17 +18,17 @@
 
 #include "dsl/compiler.h"
 #include "engine/engine.h"
-#include "engine/in_process.h"
-#include "engine/participant.h"
-#include "engine/protocol.h"
-#include "state/open_store.h"
+#include "wire/in_process.h"
+#include "participant/core.h"
+#include "wire/protocol.h"
+#include "cli/open_store.h"
 #include "tests/support/faulty_store.h"
 #include "tests/support/store_site.h"
 
 namespace engine_test {
 
 namespace fs = std::filesystem;
-using namespace saga;
+using namespace engine;
 using sagas::Json;
 using testing_support::Backend;
 using testing_support::FaultyStore;
@@ -47,7 +47,7 @@ inline sagas::DefinitionPtr example(const std::string& name) {
 }
 
 // Every field any example saga's templates read from a reply.
-inline Json success_body(const Command& c) {
+inline Json success_body(const participant::Command& c) {
   Json body = Json::object();
   for (const char* field : {"reservationId", "chargeId", "holdId", "bookingRef", "reservation", "rentalId"}) {
     body.as_object().emplace_back(field, Json(c.step + "-" + c.saga_id));
@@ -73,17 +73,17 @@ class World {
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     if (site_.empty()) site_ = testing_support::new_store_site(backend, dir_.string());
-    bus.observer = [this](const Message& m) { published.push_back(m); };
-    core_ = std::make_shared<ParticipantCore>();
+    bus.observer = [this](const wire::Message& m) { published.push_back(m); };
+    core_ = std::make_shared<participant::ParticipantCore>();
     core_->count_calls(true);
     core_->use_clock([this] { return clock->now(); });  // expires-at is the manual clock's
     for (const auto& d : defs_) {
       for (const auto& s : d->steps) {
         topics_.push_back(s.execute.topic);
-        core_->on(s.execute.command, [this](const Command& c) { return handle(c); });
+        core_->on(s.execute.command, [this](const participant::Command& c) { return handle(c); });
         if (s.compensation) {
           topics_.push_back(s.compensation->topic);
-          core_->on(s.compensation->command, [this](const Command& c) { return handle(c); });
+          core_->on(s.compensation->command, [this](const participant::Command& c) { return handle(c); });
         }
       }
     }
@@ -104,15 +104,15 @@ class World {
   std::string db() const { return site_; }
   // A second, read-only view of the store, as `sagactl status` opens it.
   std::unique_ptr<state::Store> reader() const {
-    auto r = state::open_store({.state = site_, .synchronous_full = true, .read_only = true, .owner = "reader"});
+    auto r = cli::open_store({.state = site_, .synchronous_full = true, .read_only = true, .owner = "reader"});
     EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
     return r.ok() ? std::move(r).value() : nullptr;
   }
 
   // --- the participant's behaviour: success by default ---
-  std::function<Reply(const Command&)> behaviour = [](const Command& c) { return Reply::ok(success_body(c)); };
-  std::function<int(const Command&)> copies = [](const Command&) { return 1; };
-  std::vector<Command> handled;  // every handler call, in order
+  std::function<participant::Reply(const participant::Command&)> behaviour = [](const participant::Command& c) { return participant::Reply::ok(success_body(c)); };
+  std::function<int(const participant::Command&)> copies = [](const participant::Command&) { return 1; };
+  std::vector<participant::Command> handled;  // every handler call, in order
   std::map<std::string, int> calls() const { return core_->calls(); }
 
   // --- faults of the next incarnation's store ---
@@ -129,14 +129,14 @@ class World {
   Status try_boot() {
     io = std::make_unique<boost::asio::io_context>();
     clock = std::make_unique<ManualClock>(*io, now_);
-    auto opened = state::open_store({.state = site_, .synchronous_full = true, .read_only = false, .owner = "engine test"});
+    auto opened = cli::open_store({.state = site_, .synchronous_full = true, .read_only = false, .owner = "engine test"});
     if (!opened.ok()) return {Errc::store, opened.error().message};
     real_ = std::move(opened).value();
     store = std::make_unique<FaultyStore>(*real_);
     if (faults) faults(*store);
-    transport = std::make_unique<InProcessTransport>(*io, bus);
-    participant_ = std::make_unique<InProcessParticipant>(*io, bus, topics_, core_);
-    participant_->copies = [this](const Command& c) { return copies(c); };
+    transport = std::make_unique<wire::InProcessTransport>(*io, bus);
+    participant_ = std::make_unique<participant::InProcessParticipant>(*io, bus, topics_, core_);
+    participant_->copies = [this](const participant::Command& c) { return copies(c); };
     engine = std::make_unique<Engine>(*io, *store, *transport, *clock, options);
     for (const auto& d : loaded) engine->add(d);
     engine->on_event([this](const Event& e) { events.push_back(e); });
@@ -206,10 +206,10 @@ class World {
   std::vector<std::string> commands(const std::string& action = "") const {
     std::vector<std::string> out;
     for (const auto& m : published) {
-      const std::string* a = m.header(protocol::header::kAction);
-      const std::string* s = m.header(protocol::header::kStep);
-      const std::string* n = m.header(protocol::header::kAttempt);
-      if (m.header(protocol::header::kMessageId) == nullptr || a == nullptr || s == nullptr) continue;
+      const std::string* a = m.header(wire::header::kAction);
+      const std::string* s = m.header(wire::header::kStep);
+      const std::string* n = m.header(wire::header::kAttempt);
+      if (m.header(wire::header::kMessageId) == nullptr || a == nullptr || s == nullptr) continue;
       if (!action.empty() && *a != action) continue;
       out.push_back((action.empty() ? *a + ":" : "") + *s + (n ? "#" + *n : ""));
     }
@@ -224,19 +224,19 @@ class World {
     return out;
   }
 
-  Bus bus;
-  std::vector<Message> published;
+  wire::Bus bus;
+  std::vector<wire::Message> published;
   std::vector<Event> events;
   int crashes = 0;
   int boots = 0;
   std::unique_ptr<boost::asio::io_context> io;
   std::unique_ptr<ManualClock> clock;
   std::unique_ptr<FaultyStore> store;
-  std::unique_ptr<InProcessTransport> transport;
+  std::unique_ptr<wire::InProcessTransport> transport;
   std::unique_ptr<Engine> engine;
 
  private:
-  Reply handle(const Command& c) {
+  participant::Reply handle(const participant::Command& c) {
     handled.push_back(c);
     return behaviour(c);
   }
@@ -245,9 +245,9 @@ class World {
   std::string site_;
   fs::path dir_;
   std::vector<std::string> topics_;
-  std::shared_ptr<ParticipantCore> core_;
+  std::shared_ptr<participant::ParticipantCore> core_;
   std::unique_ptr<state::Store> real_;
-  std::unique_ptr<InProcessParticipant> participant_;
+  std::unique_ptr<participant::InProcessParticipant> participant_;
   TimeMs now_ = 1'700'000'000'000;
 };
 

@@ -1,5 +1,5 @@
 // Sagas over the real Kafka protocol: the orchestrator (engine + KafkaTransport + SQLite)
-// and participant services (saga::Participant) talk through the development broker.
+// and participant services (participant::Participant) talk through the development broker.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -27,7 +27,7 @@ TEST(Kafka, ASagaCompletesAcrossTheBroker) {
     EXPECT_EQ(w.calls("order-1/" + std::string(step) + "/execute"), 1) << step;
   }
   // The commands carried every header of docs/protocol.md.
-  auto it = std::find_if(w.handled.begin(), w.handled.end(), [](const Command& c) { return c.step == "reserve"; });
+  auto it = std::find_if(w.handled.begin(), w.handled.end(), [](const participant::Command& c) { return c.step == "reserve"; });
   ASSERT_NE(it, w.handled.end());
   EXPECT_EQ(it->saga, "shop");
   EXPECT_EQ(it->attempt, 1u);
@@ -46,8 +46,8 @@ std::vector<std::string> compensations(const KafkaWorld& w) {
 
 TEST(Kafka, ABusinessFailureIsCompensatedInReverseOrder) {
   KafkaWorld w;
-  w.behaviour = [](const Command& c) {
-    return c.step == "invoice" && c.action == "execute" ? Reply::failure("no invoice") : Reply::ok();
+  w.behaviour = [](const participant::Command& c) {
+    return c.step == "invoice" && c.action == "execute" ? participant::Reply::failure("no invoice") : participant::Reply::ok();
   };
   w.start_participants();
   w.start_orchestrator();
@@ -59,8 +59,8 @@ TEST(Kafka, ABusinessFailureIsCompensatedInReverseOrder) {
 
 TEST(Kafka, ParallelCompensationSendsEveryUndoAtOnce) {
   KafkaWorld w("parallel");
-  w.behaviour = [](const Command& c) {
-    return c.step == "confirm" && c.action == "execute" ? Reply::failure("rejected") : Reply::ok();
+  w.behaviour = [](const participant::Command& c) {
+    return c.step == "confirm" && c.action == "execute" ? participant::Reply::failure("rejected") : participant::Reply::ok();
   };
   w.start_participants();
   w.start_orchestrator();
@@ -79,7 +79,7 @@ TEST(Kafka, ParallelCompensationSendsEveryUndoAtOnce) {
 
 TEST(Kafka, ATimedOutStepIsRetriedWithTheSameKeyThenCompensated) {
   KafkaWorld w;
-  w.copies = [](const Command& c) { return c.step == "pay" && c.action == "execute" ? 0 : 1; };
+  w.copies = [](const participant::Command& c) { return c.step == "pay" && c.action == "execute" ? 0 : 1; };
   w.start_participants();
   w.start_orchestrator();
   SagaId id = w.start("o-4", "order-4");
@@ -108,13 +108,13 @@ TEST(Kafka, AParticipantHandlerPastItsDeadlineIsLeftToFinishAndTheNextCommandsAr
   std::condition_variable cv;
   bool release = false;
   std::atomic<int> slow_runs{0};
-  w.behaviour = [&](const Command& c) {
+  w.behaviour = [&](const participant::Command& c) {
     if (c.saga_id == "slow-1" && c.step == "reserve" && c.action == "execute") {
       ++slow_runs;
       std::unique_lock lock(mu);
       cv.wait_for(lock, std::chrono::seconds(60), [&] { return release; });  // a hung dependency
     }
-    return Reply::ok();
+    return participant::Reply::ok();
   };
   w.start_participants();
   w.start_orchestrator();
@@ -139,7 +139,7 @@ TEST(Kafka, AParticipantHandlerPastItsDeadlineIsLeftToFinishAndTheNextCommandsAr
 
 TEST(Kafka, DuplicateRepliesAreIgnored) {
   KafkaWorld w;
-  w.copies = [](const Command&) { return 2; };
+  w.copies = [](const participant::Command&) { return 2; };
   w.start_participants();
   w.start_orchestrator();
   SagaId id = w.start("o-5", "order-5");
@@ -151,7 +151,7 @@ TEST(Kafka, DuplicateRepliesAreIgnored) {
 
 TEST(Kafka, ALateReplyToAnEarlierAttemptCounts) {
   KafkaWorld w;
-  w.copies = [](const Command& c) { return c.step == "reserve" ? 0 : 1; };
+  w.copies = [](const participant::Command& c) { return c.step == "reserve" ? 0 : 1; };
   w.start_participants();
   w.start_orchestrator();
   SagaId id = w.start("o-6", "order-6");
@@ -159,8 +159,8 @@ TEST(Kafka, ALateReplyToAnEarlierAttemptCounts) {
   w.clock->set(*w.clock->next_wake());  // attempt 1 times out; attempt 2 after the backoff
   auto first = w.read_topic(w.topic("inventory"), 1).front();
   ASSERT_EQ(*first.header("attempt"), "1");
-  w.copies = [](const Command&) { return 1; };
-  w.produce(protocol::reply_message(first, true, Json::object()));
+  w.copies = [](const participant::Command&) { return 1; };
+  w.produce(wire::reply_message(first, true, Json::object()));
   EXPECT_EQ(w.finish_firing_timers(id), SagaState::completed);
   auto hist = must(w.engine->history(id));
   EXPECT_TRUE(std::any_of(hist.begin(), hist.end(), [](const auto& h) {
@@ -170,27 +170,27 @@ TEST(Kafka, ALateReplyToAnEarlierAttemptCounts) {
 
 TEST(Kafka, MalformedRepliesGoToTheDeadLetterTopicWithAnErrorHeader) {
   KafkaWorld w;
-  w.copies = [](const Command& c) { return c.step == "reserve" ? 0 : 1; };
+  w.copies = [](const participant::Command& c) { return c.step == "reserve" ? 0 : 1; };
   w.start_participants();
   w.start_orchestrator();
   SagaId id = w.start("o-7", "order-7");
   ASSERT_TRUE(w.run_until([&] { return !w.handled.empty(); }));
   auto command = w.read_topic(w.topic("inventory"), 1).front();
-  Message good = protocol::reply_message(command, true, Json::object());
+  wire::Message good = wire::reply_message(command, true, Json::object());
   auto with = [&](const std::string& name, const std::string& value) {
-    Message m = good;
+    wire::Message m = good;
     for (auto& [k, v] : m.headers) {
       if (k == name) v = value;
     }
     return m;
   };
-  Message bad_json = good;
+  wire::Message bad_json = good;
   bad_json.value = "{oops";
-  Message no_header = good;
+  wire::Message no_header = good;
   std::erase_if(no_header.headers, [](const auto& h) { return h.first == "in-reply-to"; });
-  Message ghost = with("saga-id", "ghost");
+  wire::Message ghost = with("saga-id", "ghost");
   ghost.key = "ghost";
-  std::vector<std::pair<Message, std::string>> bad = {
+  std::vector<std::pair<wire::Message, std::string>> bad = {
       {bad_json, "not JSON"},
       {no_header, "missing header \"in-reply-to\""},
       {ghost, "unknown saga id \"ghost\""},
@@ -213,7 +213,7 @@ TEST(Kafka, MalformedRepliesGoToTheDeadLetterTopicWithAnErrorHeader) {
         << why;
   }
   // The engine carried on.
-  w.copies = [](const Command&) { return 1; };
+  w.copies = [](const participant::Command&) { return 1; };
   EXPECT_EQ(w.finish_firing_timers(id), SagaState::completed);
 }
 
@@ -221,12 +221,12 @@ TEST(Kafka, TheStartTopicStartsASagaOncePerIdAndRefusesTheIdWithAnotherInput) {
   KafkaWorld w;
   w.start_participants();
   w.start_orchestrator();
-  Message start{w.topic("start"), "trip-1", {{"saga-name", "shop"}, {"saga-id", "started-1"}}, R"({"order": "o-8"})"};
+  wire::Message start{w.topic("start"), "trip-1", {{"saga-name", "shop"}, {"saga-id", "started-1"}}, R"({"order": "o-8"})"};
   w.produce(start);
   w.produce(start);
-  Message unknown{w.topic("start"), "x", {{"saga-name", "nope"}}, "{}"};
+  wire::Message unknown{w.topic("start"), "x", {{"saga-name", "nope"}}, "{}"};
   w.produce(unknown);
-  Message other_input = start;
+  wire::Message other_input = start;
   other_input.value = R"({"order": "o-9"})";
   w.produce(other_input);
   ASSERT_TRUE(w.run_until([&] { return w.state_of(SagaId("started-1")).has_value(); }));
@@ -323,9 +323,9 @@ TEST(Kafka, ASecondOrchestratorOnTheSameGroupIsRefusedNamingTheFirst) {
   SagaId id = w.start("o-s", "second-1");
   EXPECT_EQ(w.finish(id), SagaState::completed);  // offsets committed, naming the owner
   boost::asio::io_context io;
-  KafkaOptions o = w.kafka_options("sagactl-" + w.prefix());
+  kafka::KafkaOptions o = w.kafka_options("sagactl-" + w.prefix());
   o.owner = "other-host:/elsewhere/state.db";
-  auto second = KafkaTransport::create(io, o);
+  auto second = kafka::KafkaTransport::create(io, o);
   ASSERT_TRUE(second.ok()) << second.error();
   auto refused = (*second)->subscribe({w.topic("replies")});
   ASSERT_TRUE(refused.has_value());
@@ -333,7 +333,7 @@ TEST(Kafka, ASecondOrchestratorOnTheSameGroupIsRefusedNamingTheFirst) {
   EXPECT_NE(refused->find("kafka.group"), std::string::npos) << *refused;
 
   o.owner = "test-host:" + (w.dir() / "state.db").string();
-  auto same = KafkaTransport::create(io, o);
+  auto same = kafka::KafkaTransport::create(io, o);
   ASSERT_TRUE(same.ok()) << same.error();
   EXPECT_FALSE((*same)->subscribe({w.topic("replies")}).has_value());
 }
@@ -354,21 +354,21 @@ TEST(Kafka, SagactlRunRefusesAGroupWhoseOffsetsNameAnotherOrchestrator) {
 
 TEST(Kafka, InvalidKafkaPropertiesAreRefusedWithLibrdkafkasMessage) {
   boost::asio::io_context io;
-  KafkaOptions o;
+  kafka::KafkaOptions o;
   o.brokers = SharedBroker::get().bootstrap();
   o.properties = {{"no.such.property", "1"}};
-  auto t = KafkaTransport::create(io, o);
+  auto t = kafka::KafkaTransport::create(io, o);
   ASSERT_FALSE(t.ok());
   EXPECT_NE(t.error().find("No such configuration property: \"no.such.property\""), std::string::npos) << t.error();
   o.properties = {{"acks", "sometimes"}};
-  auto bad_value = KafkaTransport::create(io, o);
+  auto bad_value = kafka::KafkaTransport::create(io, o);
   ASSERT_FALSE(bad_value.ok());
   EXPECT_NE(bad_value.error().find("acks"), std::string::npos) << bad_value.error();
 }
 
 TEST(Kafka, TheOrchestratorConsumesRepliesAsAConsumerGroupMember) {
   KafkaWorld w;
-  w.orchestrator_consume = KafkaOptions::Consume::group;  // joining costs the mock ~3 s
+  w.orchestrator_consume = kafka::KafkaOptions::Consume::group;  // joining costs the mock ~3 s
   w.start_participants();
   w.start_orchestrator();
   SagaId id = w.start("o-g", "group-1");
@@ -381,11 +381,11 @@ TEST(Kafka, TheOrchestratorConsumesRepliesAsAConsumerGroupMember) {
 // every reply partition, not fire after a barrier over the ones it has.
 TEST(Kafka, TimersWaitWhileAnotherGroupMemberHoldsAReplyPartition) {
   KafkaWorld w;
-  w.orchestrator_consume = KafkaOptions::Consume::group;
+  w.orchestrator_consume = kafka::KafkaOptions::Consume::group;
   boost::asio::io_context squatter_io;  // never run: the squatter only holds partitions
-  KafkaOptions o = w.kafka_options("sagactl-" + w.prefix());
-  o.consume = KafkaOptions::Consume::group;
-  auto squatter = KafkaTransport::create(squatter_io, o);
+  kafka::KafkaOptions o = w.kafka_options("sagactl-" + w.prefix());
+  o.consume = kafka::KafkaOptions::Consume::group;
+  auto squatter = kafka::KafkaTransport::create(squatter_io, o);
   ASSERT_TRUE(squatter.ok()) << squatter.error();
   ASSERT_FALSE((*squatter)->subscribe({w.topic("replies"), w.topic("start")}).has_value());
   ASSERT_TRUE(w.run_until([&] { return (*squatter)->ready(); }, std::chrono::seconds(60)));
@@ -435,7 +435,7 @@ TEST(Kafka, AParticipantRemembersItsRepliesAcrossARestart) {
 TEST(Kafka, AKilledOrchestratorProcessResumesAndAppliesNothingTwice) {
   KafkaWorld w;
   bool hold_confirm = true;
-  w.copies = [&](const Command& c) { return c.step == "confirm" && hold_confirm ? 0 : 1; };
+  w.copies = [&](const participant::Command& c) { return c.step == "confirm" && hold_confirm ? 0 : 1; };
   w.start_participants();
   std::string db = (w.dir() / "orchestrator.db").string();
   std::vector<std::string> args = {SAGACTL_BIN, "run", "--sagas", w.saga_file(), "--state", db,
@@ -445,10 +445,10 @@ TEST(Kafka, AKilledOrchestratorProcessResumesAndAppliesNothingTwice) {
   auto orchestrator = std::make_unique<testing_support::BackgroundProcess>(args);
   std::vector<std::string> ids = {"k-1", "k-2", "k-3"};
   for (const auto& id : ids) {
-    w.produce(Message{w.topic("start"), id, {{"saga-name", "shop"}, {"saga-id", id}}, R"({"order": "o"})"});
+    w.produce(wire::Message{w.topic("start"), id, {{"saga-name", "shop"}, {"saga-id", id}}, R"({"order": "o"})"});
   }
   auto confirms = [&] {
-    return std::count_if(w.handled.begin(), w.handled.end(), [](const Command& c) { return c.step == "confirm"; });
+    return std::count_if(w.handled.begin(), w.handled.end(), [](const participant::Command& c) { return c.step == "confirm"; });
   };
   ASSERT_TRUE(w.run_until([&] { return confirms() == 3; })) << orchestrator->err();
   orchestrator->signal(SIGKILL);

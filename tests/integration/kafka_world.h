@@ -1,6 +1,6 @@
 // A world for tests over the real Kafka protocol: one development broker (librdkafka's
 // mock cluster on loopback) shared by the whole test binary, and per test an orchestrator
-// (engine + SQLite file + KafkaTransport) and participant services (saga::Participant with
+// (engine + SQLite file + KafkaTransport) and participant services (participant::Participant with
 // their own SQLite reply logs), all on one io_context. Every test gets its own topics, so
 // tests do not see each other's messages.
 //
@@ -25,33 +25,33 @@
 
 #include "dsl/compiler.h"
 #include "engine/engine.h"
-#include "engine/protocol.h"
-#include "runtime/dev_broker.h"
-#include "runtime/kafka.h"
-#include "runtime/kafka_participant.h"
+#include "wire/protocol.h"
+#include "kafka/dev_broker.h"
+#include "kafka/transport.h"
+#include "participant/kafka_participant.h"
 #include "state/sqlite_store.h"
 
 namespace kafka_test {
 
 namespace fs = std::filesystem;
-using namespace saga;
+using namespace engine;
 using sagas::Json;
 
 // The broker every test of the binary shares (starting one per test costs seconds).
 class SharedBroker : public ::testing::Environment {
  public:
-  static DevBroker& get() { return *broker_; }
+  static kafka::DevBroker& get() { return *broker_; }
   void SetUp() override {
     const char* log = std::getenv("SAGACTL_TEST_LOG");
     spdlog::set_level(log == nullptr ? spdlog::level::off : spdlog::level::from_str(log));
-    auto b = DevBroker::start(1);
+    auto b = kafka::DevBroker::start(1);
     ASSERT_TRUE(b.ok()) << b.error();
     broker_ = std::move(b).value();
   }
   void TearDown() override { broker_.reset(); }
 
  private:
-  static inline std::unique_ptr<DevBroker> broker_;
+  static inline std::unique_ptr<kafka::DevBroker> broker_;
 };
 
 inline std::string unique_prefix() {
@@ -138,11 +138,11 @@ class KafkaWorld {
     return path.string();
   }
 
-  KafkaOptions kafka_options(const std::string& group) const {
-    KafkaOptions o;
+  kafka::KafkaOptions kafka_options(const std::string& group) const {
+    kafka::KafkaOptions o;
     o.brokers = SharedBroker::get().bootstrap();
     o.group_id = group;
-    o.consume = KafkaOptions::Consume::assign;
+    o.consume = kafka::KafkaOptions::Consume::assign;
     o.fetch_wait_max_ms = 5;
     o.properties = {{"topic.metadata.refresh.interval.ms", "1000"}, {"reconnect.backoff.max.ms", "500"}};
     if (const char* dbg = std::getenv("SAGACTL_KAFKA_DEBUG")) o.properties["debug"] = dbg;
@@ -150,9 +150,9 @@ class KafkaWorld {
   }
 
   // --- participants: one service per command topic ---
-  std::function<Reply(const Command&)> behaviour = [](const Command&) { return Reply::ok(); };
-  std::function<int(const Command&)> copies = [](const Command&) { return 1; };
-  std::vector<Command> handled;  // with handler_timeout, written from handler threads (handled_mu)
+  std::function<participant::Reply(const participant::Command&)> behaviour = [](const participant::Command&) { return participant::Reply::ok(); };
+  std::function<int(const participant::Command&)> copies = [](const participant::Command&) { return 1; };
+  std::vector<participant::Command> handled;  // with handler_timeout, written from handler threads (handled_mu)
   std::mutex handled_mu;
   std::chrono::milliseconds handler_timeout{0};
 
@@ -160,16 +160,16 @@ class KafkaWorld {
 
   void start_participants() {
     for (const char* service : {"inventory", "payments", "billing", "orders"}) {
-      ParticipantOptions po;
+      participant::ParticipantOptions po;
       po.dedup_path = (dir_ / (std::string(service) + ".replies.db")).string();
       po.count_calls = true;
       po.handler_timeout = handler_timeout;
       po.clock = [this] { return clock ? clock->now() : 0; };  // expires-at is the orchestrator's clock's
-      KafkaOptions ko = kafka_options(topic(service) + ".participant");
+      kafka::KafkaOptions ko = kafka_options(topic(service) + ".participant");
       ko.warm_topics = {topic("replies")};
-      auto p = std::make_unique<Participant>(*io, ko, topic(service), po);
+      auto p = std::make_unique<participant::Participant>(*io, ko, topic(service), po);
       for (const char* cmd : {"Reserve", "Release", "Pay", "Refund", "Invoice", "Void", "Confirm", "Unconfirm"}) {
-        p->on(cmd, [this](const Command& c) {
+        p->on(cmd, [this](const participant::Command& c) {
           {
             std::lock_guard lock(handled_mu);
             handled.push_back(c);
@@ -177,7 +177,7 @@ class KafkaWorld {
           return behaviour(c);
         });
       }
-      p->copies = [this](const Command& c) { return copies(c); };
+      p->copies = [this](const participant::Command& c) { return copies(c); };
       auto err = p->start();
       ASSERT_FALSE(err) << *err;
       participants_.push_back(std::move(p));
@@ -206,18 +206,18 @@ class KafkaWorld {
   }
 
   // --- the orchestrator ---
-  KafkaOptions::Consume orchestrator_consume = KafkaOptions::Consume::assign;
+  kafka::KafkaOptions::Consume orchestrator_consume = kafka::KafkaOptions::Consume::assign;
 
   void start_orchestrator() {
     auto s = state::SqliteStore::open({(dir_ / "state.db").string(), true, false});
     ASSERT_TRUE(s.ok()) << s.error().message;
     store = std::move(s).value();
-    KafkaOptions ko = kafka_options("sagactl-" + prefix_);
+    kafka::KafkaOptions ko = kafka_options("sagactl-" + prefix_);
     ko.warm_topics = {topic("inventory"), topic("payments"), topic("billing"), topic("orders"), topic("events"),
                       topic("replies.dlq")};
     ko.consume = orchestrator_consume;
     ko.owner = "test-host:" + (dir_ / "state.db").string();
-    auto t = KafkaTransport::create(*io, ko);
+    auto t = kafka::KafkaTransport::create(*io, ko);
     ASSERT_TRUE(t.ok()) << t.error();
     transport = std::move(t).value();
     clock = std::make_unique<ManualClock>(*io);
@@ -291,16 +291,16 @@ class KafkaWorld {
   }
 
   // Reads a topic from the beginning (a fresh consumer), until `count` messages or the limit.
-  std::vector<Message> read_topic(const std::string& name, std::size_t count) {
-    KafkaOptions ko = kafka_options("reader-" + prefix_ + "-" + name + "-" + std::to_string(++readers_));
-    auto t = KafkaTransport::create(*io, ko);
+  std::vector<wire::Message> read_topic(const std::string& name, std::size_t count) {
+    kafka::KafkaOptions ko = kafka_options("reader-" + prefix_ + "-" + name + "-" + std::to_string(++readers_));
+    auto t = kafka::KafkaTransport::create(*io, ko);
     EXPECT_TRUE(t.ok());
-    std::vector<Message> out;
+    std::vector<wire::Message> out;
     (*t)->set_handlers(
-        [&](std::vector<Received> batch) {
+        [&](std::vector<wire::Received> batch) {
           for (auto& r : batch) out.push_back(std::move(r.message));
         },
-        [](std::vector<Delivery>) {});
+        [](std::vector<wire::Delivery>) {});
     EXPECT_FALSE((*t)->subscribe({name}));
     run_until([&] { return out.size() >= count; }, std::chrono::seconds(15));
     (*t)->close();
@@ -308,9 +308,9 @@ class KafkaWorld {
   }
 
   // Produces a raw message, as a (possibly broken) participant would.
-  void produce(const Message& m) {
+  void produce(const wire::Message& m) {
     if (!raw_producer_) {
-      auto t = KafkaTransport::create(*io, kafka_options("raw-" + prefix_));
+      auto t = kafka::KafkaTransport::create(*io, kafka_options("raw-" + prefix_));
       ASSERT_TRUE(t.ok());
       raw_producer_ = std::move(t).value();
     }
@@ -323,7 +323,7 @@ class KafkaWorld {
   // Keeps run_for() waiting for work (messages arrive from other threads) instead of spinning.
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_ = boost::asio::make_work_guard(*io);
   std::unique_ptr<state::SqliteStore> store;
-  std::unique_ptr<KafkaTransport> transport;
+  std::unique_ptr<kafka::KafkaTransport> transport;
   std::unique_ptr<ManualClock> clock;
   std::unique_ptr<Engine> engine;
 
@@ -334,8 +334,8 @@ class KafkaWorld {
 
   std::string prefix_;
   fs::path dir_;
-  std::vector<std::unique_ptr<Participant>> participants_;
-  std::unique_ptr<KafkaTransport> raw_producer_;
+  std::vector<std::unique_ptr<participant::Participant>> participants_;
+  std::unique_ptr<kafka::KafkaTransport> raw_producer_;
   int readers_ = 0;
 };
 

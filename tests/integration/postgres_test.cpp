@@ -12,9 +12,9 @@
 #include <memory>
 #include <string>
 
-#include "state/pg_cluster.h"
-#include "state/pg_conn.h"
-#include "state/postgres_store.h"
+#include "postgres/cluster.h"
+#include "postgres/conn.h"
+#include "postgres/store.h"
 #include "tests/support/must.h"
 #include "tests/support/pg_cutting_proxy.h"
 #include "tests/support/postgres_server.h"
@@ -22,8 +22,8 @@
 
 namespace {
 
-using state::pg::ConnPtr;
-using state::pg::ResultPtr;
+using postgres::ConnPtr;
+using postgres::ResultPtr;
 using testing_support::must;
 
 ConnPtr connect(const std::string& url) {
@@ -97,8 +97,8 @@ state::Status start(state::Store& s, const std::string& id) {
 class PostgresStore : public ::testing::Test {
  protected:
   void SetUp() override { url_ = testing_support::new_store_site(testing_support::Backend::postgres, ""); }
-  std::unique_ptr<state::PostgresStore> open(const std::string& owner) {
-    auto r = state::PostgresStore::open({url_, owner, false, 10000, {}, false});
+  std::unique_ptr<postgres::PostgresStore> open(const std::string& owner) {
+    auto r = postgres::PostgresStore::open({url_, owner, false, 10000, {}, false});
     EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
     return r.ok() ? std::move(r).value() : nullptr;
   }
@@ -108,12 +108,12 @@ class PostgresStore : public ::testing::Test {
 TEST_F(PostgresStore, ASecondOrchestratorIsRefusedNamingTheHolder) {
   auto first = open("host-a pid 1");
   ASSERT_NE(first, nullptr);
-  auto second = state::PostgresStore::open({url_, "host-b pid 2", false, 200, {}, false});
+  auto second = postgres::PostgresStore::open({url_, "host-b pid 2", false, 200, {}, false});
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.error().code, state::Errc::locked);
   EXPECT_NE(second.error().message.find("is in use by another orchestrator (host-a pid 1, still there after 200 ms)"), std::string::npos)
       << second.error().message;
-  EXPECT_TRUE(state::PostgresStore::open({url_, "reader", true, 0, {}, false}).ok()) << "readers need no lock";
+  EXPECT_TRUE(postgres::PostgresStore::open({url_, "reader", true, 0, {}, false}).ok()) << "readers need no lock";
   first.reset();
   auto third = open("host-b pid 2");
   ASSERT_NE(third, nullptr);
@@ -157,21 +157,21 @@ TEST_F(PostgresStore, AnOldOwnerThatWakesUpAfterATakeoverCanNeverWriteAgain) {
   EXPECT_EQ(pruned.error().code, state::Errc::locked) << pruned.error().message;
   new_owner.reset();  // even with the lock free again, the old epoch stays fenced
   EXPECT_EQ(start(*old_owner, "a-2").code, state::Errc::locked);
-  auto reader = state::PostgresStore::open({url_, "reader", true, 0, {}, false});
+  auto reader = postgres::PostgresStore::open({url_, "reader", true, 0, {}, false});
   ASSERT_TRUE(reader.ok());
   EXPECT_FALSE(testing_support::must((*reader)->load("a-2")).has_value()) << "nothing of the old owner landed";
   EXPECT_TRUE(testing_support::must((*reader)->load("b-1")).has_value());
 }
 
 TEST_F(PostgresStore, AnEmptyDatabaseOpenedReadOnlySaysItHoldsNoState) {
-  auto r = state::PostgresStore::open({url_, "reader", true, 0, {}, false});
+  auto r = postgres::PostgresStore::open({url_, "reader", true, 0, {}, false});
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, state::Errc::not_found);
   EXPECT_NE(r.error().message.find("holds no sagactl state"), std::string::npos) << r.error().message;
 }
 
 TEST_F(PostgresStore, AnUnreachableServerIsReportedWithWhatToCheckAndNoPassword) {
-  auto r = state::PostgresStore::open({"postgresql://me:secret@127.0.0.1:1/nothing", "x", false, 0, {}, false});
+  auto r = postgres::PostgresStore::open({"postgresql://me:secret@127.0.0.1:1/nothing", "x", false, 0, {}, false});
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, state::Errc::io);
   EXPECT_NE(r.error().message.find("cannot connect to PostgreSQL at postgresql://me:***@127.0.0.1:1/nothing"),
@@ -189,7 +189,7 @@ TEST_F(PostgresStore, ACommitWhoseAnswerWasLostIsFoundCommittedAndNotWrittenTwic
   testing_support::PgCuttingProxy proxy(std::stoi(port[1]));
   std::string via_proxy = std::regex_replace(url_, std::regex(R"(:\d+/)"), ":" + std::to_string(proxy.port()) + "/") +
                           "?sslmode=disable&gssencmode=disable";
-  auto opened = state::PostgresStore::open({via_proxy, "host-a", false, 10000, {}, false});
+  auto opened = postgres::PostgresStore::open({via_proxy, "host-a", false, 10000, {}, false});
   ASSERT_TRUE(opened.ok()) << opened.error().message;
   auto& s = **opened;
   ASSERT_TRUE(start(s, "before").ok());
@@ -264,7 +264,7 @@ TEST_F(PostgresStore, ADatabaseOfTheFirstSchemaIsMigratedAndItsCountsCarryOn) {
     auto c = connect(url_);
     auto version = exec(c.get(), "SELECT version FROM sagactl_schema");
     ASSERT_EQ(PQntuples(version.get()), 1);
-    EXPECT_EQ(std::string(PQgetvalue(version.get(), 0, 0)), std::to_string(state::PostgresStore::kSchemaVersion));
+    EXPECT_EQ(std::string(PQgetvalue(version.get(), 0, 0)), std::to_string(postgres::PostgresStore::kSchemaVersion));
     auto index = exec(c.get(), "SELECT to_regclass('sagas_by_state') IS NULL");
     EXPECT_EQ(std::string(PQgetvalue(index.get(), 0, 0)), "t") << "the index on updated_at is gone";
   }
@@ -283,7 +283,7 @@ TEST_F(PostgresStore, ADatabaseOfTheFirstSchemaIsMigratedAndItsCountsCarryOn) {
   ASSERT_TRUE(s->commit(batch, 0).ok());
   EXPECT_EQ(counts_by_state(*s),
             (std::map<std::string, std::size_t>{{"compensated", 1}, {"completed", 1}, {"running", 2}}));
-  auto reader = state::PostgresStore::open({url_, "reader", true, 0, {}, false});
+  auto reader = postgres::PostgresStore::open({url_, "reader", true, 0, {}, false});
   ASSERT_TRUE(reader.ok()) << reader.error().message;
   EXPECT_EQ(must((*reader)->list({})).sagas.size(), 4u);
 }
@@ -294,8 +294,8 @@ TEST_F(PostgresStore, ADatabaseOfTheFirstSchemaIsMigratedAndItsCountsCarryOn) {
 // its own epoch, read together through the view.
 class PgCluster : public PostgresStore {
  protected:
-  std::unique_ptr<state::PostgresStore> shard(int s, const std::string& owner) {
-    auto r = state::open_shard(url_, s, owner);
+  std::unique_ptr<postgres::PostgresStore> shard(int s, const std::string& owner) {
+    auto r = postgres::open_shard(url_, s, owner);
     EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
     return r.ok() ? std::move(r).value() : nullptr;
   }
@@ -303,42 +303,42 @@ class PgCluster : public PostgresStore {
   static std::string id_in(int s, int shards, const std::string& base) {
     for (int i = 0;; ++i) {
       std::string id = base + "-" + std::to_string(i);
-      if (state::shard_of(id, shards) == s) return id;
+      if (postgres::shard_of(id, shards) == s) return id;
     }
   }
 };
 
 TEST_F(PgCluster, ShardOfIsTheCrc32OfTheIdAsLibrdkafkasDefaultPartitionerComputesIt) {
   // CRC-32 (ISO-HDLC, librdkafka's rd_crc32) of "123456789" is 0xCBF43926 = 3421780262.
-  EXPECT_EQ(state::shard_of("123456789", 1000), 262);
-  EXPECT_EQ(state::shard_of("123456789", 1), 0);
+  EXPECT_EQ(postgres::shard_of("123456789", 1000), 262);
+  EXPECT_EQ(postgres::shard_of("123456789", 1), 0);
   for (const char* id : {"a", "order-1", "0192f3a0-7c1e-7abc-8def-0123456789ab"}) {
-    EXPECT_EQ(state::shard_of(id, 6), state::shard_of(id, 6)) << "stable";
-    EXPECT_LT(state::shard_of(id, 6), 6);
+    EXPECT_EQ(postgres::shard_of(id, 6), postgres::shard_of(id, 6)) << "stable";
+    EXPECT_LT(postgres::shard_of(id, 6), 6);
   }
 }
 
 TEST_F(PgCluster, TheShapeIsRecordedOnceAndTheTwoKindsOfDatabaseRefuseEachOther) {
-  auto first = state::join_cluster(url_, {"t.replies", 6});
+  auto first = postgres::join_cluster(url_, {"t.replies", 6});
   ASSERT_TRUE(first.ok()) << first.error().message;
-  auto second = state::join_cluster(url_, {"other.replies", 3});
+  auto second = postgres::join_cluster(url_, {"other.replies", 3});
   ASSERT_TRUE(second.ok()) << second.error().message;
   EXPECT_EQ(second->topic, "t.replies") << "the first node's shape stays";
   EXPECT_EQ(second->shards, 6);
-  auto shape = state::cluster_shape(url_);
+  auto shape = postgres::cluster_shape(url_);
   ASSERT_TRUE(shape.ok() && *shape);
   EXPECT_EQ((*shape)->shards, 6);
-  auto single = state::PostgresStore::open({url_, "single", false, 100, {}, false});
+  auto single = postgres::PostgresStore::open({url_, "single", false, 100, {}, false});
   ASSERT_FALSE(single.ok());
   EXPECT_NE(single.error().message.find("holds a cluster's state"), std::string::npos) << single.error().message;
 
   auto other = testing_support::new_store_site(testing_support::Backend::postgres, "");
-  ASSERT_TRUE(state::PostgresStore::open({other, "single", false, 100, {}, false}).ok());
-  auto refused = state::join_cluster(other, {"t.replies", 6});
+  ASSERT_TRUE(postgres::PostgresStore::open({other, "single", false, 100, {}, false}).ok());
+  auto refused = postgres::join_cluster(other, {"t.replies", 6});
   ASSERT_FALSE(refused.ok());
   EXPECT_NE(refused.error().message.find("holds the state of a single orchestrator"), std::string::npos)
       << refused.error().message;
-  EXPECT_FALSE(state::join_cluster(url_, {"t.replies", 0}).ok()) << "no shards is no cluster";
+  EXPECT_FALSE(postgres::join_cluster(url_, {"t.replies", 0}).ok()) << "no shards is no cluster";
 }
 
 TEST_F(PgCluster, AShardsNewOwnerFencesTheOldOneWithoutWaitingForIt) {
@@ -373,7 +373,7 @@ TEST_F(PgCluster, TheViewListsCountsAndFindsTheSagasOfEveryShard) {
       ids.push_back(c[0].instance.id);
     }
   }
-  auto view = state::open_cluster_view(url_, kShards);
+  auto view = postgres::open_cluster_view(url_, kShards);
   ASSERT_TRUE(view.ok()) << view.error().message;
   state::ListFilter f;
   f.limit = 4;

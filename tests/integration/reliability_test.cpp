@@ -47,7 +47,7 @@ TEST(TimeIsTheParticipants, NoStepTimesOutWhileTheOrchestratorCannotReadItsRepli
 
 TEST(TimeIsTheParticipants, AStepWhoseParticipantIsSilentStillTimesOutOnceCaughtUp) {
   World w({example("order-fulfilment")});
-  w.copies = [](const Command& c) { return c.step == "reserve-stock" && c.action == "execute" ? 0 : 1; };  // silent
+  w.copies = [](const participant::Command& c) { return c.step == "reserve-stock" && c.action == "execute" ? 0 : 1; };  // silent
   w.boot();
   SagaId id = w.start("order-fulfilment", kOrderInput);
   EXPECT_EQ(w.run(id), SagaState::compensated);
@@ -83,10 +83,10 @@ TEST(TimeIsTheParticipants, RepliesThatWaitedThroughACrashAreAppliedBeforeOverdu
 // arrive in one batch, before either is committed.
 TEST(DuplicateReplies, TwoCopiesOfOneFailureInOneBatchCountAsOneFailedAttempt) {
   World w({example("order-fulfilment")});
-  w.copies = [](const Command&) { return 2; };
-  w.behaviour = [](const Command& c) {
-    if (c.step == "ship" && c.attempt == 1) return Reply::failure("carrier busy");
-    return Reply::ok(success_body(c));
+  w.copies = [](const participant::Command&) { return 2; };
+  w.behaviour = [](const participant::Command& c) {
+    if (c.step == "ship" && c.attempt == 1) return participant::Reply::failure("carrier busy");
+    return participant::Reply::ok(success_body(c));
   };
   w.boot();
   SagaId id = w.start("order-fulfilment", kOrderInput);
@@ -111,7 +111,7 @@ TEST(Retention, ALateReplyToAPrunedSagaIsRecognisedNotDeadLettered) {
   w.settle();
   ASSERT_EQ(w.engine->stats().pruned, 1u);
   // A participant's reply, redelivered long after.
-  Message late = w.bus.log("order-fulfilment.replies").front();
+  wire::Message late = w.bus.log("order-fulfilment.replies").front();
   w.bus.publish(late);
   w.settle();
   EXPECT_EQ(w.engine->stats().dead_letters, 0u);

@@ -20,7 +20,7 @@
 #include "state/journal_codec.h"
 #include "state/journal_writer.h"
 #include "state/memory_store.h"
-#include "state/open_store.h"
+#include "cli/open_store.h"
 #include "state/sqlite_migrations.h"
 #include "state/sqlite_store.h"
 #include "tests/support/must.h"
@@ -88,7 +88,7 @@ class Store : public TempDir, public ::testing::WithParamInterface<Backend> {
 
   std::unique_ptr<state::Store> open(bool read_only = false) {
     if (site_.empty()) return nullptr;
-    auto r = open_store({.state = site_, .read_only = read_only, .owner = "store test"});
+    auto r = cli::open_store({.state = site_, .read_only = read_only, .owner = "store test"});
     EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
     return r.ok() ? std::move(r).value() : nullptr;
   }

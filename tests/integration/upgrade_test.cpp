@@ -38,7 +38,7 @@ std::string sql_text(const std::string& s) {
 std::string unsent_command_row(const sagas::Definition& def) {
   auto cmd = sagas::make_command(def, "waiting-2", sagas::StepIndex(0), sagas::CommandKind::execute, sagas::Attempt(1),
                                  *Json::parse(R"({"orderId":"o-1","items":[{"sku":"a","qty":1}]})"));
-  Message m = protocol::command_message(def, "waiting-2", cmd);
+  wire::Message m = wire::command_message(def, "waiting-2", cmd);
   Json headers = Json::array();
   for (const auto& [k, v] : m.headers) headers.as_array().push_back(Json(Json::Array{Json(k), Json(v)}));
   return "INSERT INTO outbox (saga_id, topic, key, headers, value) VALUES ('waiting-2', " + sql_text(m.topic) + ", " +

@@ -9,8 +9,8 @@
 
 #include "dsl/compiler.h"
 #include "engine/engine.h"
-#include "engine/in_process.h"
-#include "engine/participant.h"
+#include "wire/in_process.h"
+#include "participant/core.h"
 #include "state/memory_store.h"
 #include "tests/support/must.h"
 
@@ -18,7 +18,7 @@ using testing_support::must;
 
 namespace {
 
-using namespace saga;
+using namespace engine;
 using sagas::Json;
 
 const char* const kSaga = R"(apiVersion: saga/v1
@@ -37,11 +37,11 @@ class EngineUnit : public ::testing::Test {
     auto compiled = dsl::compile(kSaga, "pair.yaml");
     ASSERT_TRUE(compiled.definition);
     engine_.add(compiled.definition);
-    core_->on("DoA", [](const Command&) { return Reply::ok(*Json::parse(R"({"id": "a-1"})")); });
-    core_->on("UndoA", [](const Command&) { return Reply::ok(); });
-    core_->on("DoB", [this](const Command& c) {
+    core_->on("DoA", [](const participant::Command&) { return participant::Reply::ok(*Json::parse(R"({"id": "a-1"})")); });
+    core_->on("UndoA", [](const participant::Command&) { return participant::Reply::ok(); });
+    core_->on("DoB", [this](const participant::Command& c) {
       b_payload_ = c.payload.dump();
-      return b_replies_ ? Reply::ok() : Reply::failure("b refused");
+      return b_replies_ ? participant::Reply::ok() : participant::Reply::failure("b refused");
     });
     ASSERT_TRUE(engine_.open().ok());
   }
@@ -58,10 +58,10 @@ class EngineUnit : public ::testing::Test {
   boost::asio::io_context io_;
   ManualClock clock_{io_};
   state::MemoryStore store_;
-  Bus bus_;
-  InProcessTransport transport_{io_, bus_};
-  std::shared_ptr<ParticipantCore> core_ = std::make_shared<ParticipantCore>();
-  InProcessParticipant participant_{io_, bus_, {"t"}, core_};
+  wire::Bus bus_;
+  wire::InProcessTransport transport_{io_, bus_};
+  std::shared_ptr<participant::ParticipantCore> core_ = std::make_shared<participant::ParticipantCore>();
+  participant::InProcessParticipant participant_{io_, bus_, {"t"}, core_};
   Engine engine_{io_, store_, transport_, clock_};
   std::string b_payload_;
   bool b_replies_ = true;

@@ -1,12 +1,12 @@
 // InFlightOffsets: what the Kafka transport may commit as the engine acknowledges messages.
-#include "runtime/kafka_in_flight.h"
+#include "kafka/in_flight.h"
 
 #include <gtest/gtest.h>
 
 #include <vector>
 
 namespace {
-using saga::kafka::InFlightOffsets;
+using kafka::InFlightOffsets;
 
 struct Committed {
   std::string topic;

@@ -6,8 +6,8 @@
 
 namespace {
 
-using saga::Message;
-using saga::Outbox;
+using wire::Message;
+using engine::Outbox;
 
 Message message(const std::string& key) {
   Message m;

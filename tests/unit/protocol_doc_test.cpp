@@ -7,10 +7,10 @@
 #include <sstream>
 
 #include "dsl/compiler.h"
-#include "engine/protocol.h"
-#include "engine/participant.h"
-#include "runtime/config.h"
-#include "runtime/dev_broker.h"
+#include "wire/protocol.h"
+#include "participant/core.h"
+#include "cli/config.h"
+#include "kafka/dev_broker.h"
 #include "sagas/event_type.h"
 
 namespace {
@@ -55,7 +55,7 @@ TEST(ProtocolDoc, EveryCommandHeaderHasARowInTheCommandsTable) {
   send.topic = "t";
   send.command = "DoA";
   send.expires_at = 1'764'000'000'000;
-  auto command = saga::protocol::command_message(*def, "id", send);
+  auto command = wire::command_message(*def, "id", send);
   std::string commands = section(doc(), "Commands");
   ASSERT_FALSE(commands.empty()) << "docs/protocol.md has no \"## Commands\" section";
   for (const auto& [name, value] : command.headers) EXPECT_TRUE(has_row(commands, name)) << name;
@@ -66,22 +66,22 @@ TEST(ProtocolDoc, EveryReplyHeaderHasARowInTheRepliesTableAndReadsAsDocumented) 
   auto def = saga();
   ASSERT_TRUE(def);
   sagas::SendCommand send{sagas::StepIndex{0}, sagas::CommandKind::execute, sagas::Attempt{1}, "m", "k", "t", "DoA", {}};
-  auto reply = saga::protocol::reply_message(saga::protocol::command_message(*def, "id", send), false,
-                                             saga::Reply::failure("no").body);
+  auto reply = wire::reply_message(wire::command_message(*def, "id", send), false,
+                                             participant::Reply::failure("no").body);
   std::string replies = section(doc(), "Replies");
   ASSERT_FALSE(replies.empty());
   for (const auto& [name, value] : reply.headers) EXPECT_TRUE(has_row(replies, name)) << name;
   EXPECT_NE(replies.find(R"({"error": )"), std::string::npos) << "the failure body";
-  EXPECT_NE(replies.find(std::string(saga::protocol::header::kError)), std::string::npos);
-  EXPECT_TRUE(saga::protocol::parse_reply(reply).ok());
+  EXPECT_NE(replies.find(std::string(wire::header::kError)), std::string::npos);
+  EXPECT_TRUE(wire::parse_reply(reply).ok());
 }
 
 TEST(ProtocolDoc, TheStartTopicsHeadersAreTheOnesTheEngineReads) {
   std::string start = section(doc(), "Starting a saga through Kafka");
-  namespace h = saga::protocol::header;
+  namespace h = wire::header;
   for (auto name : {h::kSagaName, h::kSagaId, h::kIdempotencyKey}) EXPECT_TRUE(has_row(start, std::string(name))) << name;
-  saga::Message m{"sagas.start", "", {{std::string(h::kIdempotencyKey), "k-1"}, {std::string(h::kSagaName), "s"}}, ""};
-  auto parsed = saga::protocol::parse_start(m);
+  wire::Message m{"sagas.start", "", {{std::string(h::kIdempotencyKey), "k-1"}, {std::string(h::kSagaName), "s"}}, ""};
+  auto parsed = wire::parse_start(m);
   ASSERT_TRUE(parsed.ok());
   EXPECT_EQ(parsed->id, "k-1");
   EXPECT_TRUE(parsed->input.is_object()) << "an empty value is {}";
@@ -96,13 +96,13 @@ TEST(ProtocolDoc, EveryEventTypeAndTheDefaultTopicsAndPortAreNamed) {
     if (name == "unknown") break;
     EXPECT_NE(events.find("`" + name + "`"), std::string::npos) << name;
   }
-  runtime::Config defaults;
+  cli::Config defaults;
   std::string topics = section(text, "Topics");
   for (const auto& topic : {defaults.kafka.start_topic, defaults.kafka.start_topic + ".dlq", defaults.kafka.events_topic}) {
     EXPECT_NE(topics.find("| `" + topic + "`"), std::string::npos) << topic;
   }
-  EXPECT_NE(text.find(std::to_string(saga::DevBroker::kDefaultPort)), std::string::npos);
-  EXPECT_EQ(defaults.kafka.embedded_port, saga::DevBroker::kDefaultPort);
+  EXPECT_NE(text.find(std::to_string(kafka::DevBroker::kDefaultPort)), std::string::npos);
+  EXPECT_EQ(defaults.kafka.embedded_port, kafka::DevBroker::kDefaultPort);
 }
 
 }  // namespace

@@ -1,0 +1,178 @@
+// `sagactl start` and `sagactl compensate`: requests to a running orchestrator's admin API.
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <ostream>
+#include <sstream>
+#include <thread>
+
+#include <boost/url/encode.hpp>
+#include <boost/url/rfc/unreserved_chars.hpp>
+
+#include "server/admin.h"
+#include "cli/commands.h"
+#include "sagas/json.h"
+#include "sagas/saga_id.h"
+#include "cli/open_store.h"
+#include "postgres/store.h"
+
+namespace cli {
+
+namespace {
+
+using sagas::Json;
+
+constexpr int kRequestTimeoutMs = 10'000;
+// How long one events request may wait for the saga's next transition.
+constexpr std::int64_t kEventWaitMs = 20'000;
+// How often --wait asks again for a saga whose start a cluster node handed on to its owner.
+constexpr int kForwardedPollMs = 100;
+
+// The "error" of an API answer, or the body itself.
+std::string error_of(const server::HttpResponse& r) {
+  auto j = Json::parse(r.body);
+  if (j && j->is_object()) {
+    if (const Json* e = j->find("error"); e && e->is_string()) return e->as_string();
+  }
+  return "the orchestrator answered " + std::to_string(r.status) + ": " + r.body;
+}
+
+// `text` as one segment of a URL path (ids from before the id alphabet may hold '/', '?').
+std::string path_segment(const std::string& text) {
+  return boost::urls::encode(text, boost::urls::unreserved_chars);
+}
+
+std::string state_of(const Json& status) {
+  const Json* s = status.find("state");
+  return s && s->is_string() ? s->as_string() : "";
+}
+
+}  // namespace
+
+int start_command(const StartCommandOptions& o, std::ostream& out, std::ostream& err) {
+  std::string text = o.input;
+  std::string source = "--input";
+  if (!text.empty() && text[0] == '@') {
+    source = text.substr(1);
+    std::ifstream in(source);
+    if (!in) {
+      err << "start: cannot read the input file " << source << "\n";
+      return kExitError;
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    text = ss.str();
+  }
+  auto input = Json::parse(text);
+  if (!input) {
+    err << "start: " << source << " is not JSON: " << input.error().message << "\n";
+    return kExitError;
+  }
+  Json body = Json::object();
+  body.set("saga", Json(o.saga));
+  body.set("input", std::move(*input));
+  if (!o.id.empty()) {
+    if (auto bad = sagas::check_saga_id(o.id)) {
+      err << "start: " << *bad << "\n";
+      return kExitError;
+    }
+    body.set("id", Json(o.id));
+  }
+  auto r = server::http_request(o.admin, "POST", "/v1/sagas", body.dump(), kRequestTimeoutMs, o.token);
+  if (!r) {
+    err << "start: " << r.error() << "\n";
+    return kExitError;
+  }
+  // 202: a cluster node handed the start to the node that owns the saga's shard.
+  bool forwarded = r->status == 202;
+  if (r->status != 200 && r->status != 201 && !forwarded) {
+    err << "start: " << error_of(*r) << "\n";
+    return kExitError;
+  }
+  auto answer = Json::parse(r->body);
+  const Json* id = answer ? answer->find("id") : nullptr;
+  if (!id || !id->is_string()) {
+    err << "start: the orchestrator's answer has no id: " << r->body << "\n";
+    return kExitError;
+  }
+  out << id->as_string() << std::endl;
+  if (!o.wait) return kExitOk;
+
+  // Waiting: follow the saga's events (a long poll answered at each transition), printing
+  // each on a terminal, until it ends.
+  auto until = std::chrono::steady_clock::now() + o.timeout;
+  std::int64_t next = 0;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+    auto wait_ms = std::clamp<std::int64_t>(left.count(), 0, kEventWaitMs);
+    auto s = server::http_request(o.admin, "GET",
+                          "/v1/sagas/" + path_segment(id->as_string()) + "/events?after=" + std::to_string(next) +
+                              "&wait=" + std::to_string(wait_ms),
+                          "", static_cast<int>(wait_ms) + kRequestTimeoutMs, o.token);
+    if (!s) {
+      err << "start: " << s.error() << "\n";
+      return kExitError;
+    }
+    auto page = Json::parse(s->body);
+    if (forwarded && s->status == 404 && left.count() > 0) {
+      // Not started by its owner yet: it will be (the start is in the broker).
+      std::this_thread::sleep_for(std::chrono::milliseconds(kForwardedPollMs));
+      continue;
+    }
+    if (s->status != 200 || !page) {
+      err << "start: " << error_of(*s) << "\n";
+      return kExitError;
+    }
+    if (const Json* events = page->find("events"); o.tty && events && events->is_array()) {
+      for (const auto& e : events->as_array()) {
+        const Json* step = e.find("step");
+        out << "  " << e.find("event")->as_string() << (step && step->is_string() ? "  " + step->as_string() : "")
+            << std::endl;
+      }
+    }
+    if (const Json* n = page->find("next"); n && n->is_number()) next = n->as_integer();
+    std::string state = state_of(*page);
+    if (state == "completed" || state == "compensated" || state == "failed") {
+      out << state;
+      if (const Json* e = page->find("error"); e && e->is_string()) out << ": " << e->as_string();
+      out << std::endl;
+      return state == "completed" ? kExitOk : state == "compensated" ? kExitCompensated : kExitFailed;
+    }
+    if (std::chrono::steady_clock::now() >= until) {
+      err << "start: saga " << id->as_string() << " is still " << state << " after "
+          << std::chrono::duration_cast<std::chrono::seconds>(o.timeout).count()
+          << "s; it goes on: sagactl status " << id->as_string() << "\n";
+      return kExitWaitTimeout;
+    }
+  }
+}
+
+int compensate_command(const CompensateCommandOptions& options, std::ostream& out, std::ostream& err) {
+  CompensateCommandOptions o = options;
+  if (!o.state.empty() && (postgres::is_postgres_url(o.state) || std::filesystem::exists(o.state))) {
+    if (auto store = cli::open_store({.state = o.state, .synchronous_full = true, .read_only = true, .owner = ""})) {
+      auto id = resolve_id(**store, o.id);
+      if (!id) {
+        err << "compensate: " << id.error().message << "\n";
+        return kExitError;
+      }
+      if (*id) o.id = **id;
+    }  // unreadable here: the orchestrator answers for the id as given
+  }
+  Json body = Json::object();
+  body.set("reason", Json(o.reason));
+  auto r = server::http_request(o.admin, "POST", "/v1/sagas/" + path_segment(o.id) + "/compensate", body.dump(), kRequestTimeoutMs, o.token);
+  if (!r) {
+    err << "compensate: " << r.error() << "\n";
+    return kExitError;
+  }
+  if (r->status != 202) {
+    err << "compensate: " << error_of(*r) << "\n";
+    return kExitError;
+  }
+  out << "compensating " << o.id << "\n";
+  return kExitOk;
+}
+
+}  // namespace cli

@@ -1,0 +1,84 @@
+// AdminApi: the admin endpoint's requests (docs/sagactl.md, "Admin API"): health and
+// readiness probes and the console's static pages (always open: they hold no data), and
+// behind the bearer token when one is set: metrics, the saga list and counts, a saga's
+// status and its events (a long poll), start and compensate, the definitions and their
+// graphs.
+//
+// Threading: everything on the engine's io_context, like the engine itself.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/engine.h"
+#include "server/admin.h"
+#include "engine/node.h"
+#include "server/graph_svg.h"
+#include "kafka/transport.h"
+#include "server/metrics.h"
+
+namespace server {
+
+// The API's answers: JSON bodies, errors as {"error": message}.
+HttpResponse json_response(int status, const sagas::Json& body);
+HttpResponse error_response(int status, const std::string& message);
+int http_status_of(engine::Errc code);
+std::optional<std::size_t> parse_count(const std::string& text);
+std::string methods_of(const std::string& path);
+
+class AdminApi {
+ public:
+  // The longest an events request waits for the saga's next transition.
+  static constexpr std::size_t kMaxEventWaitMs = 60'000;
+  // The longest it waits for a saga another cluster node works: its transitions are not told
+  // here, so the answer comes after this and the client asks again.
+  static constexpr std::size_t kElsewhereEventWaitMs = 1'000;
+
+  AdminApi(boost::asio::io_context& io, engine::Node& node, kafka::KafkaTransport& transport, Metrics& metrics,
+           std::string token);
+  ~AdminApi();
+  AdminApi(const AdminApi&) = delete;
+  AdminApi& operator=(const AdminApi&) = delete;
+
+  void handle(const HttpRequest& req, const std::function<void(HttpResponse)>& respond);
+  // A transition of saga `id` was committed: answers the events requests waiting for it (from
+  // a handler posted to the io_context: safe to call from the engine's event callback).
+  void saga_changed(const std::string& id);
+
+ private:
+  struct Waiter {
+    std::string id;
+    std::size_t after = 0;
+    std::function<void(HttpResponse)> respond;
+    boost::asio::steady_timer timer;
+  };
+
+  HttpResponse list(const std::string& target);
+  HttpResponse counts(const std::string& target);
+  HttpResponse definitions();
+  HttpResponse graph(const std::string& name, const std::string& version);
+  HttpResponse health();
+  HttpResponse readiness();
+  void start(const HttpRequest& req, const std::function<void(HttpResponse)>& respond);
+  void compensate(const std::string& id, const HttpRequest& req, const std::function<void(HttpResponse)>& respond);
+  void events(const std::string& id, const std::string& target, const std::function<void(HttpResponse)>& respond);
+  struct EventsPage {
+    HttpResponse response;
+    bool worth_waiting = false;  // nothing new yet, and the saga has not finished
+  };
+  EventsPage events_page(const std::string& id, std::size_t after);
+
+  boost::asio::io_context& io_;
+  engine::Node& engine_;  // the orchestrator served
+  kafka::KafkaTransport& transport_;
+  Metrics& metrics_;
+  std::string token_;  // empty: no credentials asked (loopback only)
+  std::vector<std::shared_ptr<Waiter>> waiters_;
+  GraphRenderer graphs_;
+};
+
+}  // namespace server
