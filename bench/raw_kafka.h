@@ -1,5 +1,5 @@
 // Raw librdkafka for saga-bench's ceiling and echo participant: producers and consumers set
-// up as the engine's transport sets its own (runtime/kafka.cpp), with none of the engine.
+// up as the engine's transport sets its own (kafka/transport.cpp), with none of the engine.
 // Failures throw: a benchmark that cannot talk to its broker has no figures to give.
 #pragma once
 

@@ -71,8 +71,6 @@ int compensate_command(const CompensateCommandOptions& options, std::ostream& ou
 
 // `status`, `list` and `history` read the state file directly (read-only, no lock), so they
 // work whether or not `sagactl run` is running; `sagas` names the steps.
-// Sagas `list` and GET /v1/sagas show when no limit is given.
-inline constexpr std::size_t kDefaultListLimit = 50;
 
 struct InspectOptions {
   std::string state = "./sagactl.db";
@@ -83,7 +81,7 @@ struct InspectOptions {
   bool show_payloads = false;       // status: the input and each step's request and reply
   std::string status_filter;        // list --status
   std::string saga_filter;          // list --saga
-  std::size_t limit = kDefaultListLimit;  // list
+  std::size_t limit = state::kDefaultListLimit;  // list
   std::size_t offset = 0;           // list
 };
 int status_command(const InspectOptions& options, std::ostream& out, std::ostream& err);

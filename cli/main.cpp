@@ -83,7 +83,7 @@ class JsonMessage final : public spdlog::custom_flag_formatter {
   std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonMessage>(); }
 };
 
-// Text log lines show a message's control characters as escapes (runtime/printable.h): a
+// Text log lines show a message's control characters as escapes (cli/printable.h): a
 // participant's error text can neither forge a line nor drive the terminal.
 class TextMessage final : public spdlog::custom_flag_formatter {
  public:

@@ -1,5 +1,5 @@
 // ClusterNode: one orchestrator of a cluster (docs/cluster.md). The sagas are split into
-// shards by saga id (state/pg_cluster.h); shard s is partition s of the cluster's shard topic
+// shards by saga id (postgres/cluster.h); shard s is partition s of the cluster's shard topic
 // (a reply topic, recorded at the cluster's first start). Every node consumes the reply and
 // start topics in one consumer group (static
 // membership, cooperative-sticky), and works exactly the shards whose partitions the group

@@ -1,4 +1,4 @@
-// RAII over librdkafka's C handles (internal to runtime/; never included by public headers).
+// RAII over librdkafka's C handles (internal to kafka/; never included by public headers).
 #pragma once
 
 #include <librdkafka/rdkafka.h>

@@ -1,4 +1,4 @@
-// Bounded stops for librdkafka handles (internal to runtime/).
+// Bounded stops for librdkafka handles (internal to kafka/).
 //
 // librdkafka's own close and destroy wait for the cluster: rd_kafka_consumer_close leaves
 // the group, rd_kafka_destroy joins its threads, and with the brokers gone either can block

@@ -8,7 +8,7 @@
 // default it becomes "<topic>.participant", so it never shares the orchestrator's group),
 // dispatches by
 // `saga-command`, and replies on the command's `reply-to` with the headers of docs/protocol.md. What the
-// ParticipantCore guarantees (engine/participant.h) holds: deduplication by
+// ParticipantCore guarantees (participant/core.h) holds: deduplication by
 // idempotency-key, empty compensations, no reply from a throwing handler. The dedup memory is
 // a SQLite file by default (`dedup_path`), so it survives restarts. A command's offset is
 // committed only after its reply was delivered, so a crash between the two repeats the

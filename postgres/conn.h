@@ -1,5 +1,5 @@
 // One PostgreSQL connection (libpq) with its prepared statements, for the PostgreSQL store
-// (internal to state/; the only code beside postgres_store.cpp that includes libpq-fe.h).
+// (internal to postgres/, the only room that includes libpq-fe.h).
 // Not thread-safe: each thread that talks to the database has a connection of its own.
 //
 // Statements are sent with parameters in text form and prepared once per connection (keyed

@@ -17,7 +17,7 @@ sagas=${1:-300}
 shards=6
 scripts/setup.sh
 scripts/build.sh >/dev/null
-sagactl=build/runtime/sagactl
+sagactl=build/cli/sagactl
 work=$(mktemp -d)
 pg_dir=$(mktemp -d /tmp/sagactl-cluster-pg-XXXXXX)
 pids=()

@@ -24,7 +24,7 @@ case "$participants" in
 esac
 scripts/setup.sh
 scripts/build.sh >/dev/null
-sagactl=build/runtime/sagactl
+sagactl=build/cli/sagactl
 
 echo "== sagactl validate examples/sagas"
 $sagactl validate examples/sagas

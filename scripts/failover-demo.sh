@@ -12,7 +12,7 @@ source scripts/demo-lib.sh
 sagas=${1:-300}
 scripts/setup.sh
 scripts/build.sh >/dev/null
-sagactl=build/runtime/sagactl
+sagactl=build/cli/sagactl
 work=$(mktemp -d)
 pg_dir=$(mktemp -d /tmp/sagactl-failover-pg-XXXXXX)
 pids=()

@@ -6,7 +6,6 @@
 #include <boost/url/pct_string_view.hpp>
 #include <charconv>
 
-#include "cli/commands.h"
 #include "server/console.h"
 #include "server/views.h"
 #include "sagas/saga_id.h"
@@ -67,7 +66,7 @@ std::string methods_of(const std::string& path) {
 
 AdminApi::AdminApi(boost::asio::io_context& io, engine::Node& node, kafka::KafkaTransport& transport, Metrics& metrics,
                    std::string token)
-    : io_(io), engine_(node), transport_(transport), metrics_(metrics), token_(std::move(token)) {}
+    : io_(io), node_(node), transport_(transport), metrics_(metrics), token_(std::move(token)) {}
 
 AdminApi::~AdminApi() = default;
 
@@ -92,16 +91,16 @@ void AdminApi::handle(const HttpRequest& req, const std::function<void(HttpRespo
   }
   if (req.method == "GET" && path == "/metrics") {
     Metrics::Gauges g;
-    g.active_sagas = engine_.active_sagas();
-    g.outbox_depth = engine_.unconfirmed_sends();
+    g.active_sagas = node_.active_sagas();
+    g.outbox_depth = node_.unconfirmed_sends();
     g.consumer_lag = transport_.consumer_lag();
-    g.dead_letters = engine_.stats().dead_letters;
-    g.duplicate_replies = engine_.stats().duplicates;
+    g.dead_letters = node_.stats().dead_letters;
+    g.duplicate_replies = node_.stats().duplicates;
     g.broker_up = transport_.brokers_up();
-    g.store_ok = engine_.store_healthy();
-    g.store_read_failures = engine_.stats().read_failures;
-    g.misrouted_replies = engine_.misrouted_replies();
-    g.ready = engine_.ready();
+    g.store_ok = node_.store_healthy();
+    g.store_read_failures = node_.stats().read_failures;
+    g.misrouted_replies = node_.misrouted_replies();
+    g.ready = node_.ready();
     return respond({200, "text/plain; version=0.0.4; charset=utf-8", metrics_.render(g), {}});
   }
   if (req.method == "GET" && path == "/v1/counts") return respond(counts(req.target));
@@ -131,7 +130,7 @@ void AdminApi::handle(const HttpRequest& req, const std::function<void(HttpRespo
     if (req.method == "POST" && action == "compensate" && !id.empty()) return compensate(id, req, respond);
     if (req.method == "GET" && action == "events" && !id.empty()) return events(id, req.target, respond);
     if (req.method == "GET" && action.empty() && !id.empty()) {
-      auto s = engine_.status(engine::SagaId(id));
+      auto s = node_.status(engine::SagaId(id));
       if (!s) return respond(error_response(http_status_of(s.error().code), s.error().message));
       return respond(json_response(200, status_json(*s)));
     }
@@ -148,25 +147,25 @@ void AdminApi::handle(const HttpRequest& req, const std::function<void(HttpRespo
 }
 
 HttpResponse AdminApi::health() {
-  bool store = engine_.store_healthy();
+  bool store = node_.store_healthy();
   bool broker = transport_.brokers_up();
   sagas::Json j = sagas::Json::object();
   j.set("status", sagas::Json(store && broker ? "ok" : "degraded"));
   j.set("store", sagas::Json(store ? "ok" : "failing"));
   j.set("broker", sagas::Json(broker ? "ok" : "down"));
-  if (!store) j.set("store_problem", sagas::Json(engine_.store_problem()));
+  if (!store) j.set("store_problem", sagas::Json(node_.store_problem()));
   if (auto unreachable = transport_.brokers_unreachable()) j.set("broker_problem", sagas::Json(*unreachable));
   return json_response(store && broker ? 200 : 503, j);
 }
 
 // 200 once the consumer owns every partition it consumes and has applied what waited on them.
 HttpResponse AdminApi::readiness() {
-  bool consumer = engine_.ready();
-  bool store = engine_.store_healthy();
+  bool consumer = node_.ready();
+  bool store = node_.store_healthy();
   sagas::Json j = sagas::Json::object();
   j.set("status", sagas::Json(consumer && store ? "ready" : "not ready"));
   auto partitions = transport_.consumed_partitions();
-  auto shards = engine_.shards();
+  auto shards = node_.shards();
   if (shards) {
     sagas::Json::Array list;
     for (int s : *shards) list.emplace_back(s);
@@ -188,7 +187,7 @@ HttpResponse AdminApi::readiness() {
     j.set("reason", sagas::Json("the reply consumer has not yet caught up with its partitions (starting, "
                                 "rebalancing, or the brokers are unreachable)"));
   } else if (!store) {
-    j.set("reason", sagas::Json("the state store cannot commit, so nothing is acknowledged: " + engine_.store_problem()));
+    j.set("reason", sagas::Json("the state store cannot commit, so nothing is acknowledged: " + node_.store_problem()));
   }
   return json_response(consumer && store ? 200 : 503, j);
 }
@@ -211,7 +210,7 @@ void AdminApi::start(const HttpRequest& req, const std::function<void(HttpRespon
   }
   // The answer waits for the commit: a started saga is durable when the caller hears of it.
   auto answer = std::make_shared<sagas::Json>();  // null until the start is accepted
-  auto r = engine_.start(name->as_string(), input ? *input : sagas::Json::object(), opts,
+  auto r = node_.start(name->as_string(), input ? *input : sagas::Json::object(), opts,
                         [respond, answer](const engine::Status& st) {
                           if (answer->is_null()) return;  // an existing saga: answered below
                           respond(st.ok() ? json_response(201, *answer) : error_response(503, st.message));
@@ -235,7 +234,7 @@ void AdminApi::compensate(const std::string& id, const HttpRequest& req,
   if (auto body = sagas::Json::parse(req.body.empty() ? "{}" : req.body); body && body->is_object()) {
     if (const sagas::Json* r = body->find("reason"); r && r->is_string()) reason = r->as_string();
   }
-  engine::Status st = engine_.compensate(engine::SagaId(id), reason);
+  engine::Status st = node_.compensate(engine::SagaId(id), reason);
   if (!st.ok()) return respond(error_response(http_status_of(st.code), st.message));
   sagas::Json j = sagas::Json::object();
   j.set("id", sagas::Json(id));
@@ -262,7 +261,7 @@ void AdminApi::events(const std::string& id, const std::string& target, const st
   auto page = events_page(id, after);
   if (!page.worth_waiting || wait_ms == 0) return respond(std::move(page.response));
   auto waiter = std::make_shared<Waiter>(Waiter{id, after, respond, boost::asio::steady_timer(io_)});
-  std::size_t longest = engine_.works(engine::SagaId(id)) ? kMaxEventWaitMs : kElsewhereEventWaitMs;
+  std::size_t longest = node_.works(engine::SagaId(id)) ? kMaxEventWaitMs : kElsewhereEventWaitMs;
   waiter->timer.expires_after(std::chrono::milliseconds(std::min(wait_ms, longest)));
   waiter->timer.async_wait([this, w = std::weak_ptr<Waiter>(waiter)](const boost::system::error_code& ec) {
     auto waiting = w.lock();
@@ -292,9 +291,9 @@ void AdminApi::saga_changed(const std::string& id) {
 }
 
 AdminApi::EventsPage AdminApi::events_page(const std::string& id, std::size_t after) {
-  auto status = engine_.status(engine::SagaId(id));
+  auto status = node_.status(engine::SagaId(id));
   if (!status) return {error_response(http_status_of(status.error().code), status.error().message), false};
-  auto rows = engine_.history(engine::SagaId(id));
+  auto rows = node_.history(engine::SagaId(id));
   if (!rows) return {error_response(http_status_of(rows.error().code), rows.error().message), false};
   sagas::Json page = summary_json(*status);
   sagas::Json list = sagas::Json::array();

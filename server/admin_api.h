@@ -73,7 +73,7 @@ class AdminApi {
   EventsPage events_page(const std::string& id, std::size_t after);
 
   boost::asio::io_context& io_;
-  engine::Node& engine_;  // the orchestrator served
+  engine::Node& node_;  // the orchestrator served
   kafka::KafkaTransport& transport_;
   Metrics& metrics_;
   std::string token_;  // empty: no credentials asked (loopback only)

@@ -4,7 +4,6 @@
 #include <map>
 
 #include "server/admin_api.h"
-#include "cli/commands.h"
 #include "server/views.h"
 
 namespace server {
@@ -18,7 +17,7 @@ constexpr std::size_t kMaxLimit = 100000;
 sagas::Result<state::ListFilter, HttpResponse> filter_from(const boost::urls::url_view& url, bool listing,
                                                           engine::Node& engine) {
   state::ListFilter f;
-  f.limit = cli::kDefaultListLimit;
+  f.limit = state::kDefaultListLimit;
   auto bad = [](const std::string& message) { return error_response(400, message); };
   for (const auto& p : url.params()) {
     if (p.key.empty() && p.value.empty()) {
@@ -100,9 +99,9 @@ sagas::Json step_json(const sagas::Definition& def, const sagas::Step& s) {
 HttpResponse AdminApi::list(const std::string& target) {
   auto url = boost::urls::parse_origin_form(target);
   if (!url) return error_response(400, "the request target is not a valid URL: " + url.error().message());
-  auto f = filter_from(*url, true, engine_);
+  auto f = filter_from(*url, true, node_);
   if (!f) return f.error();
-  auto listed = engine_.list(*f);
+  auto listed = node_.list(*f);
   if (!listed) return error_response(http_status_of(listed.error().code), listed.error().message);
   return json_response(200, list_json(*listed));
 }
@@ -111,9 +110,9 @@ HttpResponse AdminApi::list(const std::string& target) {
 HttpResponse AdminApi::counts(const std::string& target) {
   auto url = boost::urls::parse_origin_form(target);
   if (!url) return error_response(400, "the request target is not a valid URL: " + url.error().message());
-  auto f = filter_from(*url, false, engine_);
+  auto f = filter_from(*url, false, node_);
   if (!f) return f.error();
-  auto counted = engine_.count(*f);
+  auto counted = node_.count(*f);
   if (!counted) return error_response(http_status_of(counted.error().code), counted.error().message);
   std::map<sagas::SagaState, std::size_t> total;
   std::size_t all = 0;
@@ -138,11 +137,11 @@ HttpResponse AdminApi::counts(const std::string& target) {
 
 // GET /v1/definitions: every loaded saga version, its steps, and its sagas per state.
 HttpResponse AdminApi::definitions() {
-  auto counted = engine_.count({});
+  auto counted = node_.count({});
   if (!counted) return error_response(http_status_of(counted.error().code), counted.error().message);
   auto per_definition = by_definition(*counted);
   std::map<std::string, int> newest;
-  auto loaded = engine_.definitions();
+  auto loaded = node_.definitions();
   for (const auto& d : loaded) newest[d->name] = std::max(newest[d->name], d->version);
   sagas::Json out = sagas::Json::array();
   for (const auto& d : loaded) {
@@ -165,7 +164,7 @@ HttpResponse AdminApi::definitions() {
 // GET /v1/definitions/NAME/VERSION/graph.svg: the graph, laid out by Graphviz.
 HttpResponse AdminApi::graph(const std::string& name, const std::string& version) {
   auto v = parse_count(version);
-  for (const auto& d : engine_.definitions()) {
+  for (const auto& d : node_.definitions()) {
     if (d->name != name || !v || d->version != static_cast<int>(*v)) continue;
     auto svg = graphs_.svg(*d);
     if (!svg) return error_response(500, svg.error().message);

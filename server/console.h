@@ -1,5 +1,5 @@
 // The web console's static side: the page shell and its assets (HTML, CSS, JavaScript under
-// runtime/console/), compiled into the binary by cmake/embed_assets.cmake, so the console
+// server/console/), compiled into the binary by cmake/embed_assets.cmake, so the console
 // needs no files beside sagactl and the browser loads nothing from anywhere else (the
 // Content-Security-Policy says so). The shell holds no data: the page asks the admin API
 // for everything, sending the admin token when one is set.
@@ -24,7 +24,7 @@ struct ConsoleAsset {
   std::string_view body;
 };
 
-// Generated (console_assets.cpp): every file of runtime/console/.
+// Generated (console_assets.cpp): every file of server/console/.
 const ConsoleAsset* console_assets_begin();
 const ConsoleAsset* console_assets_end();
 

@@ -133,6 +133,9 @@ struct ListCursor {
   std::string id;
 };
 
+// The sagas a list shows when its reader gives no limit (`sagactl list`, GET /v1/sagas).
+inline constexpr std::size_t kDefaultListLimit = 50;
+
 // Which sagas `list` and `count` consider. Every condition present must hold.
 struct ListFilter {
   std::optional<sagas::SagaState> state;

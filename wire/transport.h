@@ -1,4 +1,4 @@
-// Transport: the engine's port to the message broker (Kafka in production, runtime/; the
+// Transport: the engine's port to the message broker (Kafka in production, kafka/; the
 // in-process bus of in_process.h for tests and embedding).
 //
 // The engine hands over commands that are already committed to the outbox and learns of

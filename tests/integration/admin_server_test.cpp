@@ -1,4 +1,4 @@
-// The admin endpoint's HTTP server (runtime/admin.h) against hostile and careless clients: the
+// The admin endpoint's HTTP server (server/admin.h) against hostile and careless clients: the
 // requests a page of another site can make (an HTML form, a DNS-rebound name), malformed and
 // oversized requests, idle connections, a connection storm and a process out of file
 // descriptors. Raw sockets on loopback, the server on a thread of its own.

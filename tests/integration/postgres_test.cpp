@@ -290,7 +290,7 @@ TEST_F(PostgresStore, ADatabaseOfTheFirstSchemaIsMigratedAndItsCountsCarryOn) {
 
 }  // namespace
 
-// A cluster's database (state/pg_cluster.h): shards in schemas of their own, each fenced by
+// A cluster's database (postgres/cluster.h): shards in schemas of their own, each fenced by
 // its own epoch, read together through the view.
 class PgCluster : public PostgresStore {
  protected:

@@ -1,4 +1,4 @@
-// Text from participants and the network, printed in logs and tables (runtime/printable.h).
+// Text from participants and the network, printed in logs and tables (cli/printable.h).
 #include <gtest/gtest.h>
 
 #include "cli/printable.h"
