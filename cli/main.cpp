@@ -156,7 +156,7 @@ std::string usage_hint(const CLI::App& app, int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"sagactl: declarative saga orchestration over Kafka, checkpointed in SQLite"};
+  CLI::App app{"sagactl: declarative saga orchestration over Kafka, checkpointed in SQLite or PostgreSQL"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "sagactl 0.1.0");
   app.footer("Configuration: ./sagactl.yaml (or --config), overridden by SAGACTL_* variables, then by flags.\n"
@@ -198,7 +198,7 @@ int main(int argc, char** argv) {
   auto* r = app.add_subcommand("run", "Run the orchestrator in the foreground until SIGINT/SIGTERM");
   auto* r_config = add_config(r);
   auto* r_sagas = r->add_option("--sagas", flags.sagas, "Saga files and directories [config: sagas]");
-  auto* r_state = r->add_option("--state", flags.state, "SQLite state file [config: state]");
+  auto* r_state = r->add_option("--state", flags.state, "State: a SQLite file, or a postgresql:// URL [config: state]");
   auto* r_brokers = r->add_option("--brokers", flags.kafka.brokers,
                                   "\"embedded\" (an in-process development broker) or host:port,... [kafka.brokers]");
   auto* r_props = r->add_option("--property", properties, "A librdkafka property NAME=VALUE, repeatable [kafka.properties]");
@@ -268,7 +268,7 @@ int main(int argc, char** argv) {
   };
   auto add_inspector = [&](const char* name, const char* about) {
     auto* cmd = app.add_subcommand(name, about);
-    Inspector i{cmd, add_config(cmd), cmd->add_option("--state", inspect_state, "The orchestrator's SQLite state file [state]"),
+    Inspector i{cmd, add_config(cmd), cmd->add_option("--state", inspect_state, "The orchestrator's state: a SQLite file, or a postgresql:// URL [state]"),
                 cmd->add_option("--sagas", inspect_sagas, "Saga files and directories, to name the steps [sagas]")};
     cmd->add_flag("--json", inspect.json, "Print JSON (the shapes of docs/sagactl.md) instead of a table");
     return i;

@@ -36,19 +36,4 @@ void SystemClock::cancel() {
   impl_->timer.cancel();
 }
 
-ManualClock::ManualClock(boost::asio::io_context& io, TimeMs start) : io_(&io), now_(start) {}
-
-void ManualClock::wake_at(TimeMs at, std::function<void()> wake) {
-  at_ = at;
-  wake_ = std::move(wake);
-  if (at_ <= now_) set(now_);
-}
-
-void ManualClock::cancel() { wake_ = nullptr; }
-
-void ManualClock::set(TimeMs now) {
-  now_ = std::max(now_, now);
-  if (wake_ && at_ <= now_) boost::asio::post(*io_, std::exchange(wake_, nullptr));
-}
-
 }  // namespace engine

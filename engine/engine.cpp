@@ -11,10 +11,6 @@
 
 namespace engine {
 
-namespace {
-
-}  // namespace
-
 // A UUID v7 (RFC 9562): 48 bits of Unix milliseconds, then random bits. Time-ordered ids
 // matter for the store: every table is keyed by saga id, so the sagas in flight (all started
 // recently) share the right-most pages of each B-tree, and a group commit rewrites a handful

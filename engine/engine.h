@@ -232,7 +232,8 @@ class Engine {
   // Readiness: the transport owns its partitions and the replies that waited on them when
   // the engine opened have been applied. Until then no saga timer fires.
   bool ready() const;
-  // A batch is being written on the writer thread; its outcome comes back to the executor.
+  // A batch is on the writer thread and its outcome has yet to come back to the executor. For
+  // a caller that drives the io_context by hand (poll()): there is more to wait for.
   bool committing() const;
 
  private:

@@ -8,7 +8,7 @@
 // replies may still stand unread. The owner asks for a catch-up barrier when
 // needs_catch_up() and reports it with caught_up().
 //
-// Invariant: every reply that stood on the reply partitions at caught_up_at() has been
+// Invariant: every reply that stood on the reply partitions at caught_up_at_ has been
 // applied. Executor thread only; plain data, no clock of its own.
 #pragma once
 
@@ -42,7 +42,7 @@ class TimerQueues {
   void forget(const std::string& saga_id);
 
   // Removes and returns what is due at `now`: housekeeping first, then saga timers due up
-  // to min(now, caught_up_at()).
+  // to min(now, caught_up_at_).
   std::vector<TimerRef> take_due(TimeMs now);
   // A saga timer is due at `now` but not yet covered by a catch-up.
   bool needs_catch_up(TimeMs now) const { return !saga_.empty() && saga_.begin()->first <= now; }
@@ -53,7 +53,6 @@ class TimerQueues {
     catching_up_ = false;
     if (at > caught_up_at_) caught_up_at_ = at;
   }
-  TimeMs caught_up_at() const { return caught_up_at_; }
 
   // When to wake next: the first housekeeping timer, and the first saga timer unless an
   // outstanding catch-up will wake for it.

@@ -18,6 +18,7 @@
 
 #include "dsl/compiler.h"
 #include "engine/engine.h"
+#include "tests/support/manual_clock.h"
 #include "wire/in_process.h"
 #include "participant/core.h"
 #include "wire/protocol.h"
@@ -128,7 +129,7 @@ class World {
 
   Status try_boot() {
     io = std::make_unique<boost::asio::io_context>();
-    clock = std::make_unique<ManualClock>(*io, now_);
+    clock = std::make_unique<testing_support::ManualClock>(*io, now_);
     auto opened = cli::open_store({.state = site_, .synchronous_full = true, .read_only = false, .owner = "engine test"});
     if (!opened.ok()) return {Errc::store, opened.error().message};
     real_ = std::move(opened).value();
@@ -230,7 +231,7 @@ class World {
   int crashes = 0;
   int boots = 0;
   std::unique_ptr<boost::asio::io_context> io;
-  std::unique_ptr<ManualClock> clock;
+  std::unique_ptr<testing_support::ManualClock> clock;
   std::unique_ptr<FaultyStore> store;
   std::unique_ptr<wire::InProcessTransport> transport;
   std::unique_ptr<Engine> engine;

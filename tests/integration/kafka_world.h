@@ -25,6 +25,7 @@
 
 #include "dsl/compiler.h"
 #include "engine/engine.h"
+#include "tests/support/manual_clock.h"
 #include "wire/protocol.h"
 #include "kafka/dev_broker.h"
 #include "kafka/transport.h"
@@ -220,7 +221,7 @@ class KafkaWorld {
     auto t = kafka::KafkaTransport::create(*io, ko);
     ASSERT_TRUE(t.ok()) << t.error();
     transport = std::move(t).value();
-    clock = std::make_unique<ManualClock>(*io);
+    clock = std::make_unique<testing_support::ManualClock>(*io);
     EngineOptions eo;
     eo.events_topic = topic("events");
     eo.start_topic = topic("start");
@@ -324,7 +325,7 @@ class KafkaWorld {
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_ = boost::asio::make_work_guard(*io);
   std::unique_ptr<state::SqliteStore> store;
   std::unique_ptr<kafka::KafkaTransport> transport;
-  std::unique_ptr<ManualClock> clock;
+  std::unique_ptr<testing_support::ManualClock> clock;
   std::unique_ptr<Engine> engine;
 
  private:

@@ -9,6 +9,7 @@
 
 #include "dsl/compiler.h"
 #include "engine/engine.h"
+#include "tests/support/manual_clock.h"
 #include "wire/in_process.h"
 #include "participant/core.h"
 #include "state/memory_store.h"
@@ -56,7 +57,7 @@ class EngineUnit : public ::testing::Test {
   }
 
   boost::asio::io_context io_;
-  ManualClock clock_{io_};
+  testing_support::ManualClock clock_{io_};
   state::MemoryStore store_;
   wire::Bus bus_;
   wire::InProcessTransport transport_{io_, bus_};
