@@ -1,5 +1,5 @@
-// `sagactl dev-broker` and `sagactl run`: the development broker, and the orchestrator as a
-// foreground service over Kafka and SQLite.
+// `sagactl run`: the orchestrator (one engine, or a cluster node) as a foreground service over
+// Kafka and a SQLite or PostgreSQL store, with its admin endpoint.
 #include <signal.h>
 #include <unistd.h>
 #include <spdlog/spdlog.h>
@@ -25,7 +25,9 @@
 #include "engine/engine.h"
 #include "server/admin.h"
 #include "server/admin_api.h"
+#include "cluster/bootstrap.h"
 #include "cluster/cluster.h"
+#include "cli/loading.h"
 #include "cli/commands.h"
 #include "server/metrics.h"
 #include "kafka/dev_broker.h"
@@ -38,28 +40,6 @@
 namespace cli {
 
 namespace {
-
-// Every topic the sagas use, and their dead-letter topics.
-std::set<std::string> topics_of(const std::vector<sagas::DefinitionPtr>& defs) {
-  std::set<std::string> topics;
-  for (const auto& d : defs) {
-    topics.insert(d->reply_topic);
-    topics.insert(d->reply_topic + ".dlq");
-    for (const auto& s : d->steps) {
-      topics.insert(s.execute.topic);
-      if (s.compensation) topics.insert(s.compensation->topic);
-    }
-  }
-  return topics;
-}
-
-std::optional<std::string> create_topics(kafka::DevBroker& broker, const std::set<std::string>& topics,
-                                         int partitions) {
-  for (const auto& t : topics) {
-    if (auto err = broker.create_topic(t, partitions)) return err;
-  }
-  return std::nullopt;
-}
 
 // "host:/absolute/state/file" (or "host:URL" without its password): who consumes with the
 // group (stable across restarts), and who holds a PostgreSQL store.
@@ -84,52 +64,7 @@ std::string instance_id_of(const std::string& owner) {
   return id + "-" + hex;
 }
 
-dsl::LoadResult load_or_report(const std::vector<std::string>& paths, std::ostream& err) {
-  std::vector<std::filesystem::path> ps(paths.begin(), paths.end());
-  dsl::LoadResult r = dsl::load(ps);
-  for (const auto& d : r.diagnostics) {
-    if (d.severity == dsl::Severity::error) err << dsl::format(d) << "\n";
-  }
-  return r;
-}
-
 }  // namespace
-
-int dev_broker_command(const DevBrokerOptions& options, std::ostream& out, std::ostream& err) {
-  StopWatchdog watchdog;  // first: it outlives the broker whose stop it bounds
-  std::vector<sagas::DefinitionPtr> defs;
-  if (!options.sagas.empty()) {
-    auto loaded = load_or_report(options.sagas, err);
-    if (!loaded.ok()) {
-      err << "dev-broker: fix the saga files above, or start without --sagas\n";
-      return kExitError;
-    }
-    defs = loaded.definitions;
-  }
-  // Block the signals before the broker's threads start, so only sigwait sees them.
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
-  auto broker = kafka::DevBroker::start(options.brokers, options.port);
-  if (!broker) {
-    err << "dev-broker: " << broker.error() << " (the port is dev-broker's --port)\n";
-    return kExitError;
-  }
-  auto topics = topics_of(defs);
-  if (!defs.empty()) topics.insert({"sagas.events", "sagas.start", "sagas.start.dlq"});
-  if (auto e = create_topics(**broker, topics, options.partitions)) {
-    err << "dev-broker: " << *e << "\n";
-    return kExitError;
-  }
-  // Flushed, once the topics exist: scripts and tests wait for this line.
-  out << "bootstrap: " << (*broker)->bootstrap() << std::endl;
-  int sig = 0;
-  sigwait(&stop, &sig);
-  watchdog.arm(options.shutdown_timeout, "dev-broker");
-  return kExitOk;
-}
 
 namespace {
 
@@ -253,8 +188,6 @@ sagas::Result<std::unique_ptr<state::Store>, state::Status> open_owned(const Con
 // (group.min.session.timeout.ms), and heartbeats often enough that a few may be lost in it.
 constexpr int kClusterSessionTimeoutMs = 6'000;
 constexpr int kClusterHeartbeatMs = 1'000;
-// The routing consumers' group: the cluster's group and this.
-constexpr const char* kRoutingGroupSuffix = ".routing";
 // After a shard failed to open (the database unreachable), the next try.
 constexpr engine::TimeMs kShardReopenDelayMs = 1'000;
 // How long stopping waits for the broker to take what was sent.
@@ -307,37 +240,6 @@ std::optional<std::string> check_cluster(const Config& c) {
   return std::nullopt;
 }
 
-// The cluster's shape: recorded by its first node (the first reply topic by name, and its
-// partition count) and the same ever after, whatever sagas are loaded later.
-sagas::Result<postgres::ClusterShape, std::string> cluster_shape(const Config& c, kafka::KafkaTransport& transport,
-                                                              const std::vector<sagas::DefinitionPtr>& defs) {
-  // Recorded by the first node (atomically); later nodes get that shape back.
-  postgres::ClusterShape proposed;
-  proposed.topic = std::min_element(defs.begin(), defs.end(), [](const auto& a, const auto& b) {
-                     return a->reply_topic < b->reply_topic;
-                   })->get()->reply_topic;
-  auto partitions = transport.partition_count(proposed.topic);
-  if (!partitions) return partitions.error();
-  proposed.shards = *partitions;
-  auto joined = postgres::join_cluster(c.state, proposed);
-  if (!joined) return joined.error().message;
-  postgres::ClusterShape shape = *joined;
-  if (shape.topic != proposed.topic) partitions = transport.partition_count(shape.topic);
-  if (!partitions) return partitions.error();
-  if (*partitions != shape.shards) {
-    return "the cluster in " + cli::describe_state(c.state) + " has " + std::to_string(shape.shards) +
-           " shards, the partitions of " + shape.topic + " at its first start, but that topic has " +
-           std::to_string(*partitions) + " partitions now; they must be equal: a saga's shard never moves";
-  }
-  return shape;
-}
-
-std::vector<std::string> reply_topics_of(const std::vector<sagas::DefinitionPtr>& defs) {
-  std::set<std::string> topics;
-  for (const auto& d : defs) topics.insert(d->reply_topic);
-  return {topics.begin(), topics.end()};
-}
-
 std::string node_name(const Config& c) {
   if (!c.node.empty()) return c.node;
   char host[256] = {};
@@ -361,36 +263,6 @@ sagas::Result<std::unique_ptr<kafka::DevBroker>, std::string> start_embedded(con
   out << "bootstrap: " << (*broker)->bootstrap() << std::endl;
   spdlog::info("bootstrap: {}", (*broker)->bootstrap());
   return std::move(broker).value();
-}
-
-// What a cluster node has beside the shard consumer: the routing consumer (start requests and
-// the other reply topics, balanced in a group of their own and all sent on to the shard
-// topic), the cluster's shape and the view over every shard.
-struct ClusterParts {
-  std::unique_ptr<kafka::KafkaTransport> routing;
-  postgres::ClusterShape shape;
-  std::unique_ptr<state::Store> view;
-};
-
-sagas::Result<ClusterParts, std::string> open_cluster_parts(const Config& c, boost::asio::io_context& io,
-                                                            const kafka::KafkaOptions& kafka,
-                                                            kafka::KafkaTransport& shards,
-                                                            const std::vector<sagas::DefinitionPtr>& defs) {
-  ClusterParts parts;
-  kafka::KafkaOptions ro = kafka;
-  ro.group_id = c.kafka.group + kRoutingGroupSuffix;
-  ro.instance_id = instance_id_of(c.node + ":routing:" + kafka.owner);
-  auto routing = kafka::KafkaTransport::create(io, ro);
-  if (!routing) return routing.error();
-  parts.routing = std::move(routing).value();
-  auto shape = cluster_shape(c, shards, defs);
-  if (!shape) return shape.error();
-  parts.shape = *shape;
-  auto view = postgres::open_cluster_view(c.state, parts.shape.shards);
-  if (!view) return view.error().message;
-  parts.view = std::move(view).value();
-  spdlog::info("cluster node {}: {} shard(s), the partitions of {}", c.node, parts.shape.shards, parts.shape.topic);
-  return parts;
 }
 
 // Serves until a signal (or `halt` from elsewhere): the admin endpoint, SIGHUP's reload, and
@@ -583,9 +455,11 @@ int run_command(const Config& config, std::ostream& out, std::ostream& err) {
   auto transport = kafka::KafkaTransport::create(io, kafka);
   if (!transport) return fail(transport.error());
   if (auto gave_up = await_brokers(c, **transport, io, starting)) return fail(*gave_up);
-  ClusterParts cluster;
+  cluster::Parts cluster;
   if (c.cluster) {
-    auto parts = open_cluster_parts(c, io, kafka, **transport, loaded.definitions);
+    cluster::JoinOptions join{.url = c.state, .node = c.node, .group = c.kafka.group,
+                              .routing_instance_id = instance_id_of(c.node + ":routing:" + kafka.owner)};
+    auto parts = cluster::open_parts(io, join, kafka, **transport, loaded.definitions);
     if (!parts) return fail(parts.error());
     cluster = std::move(parts).value();
   }
@@ -612,7 +486,7 @@ int run_command(const Config& config, std::ostream& out, std::ostream& err) {
     node = std::make_unique<cluster::ClusterNode>(io, **transport, *cluster.routing, *cluster.view,
                                          cluster::ClusterOptions{.url = c.state, .node = c.node,
                                                         .shard_topic = cluster.shape.topic,
-                                                        .reply_topics = reply_topics_of(loaded.definitions),
+                                                        .reply_topics = cluster::reply_topics_of(loaded.definitions),
                                                         .start_topic = c.kafka.start_topic,
                                                         .shards = cluster.shape.shards, .engine = eo,
                                                         .reopen_delay_ms = kShardReopenDelayMs});
