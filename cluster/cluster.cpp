@@ -487,7 +487,7 @@ engine::Status ClusterNode::compensate(const engine::SagaId& id, std::string rea
   if (Impl::Shard* sh = d.open_shard(s)) return sh->engine->compensate(id, std::move(reason));
   // Answered here what can be (no such saga, finished), the rest by the owner.
   auto stored = d.view.load(id.value());
-  if (!stored) return {engine::Errc::store, stored.error().message};
+  if (!stored) return engine::from_store(stored.error());
   if (!*stored) return {engine::Errc::not_found, "no saga with id \"" + id.value() + "\""};
   auto state = (*stored)->state;
   if (sagas::is_terminal(state) && state != sagas::SagaState::failed) {
@@ -506,7 +506,7 @@ engine::Result<engine::SagaStatus> ClusterNode::status(const engine::SagaId& id)
   auto& d = *impl_;
   if (Impl::Shard* sh = d.open_shard(d.shard_of(id.value()))) return sh->engine->status(id);
   auto stored = d.view.load(id.value());
-  if (!stored) return engine::Status{engine::Errc::store, stored.error().message};
+  if (!stored) return engine::from_store(stored.error());
   if (!*stored) return engine::Status{engine::Errc::not_found, "no saga with id \"" + id.value() + "\""};
   const sagas::Definition* def = nullptr;
   for (const auto& candidate : d.defs) {
@@ -517,7 +517,7 @@ engine::Result<engine::SagaStatus> ClusterNode::status(const engine::SagaId& id)
 
 engine::Result<engine::SagaList> ClusterNode::list(const state::ListFilter& filter) {
   auto listed = impl_->view.list(filter);
-  if (!listed) return engine::Status{engine::Errc::store, listed.error().message};
+  if (!listed) return engine::from_store(listed.error());
   engine::SagaList out;
   for (const auto& inst : listed->sagas) out.sagas.push_back(engine::make_status(nullptr, inst));
   out.unreadable = std::move(listed->unreadable);
@@ -526,7 +526,7 @@ engine::Result<engine::SagaList> ClusterNode::list(const state::ListFilter& filt
 
 engine::Result<std::vector<state::StateCount>> ClusterNode::count(const state::ListFilter& filter) {
   auto counted = impl_->view.count(filter);
-  if (!counted) return engine::Status{engine::Errc::store, counted.error().message};
+  if (!counted) return engine::from_store(counted.error());
   return std::move(counted).value();
 }
 
@@ -534,7 +534,7 @@ engine::Result<std::vector<state::HistoryRow>> ClusterNode::history(const engine
   auto& d = *impl_;
   if (Impl::Shard* sh = d.open_shard(d.shard_of(id.value()))) return sh->engine->history(id);
   auto rows = d.view.history(id.value());
-  if (!rows) return engine::Status{engine::Errc::store, rows.error().message};
+  if (!rows) return engine::from_store(rows.error());
   return std::move(rows).value();
 }
 

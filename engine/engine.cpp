@@ -198,7 +198,7 @@ Result<StartResult> Engine::Impl::start(const std::string& saga, Json input, Sta
       existing = &a->second.inst;
     } else {
       auto loaded = d.store.load(id);
-      if (!loaded) return Status{Errc::store, loaded.error().message};
+      if (!loaded) return from_store(loaded.error());
       stored = std::move(*loaded);
       if (stored) existing = &*stored;
     }
@@ -233,7 +233,7 @@ Status Engine::compensate(const SagaId& id, std::string reason, std::function<vo
   auto it = d.active.find(id.value());
   if (it == d.active.end()) {
     auto loaded = d.store.load(id.value());
-    if (!loaded) return {Errc::store, loaded.error().message};
+    if (!loaded) return from_store(loaded.error());
     auto& stored = *loaded;
     if (!stored) return {Errc::not_found, "no saga with id \"" + id.value() + "\""};
     DefinitionPtr def = d.find_def(stored->saga, stored->version);
@@ -261,7 +261,7 @@ Result<SagaStatus> Engine::status(const SagaId& id) {
     return make_status(it->second.def.get(), it->second.inst);
   }
   auto stored = d.store.load(id.value());
-  if (!stored) return Status{Errc::store, stored.error().message};
+  if (!stored) return from_store(stored.error());
   if (!*stored) return Status{Errc::not_found, "no saga with id \"" + id.value() + "\""};
   // Without its definition the step names are unknown: the status has no steps.
   return make_status(d.find_def((*stored)->saga, (*stored)->version).get(), **stored);
@@ -271,7 +271,7 @@ Result<SagaList> Engine::list(const state::ListFilter& filter) {
   // Commit first, so the list is what the store holds and newest-first ordering is exact.
   impl_->flush_and_wait();
   auto listed = impl_->store.list(filter);
-  if (!listed) return Status{Errc::store, listed.error().message};
+  if (!listed) return from_store(listed.error());
   SagaList out;
   for (const auto& inst : listed->sagas) out.sagas.push_back(make_status(nullptr, inst));
   out.unreadable = std::move(listed->unreadable);
@@ -281,14 +281,14 @@ Result<SagaList> Engine::list(const state::ListFilter& filter) {
 Result<std::vector<state::StateCount>> Engine::count(const state::ListFilter& filter) {
   impl_->flush_and_wait();
   auto counted = impl_->store.count(filter);
-  if (!counted) return Status{Errc::store, counted.error().message};
+  if (!counted) return from_store(counted.error());
   return std::move(counted).value();
 }
 
 Result<std::vector<state::HistoryRow>> Engine::history(const SagaId& id) {
   impl_->flush_and_wait();
   auto rows = impl_->store.history(id.value());
-  if (!rows) return Status{Errc::store, rows.error().message};
+  if (!rows) return from_store(rows.error());
   return std::move(rows).value();
 }
 
@@ -317,7 +317,7 @@ Status Engine::check_store() {
   if (!st.ok() && d.file_problem.empty()) spdlog::error("the state store cannot take commits: {}", st.message);
   if (st.ok() && !d.file_problem.empty()) spdlog::info("the state store takes commits again");
   d.file_problem = st.ok() ? std::string() : st.message;
-  return st.ok() ? Status{} : Status{Errc::store, st.message};
+  return st.ok() ? Status{} : from_store(st);
 }
 bool Engine::committing() const { return impl_->writer->busy(); }
 bool Engine::ready() const { return impl_->caught_up_once && impl_->transport.ready(); }

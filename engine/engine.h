@@ -71,8 +71,15 @@ enum class Errc {
 struct Status {
   Errc code = Errc::ok;
   std::string message;  // what went wrong and what to do about it
+  // With code store: the store's own code, so a caller tells a damaged row (corrupt) from a
+  // database that is away (io) or held by another orchestrator (locked).
+  state::Errc store_code = state::Errc::ok;
   bool ok() const { return code == Errc::ok; }
 };
+
+// The one conversion of a store's failure into the engine's: code store, with the store's
+// own code and message kept.
+inline Status from_store(const state::Status& failed) { return {Errc::store, failed.message, failed.code}; }
 
 template <typename T>
 using Result = sagas::Result<T, Status>;

@@ -33,9 +33,9 @@ std::size_t Engine::Impl::resend(const state::Backlog& backlog) {
 Status Engine::Impl::open() {
   if (opened) return {Errc::conflict, "the engine is already open"};
   auto loaded = store.load_active();
-  if (!loaded) return {Errc::store, loaded.error().message};
+  if (!loaded) return from_store(loaded.error());
   auto backlog = store.undelivered();
-  if (!backlog) return {Errc::store, backlog.error().message};
+  if (!backlog) return from_store(backlog.error());
   std::vector<Instance> unfinished = std::move(loaded).value();
   std::map<std::pair<std::string, int>, std::size_t> missing;
   for (const auto& inst : unfinished) {

@@ -69,6 +69,7 @@ TEST(DamagedState, TheEngineRefusesToRecoverOverAnUnreadableUnfinishedSaga) {
   Status st = w.try_boot();
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.code, Errc::store);
+  EXPECT_EQ(st.store_code, state::Errc::corrupt) << "the store's own code is kept";
   EXPECT_NE(st.message.find("broken-step"), std::string::npos) << st.message;
   EXPECT_NE(st.message.find("journal entry"), std::string::npos) << st.message;
   EXPECT_NE(st.message.find("a step record must be an object"), std::string::npos) << st.message;
@@ -84,6 +85,7 @@ TEST(DamagedState, ReadFailuresAreStoreErrorsNeverNotFound) {
   auto status = w.engine->status(id);
   ASSERT_FALSE(status.ok());
   EXPECT_EQ(status.error().code, Errc::store);
+  EXPECT_EQ(status.error().store_code, state::Errc::io) << "an I/O error is not a damaged row";
   EXPECT_NE(status.error().message.find("disk I/O error"), std::string::npos);
   EXPECT_EQ(w.engine->history(id).error().code, Errc::store);
   EXPECT_EQ(w.engine->list({}).error().code, Errc::store);

@@ -131,7 +131,7 @@ class World {
     io = std::make_unique<boost::asio::io_context>();
     clock = std::make_unique<testing_support::ManualClock>(*io, now_);
     auto opened = cli::open_store({.state = site_, .synchronous_full = true, .read_only = false, .owner = "engine test"});
-    if (!opened.ok()) return {Errc::store, opened.error().message};
+    if (!opened.ok()) return from_store(opened.error());
     real_ = std::move(opened).value();
     store = std::make_unique<FaultyStore>(*real_);
     if (faults) faults(*store);

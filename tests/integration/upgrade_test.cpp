@@ -100,6 +100,7 @@ TEST(Upgrade, ADamagedRowOfAnOldFileStaysVisibleAsDamaged) {
   auto st = w.engine->status(SagaId("done-1"));
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().code, Errc::store);
+  EXPECT_EQ(st.error().store_code, state::Errc::corrupt);
   EXPECT_NE(st.error().message.find("damaged before the upgrade"), std::string::npos) << st.error().message;
   auto listed = must(w.engine->list({}));
   EXPECT_EQ(listed.sagas.size(), 4u) << "its summary is intact: it is listed, not hidden";
