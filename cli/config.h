@@ -95,11 +95,11 @@ void apply_environment(ConfigResult& result);
 // keep everything (0 ms). nullopt when it is neither.
 std::optional<std::chrono::milliseconds> parse_retention(const std::string& text);
 
-// Checks one value the way the file does, for flags and variables: empty when fine.
 // Checks a broker list: "embedded", or HOST:PORT[,HOST:PORT...]. A word close to "embedded"
 // gets a suggestion. Empty when fine.
 std::optional<std::string> check_brokers(const std::string& brokers);
 
+// Checks one value the way the file does, for flags and variables: empty when fine.
 std::optional<std::string> check_choice(const std::string& what, const std::string& value,
                                         const std::vector<std::string>& allowed);
 
