@@ -160,23 +160,11 @@ class Compiler {
  private:
   std::optional<Pos> count_events(std::string_view text);
   // --- diagnostics ---
-  void error(Pos p, std::string message) {
-    diags_.push_back({Severity::error, file_, p.line, p.column, std::move(message)});
-  }
+  void error(Pos p, std::string message);
   void error(const YAML::Node& n, std::string message) { error(pos_of(n), std::move(message)); }
-  void warning(Pos p, std::string message) {
-    diags_.push_back({Severity::warning, file_, p.line, p.column, std::move(message)});
-  }
+  void warning(Pos p, std::string message);
 
-  bool spend_node(const YAML::Node& n) {
-    if (++nodes_ <= kMaxNodes) return true;
-    if (!budget_reported_) {
-      budget_reported_ = true;
-      error(n, "the document expands to more than " + std::to_string(kMaxNodes) +
-                   " nodes (through aliases?); a saga definition should be far smaller");
-    }
-    return false;
-  }
+  bool spend_node(const YAML::Node& n);
 
   // --- mappings ---
   // The entries of a mapping, with unknown and duplicate keys reported. nullopt (and an
@@ -213,82 +201,25 @@ class Compiler {
     return out;
   }
 
-  static const Entry* get(const std::vector<Entry>& entries, std::string_view key) {
-    for (const auto& e : entries) {
-      if (e.key == key) return &e;
-    }
-    return nullptr;
-  }
+  static const Entry* get(const std::vector<Entry>& entries, std::string_view key);
 
   const Entry* require(const std::vector<Entry>& entries, const YAML::Node& map,
-                       std::string_view key, const std::string& what) {
-    const Entry* e = get(entries, key);
-    if (e == nullptr) error(map, what + " is missing required key " + quote(key));
-    return e;
-  }
+                       std::string_view key, const std::string& what);
 
   // --- scalars ---
-  std::optional<std::string> string_of(const Entry& e, const std::string& what) {
-    if (!e.value.IsScalar() || (is_plain(e.value) && e.value.Scalar().empty())) {
-      error(e.value, quote(e.key) + " of " + what + " must be a string");
-      return std::nullopt;
-    }
-    return e.value.Scalar();
-  }
+  std::optional<std::string> string_of(const Entry& e, const std::string& what);
 
-  std::optional<bool> bool_of(const Entry& e, const std::string& what) {
-    if (e.value.IsScalar() && is_plain(e.value)) {
-      Json v = resolve_plain_scalar(e.value.Scalar());
-      if (v.is_bool()) return v.as_bool();
-    }
-    error(e.value, quote(e.key) + " of " + what + " must be true or false");
-    return std::nullopt;
-  }
+  std::optional<bool> bool_of(const Entry& e, const std::string& what);
 
   std::optional<std::int64_t> int_of(const Entry& e, const std::string& what, std::int64_t min,
-                                     std::int64_t max) {
-    if (e.value.IsScalar() && is_plain(e.value)) {
-      Json v = resolve_plain_scalar(e.value.Scalar());
-      if (v.is_integer() && v.as_integer() >= min && v.as_integer() <= max) return v.as_integer();
-    }
-    error(e.value, quote(e.key) + " of " + what + " must be an integer from " + std::to_string(min) +
-                       " to " + std::to_string(max) + ", got " + quote(describe(e.value)));
-    return std::nullopt;
-  }
+                                     std::int64_t max);
 
-  std::optional<double> number_of(const Entry& e, const std::string& what) {
-    if (e.value.IsScalar() && is_plain(e.value)) {
-      Json v = resolve_plain_scalar(e.value.Scalar());
-      if (v.is_number()) return v.as_double();
-    }
-    error(e.value, quote(e.key) + " of " + what + " must be a number");
-    return std::nullopt;
-  }
+  std::optional<double> number_of(const Entry& e, const std::string& what);
 
-  std::optional<Millis> duration_of(const Entry& e, const std::string& what) {
-    if (e.value.IsScalar()) {
-      if (auto d = parse_duration(e.value.Scalar())) {
-        if (d->count() > 0) return *d;
-        error(e.value, quote(e.key) + " of " + what + " must be longer than 0");
-        return std::nullopt;
-      }
-    }
-    error(e.value, "bad duration " + quote(describe(e.value)) + " for " + quote(e.key) + " of " +
-                       what + ": " + std::string(kDurationHint));
-    return std::nullopt;
-  }
+  std::optional<Millis> duration_of(const Entry& e, const std::string& what);
 
   // A topic name, checked against Kafka's rule.
-  std::optional<std::string> topic_of(const Entry& e, const std::string& what) {
-    auto topic = string_of(e, what);
-    if (topic && !is_topic_name(*topic)) {
-      error(e.value, "topic " + quote(*topic) +
-                         " is not a valid Kafka topic name: use letters, digits, '.', '_' and '-' "
-                         "(at most 249)");
-      return std::nullopt;
-    }
-    return topic;
-  }
+  std::optional<std::string> topic_of(const Entry& e, const std::string& what);
 
   // The index of the value among `choices`, e.g. backoff: fixed | exponential.
   template <std::size_t N>
@@ -305,12 +236,7 @@ class Compiler {
     return std::nullopt;
   }
 
-  static std::string describe(const YAML::Node& n) {
-    if (n.IsScalar()) return n.Scalar();
-    if (n.IsSequence()) return "a list";
-    if (n.IsMap()) return "a mapping";
-    return "nothing";
-  }
+  static std::string describe(const YAML::Node& n);
 
   // --- composite values ---
   std::optional<RetryPolicy> retry_of(const Entry& e, const std::string& owner, RetryPolicy base,
