@@ -151,7 +151,7 @@ int start_command(const StartCommandOptions& o, std::ostream& out, std::ostream&
 int compensate_command(const CompensateCommandOptions& options, std::ostream& out, std::ostream& err) {
   CompensateCommandOptions o = options;
   if (!o.state.empty() && (postgres::is_postgres_url(o.state) || std::filesystem::exists(o.state))) {
-    if (auto store = cli::open_store({.state = o.state, .synchronous_full = true, .read_only = true, .owner = ""})) {
+    if (auto store = open_store({.state = o.state, .synchronous_full = true, .read_only = true, .owner = ""})) {
       auto id = resolve_id(**store, o.id);
       if (!id) {
         err << "compensate: " << id.error().message << "\n";

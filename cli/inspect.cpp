@@ -25,7 +25,7 @@ sagas::Result<std::unique_ptr<state::Store>, std::string> open_state(const Inspe
   if (!postgres::is_postgres_url(o.state) && !std::filesystem::exists(o.state)) {
     return std::string("no state file at " + o.state + ": point --state at the orchestrator's file");
   }
-  auto s = cli::open_store({.state = o.state, .synchronous_full = true, .read_only = true, .owner = ""});
+  auto s = open_store({.state = o.state, .synchronous_full = true, .read_only = true, .owner = ""});
   if (!s) return s.error().message;
   return std::move(s).value();
 }
@@ -131,7 +131,7 @@ int status_command(const InspectOptions& o, std::ostream& out, std::ostream& err
   }
   auto& s = *found;
   if (!s) {
-    err << "status: no saga with id \"" << o.id << "\" in " << cli::describe_state(o.state) << " (sagactl list shows the ids)\n";
+    err << "status: no saga with id \"" << o.id << "\" in " << describe_state(o.state) << " (sagactl list shows the ids)\n";
     return kExitError;
   }
   if (o.json) {
@@ -210,7 +210,7 @@ int list_command(const InspectOptions& o, std::ostream& out, std::ostream& err) 
     if (all.size() + broken.size() == o.limit) out << "(more may follow: --offset " << o.offset + o.limit << ")\n";
   }
   if (broken.empty()) return kExitOk;
-  err << "list: " << broken.size() << " saga row(s) in " << cli::describe_state(o.state)
+  err << "list: " << broken.size() << " saga row(s) in " << describe_state(o.state)
       << " cannot be read (shown as unreadable); "
       << (postgres::is_postgres_url(o.state) ? "restore the database from a backup"
                                           : "restore the file from a backup, or salvage it with `sqlite3 " + o.state +
@@ -239,7 +239,7 @@ int history_command(const InspectOptions& o, std::ostream& out, std::ostream& er
     return kExitError;
   }
   if (loaded && !*loaded) {
-    err << "history: no saga with id \"" << o.id << "\" in " << cli::describe_state(o.state) << " (sagactl list shows the ids)\n";
+    err << "history: no saga with id \"" << o.id << "\" in " << describe_state(o.state) << " (sagactl list shows the ids)\n";
     return kExitError;
   }
   auto rows_in = (*store)->history(id);

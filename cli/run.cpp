@@ -46,7 +46,7 @@ namespace {
 std::string owner_of(const std::string& state) {
   char host[256] = {};
   if (::gethostname(host, sizeof host - 1) != 0) std::strcpy(host, "localhost");
-  if (postgres::is_postgres_url(state)) return std::string(host) + ":" + cli::describe_state(state);
+  if (postgres::is_postgres_url(state)) return std::string(host) + ":" + describe_state(state);
   std::error_code ec;
   auto abs = std::filesystem::absolute(state, ec);
   return std::string(host) + ":" + (ec ? state : abs.lexically_normal().string());
@@ -176,11 +176,11 @@ sagas::Result<AdminToken, std::string> checked_token(const Config& c) {
 
 // The store, owned by this orchestrator; a standby waits here for the owner to go.
 sagas::Result<std::unique_ptr<state::Store>, state::Status> open_owned(const Config& c) {
-  if (c.standby) spdlog::info("standby: waiting to take {} over from its owner", cli::describe_state(c.state));
-  auto store = cli::open_store({.state = c.state, .synchronous_full = c.synchronous_full, .read_only = false,
+  if (c.standby) spdlog::info("standby: waiting to take {} over from its owner", describe_state(c.state));
+  auto store = open_store({.state = c.state, .synchronous_full = c.synchronous_full, .read_only = false,
                                   .owner = owner_of(c.state) + " pid " + std::to_string(::getpid()),
                                   .wait_for_owner = c.standby});
-  if (store && c.standby) spdlog::info("standby: took {} over", cli::describe_state(c.state));
+  if (store && c.standby) spdlog::info("standby: took {} over", describe_state(c.state));
   return store;
 }
 
@@ -204,7 +204,7 @@ kafka::KafkaOptions kafka_options(const Config& c, bool embedded) {
     kafka.group_id = c.kafka.group;
     kafka.consume = kafka::KafkaOptions::Consume::group;
     kafka.shared_partitions = true;
-    kafka.owner = "cluster " + cli::describe_state(c.state);
+    kafka.owner = "cluster " + describe_state(c.state);
     kafka.instance_id = instance_id_of(c.node + ":" + kafka.owner);
     kafka.client_id = "sagactl-" + c.node;
     kafka.fetch_wait_max_ms = c.kafka.fetch_wait_ms >= 0 ? c.kafka.fetch_wait_ms : 100;
@@ -270,7 +270,7 @@ sagas::Result<std::unique_ptr<kafka::DevBroker>, std::string> start_embedded(con
 int serve(const Config& c, boost::asio::io_context& io, engine::Node& node, server::AdminServer* server,
           std::vector<kafka::KafkaTransport*> transports, kafka::DevBroker* broker, std::function<void()>& halt,
           StopWatchdog& watchdog) {
-  spdlog::info("running {} saga definition(s); state in {}", node.definitions().size(), cli::describe_state(c.state));
+  spdlog::info("running {} saga definition(s); state in {}", node.definitions().size(), describe_state(c.state));
 
   auto work = boost::asio::make_work_guard(io);
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);

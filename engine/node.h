@@ -16,7 +16,7 @@ namespace engine {
 
 // A start as a node took it.
 struct NodeStart {
-  engine::SagaId id;
+  SagaId id;
   bool existed = false;    // the id was in use already: nothing was started
   bool forwarded = false;  // handed to the node that owns the saga's shard, which starts it once
 };
@@ -27,24 +27,24 @@ class Node {
 
   // A definition for new starts (SIGHUP's reload); running sagas keep theirs.
   virtual void add(sagas::DefinitionPtr definition) = 0;
-  virtual void on_event(std::function<void(const engine::Event&)> subscriber) = 0;
+  virtual void on_event(std::function<void(const Event&)> subscriber) = 0;
   // Commits what is pending and stops working sagas.
   virtual void close() = 0;
 
   // As Engine::start; a forwarded start has no commit to wait for here: `on_committed` is not
   // called, the caller answers at once.
-  virtual engine::Result<NodeStart> start(const std::string& saga, sagas::Json input, engine::StartOptions options,
-                                        std::function<void(const engine::Status&)> on_committed) = 0;
+  virtual Result<NodeStart> start(const std::string& saga, sagas::Json input, StartOptions options,
+                                        std::function<void(const Status&)> on_committed) = 0;
   // As Engine::compensate, here or at the saga's owner.
-  virtual engine::Status compensate(const engine::SagaId& id, std::string reason) = 0;
-  virtual engine::Result<engine::SagaStatus> status(const engine::SagaId& id) = 0;
-  virtual engine::Result<engine::SagaList> list(const state::ListFilter& filter) = 0;
-  virtual engine::Result<std::vector<state::StateCount>> count(const state::ListFilter& filter) = 0;
-  virtual engine::Result<std::vector<state::HistoryRow>> history(const engine::SagaId& id) = 0;
+  virtual Status compensate(const SagaId& id, std::string reason) = 0;
+  virtual Result<SagaStatus> status(const SagaId& id) = 0;
+  virtual Result<SagaList> list(const state::ListFilter& filter) = 0;
+  virtual Result<std::vector<state::StateCount>> count(const state::ListFilter& filter) = 0;
+  virtual Result<std::vector<state::HistoryRow>> history(const SagaId& id) = 0;
   virtual std::vector<sagas::DefinitionPtr> definitions() const = 0;
 
   // What metrics and probes show, summed over what the node works.
-  virtual engine::EngineStats stats() const = 0;
+  virtual EngineStats stats() const = 0;
   virtual std::size_t active_sagas() const = 0;
   virtual std::size_t unconfirmed_sends() const = 0;
   virtual bool store_healthy() const = 0;
@@ -55,7 +55,7 @@ class Node {
   virtual bool ready() const = 0;
   // Whether this node works the saga (its transitions reach on_event here): a cluster node
   // only works the sagas of its shards.
-  virtual bool works(const engine::SagaId&) const { return true; }
+  virtual bool works(const SagaId&) const { return true; }
   // A cluster node: the shards it works now (ascending); nullopt: not a cluster node.
   virtual std::optional<std::vector<int>> shards() const { return std::nullopt; }
   // A cluster node: the replies it read away from their shard's partition (a participant
@@ -67,29 +67,29 @@ class Node {
 // The single orchestrator: one engine, every saga of its store.
 class EngineNode final : public Node {
  public:
-  explicit EngineNode(engine::Engine& engine) : e_(engine) {}
+  explicit EngineNode(Engine& engine) : e_(engine) {}
 
   void add(sagas::DefinitionPtr definition) override { e_.add(std::move(definition)); }
-  void on_event(std::function<void(const engine::Event&)> subscriber) override { e_.on_event(std::move(subscriber)); }
+  void on_event(std::function<void(const Event&)> subscriber) override { e_.on_event(std::move(subscriber)); }
   void close() override { e_.close(); }
 
-  engine::Result<NodeStart> start(const std::string& saga, sagas::Json input, engine::StartOptions options,
-                                std::function<void(const engine::Status&)> on_committed) override {
+  Result<NodeStart> start(const std::string& saga, sagas::Json input, StartOptions options,
+                                std::function<void(const Status&)> on_committed) override {
     auto r = e_.start(saga, std::move(input), std::move(options), std::move(on_committed));
     if (!r) return r.error();
     return NodeStart{r->id, r->existed, false};
   }
-  engine::Status compensate(const engine::SagaId& id, std::string reason) override {
+  Status compensate(const SagaId& id, std::string reason) override {
     return e_.compensate(id, std::move(reason));
   }
-  engine::Result<engine::SagaStatus> status(const engine::SagaId& id) override { return e_.status(id); }
-  engine::Result<engine::SagaList> list(const state::ListFilter& filter) override { return e_.list(filter); }
-  engine::Result<std::vector<state::StateCount>> count(const state::ListFilter& filter) override {
+  Result<SagaStatus> status(const SagaId& id) override { return e_.status(id); }
+  Result<SagaList> list(const state::ListFilter& filter) override { return e_.list(filter); }
+  Result<std::vector<state::StateCount>> count(const state::ListFilter& filter) override {
     return e_.count(filter);
   }
-  engine::Result<std::vector<state::HistoryRow>> history(const engine::SagaId& id) override { return e_.history(id); }
+  Result<std::vector<state::HistoryRow>> history(const SagaId& id) override { return e_.history(id); }
   std::vector<sagas::DefinitionPtr> definitions() const override { return e_.definitions(); }
-  engine::EngineStats stats() const override { return e_.stats(); }
+  EngineStats stats() const override { return e_.stats(); }
   std::size_t active_sagas() const override { return e_.active_sagas(); }
   std::size_t unconfirmed_sends() const override { return e_.unconfirmed_sends(); }
   bool store_healthy() const override { return e_.store_healthy(); }
@@ -98,7 +98,7 @@ class EngineNode final : public Node {
   bool ready() const override { return e_.ready(); }
 
  private:
-  engine::Engine& e_;
+  Engine& e_;
 };
 
 }  // namespace engine

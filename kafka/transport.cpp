@@ -564,12 +564,12 @@ void KafkaTransport::send(std::int64_t outbox_id, const wire::Message& message) 
   }
 }
 
-void kafka::KafkaTransport::publish(const wire::Message& message) {
+void KafkaTransport::publish(const wire::Message& message) {
   if (impl_->closed) return;
   if (auto err = impl_->produce(0, message)) spdlog::warn("kafka: publishing to {} failed: {}", message.topic, err->text);
 }
 
-void kafka::KafkaTransport::acknowledge(std::span<const std::uint64_t> tokens) {
+void KafkaTransport::acknowledge(std::span<const std::uint64_t> tokens) {
   auto& d = *impl_;
   d.advances.clear();
   d.in_flight.acknowledge(tokens, d.advances);
@@ -588,38 +588,38 @@ void kafka::KafkaTransport::acknowledge(std::span<const std::uint64_t> tokens) {
   }
 }
 
-void kafka::KafkaTransport::catch_up(std::function<void()> done) {
+void KafkaTransport::catch_up(std::function<void()> done) {
   if (impl_->closed) return;
   impl_->catch_up->request(std::move(done));
   if (impl_->consumer_queue) rd_kafka_queue_yield(impl_->consumer_queue.get());  // look now, not after the idle poll
 }
 
-void kafka::KafkaTransport::settle(std::vector<std::string> topics, bool skip_assigned, std::function<void()> done) {
+void KafkaTransport::settle(std::vector<std::string> topics, bool skip_assigned, std::function<void()> done) {
   if (impl_->closed) return;
   impl_->group_barrier->request(std::move(topics), skip_assigned, std::move(done));
   if (impl_->consumer_queue) rd_kafka_queue_yield(impl_->consumer_queue.get());
 }
 
-bool kafka::KafkaTransport::ready() const { return !impl_->closed && impl_->catch_up->ready(); }
+bool KafkaTransport::ready() const { return !impl_->closed && impl_->catch_up->ready(); }
 
-void kafka::KafkaTransport::on_assignment(std::function<void(const kafka::AssignmentChange&)> handler) {
+void KafkaTransport::on_assignment(std::function<void(const kafka::AssignmentChange&)> handler) {
   impl_->on_assignment = std::move(handler);
 }
 
-sagas::Result<int, std::string> kafka::KafkaTransport::partition_count(const std::string& topic) {
+sagas::Result<int, std::string> KafkaTransport::partition_count(const std::string& topic) {
   if (!impl_->producer) return std::string("the transport is shut down");
   return impl_->partitions_of(impl_->producer.get(), topic, kMetadataTimeoutMs);
 }
 
-void kafka::KafkaTransport::flush(int timeout_ms) {
+void KafkaTransport::flush(int timeout_ms) {
   if (!impl_->producer) return;
   rd_kafka_flush(impl_->producer.get(), timeout_ms);
   impl_->post_reports();
 }
 
-bool kafka::KafkaTransport::brokers_up() const { return impl_->up; }
+bool KafkaTransport::brokers_up() const { return impl_->up; }
 
-std::optional<std::string> kafka::KafkaTransport::probe_brokers(int timeout_ms) {
+std::optional<std::string> KafkaTransport::probe_brokers(int timeout_ms) {
   if (!impl_->producer) return std::string("the transport is shut down");
   const struct rd_kafka_metadata* md = nullptr;
   // all_topics = 0: the locally known topics, which are the warm ones, in one request.
@@ -633,7 +633,7 @@ std::optional<std::string> kafka::KafkaTransport::probe_brokers(int timeout_ms) 
   return std::nullopt;
 }
 
-std::optional<std::string> kafka::KafkaTransport::brokers_unreachable() const {
+std::optional<std::string> KafkaTransport::brokers_unreachable() const {
   std::int64_t since = impl_->down_since_ms;
   if (since == 0) return std::nullopt;
   std::time_t seconds = static_cast<std::time_t>(since / 1000);
@@ -644,12 +644,12 @@ std::optional<std::string> kafka::KafkaTransport::brokers_unreachable() const {
   return "brokers unreachable: " + impl_->options.brokers + " (since " + at + ")";
 }
 
-kafka::KafkaTransport::Partitions KafkaTransport::consumed_partitions() const {
+KafkaTransport::Partitions KafkaTransport::consumed_partitions() const {
   auto o = impl_->catch_up->owned();
   return {o.owned, o.expected};
 }
 
-std::int64_t kafka::KafkaTransport::consumer_lag() const {
+std::int64_t KafkaTransport::consumer_lag() const {
   if (!impl_->consumer) return 0;
   rd_kafka_topic_partition_list_t* raw = nullptr;
   if (rd_kafka_assignment(impl_->consumer.get(), &raw) != RD_KAFKA_RESP_ERR_NO_ERROR || raw == nullptr) return 0;
@@ -669,7 +669,7 @@ std::int64_t kafka::KafkaTransport::consumer_lag() const {
   return lag;
 }
 
-void kafka::KafkaTransport::close() {
+void KafkaTransport::close() {
   impl_->closed = true;
   impl_->on_receive = nullptr;
   impl_->on_delivery = nullptr;

@@ -29,7 +29,7 @@ constexpr int kProbeMs = 1000;
 // The participant's reply memory on a SQLite file.
 class SqliteDedupStore final : public DedupStore {
  public:
-  explicit SqliteDedupStore(std::unique_ptr<participant::SqliteReplyLog> log) : log_(std::move(log)) {}
+  explicit SqliteDedupStore(std::unique_ptr<SqliteReplyLog> log) : log_(std::move(log)) {}
   std::optional<Reply> find(const std::string& key) override {
     auto r = log_->find(key);
     if (!r) return std::nullopt;
@@ -43,7 +43,7 @@ class SqliteDedupStore final : public DedupStore {
   }
 
  private:
-  std::unique_ptr<participant::SqliteReplyLog> log_;
+  std::unique_ptr<SqliteReplyLog> log_;
 };
 
 }  // namespace
@@ -242,7 +242,7 @@ std::optional<std::string> Participant::start() {
   std::shared_ptr<DedupStore> dedup = d.options.dedup;
   if (!dedup) {
     std::string path = d.options.dedup_path.empty() ? d.topic + ".replies.db" : d.options.dedup_path;
-    auto log = participant::SqliteReplyLog::open(path);
+    auto log = SqliteReplyLog::open(path);
     if (!log) return log.error().message;
     dedup = std::make_shared<SqliteDedupStore>(std::move(log).value());
   }
