@@ -17,9 +17,6 @@
 
 namespace postgres {
 
-using schema::kFenced;
-using schema::kOwnerLock;
-
 // The first column of every row, as text.
 inline state::Result<std::vector<std::string>> first_column(state::Result<Rows> rows) {
   if (!rows) return rows.error();
@@ -48,7 +45,7 @@ struct PostgresStore::Impl {
   // or checks that it is one this sagactl reads.
   state::Status migrate() {
     return writer.transaction([&]() -> state::Status {
-      if (auto locked = writer.run("SELECT pg_advisory_xact_lock($1)", {kOwnerLock + 1}); !locked) return locked.error();
+      if (auto locked = writer.run("SELECT pg_advisory_xact_lock($1)", {schema::kOwnerLock + 1}); !locked) return locked.error();
       if (!schema.empty()) {
         if (auto made = writer.run_text("CREATE SCHEMA IF NOT EXISTS " + schema, {}); !made) return made.error();
       } else {
@@ -92,7 +89,7 @@ struct PostgresStore::Impl {
       return set.error();
     }
     Diagnostics diag;
-    auto got = writer.run("SELECT pg_advisory_lock($1)", {kOwnerLock}, &diag);
+    auto got = writer.run("SELECT pg_advisory_lock($1)", {schema::kOwnerLock}, &diag);
     if (auto reset = writer.exec("SET lock_timeout = 0"); !reset.ok()) return reset;
     if (!got && diag.sqlstate != kLockNotAvailable) return got.error();
     if (!got) {
@@ -122,7 +119,7 @@ struct PostgresStore::Impl {
     if (state::Status st = writer.reconnect(); !st.ok()) return st;
     bool locked = true;
     if (!take_over) {
-      auto got = writer.run("SELECT pg_try_advisory_lock($1)", {kOwnerLock});
+      auto got = writer.run("SELECT pg_try_advisory_lock($1)", {schema::kOwnerLock});
       if (!got) return got.error();
       locked = got->text(0, 0) == "t";
     }
@@ -235,7 +232,7 @@ struct PostgresStore::Impl {
 
   // A failed commit pipeline's error in the store's words: fenced, or a saga that exists.
   state::Status refused(state::Status error, const Diagnostics& diag) {
-    if (diag.sqlstate == kFenced) {
+    if (diag.sqlstate == schema::kFenced) {
       auto now = writer.run("SELECT epoch, owner FROM journal_state");
       return fenced(now && !now->empty() ? now->int64(0, 0) : 0, now && !now->empty() ? now->str(0, 1) : "unknown");
     }
