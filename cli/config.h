@@ -4,7 +4,8 @@
 // ./sagactl.yaml; a missing default file is fine, a missing named one is an error),
 // SAGACTL_* environment variables, then flags. Every problem in the file is reported at
 // once as FILE:LINE:COL, like saga files: unknown keys (with a suggestion), wrong types, bad
-// durations and choices.
+// durations and choices. Which keys there are, and each one's variable, flag and checks,
+// is the table of config_keys.h.
 #pragma once
 
 #include <chrono>
@@ -21,7 +22,7 @@ namespace cli {
 struct Config {
   std::vector<std::string> sagas = {"./sagas"};
   std::string state = "./sagactl.db";
-  bool synchronous_full = true;  // synchronous: full | normal
+  std::string synchronous = "full";  // SQLite's: full | normal
   // standby: wait, however long, for the state's owner to go and then take over (instead of
   // refusing to start when another orchestrator holds it).
   bool standby = false;
@@ -83,12 +84,8 @@ struct AdminToken {
 };
 sagas::Result<AdminToken, std::string> admin_token(const Config& config);
 
-// Applies SAGACTL_SAGAS, SAGACTL_STATE, SAGACTL_SYNCHRONOUS, SAGACTL_KAFKA_BROKERS,
-// SAGACTL_KAFKA_EVENTS_TOPIC, SAGACTL_KAFKA_START_TOPIC, SAGACTL_KAFKA_GROUP,
-// SAGACTL_KAFKA_CONSUME, SAGACTL_KAFKA_PARTITIONS, SAGACTL_KAFKA_EMBEDDED_PORT, SAGACTL_KAFKA_FETCH_WAIT_MS, SAGACTL_ADMIN,
-// SAGACTL_ADMIN_TOKEN, SAGACTL_ADMIN_TOKEN_FILE, SAGACTL_ADMIN_HOSTS,
-// SAGACTL_LOG_LEVEL, SAGACTL_LOG_FORMAT and SAGACTL_RETENTION (librdkafka properties come
-// from the file or --property). Bad values are diagnostics naming the variable.
+// Applies the SAGACTL_* variables of the key table (config_keys.h) over `result`'s config.
+// Bad values are diagnostics naming the variable ("$SAGACTL_LOG_LEVEL").
 void apply_environment(ConfigResult& result);
 
 // A retention as written in the file, a variable or a flag: a duration, or 0 / forever to
@@ -98,9 +95,5 @@ std::optional<std::chrono::milliseconds> parse_retention(const std::string& text
 // Checks a broker list: "embedded", or HOST:PORT[,HOST:PORT...]. A word close to "embedded"
 // gets a suggestion. Empty when fine.
 std::optional<std::string> check_brokers(const std::string& brokers);
-
-// Checks one value the way the file does, for flags and variables: empty when fine.
-std::optional<std::string> check_choice(const std::string& what, const std::string& value,
-                                        const std::vector<std::string>& allowed);
 
 }  // namespace cli

@@ -177,7 +177,7 @@ sagas::Result<AdminToken, std::string> checked_token(const Config& c) {
 // The store, owned by this orchestrator; a standby waits here for the owner to go.
 sagas::Result<std::unique_ptr<state::Store>, state::Status> open_owned(const Config& c) {
   if (c.standby) spdlog::info("standby: waiting to take {} over from its owner", describe_state(c.state));
-  auto store = open_store({.state = c.state, .synchronous_full = c.synchronous_full, .read_only = false,
+  auto store = open_store({.state = c.state, .synchronous_full = c.synchronous == "full", .read_only = false,
                                   .owner = owner_of(c.state) + " pid " + std::to_string(::getpid()),
                                   .wait_for_owner = c.standby});
   if (store && c.standby) spdlog::info("standby: took {} over", describe_state(c.state));
