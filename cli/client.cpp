@@ -1,11 +1,9 @@
 // `sagactl start` and `sagactl compensate`: requests to a running orchestrator's admin API.
 #include <algorithm>
 #include <chrono>
-#include <filesystem>
 #include <fstream>
 #include <ostream>
 #include <sstream>
-#include <thread>
 
 #include <boost/url/encode.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
@@ -14,8 +12,6 @@
 #include "cli/commands.h"
 #include "sagas/json.h"
 #include "sagas/saga_id.h"
-#include "cli/open_store.h"
-#include "postgres/store.h"
 
 namespace cli {
 
@@ -26,8 +22,6 @@ using sagas::Json;
 constexpr int kRequestTimeoutMs = 10'000;
 // How long one events request may wait for the saga's next transition.
 constexpr std::int64_t kEventWaitMs = 20'000;
-// How often --wait asks again for a saga whose start a cluster node handed on to its owner.
-constexpr int kForwardedPollMs = 100;
 
 // The "error" of an API answer, or the body itself.
 std::string error_of(const server::HttpResponse& r) {
@@ -116,9 +110,7 @@ int start_command(const StartCommandOptions& o, std::ostream& out, std::ostream&
     }
     auto page = Json::parse(s->body);
     if (forwarded && s->status == 404 && left.count() > 0) {
-      // Not started by its owner yet: it will be (the start is in the broker).
-      std::this_thread::sleep_for(std::chrono::milliseconds(kForwardedPollMs));
-      continue;
+      continue;  // the owner has not started it yet (the start is in the broker); the request waited for it
     }
     if (s->status != 200 || !page) {
       err << "start: " << error_of(*s) << "\n";
@@ -148,21 +140,48 @@ int start_command(const StartCommandOptions& o, std::ostream& out, std::ostream&
   }
 }
 
+namespace {
+
+// The id a compensate names: `id` itself when the orchestrator knows it (or cannot read its
+// row: it then answers for it), else the one saga whose id starts with it, asked of the
+// orchestrator's API. An error for an ambiguous prefix or an unreachable orchestrator.
+struct SagaIdOf {
+  std::string id;
+};
+sagas::Result<SagaIdOf, std::string> resolve_on_orchestrator(const CompensateCommandOptions& o) {
+  constexpr std::size_t kShown = 5;  // ids named when a prefix is ambiguous
+  auto exact = server::http_request(o.admin, "GET", "/v1/sagas/" + path_segment(o.id), "", kRequestTimeoutMs, o.token);
+  if (!exact) return exact.error();
+  if (exact->status != 404) return SagaIdOf{o.id};
+  auto listed = server::http_request(o.admin, "GET",
+                                     "/v1/sagas?id=" + path_segment(o.id) + "&limit=" + std::to_string(kShown + 1), "",
+                                     kRequestTimeoutMs, o.token);
+  if (!listed) return listed.error();
+  auto rows = Json::parse(listed->body);
+  if (listed->status != 200 || !rows || !rows->is_array()) return error_of(*listed);
+  std::vector<std::string> ids;
+  for (const Json& row : rows->as_array()) {
+    if (const Json* id = row.find("id"); id && id->is_string()) ids.push_back(id->as_string());
+  }
+  if (ids.size() <= 1) return SagaIdOf{ids.empty() ? o.id : ids.front()};  // none: the orchestrator says so
+  std::string names;
+  for (std::size_t i = 0; i < std::min(ids.size(), kShown); ++i) names += (i ? ", " : "") + ids[i];
+  return std::string("the id prefix \"") + o.id + "\" matches more than one saga (" + names + (ids.size() > kShown ? ", ..." : "") +
+         "); give more of the id";
+}
+
+}  // namespace
+
 int compensate_command(const CompensateCommandOptions& options, std::ostream& out, std::ostream& err) {
-  CompensateCommandOptions o = options;
-  if (!o.state.empty() && (postgres::is_postgres_url(o.state) || std::filesystem::exists(o.state))) {
-    if (auto store = open_store({.state = o.state, .synchronous_full = true, .read_only = true, .owner = ""})) {
-      auto id = resolve_id(**store, o.id);
-      if (!id) {
-        err << "compensate: " << id.error().message << "\n";
-        return kExitError;
-      }
-      if (*id) o.id = **id;
-    }  // unreadable here: the orchestrator answers for the id as given
+  auto id = resolve_on_orchestrator(options);
+  if (!id) {
+    err << "compensate: " << id.error() << "\n";
+    return kExitError;
   }
   Json body = Json::object();
-  body.set("reason", Json(o.reason));
-  auto r = server::http_request(o.admin, "POST", "/v1/sagas/" + path_segment(o.id) + "/compensate", body.dump(), kRequestTimeoutMs, o.token);
+  body.set("reason", Json(options.reason));
+  auto r = server::http_request(options.admin, "POST", "/v1/sagas/" + path_segment(id->id) + "/compensate", body.dump(),
+                                kRequestTimeoutMs, options.token);
   if (!r) {
     err << "compensate: " << r.error() << "\n";
     return kExitError;
@@ -171,7 +190,7 @@ int compensate_command(const CompensateCommandOptions& options, std::ostream& ou
     err << "compensate: " << error_of(*r) << "\n";
     return kExitError;
   }
-  out << "compensating " << o.id << "\n";
+  out << "compensating " << id->id << "\n";
   return kExitOk;
 }
 

@@ -63,9 +63,8 @@ int start_command(const StartCommandOptions& options, std::ostream& out, std::os
 struct CompensateCommandOptions {
   std::string admin;
   std::string token;
-  std::string id;      // or a unique prefix, resolved in the state file when it can be read
+  std::string id;      // or a unique prefix, resolved by the orchestrator's saga list
   std::string reason;
-  std::string state;   // the orchestrator's state file (config), for id prefixes
 };
 int compensate_command(const CompensateCommandOptions& options, std::ostream& out, std::ostream& err);
 

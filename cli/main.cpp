@@ -199,7 +199,6 @@ struct Clients {
     if (c->parsed()) {
       compensate.admin = config->admin;
       compensate.token = token->value;
-      compensate.state = config->state;
       return cli::compensate_command(compensate, std::cout, std::cerr);
     }
     auto timeout = dsl::parse_duration(start_timeout);

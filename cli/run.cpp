@@ -498,7 +498,7 @@ int run_command(const Config& config, std::ostream& out, std::ostream& err) {
   server::AdminApi admin{io, *node, **transport, metrics, token->value};
   node->on_event([&](const engine::Event& e) {
     metrics.observe(e);
-    admin.saga_changed(e.saga_id.value());
+    admin.saga_changed(e);
   });
   auto opened = c.cluster ? static_cast<cluster::ClusterNode&>(*node).open() : engine->open();
   if (!opened.ok()) return fail(opened.message);

@@ -243,9 +243,9 @@ void AdminApi::compensate(const std::string& id, const HttpRequest& req,
 }
 
 // GET /v1/sagas/ID/events?after=N&wait=MS: the saga's history from entry N on, with its
-// state. When there is nothing past N and the saga is running, the answer waits (a long
-// poll, at most `wait`, kMaxEventWaitMs) for its next transition: a client follows every
-// transition without polling and without missing one.
+// state. When there is nothing past N and the saga is running (or not started yet), the
+// answer waits (a long poll, at most `wait`, kMaxEventWaitMs) for its next transition: a
+// client follows every transition, from the start on, without polling and without missing one.
 void AdminApi::events(const std::string& id, const std::string& target, const std::function<void(HttpResponse)>& respond) {
   auto url = boost::urls::parse_origin_form(target);
   if (!url) return respond(error_response(400, "the request target is not a valid URL: " + url.error().message()));
@@ -274,10 +274,10 @@ void AdminApi::events(const std::string& id, const std::string& target, const st
   waiters_.push_back(std::move(waiter));
 }
 
-void AdminApi::saga_changed(const std::string& id) {
+void AdminApi::saga_changed(const engine::Event& event) {
   std::vector<std::shared_ptr<Waiter>> ready;
   std::erase_if(waiters_, [&](const std::shared_ptr<Waiter>& w) {
-    if (w->id != id) return false;
+    if (w->id != event.saga_id.value()) return false;
     ready.push_back(w);
     return true;
   });
@@ -292,7 +292,10 @@ void AdminApi::saga_changed(const std::string& id) {
 
 AdminApi::EventsPage AdminApi::events_page(const std::string& id, std::size_t after) {
   auto status = node_.status(engine::SagaId(id));
-  if (!status) return {error_response(http_status_of(status.error().code), status.error().message), false};
+  if (!status) {
+    bool not_yet = status.error().code == engine::Errc::not_found;
+    return {error_response(http_status_of(status.error().code), status.error().message), not_yet};
+  }
   auto rows = node_.history(engine::SagaId(id));
   if (!rows) return {error_response(http_status_of(rows.error().code), rows.error().message), false};
   sagas::Json page = summary_json(*status);

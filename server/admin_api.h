@@ -45,9 +45,10 @@ class AdminApi {
   AdminApi& operator=(const AdminApi&) = delete;
 
   void handle(const HttpRequest& req, const std::function<void(HttpResponse)>& respond);
-  // A transition of saga `id` was committed: answers the events requests waiting for it (from
-  // a handler posted to the io_context: safe to call from the engine's event callback).
-  void saga_changed(const std::string& id);
+  // A transition was committed (the node's on_event): answers the events requests waiting for
+  // its saga (from a handler posted to the io_context: safe to call from the engine's event
+  // callback), including those that waited for a saga not started yet.
+  void saga_changed(const engine::Event& event);
 
  private:
   struct Waiter {
@@ -68,7 +69,9 @@ class AdminApi {
   void events(const std::string& id, const std::string& target, const std::function<void(HttpResponse)>& respond);
   struct EventsPage {
     HttpResponse response;
-    bool worth_waiting = false;  // nothing new yet, and the saga has not finished
+    // Nothing new yet, and the saga has not finished, or is not there yet (a start a cluster
+    // node handed to its shard's owner arrives a moment later).
+    bool worth_waiting = false;
   };
   EventsPage events_page(const std::string& id, std::size_t after);
 

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -184,6 +185,19 @@ TEST_F(Operator, TheEventsOfASagaAreFollowedByALongPollThatMissesNone) {
   EXPECT_NE(waited->body.find(R"("state":"running")"), std::string::npos) << waited->body;
   auto unknown = get("/v1/sagas/nope/events");
   EXPECT_EQ(unknown->status, 404) << unknown->body;
+  // A saga not started yet (a start a cluster node hands to its owner) is waited for too: the
+  // answer comes with its first transition, not after the wait.
+  auto later = std::async(std::launch::async, [&] { return get("/v1/sagas/q-later/events?after=0&wait=25000"); });
+  ASSERT_EQ(later.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout) << "answered before the start";
+  auto asked = std::chrono::steady_clock::now();
+  ASSERT_EQ(sagactl({"start", "quick-order", "--id", "q-later", "--input", R"({"orderId": "o-9"})"}).exit_code, 0);
+  auto arrived = later.get();
+  ASSERT_TRUE(arrived.ok());
+  EXPECT_EQ(arrived->status, 200) << arrived->body;
+  EXPECT_NE(arrived->body.find(R"("event":"saga-started")"), std::string::npos) << arrived->body;
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, std::chrono::seconds(20)) << "the wait ran out instead";
+  auto never = get("/v1/sagas/never/events?wait=200");
+  EXPECT_EQ(never->status, 404) << never->body;
   auto bad = get("/v1/sagas/q-1/events?after=x");
   EXPECT_EQ(bad->status, 400) << bad->body;
 }
@@ -226,6 +240,14 @@ TEST_F(Operator, CompensateAbortsARunningSaga) {
     return sagactl({"history", "q-1", "--json"}).out.find(R"("event":"step-started","step":"create-invoice")") !=
            std::string::npos;
   }));
+  // A prefix is resolved by the orchestrator's API (the command reads no state file).
+  ASSERT_EQ(sagactl({"start", "quick-order", "--input", R"({"orderId": "q-22"})", "--id", "q-22"}).exit_code, 0);
+  auto ambiguous = sagactl({"compensate", "q-"});
+  EXPECT_EQ(ambiguous.exit_code, 1);
+  EXPECT_NE(ambiguous.err.find("the id prefix \"q-\" matches more than one saga"), std::string::npos) << ambiguous.err;
+  auto by_prefix = sagactl({"compensate", "q-2"});
+  EXPECT_EQ(by_prefix.exit_code, 0) << by_prefix.err;
+  EXPECT_EQ(by_prefix.out, "compensating q-22\n");
   auto c = sagactl({"compensate", "q-1", "--reason", "customer cancelled"});
   EXPECT_EQ(c.exit_code, 0) << c.err;
   EXPECT_EQ(c.out, "compensating q-1\n");
