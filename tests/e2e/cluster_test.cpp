@@ -339,6 +339,19 @@ TEST_F(Cluster, StartTopicRequestsStrayRepliesAndCompensationsReachTheShardsOwne
   auto missing = sagactl({"compensate", "no-such-saga", "--admin", admins_[other]});
   EXPECT_NE(missing.exit_code, 0);
   EXPECT_NE(missing.err.find("no saga with id"), std::string::npos) << missing.err;
+
+  // start --wait through the node that does not own the saga's shard: the start is handed on,
+  // and the wait follows the saga its owner starts (it waits at create-invoice: still running
+  // when --timeout ends, exit 4, not an error about an unknown saga).
+  std::string forwarded;
+  for (int k = 1; forwarded.empty(); ++k) {
+    std::string candidate = "f-" + std::to_string(k);
+    if (shards_of(owner).contains(postgres::shard_of(candidate, kShards))) forwarded = candidate;
+  }
+  auto waited = sagactl({"start", "order-fulfilment", "--id", forwarded, "--input", order(7), "--wait", "--timeout",
+                         "3s", "--admin", admins_[other]});
+  EXPECT_EQ(waited.exit_code, 4) << waited.err;
+  EXPECT_NE(waited.err.find("saga " + forwarded + " is still running"), std::string::npos) << waited.err;
 }
 
 }  // namespace
