@@ -166,6 +166,8 @@ struct ClusterNode::Impl {
                                                     [this](std::function<void()> done) { catch_up(std::move(done)); });
     sh.clock = std::make_unique<engine::SystemClock>(io);
     engine::EngineOptions eo = options.engine;
+    // The shard's engine reads no start topic (the router does and marks what it hands on as
+    // starts); the name places those starts' dead letters.
     eo.start_topic = options.start_topic;
     int shards_count = options.shards;
     eo.accept_id = [s, shards_count](const std::string& id) { return postgres::shard_of(id, shards_count) == s; };
@@ -268,16 +270,25 @@ struct ClusterNode::Impl {
     return open[next_local++ % open.size()];
   }
 
+  // A start handed on by another node, as its shard's engine takes it: a start by kind, on the
+  // shard topic, without the forwarding header.
+  static void mark_start(Received& r) {
+    drop_header(r.message, kForwardHeader);
+    r.kind = wire::MessageKind::start;
+  }
+
   // What the shard topic brings: replies and requests for the shards of this node, and
   // replies a participant put on another shard's partition.
   void route(std::vector<Received> batch) {
     std::map<int, std::vector<Received>> to_shards;
     for (auto& r : batch) {
-      const std::string* fwd = r.message.header(kForwardHeader);
-      bool is_start = fwd && *fwd == kForwardStart;
+      const std::string* header = r.message.header(kForwardHeader);
+      const std::string fwd = header ? *header : std::string();
+      bool is_start = fwd == kForwardStart;
       auto id = saga_of(r.message, is_start);
       if (!id) {
         // Names no saga: dead-lettered by any shard of this node.
+        if (is_start) mark_start(r);
         if (Shard* sh = any_open()) {
           sh->transport->deliver({std::move(r)});
         } else {
@@ -286,20 +297,17 @@ struct ClusterNode::Impl {
         continue;
       }
       int s = shard_of(*id);
-      if (!fwd && r.message.partition != s) ++misrouted_replies;
+      if (fwd.empty() && r.message.partition != s) ++misrouted_replies;
       if (!shards.contains(s)) {
         if (r.message.partition == s) continue;  // arrived as its partition left: its new owner reads it
-        forward(std::move(r.message), s, false, transport, r.token);
+        forward(std::move(r.message), s, false, transport, r.token);  // still marked as what it is
         continue;
       }
-      if (fwd && *fwd == kForwardCompensate) {
+      if (fwd == kForwardCompensate) {
         compensate_forwarded(s, *id, r);
         continue;
       }
-      if (is_start) {
-        drop_header(r.message, kForwardHeader);
-        r.message.topic = options.start_topic;
-      }
+      if (is_start) mark_start(r);
       to_shards[s].push_back(std::move(r));
     }
     for (auto& [s, messages] : to_shards) {
@@ -473,8 +481,7 @@ engine::Result<engine::NodeStart> ClusterNode::start(const std::string& saga, sa
   int s = d.shard_of(*options.id);
   if (d.shards.contains(s)) {
     // Assigned here but not open yet: it starts when the shard opens.
-    m.topic = d.options.start_topic;
-    d.shards[s].held.push_back({std::move(m), 0, std::nullopt});
+    d.shards[s].held.push_back({std::move(m), 0, std::nullopt, wire::MessageKind::start});
   } else {
     d.forward(std::move(m), s, true, d.transport, std::nullopt);
   }

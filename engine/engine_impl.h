@@ -236,6 +236,8 @@ struct Engine::Impl {
                             std::function<void(const Status&)> on_committed);
 
   void dead_letter(const wire::Received& r, const std::string& error);
+  // To `topic`.dlq: a start handed on by a cluster node goes where its start topic's dead letters go.
+  void dead_letter(const wire::Received& r, const std::string& error, const std::string& topic);
 
   void on_receive(std::vector<wire::Received> batch);
 

@@ -6,9 +6,12 @@
 namespace engine {
 
 Engine::Impl::Handled Engine::Impl::receive_start(const wire::Received& r) {
+  // A start handed on by a cluster node arrives on its shard's topic: its dead letter still
+  // goes where the start topic's do.
+  const std::string& topic = options.start_topic.empty() ? r.message.topic : options.start_topic;
   auto request = wire::parse_start(r.message);
   if (!request) {
-    dead_letter(r, request.error().message);
+    dead_letter(r, request.error().message, topic);
     return Handled::done;
   }
   // Without an id of its own, the request's place in its log names it: read again, it is
@@ -17,7 +20,7 @@ Engine::Impl::Handled Engine::Impl::receive_start(const wire::Received& r) {
   auto started = start(request->saga, std::move(request->input), StartOptions{request->id}, {});
   if (!started && started.error().code == Errc::store) return store_failed(r, started.error().message);
   if (!started) {
-    dead_letter(r, started.error().message);
+    dead_letter(r, started.error().message, topic);
     return Handled::done;
   }
   spdlog::info("saga={} name={} {} from {}", started->id.value(), request->saga,
@@ -26,15 +29,18 @@ Engine::Impl::Handled Engine::Impl::receive_start(const wire::Received& r) {
 }
 
 void Engine::Impl::dead_letter(const wire::Received& r, const std::string& error) {
+  dead_letter(r, error, r.message.topic);
+}
+
+void Engine::Impl::dead_letter(const wire::Received& r, const std::string& error, const std::string& topic) {
   ++stats.dead_letters;
   const std::string* sid = r.message.header(wire::header::kSagaId);
-  spdlog::warn("saga={} reply on {} dead-lettered to {}.dlq: {}", sid ? *sid : "-", r.message.topic,
-               r.message.topic, error);
+  spdlog::warn("saga={} message on {} dead-lettered to {}.dlq: {}", sid ? *sid : "-", r.message.topic, topic, error);
   // Written to the outbox before the reply is acknowledged: a crash cannot lose it.
   state::Commit c;
   c.messages_only = true;
   c.instance.updated_at = clock.now();
-  c.messages.push_back(stored(wire::dead_letter(r.message, r.message.topic + ".dlq", error, options.max_message_bytes)));
+  c.messages.push_back(stored(wire::dead_letter(r.message, topic + ".dlq", error, options.max_message_bytes)));
   pending.commits.push_back(std::move(c));
   pending.followups.emplace_back();
   schedule_flush();
@@ -44,7 +50,8 @@ void Engine::Impl::on_receive(std::vector<wire::Received> batch) {
   if (closed) return;
   for (auto& r : batch) {
     Handled h = Handled::done;
-    if (!options.start_topic.empty() && r.message.topic == options.start_topic) {
+    bool from_start_topic = !options.start_topic.empty() && r.message.topic == options.start_topic;
+    if (r.kind == wire::MessageKind::start || from_start_topic) {
       h = receive_start(r);
     } else {
       ++stats.replies;

@@ -50,11 +50,20 @@ struct Origin {
   std::int64_t timestamp_ms = 0;  // when the log says it was produced (ms since the epoch)
 };
 
+// What a delivered message asks of the orchestrator.
+enum class MessageKind : std::uint8_t {
+  reply,  // a participant's reply to a command
+  start,  // a start request: read off the start topic, or handed on by a cluster node
+};
+
 // A message the transport delivered, with the token that acknowledges it.
 struct Received {
   Message message;
   std::uint64_t token = 0;
   std::optional<Origin> origin;  // none: the transport keeps no log
+  // Set by whoever knows it better than the message's topic (a cluster node handing a start
+  // to its shard's owner); a message off the engine's own start topic is a start either way.
+  MessageKind kind = MessageKind::reply;
 };
 
 // The result of sending one outbox message: empty `error` means the broker has it.
