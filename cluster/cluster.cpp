@@ -10,6 +10,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "engine/store_reads.h"
 #include "wire/protocol.h"
 #include "postgres/cluster.h"
 #include "postgres/store.h"
@@ -145,6 +146,13 @@ struct ClusterNode::Impl {
   bool closed = false;
   std::mt19937_64 rng;  // ids of starts that come without one
   std::vector<std::string> routed_replies;  // the reply topics other than the shard topic
+  // The sagas of every shard, read through the view.
+  engine::StoreReads reads{view, [this](const std::string& name, int version) -> const sagas::Definition* {
+                             for (const auto& d : defs) {
+                               if (d->name == name && d->version == version) return d.get();
+                             }
+                             return nullptr;
+                           }};
 
   int shard_of(const std::string& id) const { return postgres::shard_of(id, options.shards); }
 
@@ -509,40 +517,24 @@ engine::Status ClusterNode::compensate(const engine::SagaId& id, std::string rea
   return {};
 }
 
+// A saga of a shard worked here is read from its engine (which knows what is not committed
+// yet); any other from the view of every shard.
 engine::Result<engine::SagaStatus> ClusterNode::status(const engine::SagaId& id) {
   auto& d = *impl_;
   if (Impl::Shard* sh = d.open_shard(d.shard_of(id.value()))) return sh->engine->status(id);
-  auto stored = d.view.load(id.value());
-  if (!stored) return engine::from_store(stored.error());
-  if (!*stored) return engine::Status{engine::Errc::not_found, "no saga with id \"" + id.value() + "\""};
-  const sagas::Definition* def = nullptr;
-  for (const auto& candidate : d.defs) {
-    if (candidate->name == (*stored)->saga && candidate->version == (*stored)->version) def = candidate.get();
-  }
-  return engine::make_status(def, **stored);
+  return d.reads.status(id);
 }
 
-engine::Result<engine::SagaList> ClusterNode::list(const state::ListFilter& filter) {
-  auto listed = impl_->view.list(filter);
-  if (!listed) return engine::from_store(listed.error());
-  engine::SagaList out;
-  for (const auto& inst : listed->sagas) out.sagas.push_back(engine::make_status(nullptr, inst));
-  out.unreadable = std::move(listed->unreadable);
-  return out;
-}
+engine::Result<engine::SagaList> ClusterNode::list(const state::ListFilter& filter) { return impl_->reads.list(filter); }
 
 engine::Result<std::vector<state::StateCount>> ClusterNode::count(const state::ListFilter& filter) {
-  auto counted = impl_->view.count(filter);
-  if (!counted) return engine::from_store(counted.error());
-  return std::move(counted).value();
+  return impl_->reads.count(filter);
 }
 
 engine::Result<std::vector<state::HistoryRow>> ClusterNode::history(const engine::SagaId& id) {
   auto& d = *impl_;
   if (Impl::Shard* sh = d.open_shard(d.shard_of(id.value()))) return sh->engine->history(id);
-  auto rows = d.view.history(id.value());
-  if (!rows) return engine::from_store(rows.error());
-  return std::move(rows).value();
+  return d.reads.history(id);
 }
 
 std::vector<sagas::DefinitionPtr> ClusterNode::definitions() const { return impl_->defs; }

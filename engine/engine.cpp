@@ -260,36 +260,23 @@ Result<SagaStatus> Engine::status(const SagaId& id) {
   if (auto it = d.active.find(id.value()); it != d.active.end()) {
     return make_status(it->second.def.get(), it->second.inst);
   }
-  auto stored = d.store.load(id.value());
-  if (!stored) return from_store(stored.error());
-  if (!*stored) return Status{Errc::not_found, "no saga with id \"" + id.value() + "\""};
-  // Without its definition the step names are unknown: the status has no steps.
-  return make_status(d.find_def((*stored)->saga, (*stored)->version).get(), **stored);
+  return d.reads.status(id);
 }
 
+// The others commit first, so they show what the store holds and newest-first is exact.
 Result<SagaList> Engine::list(const state::ListFilter& filter) {
-  // Commit first, so the list is what the store holds and newest-first ordering is exact.
   impl_->flush_and_wait();
-  auto listed = impl_->store.list(filter);
-  if (!listed) return from_store(listed.error());
-  SagaList out;
-  for (const auto& inst : listed->sagas) out.sagas.push_back(make_status(nullptr, inst));
-  out.unreadable = std::move(listed->unreadable);
-  return out;
+  return impl_->reads.list(filter);
 }
 
 Result<std::vector<state::StateCount>> Engine::count(const state::ListFilter& filter) {
   impl_->flush_and_wait();
-  auto counted = impl_->store.count(filter);
-  if (!counted) return from_store(counted.error());
-  return std::move(counted).value();
+  return impl_->reads.count(filter);
 }
 
 Result<std::vector<state::HistoryRow>> Engine::history(const SagaId& id) {
   impl_->flush_and_wait();
-  auto rows = impl_->store.history(id.value());
-  if (!rows) return from_store(rows.error());
-  return std::move(rows).value();
+  return impl_->reads.history(id);
 }
 
 void Engine::on_event(std::function<void(const Event&)> subscriber) {

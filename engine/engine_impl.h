@@ -26,6 +26,7 @@
 #include "engine/commit_writer.h"
 #include "engine/engine.h"
 #include "engine/outbox.h"
+#include "engine/store_reads.h"
 #include "wire/protocol.h"
 #include "engine/timer_queues.h"
 #include "sagas/machine.h"
@@ -126,6 +127,7 @@ struct Engine::Impl {
   bool closed = false;
   std::vector<std::function<void(const Event&)>> subscribers;
   EngineStats stats;
+  StoreReads reads{store, [this](const std::string& name, int version) { return find_def(name, version).get(); }};
   // Last: destroyed first, so no commit outlives the engine (its thread is joined).
   std::unique_ptr<CommitWriter> writer;
 
