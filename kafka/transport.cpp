@@ -1,439 +1,52 @@
 #include "kafka/transport.h"
 
-#include <librdkafka/rdkafka.h>
 #include <spdlog/spdlog.h>
 
-#include <atomic>
-#include <condition_variable>
-#include <cstdlib>
-#include <cstring>
-#include <ctime>
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
-#include <deque>
-#include <map>
-#include <mutex>
-#include <set>
-#include <thread>
 
-#include "kafka/catch_up.h"
-#include "kafka/group_barrier.h"
-#include "kafka/handles.h"
-#include "kafka/in_flight.h"
 #include "kafka/shutdown.h"
+#include "kafka/transport_impl.h"
 
 namespace kafka {
 
-namespace {
-
-// How long the pollers wait for work before looking at barriers and the stop flag again.
-constexpr int kIdlePollMs = 100;
-constexpr int kMetadataTimeoutMs = 10'000;
-// The longest closing waits for a group's first assignment (a join: ~3 s on the mock cluster).
-constexpr int kFirstAssignmentWaitMs = 10'000;
-constexpr int kOwnerCheckTimeoutMs = 10'000;
-
-wire::Message to_message(const rd_kafka_message_t* m) {
-  wire::Message out;
-  out.topic = rd_kafka_topic_name(m->rkt);
-  out.partition = m->partition;
-  if (m->key) out.key.assign(static_cast<const char*>(m->key), m->key_len);
-  if (m->payload) out.value.assign(static_cast<const char*>(m->payload), m->len);
-  rd_kafka_headers_t* hdrs = nullptr;
-  if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    const char* name = nullptr;
-    const void* value = nullptr;
-    std::size_t size = 0;
-    for (std::size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
-      out.headers.emplace_back(name, value ? std::string(static_cast<const char*>(value), size) : std::string());
-    }
+void KafkaTransport::Impl::deliver(std::vector<wire::Received> batch) {
+  spdlog::debug("kafka: {} message(s) received", batch.size());
+  for (auto& r : batch) {
+    r.token = in_flight.received(r.message.topic, r.message.partition, r.origin->offset);
   }
-  return out;
+  if (on_receive) on_receive(std::move(batch));
 }
 
-}  // namespace
-
-struct KafkaTransport::Impl {
-  Impl(boost::asio::io_context& io_, KafkaOptions options_) : io(io_), options(std::move(options_)) {}
-
-  boost::asio::io_context& io;
-  KafkaOptions options;
-  kafka::HandlePtr producer;
-  kafka::HandlePtr consumer;
-  kafka::QueuePtr producer_queue;
-  kafka::QueuePtr consumer_queue;
-  std::thread producer_poller;
-  std::thread consumer_poller;
-  std::atomic<bool> stopping{false};
-  // Checked by every handler posted to the executor: the transport may be gone by then.
-  std::shared_ptr<std::atomic<bool>> alive = std::make_shared<std::atomic<bool>>(true);
-
-  // Executor side.
-  wire::Transport::ReceiveHandler on_receive;
-  wire::Transport::DeliveryHandler on_delivery;
-  std::function<void(const AssignmentChange&)> on_assignment;
-  std::set<std::string> topics;
-  // The messages handed to the engine and not yet acknowledged, and what each partition may commit.
-  kafka::InFlightOffsets in_flight;
-  std::vector<kafka::InFlightOffsets::Advance> advances;  // acknowledge()'s, kept for its capacity
-  bool closed = false;
-
-  std::atomic<bool> up{true};  // set by librdkafka's threads, read by the executor
-  // When every broker went down (milliseconds since the epoch; 0 while any is up).
-  std::atomic<std::int64_t> down_since_ms{0};
-  // Topic handles of the warm topics: "locally known", so one metadata request covers them all.
-  std::vector<kafka::TopicPtr> warm_handles;
-
-  // Records whether any broker answers; a change is logged once, naming the brokers (the
-  // clients' own connection failures are debug lines: they repeat for every retry).
-  void mark_up(bool now_up) {
-    up = now_up;
-    if (now_up) {
-      if (down_since_ms.exchange(0) != 0) spdlog::info("kafka: brokers {} answer again", options.brokers);
-      return;
-    }
-    std::int64_t expected = 0;
-    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                   std::chrono::system_clock::now().time_since_epoch()).count();
-    if (down_since_ms.compare_exchange_strong(expected, now)) {
-      spdlog::warn("kafka: brokers {} unreachable; retrying until they answer", options.brokers);
-    }
+std::optional<KafkaTransport::Impl::ProduceError> KafkaTransport::Impl::produce(std::int64_t id, const wire::Message& m) {
+  rd_kafka_headers_t* hdrs = rd_kafka_headers_new(m.headers.size());
+  for (const auto& [k, v] : m.headers) {
+    rd_kafka_header_add(hdrs, k.data(), static_cast<ssize_t>(k.size()), v.data(), static_cast<ssize_t>(v.size()));
   }
+  // The array form of producev: its macros are GNU statement expressions, which clang refuses
+  // under -Wpedantic.
+  rd_kafka_vu_t vus[7];
+  vus[0].vtype = RD_KAFKA_VTYPE_TOPIC;
+  vus[0].u.cstr = m.topic.c_str();
+  vus[1].vtype = RD_KAFKA_VTYPE_KEY;
+  vus[1].u.mem = {const_cast<char*>(m.key.data()), m.key.size()};
+  vus[2].vtype = RD_KAFKA_VTYPE_VALUE;
+  vus[2].u.mem = {const_cast<char*>(m.value.data()), m.value.size()};
+  vus[3].vtype = RD_KAFKA_VTYPE_HEADERS;
+  vus[3].u.headers = hdrs;
+  vus[4].vtype = RD_KAFKA_VTYPE_OPAQUE;
+  vus[4].u.ptr = reinterpret_cast<void*>(static_cast<std::intptr_t>(id));
+  vus[5].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+  vus[5].u.i = RD_KAFKA_MSG_F_COPY;
+  vus[6].vtype = RD_KAFKA_VTYPE_PARTITION;
+  vus[6].u.i32 = m.partition == wire::Message::kAnyPartition ? RD_KAFKA_PARTITION_UA : m.partition;
+  rd_kafka_error_t* error = rd_kafka_produceva(producer.get(), vus, 7);
+  if (error == nullptr) return std::nullopt;
+  ProduceError failed{rd_kafka_error_string(error), rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE};
+  rd_kafka_error_destroy(error);
+  rd_kafka_headers_destroy(hdrs);  // not handed over on failure
+  return failed;
+}
 
-  std::unique_ptr<kafka::CatchUp> catch_up;  // created with the consumer
-  std::unique_ptr<kafka::GroupBarrier> group_barrier;  // likewise
-
-  // Group mode: whether the group has ever given this consumer an assignment. librdkafka
-  // 2.0 (Debian 12's) asserts when a cooperative-sticky consumer is destroyed before its
-  // first one (librdkafka#4312, fixed in 2.3), so closing waits for it a while.
-  std::mutex assigned_mu;
-  std::condition_variable assigned_cv;
-  bool assigned_once = false;  // guarded by assigned_mu
-  bool subscribed = false;     // executor: rd_kafka_subscribe was called
-
-  void wait_for_first_assignment(std::chrono::steady_clock::time_point deadline) {
-    if (!subscribed) return;
-    std::unique_lock lock(assigned_mu);
-    auto until = std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(kFirstAssignmentWaitMs));
-    if (!assigned_cv.wait_until(lock, until, [&] { return assigned_once; })) {
-      spdlog::warn("kafka: closing a consumer the group never gave partitions to (after {} ms)", kFirstAssignmentWaitMs);
-    }
-  }
-
-  // The offset after the acknowledged prefix of each partition: written by acknowledge() on
-  // the executor, read by the rebalance callback on the poller thread.
-  std::mutex acked_mu;
-  std::map<std::pair<std::string, std::int32_t>, std::int64_t> acked_next;
-
-  // Every offset commit carries this metadata, so the group's offsets name the orchestrator
-  // that consumes with them (see check_owner). Empty: no owner, no metadata.
-  static constexpr const char* kOwnerPrefix = "sagactl owner=";
-  const std::string owner_metadata = options.owner.empty() ? std::string() : kOwnerPrefix + options.owner;
-
-  void add_commit(rd_kafka_topic_partition_list_t* list, const std::string& topic, std::int32_t partition,
-                  std::int64_t offset) const {
-    auto* e = rd_kafka_topic_partition_list_add(list, topic.c_str(), partition);
-    e->offset = offset;
-    if (owner_metadata.empty()) return;
-    e->metadata = std::malloc(owner_metadata.size());  // freed with the list
-    if (e->metadata == nullptr) return;
-    std::memcpy(e->metadata, owner_metadata.data(), owner_metadata.size());
-    e->metadata_size = owner_metadata.size();
-  }
-
-  // Rebalance (group mode), on the poller thread inside rd_kafka_consumer_poll.
-  static void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts,
-                           void* opaque) {
-    auto* self = static_cast<Impl*>(opaque);
-    bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
-    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-      spdlog::info("kafka: {} partition(s) assigned to this orchestrator", parts->cnt);
-      {
-        std::lock_guard lock(self->assigned_mu);
-        self->assigned_once = true;
-      }
-      self->assigned_cv.notify_all();
-      if (cooperative) {
-        if (rd_kafka_error_t* e = rd_kafka_incremental_assign(rk, parts)) {
-          spdlog::error("kafka: cannot take the assigned partitions: {}", rd_kafka_error_string(e));
-          rd_kafka_error_destroy(e);
-        }
-      } else {
-        rd_kafka_assign(rk, parts);
-      }
-      self->catch_up->assignment_changed(nullptr);
-      self->group_barrier->assignment_changed();
-      self->post_assignment(parts, true);
-      return;
-    }
-    spdlog::info("kafka: {} partition(s) revoked ({})", parts->cnt, rd_kafka_err2name(err));
-    if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) self->commit_acknowledged(rk, parts);
-    if (cooperative) {
-      if (rd_kafka_error_t* e = rd_kafka_incremental_unassign(rk, parts)) rd_kafka_error_destroy(e);
-    } else {
-      rd_kafka_assign(rk, nullptr);
-    }
-    self->catch_up->assignment_changed(parts);
-    self->group_barrier->assignment_changed();
-    std::vector<std::pair<std::string, std::int32_t>> gone;
-    for (int i = 0; i < parts->cnt; ++i) gone.emplace_back(parts->elems[i].topic, parts->elems[i].partition);
-    boost::asio::post(self->io, [self, alive = self->alive, gone = std::move(gone)] {
-      if (*alive) self->forget(gone);
-    });
-    self->post_assignment(parts, false);
-  }
-
-  // Tells the assignment handler, on the executor, in order with the messages.
-  void post_assignment(const rd_kafka_topic_partition_list_t* parts, bool assigned) {
-    AssignmentChange change;
-    auto& list = assigned ? change.assigned : change.revoked;
-    for (int i = 0; i < parts->cnt; ++i) list.emplace_back(parts->elems[i].topic, parts->elems[i].partition);
-    boost::asio::post(io, [this, alive = alive, change = std::move(change)] {
-      if (*alive && !closed && on_assignment) on_assignment(change);
-    });
-  }
-
-  // Commits, synchronously, what the engine acknowledged on partitions about to be revoked,
-  // so their next owner starts right after it.
-  void commit_acknowledged(rd_kafka_t* rk, const rd_kafka_topic_partition_list_t* parts) {
-    kafka::ListPtr list(rd_kafka_topic_partition_list_new(parts->cnt));
-    {
-      std::lock_guard lock(acked_mu);
-      for (int i = 0; i < parts->cnt; ++i) {
-        auto it = acked_next.find({parts->elems[i].topic, parts->elems[i].partition});
-        if (it != acked_next.end()) add_commit(list.get(), it->first.first, it->first.second, it->second);
-      }
-    }
-    if (list->cnt == 0) return;
-    if (auto e = rd_kafka_commit(rk, list.get(), 0)) {
-      spdlog::warn("kafka: committing the revoked partitions' offsets failed (their next owner re-reads "
-                   "from the last commit; replies already applied are recognised): {}",
-                   rd_kafka_err2str(e));
-    }
-  }
-
-  // Executor: drops the bookkeeping of revoked partitions; later acknowledgements of their
-  // messages are no-ops (the new owner re-reads what was not committed).
-  void forget(const std::vector<std::pair<std::string, std::int32_t>>& gone) {
-    in_flight.forget(gone);
-    std::lock_guard lock(acked_mu);
-    for (const auto& tp : gone) acked_next.erase(tp);
-  }
-
-  static void on_error(rd_kafka_t*, int err, const char* reason, void* opaque) {
-    auto* self = static_cast<Impl*>(opaque);
-    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) self->mark_up(false);
-    // A connection that failed is retried by the client, and said by mark_up when it matters.
-    bool connection = err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || err == RD_KAFKA_RESP_ERR__TRANSPORT;
-    spdlog::log(connection ? spdlog::level::debug : spdlog::level::warn, "kafka: {} ({})", reason,
-                rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)));
-  }
-
-  // Delivery reports run inside rd_kafka_poll: on the producer poller, or in flush().
-  std::mutex reports_mu;
-  std::vector<wire::Delivery> reports;
-
-  static void on_report(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
-    auto* self = static_cast<Impl*>(opaque);
-    auto id = static_cast<std::int64_t>(reinterpret_cast<std::intptr_t>(m->_private));
-    std::string error = m->err ? rd_kafka_err2str(m->err) : "";
-    if (id == 0) {
-      if (!error.empty()) spdlog::warn("kafka: publishing to {} failed: {}", rd_kafka_topic_name(m->rkt), error);
-      return;
-    }
-    if (error.empty()) self->mark_up(true);
-    std::lock_guard lock(self->reports_mu);
-    self->reports.push_back({id, std::move(error), m->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE});
-  }
-
-  static void on_log(const rd_kafka_t*, int level, const char* fac, const char* buf) {
-    auto lvl = level <= 3 ? spdlog::level::err : level <= 5 ? spdlog::level::warn : spdlog::level::debug;
-    if (std::string_view(fac) == "FAIL") lvl = spdlog::level::debug;  // a failed connection: see mark_up
-    spdlog::log(lvl, "kafka: {} {}", fac, buf);
-  }
-
-  void post_reports() {
-    std::vector<wire::Delivery> batch;
-    {
-      std::lock_guard lock(reports_mu);
-      batch.swap(reports);
-    }
-    if (batch.empty()) return;
-    boost::asio::post(io, [this, alive = alive, batch = std::move(batch)]() mutable {
-      if (*alive && !closed && on_delivery) on_delivery(std::move(batch));
-    });
-  }
-
-  void run_producer_poller() {
-    while (!stopping) {
-      rd_kafka_poll(producer.get(), 100);
-      post_reports();
-    }
-  }
-
-  void run_consumer_poller() {
-    while (!stopping) {
-      rd_kafka_message_t* first = rd_kafka_consumer_poll(consumer.get(), kIdlePollMs);
-      if (first == nullptr) {
-        post_passed_barriers();
-        continue;
-      }
-      // Built here as the engine receives them (tokens are given on the executor), so the
-      // executor takes the batch as it is: no second vector of hundreds of messages there.
-      std::vector<wire::Received> batch;
-      for (rd_kafka_message_t* m = first; m != nullptr;
-           m = batch.size() < 1000 ? rd_kafka_consumer_poll(consumer.get(), 0) : nullptr) {
-        kafka::MessagePtr owned(m);
-        if (m->err) {
-          if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            spdlog::warn("kafka: consumer: {}", rd_kafka_message_errstr(m));
-          }
-          continue;
-        }
-        mark_up(true);
-        catch_up->delivered(rd_kafka_topic_name(m->rkt), m->partition, m->offset);
-        batch.push_back({to_message(m), 0, wire::Origin{m->offset, rd_kafka_message_timestamp(m, nullptr)}});
-      }
-      if (!batch.empty()) {
-        boost::asio::post(io, [this, alive = alive, batch = std::move(batch)]() mutable {
-          if (*alive && !closed) deliver(std::move(batch));
-        });
-      }
-      post_passed_barriers();
-    }
-  }
-
-  // Posted after the messages they cover, so the engine applies those first.
-  void post_passed_barriers() {
-    auto passed = catch_up->service();
-    for (auto& done : group_barrier->service()) passed.push_back(std::move(done));
-    if (passed.empty()) return;
-    boost::asio::post(io, [this, alive = alive, passed = std::move(passed)] {
-      if (!*alive || closed) return;
-      for (const auto& done : passed) done();
-    });
-  }
-
-  void deliver(std::vector<wire::Received> batch) {
-    spdlog::debug("kafka: {} message(s) received", batch.size());
-    for (auto& r : batch) {
-      r.token = in_flight.received(r.message.topic, r.message.partition, r.origin->offset);
-    }
-    if (on_receive) on_receive(std::move(batch));
-  }
-
-  struct ProduceError {
-    std::string text;
-    bool too_large = false;  // over message.max.bytes: never deliverable as it is
-  };
-  std::optional<ProduceError> produce(std::int64_t id, const wire::Message& m) {
-    rd_kafka_headers_t* hdrs = rd_kafka_headers_new(m.headers.size());
-    for (const auto& [k, v] : m.headers) {
-      rd_kafka_header_add(hdrs, k.data(), static_cast<ssize_t>(k.size()), v.data(), static_cast<ssize_t>(v.size()));
-    }
-    // The array form of producev: its macros are GNU statement expressions, which clang refuses
-    // under -Wpedantic.
-    rd_kafka_vu_t vus[7];
-    vus[0].vtype = RD_KAFKA_VTYPE_TOPIC;
-    vus[0].u.cstr = m.topic.c_str();
-    vus[1].vtype = RD_KAFKA_VTYPE_KEY;
-    vus[1].u.mem = {const_cast<char*>(m.key.data()), m.key.size()};
-    vus[2].vtype = RD_KAFKA_VTYPE_VALUE;
-    vus[2].u.mem = {const_cast<char*>(m.value.data()), m.value.size()};
-    vus[3].vtype = RD_KAFKA_VTYPE_HEADERS;
-    vus[3].u.headers = hdrs;
-    vus[4].vtype = RD_KAFKA_VTYPE_OPAQUE;
-    vus[4].u.ptr = reinterpret_cast<void*>(static_cast<std::intptr_t>(id));
-    vus[5].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
-    vus[5].u.i = RD_KAFKA_MSG_F_COPY;
-    vus[6].vtype = RD_KAFKA_VTYPE_PARTITION;
-    vus[6].u.i32 = m.partition == wire::Message::kAnyPartition ? RD_KAFKA_PARTITION_UA : m.partition;
-    rd_kafka_error_t* error = rd_kafka_produceva(producer.get(), vus, 7);
-    if (error == nullptr) return std::nullopt;
-    ProduceError failed{rd_kafka_error_string(error), rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE};
-    rd_kafka_error_destroy(error);
-    rd_kafka_headers_destroy(hdrs);  // not handed over on failure
-    return failed;
-  }
-
-  // Metadata of one topic on one handle: its partition count, or why not.
-  sagas::Result<int, std::string> partitions_of(rd_kafka_t* rk, const std::string& topic, int timeout_ms) {
-    kafka::TopicPtr t(rd_kafka_topic_new(rk, topic.c_str(), nullptr));
-    const struct rd_kafka_metadata* md = nullptr;
-    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, t.get(), &md, timeout_ms);
-    if (err) return std::string("cannot read the metadata of topic \"" + topic + "\": " + rd_kafka_err2str(err));
-    kafka::MetadataPtr owned(md);
-    if (md->topic_cnt < 1) return std::string("no metadata for topic \"" + topic + "\"");
-    if (md->topics[0].err) {
-      return std::string("topic \"" + topic + "\": " + rd_kafka_err2str(md->topics[0].err) +
-                         " (create it, or let the broker auto-create topics)");
-    }
-    return md->topics[0].partition_cnt;
-  }
-
-  // Refuses to consume where another orchestrator commits: the group's committed offsets
-  // carry the owner's name (add_commit). Our own earlier run has our name and passes.
-  std::optional<std::string> check_owner(const rd_kafka_topic_partition_list_t* wanted) {
-    if (options.owner.empty()) return std::nullopt;
-    kafka::ListPtr committed(rd_kafka_topic_partition_list_copy(wanted));
-    if (auto err = rd_kafka_committed(consumer.get(), committed.get(), kOwnerCheckTimeoutMs)) {
-      return std::string("cannot read the committed offsets of group \"") + options.group_id +
-             "\": " + rd_kafka_err2str(err) + " (is the broker reachable?)";
-    }
-    const std::string prefix = kOwnerPrefix;
-    for (int i = 0; i < committed->cnt; ++i) {
-      const auto& p = committed->elems[i];
-      if (p.metadata == nullptr || p.metadata_size <= prefix.size()) continue;
-      std::string meta(static_cast<const char*>(p.metadata), p.metadata_size);
-      if (meta.compare(0, prefix.size(), prefix) != 0) continue;
-      std::string other = meta.substr(prefix.size());
-      if (other == options.owner) continue;
-      return "consumer group \"" + options.group_id + "\" already consumes " + p.topic + " for another " +
-             "orchestrator (" + other + "); this one is " + options.owner + ". Two orchestrators with their " +
-             "own state on one reply topic would take each other's replies. Stop the other one, or give this " +
-             "one its own reply topics and kafka.group; if the other is gone for good (its state file moved " +
-             "or deleted), start this one with a new kafka.group";
-    }
-    return std::nullopt;
-  }
-
-  std::optional<std::string> apply_subscription() {
-    kafka::ListPtr all(rd_kafka_topic_partition_list_new(static_cast<int>(topics.size())));
-    std::vector<kafka::CatchUp::TopicPartition> expected;
-    for (const auto& t : topics) {
-      auto n = partitions_of(consumer.get(), t, kMetadataTimeoutMs);
-      if (!n) return n.error();
-      for (int p = 0; p < *n; ++p) {
-        rd_kafka_topic_partition_list_add(all.get(), t.c_str(), p)->offset = RD_KAFKA_OFFSET_STORED;
-        expected.emplace_back(t, p);
-      }
-    }
-    if (auto refused = check_owner(all.get())) return refused;
-    catch_up->expect(std::move(expected));
-    if (options.consume == KafkaOptions::Consume::group) {
-      kafka::ListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(topics.size())));
-      for (const auto& t : topics) rd_kafka_topic_partition_list_add(list.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
-      if (auto err = rd_kafka_subscribe(consumer.get(), list.get())) {
-        return std::string("cannot subscribe: ") + rd_kafka_err2str(err);
-      }
-      subscribed = true;
-      return std::nullopt;
-    }
-    if (auto err = rd_kafka_assign(consumer.get(), all.get())) {
-      return std::string("cannot assign partitions: ") + rd_kafka_err2str(err);
-    }
-    catch_up->assignment_changed_elsewhere();
-    return std::nullopt;
-  }
-
-  void stop_pollers() {
-    stopping = true;
-    if (producer_queue) rd_kafka_queue_yield(producer_queue.get());
-    if (consumer_queue) rd_kafka_queue_yield(consumer_queue.get());
-    if (producer_poller.joinable()) producer_poller.join();
-    if (consumer_poller.joinable()) consumer_poller.join();
-  }
-};
 
 sagas::Result<std::unique_ptr<KafkaTransport>, std::string> KafkaTransport::create(boost::asio::io_context& io,
                                                                                  const KafkaOptions& options) {
