@@ -34,6 +34,7 @@
 #include "kafka/transport.h"
 #include "cli/stop_watchdog.h"
 #include "cli/open_store.h"
+#include "cli/reloader.h"
 #include "postgres/cluster.h"
 #include "postgres/store.h"
 
@@ -67,82 +68,6 @@ std::string instance_id_of(const std::string& owner) {
 }  // namespace
 
 namespace {
-
-// SIGHUP: the saga files are read again. New definitions (a new saga, a new version) are
-// added; running sagas keep the definition they started with; a loaded name and version is
-// never replaced (a changed file needs a new `version:` to take effect); a file with errors
-// keeps the old set and says why.
-//
-// The files are read and compiled on a thread of their own (a large or hostile file must not
-// stall the event loop: probes, replies and timers go on); what they hold is swapped in on
-// the loop. One reload at a time: a SIGHUP during one is taken once it ends.
-class Reloader {
- public:
-  Reloader(const Config& c, boost::asio::io_context& io, engine::Node& node, kafka::DevBroker* broker)
-      : c_(c), io_(io), node_(node), broker_(broker) {}
-  ~Reloader() {
-    if (worker_.joinable()) worker_.join();  // after the loop: what it posts is not run
-  }
-  Reloader(const Reloader&) = delete;
-  Reloader& operator=(const Reloader&) = delete;
-
-  // On the loop.
-  void request() {
-    if (running_) {
-      again_ = true;
-      spdlog::info("reload (SIGHUP): one is running; the files are read again once it ends");
-      return;
-    }
-    if (worker_.joinable()) worker_.join();  // finished: its result was applied
-    running_ = true;
-    worker_ = std::thread([this] {
-      auto problems = std::make_shared<std::ostringstream>();
-      auto loaded = std::make_shared<dsl::LoadResult>(load_or_report(c_.sagas, *problems));
-      boost::asio::post(io_, [this, loaded, problems] {
-        running_ = false;
-        apply(*loaded, problems->str());
-        if (std::exchange(again_, false)) request();
-      });
-    });
-  }
-
- private:
-  void apply(const dsl::LoadResult& loaded, const std::string& problems) {
-    auto current = node_.definitions();
-    if (!loaded.ok()) {
-      spdlog::error("reload (SIGHUP) refused: the saga files have errors; the {} loaded definition(s) stay:\n{}",
-                    current.size(), problems);
-      return;
-    }
-    std::size_t added = 0;
-    for (const auto& def : loaded.definitions) {
-      bool known = std::any_of(current.begin(), current.end(), [&](const sagas::DefinitionPtr& d) {
-        return d->name == def->name && d->version == def->version;
-      });
-      if (known) continue;
-      if (broker_ != nullptr) {
-        if (auto e = create_topics(*broker_, topics_of({def}), c_.kafka.partitions)) {
-          spdlog::error("reload (SIGHUP): {} v{} not loaded: {}", def->name, def->version, *e);
-          continue;
-        }
-      }
-      node_.add(def);
-      ++added;
-      spdlog::info("reload (SIGHUP): loaded {} v{} from {}", def->name, def->version, def->source);
-    }
-    spdlog::info("reload (SIGHUP): {} new definition(s), {} loaded in all (a changed file needs a new version: "
-                 "number to take effect)",
-                 added, current.size() + added);
-  }
-
-  const Config& c_;
-  boost::asio::io_context& io_;
-  engine::Node& node_;
-  kafka::DevBroker* broker_;
-  std::thread worker_;
-  bool running_ = false;  // on the loop
-  bool again_ = false;    // a SIGHUP came during the running reload
-};
 
 // The largest message the producer sends: librdkafka's message.max.bytes, from the
 // configured properties, else its default (the engine's).
@@ -403,6 +328,80 @@ std::optional<std::string> await_brokers(const Config& c, kafka::KafkaTransport&
   return gave_up;
 }
 
+// The options of every engine `run` makes (the one, or one per shard).
+engine::EngineOptions engine_options(const Config& c, server::Metrics& metrics) {
+  engine::EngineOptions eo;
+  eo.events_topic = c.kafka.events_topic;
+  eo.start_topic = c.kafka.start_topic;
+  eo.retention = c.retention.count();
+  eo.max_message_bytes = max_message_bytes(c);
+  eo.on_commit = [&metrics](double seconds, std::size_t n) { metrics.observe_commit(seconds, n); };
+  return eo;
+}
+
+// What reaches the outside before the orchestrator opens: the embedded broker (when asked
+// for), the admin endpoint (answering 503 while the brokers are awaited) and the transport.
+struct Outside {
+  std::unique_ptr<kafka::DevBroker> broker;
+  std::unique_ptr<server::AdminServer> server;
+  std::unique_ptr<kafka::KafkaTransport> transport;
+  kafka::KafkaOptions kafka;
+};
+
+sagas::Result<Outside, std::string> reach_outside(const Config& c, const std::vector<sagas::DefinitionPtr>& defs,
+                                                  boost::asio::io_context& io, server::HttpHandler& admin_handler,
+                                                  Starting& starting, std::ostream& out) {
+  Outside o;
+  o.kafka = kafka_options(c, c.kafka.brokers == "embedded");
+  auto topics = topics_of(defs);
+  if (!c.kafka.events_topic.empty()) topics.insert(c.kafka.events_topic);
+  if (!c.kafka.start_topic.empty()) topics.insert({c.kafka.start_topic, c.kafka.start_topic + ".dlq"});
+  if (c.kafka.brokers == "embedded") {
+    auto b = start_embedded(c, topics, o.kafka, out);
+    if (!b) return b.error();
+    o.broker = std::move(b).value();
+  }
+  o.kafka.warm_topics.assign(topics.begin(), topics.end());
+  // After the embedded broker (local, it waits on no network), so "bootstrap:" comes first on
+  // stdout; before anything waits on the brokers.
+  auto server = open_admin(c, io, admin_handler, out);
+  if (!server) return server.error();
+  o.server = std::move(server).value();
+  auto transport = kafka::KafkaTransport::create(io, o.kafka);
+  if (!transport) return transport.error();
+  o.transport = std::move(transport).value();
+  if (auto gave_up = await_brokers(c, *o.transport, io, starting)) return *gave_up;
+  return o;
+}
+
+// What works the sagas: one engine over the owned store, or a cluster node over its shards.
+struct Orchestrator {
+  std::unique_ptr<engine::Engine> engine;  // a single orchestrator's
+  std::unique_ptr<engine::Node> node;
+  engine::Status open() { return engine ? engine->open() : static_cast<cluster::ClusterNode&>(*node).open(); }
+};
+
+Orchestrator make_orchestrator(const Config& c, boost::asio::io_context& io, state::Store* store, engine::Clock& clock,
+                               kafka::KafkaTransport& transport, const cluster::Parts& cluster,
+                               const std::vector<sagas::DefinitionPtr>& defs, engine::EngineOptions eo) {
+  Orchestrator o;
+  if (c.cluster) {
+    eo.on_fenced = nullptr;  // a fenced shard has moved to another node: the node goes on with the others
+    o.node = std::make_unique<cluster::ClusterNode>(io, transport, *cluster.routing, *cluster.view,
+                                                    cluster::ClusterOptions{.url = c.state, .node = c.node,
+                                                                            .shard_topic = cluster.shape.topic,
+                                                                            .reply_topics = cluster::reply_topics_of(defs),
+                                                                            .start_topic = c.kafka.start_topic,
+                                                                            .shards = cluster.shape.shards, .engine = eo,
+                                                                            .reopen_delay_ms = kShardReopenDelayMs});
+  } else {
+    o.engine = std::make_unique<engine::Engine>(io, *store, transport, clock, eo);
+    o.node = std::make_unique<engine::EngineNode>(*o.engine);
+  }
+  for (const auto& d : defs) o.node->add(d);
+  return o;
+}
+
 }  // namespace
 
 int run_command(const Config& config, std::ostream& out, std::ostream& err) {
@@ -436,78 +435,42 @@ int run_command(const Config& config, std::ostream& out, std::ostream& err) {
   server::HttpHandler admin_handler = [&starting](const server::HttpRequest& req, std::function<void(server::HttpResponse)> respond) {
     respond(starting.answer(req));
   };
-  std::unique_ptr<kafka::DevBroker> broker;
-  kafka::KafkaOptions kafka = kafka_options(c, c.kafka.brokers == "embedded");
-  auto topics = topics_of(loaded.definitions);
-  if (!c.kafka.events_topic.empty()) topics.insert(c.kafka.events_topic);
-  if (!c.kafka.start_topic.empty()) topics.insert({c.kafka.start_topic, c.kafka.start_topic + ".dlq"});
-  if (c.kafka.brokers == "embedded") {
-    auto b = start_embedded(c, topics, kafka, out);
-    if (!b) return fail(b.error());
-    broker = std::move(b).value();
-  }
-  kafka.warm_topics.assign(topics.begin(), topics.end());
-  // After the embedded broker (local, it waits on no network), so "bootstrap:" comes first on
-  // stdout; before anything waits on the brokers.
-  auto server = open_admin(c, io, admin_handler, out);
-  if (!server) return fail(server.error());
-
-  auto transport = kafka::KafkaTransport::create(io, kafka);
-  if (!transport) return fail(transport.error());
-  if (auto gave_up = await_brokers(c, **transport, io, starting)) return fail(*gave_up);
+  auto outside = reach_outside(c, loaded.definitions, io, admin_handler, starting, out);
+  if (!outside) return fail(outside.error());
   cluster::Parts cluster;
   if (c.cluster) {
     cluster::JoinOptions join{.url = c.state, .node = c.node, .group = c.kafka.group,
-                              .routing_instance_id = instance_id_of(c.node + ":routing:" + kafka.owner)};
-    auto parts = cluster::open_parts(io, join, kafka, **transport, loaded.definitions);
+                              .routing_instance_id = instance_id_of(c.node + ":routing:" + outside->kafka.owner)};
+    auto parts = cluster::open_parts(io, join, outside->kafka, *outside->transport, loaded.definitions);
     if (!parts) return fail(parts.error());
     cluster = std::move(parts).value();
   }
   server::Metrics metrics;
   engine::SystemClock clock(io);
-  engine::EngineOptions eo;
-  eo.events_topic = c.kafka.events_topic;
-  eo.start_topic = c.kafka.start_topic;
-  eo.retention = c.retention.count();
-  eo.max_message_bytes = max_message_bytes(c);
-  eo.on_commit = [&](double seconds, std::size_t n) { metrics.observe_commit(seconds, n); };
-  // Another orchestrator took the store over: this one has nothing left to do but stop. (A
-  // cluster's fenced shard has moved to another node: the node goes on with the others.)
+  engine::EngineOptions eo = engine_options(c, metrics);
+  // Another orchestrator took the store over: this one has nothing left to do but stop.
   std::optional<std::string> fenced;
   std::function<void()> halt;
   eo.on_fenced = [&](const std::string& why) {
     fenced = why;
     boost::asio::post(io, [&] { halt(); });
   };
-  std::unique_ptr<engine::Engine> engine;
-  std::unique_ptr<engine::Node> node;
-  if (c.cluster) {
-    eo.on_fenced = nullptr;
-    node = std::make_unique<cluster::ClusterNode>(io, **transport, *cluster.routing, *cluster.view,
-                                         cluster::ClusterOptions{.url = c.state, .node = c.node,
-                                                        .shard_topic = cluster.shape.topic,
-                                                        .reply_topics = cluster::reply_topics_of(loaded.definitions),
-                                                        .start_topic = c.kafka.start_topic,
-                                                        .shards = cluster.shape.shards, .engine = eo,
-                                                        .reopen_delay_ms = kShardReopenDelayMs});
-  } else {
-    engine = std::make_unique<engine::Engine>(io, *store, **transport, clock, eo);
-    node = std::make_unique<engine::EngineNode>(*engine);
-  }
-  for (const auto& d : loaded.definitions) node->add(d);
-  server::AdminApi admin{io, *node, **transport, metrics, token->value};
-  node->on_event([&](const engine::Event& e) {
+  Orchestrator orchestrator =
+      make_orchestrator(c, io, store.get(), clock, *outside->transport, cluster, loaded.definitions, eo);
+  engine::Node& node = *orchestrator.node;
+  server::AdminApi admin{io, node, *outside->transport, metrics, token->value};
+  node.on_event([&](const engine::Event& e) {
     metrics.observe(e);
     admin.saga_changed(e);
   });
-  auto opened = c.cluster ? static_cast<cluster::ClusterNode&>(*node).open() : engine->open();
-  if (!opened.ok()) return fail(opened.message);
-  std::vector<kafka::KafkaTransport*> transports{transport->get()};
+  if (auto opened = orchestrator.open(); !opened.ok()) return fail(opened.message);
+  std::vector<kafka::KafkaTransport*> transports{outside->transport.get()};
   if (cluster.routing) transports.push_back(cluster.routing.get());
   admin_handler = [&admin](const server::HttpRequest& req, std::function<void(server::HttpResponse)> respond) {
     admin.handle(req, std::move(respond));
   };
-  if (int code = serve(c, io, *node, server->get(), transports, broker.get(), halt, watchdog); code != kExitOk) {
+  if (int code = serve(c, io, node, outside->server.get(), transports, outside->broker.get(), halt, watchdog);
+      code != kExitOk) {
     return code;
   }
   if (fenced) return fail(*fenced);
