@@ -44,66 +44,46 @@ std::string state_of(const Json& status) {
 
 }  // namespace
 
-int start_command(const StartCommandOptions& o, std::ostream& out, std::ostream& err) {
+namespace {
+
+// The start's body: the saga, its input (--input as JSON, or @FILE) and its id, checked here
+// (the input's JSON with its position, the id's alphabet); the error says what is wrong.
+sagas::Result<Json, std::string> start_body(const StartCommandOptions& o) {
   std::string text = o.input;
   std::string source = "--input";
   if (!text.empty() && text[0] == '@') {
     source = text.substr(1);
     std::ifstream in(source);
-    if (!in) {
-      err << "start: cannot read the input file " << source << "\n";
-      return kExitError;
-    }
+    if (!in) return "cannot read the input file " + source;
     std::stringstream ss;
     ss << in.rdbuf();
     text = ss.str();
   }
   auto input = Json::parse(text);
-  if (!input) {
-    err << "start: " << source << " is not JSON: " << input.error().message << "\n";
-    return kExitError;
-  }
+  if (!input) return source + " is not JSON: " + input.error().message;
   Json body = Json::object();
   body.set("saga", Json(o.saga));
   body.set("input", std::move(*input));
   if (!o.id.empty()) {
-    if (auto bad = sagas::check_saga_id(o.id)) {
-      err << "start: " << *bad << "\n";
-      return kExitError;
-    }
+    if (auto bad = sagas::check_saga_id(o.id)) return *bad;
     body.set("id", Json(o.id));
   }
-  auto r = server::http_request(o.admin, "POST", "/v1/sagas", body.dump(), kRequestTimeoutMs, o.token);
-  if (!r) {
-    err << "start: " << r.error() << "\n";
-    return kExitError;
-  }
-  // 202: a cluster node handed the start to the node that owns the saga's shard.
-  bool forwarded = r->status == 202;
-  if (r->status != 200 && r->status != 201 && !forwarded) {
-    err << "start: " << error_of(*r) << "\n";
-    return kExitError;
-  }
-  auto answer = Json::parse(r->body);
-  const Json* id = answer ? answer->find("id") : nullptr;
-  if (!id || !id->is_string()) {
-    err << "start: the orchestrator's answer has no id: " << r->body << "\n";
-    return kExitError;
-  }
-  out << id->as_string() << std::endl;
-  if (!o.wait) return kExitOk;
+  return body;
+}
 
-  // Waiting: follow the saga's events (a long poll answered at each transition), printing
-  // each on a terminal, until it ends.
+// --wait: follows the saga's events (a long poll answered at each transition, and for a
+// start handed to another cluster node, at its first), printing each on a terminal, until it
+// ends or the timeout passes. Returns the exit code.
+int follow(const StartCommandOptions& o, const std::string& id, bool forwarded, std::ostream& out, std::ostream& err) {
   auto until = std::chrono::steady_clock::now() + o.timeout;
   std::int64_t next = 0;
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
     auto wait_ms = std::clamp<std::int64_t>(left.count(), 0, kEventWaitMs);
     auto s = server::http_request(o.admin, "GET",
-                          "/v1/sagas/" + path_segment(id->as_string()) + "/events?after=" + std::to_string(next) +
-                              "&wait=" + std::to_string(wait_ms),
-                          "", static_cast<int>(wait_ms) + kRequestTimeoutMs, o.token);
+                                  "/v1/sagas/" + path_segment(id) + "/events?after=" + std::to_string(next) +
+                                      "&wait=" + std::to_string(wait_ms),
+                                  "", static_cast<int>(wait_ms) + kRequestTimeoutMs, o.token);
     if (!s) {
       err << "start: " << s.error() << "\n";
       return kExitError;
@@ -132,12 +112,41 @@ int start_command(const StartCommandOptions& o, std::ostream& out, std::ostream&
       return state == "completed" ? kExitOk : state == "compensated" ? kExitCompensated : kExitFailed;
     }
     if (std::chrono::steady_clock::now() >= until) {
-      err << "start: saga " << id->as_string() << " is still " << state << " after "
-          << std::chrono::duration_cast<std::chrono::seconds>(o.timeout).count()
-          << "s; it goes on: sagactl status " << id->as_string() << "\n";
+      err << "start: saga " << id << " is still " << state << " after "
+          << std::chrono::duration_cast<std::chrono::seconds>(o.timeout).count() << "s; it goes on: sagactl status "
+          << id << "\n";
       return kExitWaitTimeout;
     }
   }
+}
+
+}  // namespace
+
+int start_command(const StartCommandOptions& o, std::ostream& out, std::ostream& err) {
+  auto body = start_body(o);
+  if (!body) {
+    err << "start: " << body.error() << "\n";
+    return kExitError;
+  }
+  auto r = server::http_request(o.admin, "POST", "/v1/sagas", body->dump(), kRequestTimeoutMs, o.token);
+  if (!r) {
+    err << "start: " << r.error() << "\n";
+    return kExitError;
+  }
+  // 202: a cluster node handed the start to the node that owns the saga's shard.
+  bool forwarded = r->status == 202;
+  if (r->status != 200 && r->status != 201 && !forwarded) {
+    err << "start: " << error_of(*r) << "\n";
+    return kExitError;
+  }
+  auto answer = Json::parse(r->body);
+  const Json* id = answer ? answer->find("id") : nullptr;
+  if (!id || !id->is_string()) {
+    err << "start: the orchestrator's answer has no id: " << r->body << "\n";
+    return kExitError;
+  }
+  out << id->as_string() << std::endl;
+  return o.wait ? follow(o, id->as_string(), forwarded, out, err) : kExitOk;
 }
 
 namespace {
