@@ -42,6 +42,7 @@ class Rows {
   explicit Rows(ResultPtr r) : r_(std::move(r)) {}
   int size() const { return PQntuples(r_.get()); }
   bool empty() const { return size() == 0; }
+  int columns() const { return PQnfields(r_.get()); }
   std::string_view text(int row, int col) const {
     return {PQgetvalue(r_.get(), row, col), static_cast<std::size_t>(PQgetlength(r_.get(), row, col))};
   }

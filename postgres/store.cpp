@@ -1,5 +1,6 @@
-// PostgresStore: opening (schema, ownership), the commit and prune. The reads are in
-// store_reads.cpp, the tables in schema.cpp.
+// PostgresStore: opening (schema, ownership), the commit and prune (its queries shared with
+// SQLite in state/sql_journal.h). The reads are in store_reads.cpp, the tables in schema.cpp.
+#include "postgres/session.h"
 #include "postgres/store_impl.h"
 
 namespace postgres {
@@ -72,39 +73,17 @@ state::Status PostgresStore::commit(std::span<state::Commit> batch, state::Posit
 
 state::Result<std::size_t> PostgresStore::prune(sagas::TimeMs before, std::size_t max_sagas, sagas::TimeMs now) {
   auto& r = impl_->reader;
-  auto ids = first_column(r.run(
-      // created_at <= updated_at: the range on sagas_by_state_created narrows the scan.
-      "SELECT id FROM sagas WHERE state IN ('completed', 'compensated', 'failed') AND created_at < $1 AND "
-      "updated_at < $1 LIMIT $2",
-      {before, static_cast<std::int64_t>(max_sagas)}));
-  if (!ids) return ids.error();
-  state::Status st = r.transaction([&]() -> state::Status {
-    // The owner's row first, shared: a fenced owner deletes nothing, and since every commit
-    // starts by updating that row, a commit in progress finishes before this goes on and
-    // later ones wait until it is done. So the two never change the same count rows at once
-    // (no deadlock between the writer's count updates and these deletions).
+  Session session(r);
+  // The owner's row first, shared: a fenced owner deletes nothing, and since every commit
+  // starts by updating that row, a commit in progress finishes before this goes on and later
+  // ones wait until it is done. So the two never change the same count rows at once (no
+  // deadlock between the writer's count updates and these deletions).
+  return state::sql::prune(session, before, max_sagas, now, [&]() -> state::Status {
     auto mine = r.run("SELECT epoch, owner FROM journal_state FOR SHARE");
     if (!mine || mine->empty()) return mine ? r.fail("cannot read the journal's owner") : mine.error();
     if (mine->int64(0, 0) != impl_->epoch) return impl_->fenced(mine->int64(0, 0), mine->str(0, 1));
-    // A tombstone outlives its saga by one more retention period.
-    if (auto old = r.run("DELETE FROM pruned WHERE at < $1", {before}); !old) return old.error();
-    if (auto sent = r.run("DELETE FROM journal WHERE saga_num = 0 AND position <= (SELECT delivered FROM journal_state)");
-        !sent) {
-      return sent.error();
-    }
-    for (const auto& id : *ids) {
-      auto gone = r.run("WITH s AS (DELETE FROM sagas WHERE id = $1 RETURNING num) "
-                        "DELETE FROM journal WHERE saga_num IN (SELECT num FROM s)",
-                        {id});
-      if (!gone) return gone.error();
-      auto tomb = r.run("INSERT INTO pruned (saga_id, at) VALUES ($1, $2) ON CONFLICT (saga_id) DO UPDATE SET at = $2",
-                        {id, now});
-      if (!tomb) return tomb.error();
-    }
     return state::Status::success();
   });
-  if (!st.ok()) return st.code == state::Errc::locked ? st : state::Status{st.code, "cannot prune: " + st.message};
-  return ids->size();
 }
 
 }  // namespace postgres

@@ -1,5 +1,6 @@
 // PostgresStore's reads, on the reader connection: sagas folded from their journal entries,
 // lists and counts by filter, history, the undelivered backlog.
+#include "postgres/session.h"
 #include "postgres/store_impl.h"
 
 namespace postgres {
@@ -157,38 +158,13 @@ state::Result<std::vector<state::HistoryRow>> PostgresStore::history(const std::
 }
 
 state::Result<state::Backlog> PostgresStore::undelivered() {
-  auto& r = impl_->reader;
-  state::Backlog out;
-  auto state = r.run("SELECT last, delivered FROM journal_state");
-  if (!state || state->empty()) return state ? r.fail("cannot read the journal's position") : state.error();
-  out.last = state->int64(0, 0);
-  out.delivered = state->int64(0, 1);
-  auto rows = r.run(
-      "SELECT s.id, j.position, j.at, j.data, s.saga, s.version FROM journal j LEFT JOIN sagas s ON s.num = j.saga_num "
-      "WHERE j.position > $1 AND j.position <= $2 ORDER BY j.position",
-      {out.delivered, out.last});
-  if (!rows) return state::Status{rows.error().code, "cannot read the journal: " + rows.error().message};
-  for (int i = 0; i < rows->size(); ++i) {
-    std::string id = rows->null(i, 0) ? std::string() : rows->str(i, 0);
-    state::Position pos = rows->int64(i, 1);
-    auto e = state::journal::decode(rows->text(i, 3), pos, rows->int64(i, 2));
-    if (!e) {
-      return state::Status{state::Errc::corrupt, "journal entry " + std::to_string(pos) + (id.empty() ? "" : " of saga " + id) + " in " +
-                                       r.where() + " is damaged (" + e.error().message +
-                                       "), and its messages may not have been sent; restore the database from a backup"};
-    }
-    if (e->history.empty() && e->sends.empty() && e->messages.empty()) continue;
-    out.entries.push_back({pos, std::move(id), rows->null(i, 4) ? std::string() : rows->str(i, 4),
-                           rows->null(i, 5) ? 0 : static_cast<int>(rows->int64(i, 5)), std::move(e->history),
-                           std::move(e->sends), std::move(e->messages)});
-  }
-  return out;
+  Session session(impl_->reader);
+  return state::sql::undelivered(session);
 }
 
 state::Result<bool> PostgresStore::was_pruned(const std::string& id) {
-  auto rows = impl_->reader.run("SELECT 1 FROM pruned WHERE saga_id = $1", {id});
-  if (!rows) return state::Status{rows.error().code, "cannot look up saga " + id + ": " + rows.error().message};
-  return !rows->empty();
+  Session session(impl_->reader);
+  return state::sql::was_pruned(session, id);
 }
 
 state::Result<std::vector<std::string>> PostgresStore::ids_starting_with(const std::string& prefix, std::size_t limit) {

@@ -13,6 +13,7 @@
 #include "state/sqlite_conn.h"
 #include "state/sqlite_file.h"
 #include "state/sqlite_migrations.h"
+#include "state/sqlite_session.h"
 #include "state/sqlite_views.h"
 #include "state/store_common.h"
 
@@ -353,53 +354,14 @@ Result<std::vector<HistoryRow>> SqliteStore::history(const std::string& id) {
 
 Result<Backlog> SqliteStore::undelivered() {
   if (Status st = impl_->usable(); !st.ok()) return st;
-  auto& r = impl_->reader;
-  Backlog out;
-  sqlite::Query w = r.stmt("SELECT last, delivered FROM journal_state");
-  if (w == nullptr || sqlite3_step(w) != SQLITE_ROW) return r.fail("cannot read the journal's position");
-  out.last = sqlite3_column_int64(w, 0);
-  out.delivered = sqlite3_column_int64(w, 1);
-  sqlite::Query s = r.stmt(
-      "SELECT s.id, j.position, j.at, j.data, s.saga, s.version FROM journal j LEFT JOIN sagas s ON s.num = j.saga_num "
-      "WHERE j.position > ? ORDER BY j.position");
-  if (s == nullptr) return r.fail("cannot read the journal");
-  bind_arg(s, 1, out.delivered);
-  int rc = SQLITE_ROW;
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    std::string id = col_text(s, 0);
-    Position pos = sqlite3_column_int64(s, 1);
-    auto e = journal::decode(col_text(s, 3), pos, sqlite3_column_int64(s, 2));
-    if (!e) {
-      return Status{Errc::corrupt, "journal entry " + std::to_string(pos) + (id.empty() ? "" : " of saga " + id) + " in " +
-                                       impl_->path + " is damaged (" + e.error().message +
-                                       "), and its messages may not have been sent; restore the file from a backup"};
-    }
-    if (e->history.empty() && e->sends.empty() && e->messages.empty()) continue;
-    out.entries.push_back({pos, std::move(id), col_text(s, 4), static_cast<int>(sqlite3_column_int64(s, 5)),
-                           std::move(e->history), std::move(e->sends), std::move(e->messages)});
-  }
-  if (rc != SQLITE_DONE) return r.fail("cannot read the journal");
-  return out;
+  sqlite::Session session(impl_->reader);
+  return sql::undelivered(session);
 }
-
-namespace {
-
-// Whether a one-parameter existence query finds a row.
-Result<bool> exists(Conn& c, sqlite3_stmt* s, const std::string& value, const std::string& what) {
-  if (s == nullptr) return c.fail(what);
-  bind_arg(s, 1, value);
-  int rc = sqlite3_step(s);
-  if (rc == SQLITE_ROW) return true;
-  if (rc == SQLITE_DONE) return false;
-  return c.fail(what);
-}
-
-}  // namespace
 
 Result<bool> SqliteStore::was_pruned(const std::string& id) {
   if (Status st = impl_->usable(); !st.ok()) return st;
-  auto& r = impl_->reader;
-  return exists(r, r.stmt("SELECT 1 FROM pruned WHERE saga_id = ?"), id, "cannot look up saga " + id);
+  sqlite::Session session(impl_->reader);
+  return sql::was_pruned(session, id);
 }
 
 Result<std::vector<std::string>> SqliteStore::ids_starting_with(const std::string& prefix, std::size_t limit) {
@@ -418,43 +380,8 @@ Result<std::vector<std::string>> SqliteStore::ids_starting_with(const std::strin
 
 Result<std::size_t> SqliteStore::prune(TimeMs before, std::size_t max_sagas, TimeMs now) {
   if (Status st = impl_->usable(); !st.ok()) return st;
-  auto& r = impl_->reader;
-  sqlite::Query s = r.stmt(
-      "SELECT id FROM sagas WHERE state IN ('completed', 'compensated', 'failed') AND created_at < ?1 "
-      "AND updated_at < ?1 LIMIT ?2");  // created_at <= updated_at: the range on sagas_by_state_created
-  if (s == nullptr) return r.fail("cannot look for sagas to prune");
-  bind_arg(s, 1, before);
-  bind_arg(s, 2, static_cast<std::int64_t>(max_sagas));
-  auto ids = impl_->ids_of(s, "the sagas to prune");
-  if (!ids) return ids.error();
-  auto step = [&](const char* sql, auto... values) -> Status {
-    sqlite::Query st = r.stmt(sql);
-    if (st == nullptr) return r.fail("cannot prune");
-    int i = 0;
-    (bind_arg(st, ++i, values), ...);
-    if (sqlite3_step(st) != SQLITE_DONE) return r.fail("cannot prune");
-    return Status::success();
-  };
-  Status st = r.transaction([&]() -> Status {
-    // A tombstone outlives its saga by one more retention period.
-    if (Status old = step("DELETE FROM pruned WHERE at < ?", before); !old.ok()) return old;
-    if (Status dl = step("DELETE FROM journal WHERE saga_num = 0 AND position <= (SELECT delivered FROM journal_state)");
-        !dl.ok()) {
-      return dl;
-    }
-    for (const auto& id : *ids) {
-      for (const char* sql :
-           {"DELETE FROM journal WHERE saga_num = (SELECT num FROM sagas WHERE id = ?)", "DELETE FROM sagas WHERE id = ?"}) {
-        if (Status del = step(sql, id); !del.ok()) return del;
-      }
-      if (Status tomb = step("INSERT OR REPLACE INTO pruned (saga_id, at) VALUES (?, ?)", id, now); !tomb.ok()) {
-        return tomb;
-      }
-    }
-    return Status::success();
-  });
-  if (!st.ok()) return st;
-  return ids->size();
+  sqlite::Session session(impl_->reader);
+  return sql::prune(session, before, max_sagas, now);
 }
 
 }  // namespace state
