@@ -8,7 +8,11 @@
 // in flight and delivers its outcome at once, for the few callers that must see the store up
 // to date (close, list, history).
 //
-// Threading: submit, drain and busy on the executor's thread only. The writer must be
+// The writer also runs the store's other writes (prune) as tasks: run_task() hands one over,
+// to run after the batch in flight and before the next, so the loop never waits on them and
+// the store's committing connection never serves two threads.
+//
+// Threading: submit, run_task, drain and busy on the executor's thread only. The writer must be
 // destroyed before the store; its destructor waits for the batch in flight, whose outcome is
 // then dropped (the engine is going away: like a crash, the next open recovers). While a
 // batch is in flight the io_context has work, so run() does not return before its outcome.
@@ -50,12 +54,22 @@ class CommitWriter {
   bool busy() const { return busy_; }
   // Requires !busy().
   void submit(std::vector<state::Commit> batch, state::Position delivered);
-  // If a batch is in flight: waits for it and calls `done` (or rethrows) now.
+  // Runs `work` on the writer thread once what is in flight is done (one task waits at most:
+  // a second replaces nothing and is refused, false), then `done` on the executor. While it
+  // runs the writer is busy.
+  bool run_task(std::function<void()> work, std::function<void()> done);
+  // If a batch (or task) is in flight: waits for it and calls `done` (or rethrows) now. A
+  // task that waited for it is then in flight: busy() says so.
   void drain();
 
  private:
+  struct Task {
+    std::function<void()> work;  // on the writer thread
+    std::function<void()> done;  // then on the executor
+  };
   void run();
-  void collect();  // on the executor: delivers a finished batch's outcome, if there is one
+  void start(Task task);  // on the executor, when not busy
+  void collect();  // on the executor: delivers a finished batch's (or task's) outcome, if there is one
 
   boost::asio::io_context& io_;
   state::Store& store_;
@@ -68,6 +82,9 @@ class CommitWriter {
   std::condition_variable cv_;
   std::optional<Outcome> job_;       // to write
   std::optional<Outcome> finished_;  // written, waiting to be collected
+  std::optional<Task> task_;           // to run
+  std::optional<Task> task_finished_;  // ran, waiting to be collected
+  std::optional<Task> queued_task_;    // executor: waits for the batch in flight
   std::exception_ptr failure_;       // thrown by the store instead
   bool stop_ = false;
   std::shared_ptr<int> life_ = std::make_shared<int>(0);  // posted collects check it

@@ -226,6 +226,7 @@ struct Engine::Impl {
   void fire(const TimerRef& ref);
 
   void prune();
+  void pruned(const state::Result<std::size_t>& result);  // the prune task's outcome, on the loop
 
   // --- transport callbacks ---
 

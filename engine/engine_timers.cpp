@@ -89,22 +89,37 @@ void Engine::Impl::fire(const TimerRef& ref) {
   }
 }
 
+// On the writer thread, between commits: the loop goes on meanwhile, and the store prunes on
+// its committing connection.
 void Engine::Impl::prune() {
   if (options.retention <= 0) return;
-  auto pruned = store.prune(clock.now() - options.retention, options.retention_batch, clock.now());
-  if (!pruned) {
+  auto result = std::make_shared<state::Result<std::size_t>>(std::size_t{0});
+  TimeMs now = clock.now();
+  bool taken = writer->run_task(
+      [this, result, now] { *result = store.prune(now - options.retention, options.retention_batch, now); },
+      [this, result] {
+        pruned(*result);
+        flush();  // what waited for the writer
+      });
+  if (!taken) arm({clock.now() + options.retention_interval, TimerRef{TimerRef::Kind::retention, {}, 0, 0}});
+}
+
+void Engine::Impl::pruned(const state::Result<std::size_t>& result) {
+  if (!result) {
     ++stats.read_failures;
     spdlog::error("retention: pruning failed, trying again in {} ms: {}", options.retention_interval,
-                  pruned.error().message);
+                  result.error().message);
     arm({clock.now() + options.retention_interval, TimerRef{TimerRef::Kind::retention, {}, 0, 0}});
+    rearm_clock();
     return;
   }
-  std::size_t n = *pruned;
+  std::size_t n = *result;
   stats.pruned += n;
   if (n > 0) spdlog::info("retention: pruned {} finished sagas older than {} ms", n, options.retention);
   // A full batch means more are due: continue soon, letting other work run in between.
   TimeMs next = clock.now() + (n == options.retention_batch ? 0 : options.retention_interval);
   arm({next, TimerRef{TimerRef::Kind::retention, {}, 0, 0}});
+  rearm_clock();
 }
 
 }  // namespace engine

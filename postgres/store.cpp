@@ -72,7 +72,7 @@ state::Status PostgresStore::commit(std::span<state::Commit> batch, state::Posit
 }
 
 state::Result<std::size_t> PostgresStore::prune(sagas::TimeMs before, std::size_t max_sagas, sagas::TimeMs now) {
-  auto& r = impl_->reader;
+  auto& r = impl_->writer;  // the committing connection: the engine prunes on its writer thread, between commits
   Session session(r);
   // The owner's row first, shared: a fenced owner deletes nothing, and since every commit
   // starts by updating that row, a commit in progress finishes before this goes on and later

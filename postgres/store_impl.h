@@ -26,7 +26,7 @@ inline state::Result<std::vector<std::string>> first_column(state::Result<Rows> 
 }
 
 struct PostgresStore::Impl {
-  Conn reader;  // the owner's thread: reads and prune
+  Conn reader;  // the owner's thread: reads
   Conn writer;  // commit(), possibly on a thread of its own; unused when read-only
   std::string owner;
   std::string schema;      // empty: the default one

@@ -47,7 +47,7 @@ struct SqliteStore::Impl {
   // database is no longer the one opened or writable.
   Status usable() const { return writer.db() == nullptr ? Status::success() : lock.check(); }
   std::string path;
-  Conn reader;  // the owner's thread: reads and prune
+  Conn reader;  // the owner's thread: reads
   Conn writer;  // commit(), possibly on a thread of its own; unused when read-only
 
   // Owned by commit().
@@ -378,9 +378,11 @@ Result<std::vector<std::string>> SqliteStore::ids_starting_with(const std::strin
   return impl_->ids_of(s, "ids starting with " + prefix);
 }
 
+// On the committing connection: the engine prunes on its writer thread, between commits.
 Result<std::size_t> SqliteStore::prune(TimeMs before, std::size_t max_sagas, TimeMs now) {
   if (Status st = impl_->usable(); !st.ok()) return st;
-  sqlite::Session session(impl_->reader);
+  if (impl_->writer.db() == nullptr) return Status{Errc::io, "a state file opened read-only is not pruned: prune through the orchestrator that owns it"};
+  sqlite::Session session(impl_->writer);
   return sql::prune(session, before, max_sagas, now);
 }
 

@@ -196,7 +196,8 @@ class Store {
 
   // Deletes terminal sagas last updated before `before`, with their journal, at most
   // `max_sagas` of them, leaving a tombstone dated `now` each; drops tombstones dated before
-  // `before` and delivered dead letters. Returns how many sagas.
+  // `before` and delivered dead letters. Returns how many sagas. A write: called where
+  // commit() is (the engine's writer thread, between commits), never beside a commit.
   virtual Result<std::size_t> prune(TimeMs before, std::size_t max_sagas, TimeMs now) = 0;
 };
 

@@ -558,6 +558,9 @@ TEST_P(DurableEngine, RetentionPrunesFinishedSagasOnlyOnceTheyAreOldEnough) {
   EXPECT_TRUE(must(w.engine->history(done)).empty());
   EXPECT_TRUE(w.engine->status(running));
   EXPECT_EQ(w.engine->stats().pruned, 1u);
+  // Pruned beside the loop, on the thread that commits: the loop never waited on it.
+  EXPECT_NE(w.store->pruned_on.load(), std::thread::id());
+  EXPECT_NE(w.store->pruned_on.load(), std::this_thread::get_id());
 }
 
 TEST_P(DurableEngine, ACleanCloseLosesNothing) {

@@ -5,6 +5,9 @@
 // flush: like kill -9) and starts a new one on the same file.
 #pragma once
 
+#include <atomic>
+#include <thread>
+
 #include <optional>
 #include <stdexcept>
 
@@ -75,9 +78,12 @@ class FaultyStore final : public state::Store {
     return inner_.ids_starting_with(prefix, limit);
   }
   state::Result<std::size_t> prune(sagas::TimeMs before, std::size_t max, sagas::TimeMs now) override {
+    pruned_on = std::this_thread::get_id();
     if (fail_reads) return read_error();
     return inner_.prune(before, max, now);
   }
+  // The thread the last prune ran on (the engine's writer thread, not its loop).
+  std::atomic<std::thread::id> pruned_on{};
 
  private:
   state::Status read_error() const { return {state::Errc::io, *fail_reads}; }
