@@ -79,30 +79,8 @@ void AdminApi::handle(const HttpRequest& req, const std::function<void(HttpRespo
   if (req.method == "GET") {
     if (auto page = console_page(path)) return respond(std::move(*page));
   }
-  if (!token_.empty() && !bearer_matches(req.authorization, token_)) {
-    HttpResponse r = error_response(401, req.authorization.empty()
-                                             ? "this endpoint needs the admin token: send Authorization: Bearer "
-                                               "TOKEN; sagactl sends the one its --admin-token-file, "
-                                               "SAGACTL_ADMIN_TOKEN or admin.token_file names"
-                                             : "the admin token does not match: give sagactl the orchestrator's "
-                                               "(--admin-token-file, SAGACTL_ADMIN_TOKEN or admin.token_file)");
-    r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"sagactl\"");
-    return respond(std::move(r));
-  }
-  if (req.method == "GET" && path == "/metrics") {
-    Metrics::Gauges g;
-    g.active_sagas = node_.active_sagas();
-    g.outbox_depth = node_.unconfirmed_sends();
-    g.consumer_lag = transport_.consumer_lag();
-    g.dead_letters = node_.stats().dead_letters;
-    g.duplicate_replies = node_.stats().duplicates;
-    g.broker_up = transport_.brokers_up();
-    g.store_ok = node_.store_healthy();
-    g.store_read_failures = node_.stats().read_failures;
-    g.misrouted_replies = node_.misrouted_replies();
-    g.ready = node_.ready();
-    return respond({200, "text/plain; version=0.0.4; charset=utf-8", metrics_.render(g), {}});
-  }
+  if (!token_.empty() && !bearer_matches(req.authorization, token_)) return respond(unauthorized(req));
+  if (req.method == "GET" && path == "/metrics") return respond(metrics());
   if (req.method == "GET" && path == "/v1/counts") return respond(counts(req.target));
   if (req.method == "GET" && path == "/v1/definitions") return respond(definitions());
   const std::string defs_prefix = "/v1/definitions/";
@@ -116,25 +94,7 @@ void AdminApi::handle(const HttpRequest& req, const std::function<void(HttpRespo
   const std::string prefix = "/v1/sagas";
   if (path == prefix && req.method == "POST") return start(req, respond);
   if (path == prefix && req.method == "GET") return respond(list(req.target));
-  if (path.rfind(prefix + "/", 0) == 0) {
-    std::string rest = path.substr(prefix.size() + 1);
-    std::string action;  // "", "compensate" or "events"
-    if (auto slash = rest.find('/'); slash != std::string::npos) {
-      action = rest.substr(slash + 1);
-      rest.resize(slash);
-    }
-    // The id percent-decoded: ids from before the id alphabet may hold any character.
-    auto encoded = boost::urls::make_pct_string_view(rest);
-    if (!encoded) return respond(error_response(400, "the saga id in " + path + " is not valid percent-encoding"));
-    std::string id = encoded->decode();
-    if (req.method == "POST" && action == "compensate" && !id.empty()) return compensate(id, req, respond);
-    if (req.method == "GET" && action == "events" && !id.empty()) return events(id, req.target, respond);
-    if (req.method == "GET" && action.empty() && !id.empty()) {
-      auto s = node_.status(engine::SagaId(id));
-      if (!s) return respond(error_response(http_status_of(s.error().code), s.error().message));
-      return respond(json_response(200, status_json(*s)));
-    }
-  }
+  if (path.rfind(prefix + "/", 0) == 0 && one_saga(path.substr(prefix.size() + 1), req, respond)) return;
   if (std::string allow = methods_of(path); !allow.empty()) {
     HttpResponse r = error_response(405, req.method + " " + path + " is not allowed: use " + allow);
     r.headers.emplace_back("Allow", allow);
@@ -144,6 +104,61 @@ void AdminApi::handle(const HttpRequest& req, const std::function<void(HttpRespo
                                   " (GET /healthz, GET /readyz, GET /metrics, GET|POST /v1/sagas, GET /v1/sagas/ID, "
                                   "GET /v1/sagas/ID/events, POST /v1/sagas/ID/compensate, GET /v1/counts, "
                                   "GET /v1/definitions, GET /v1/definitions/NAME/VERSION/graph.svg; the console at /)"));
+}
+
+HttpResponse AdminApi::unauthorized(const HttpRequest& req) {
+  HttpResponse r = error_response(401, req.authorization.empty()
+                                           ? "this endpoint needs the admin token: send Authorization: Bearer "
+                                             "TOKEN; sagactl sends the one its --admin-token-file, "
+                                             "SAGACTL_ADMIN_TOKEN or admin.token_file names"
+                                           : "the admin token does not match: give sagactl the orchestrator's "
+                                             "(--admin-token-file, SAGACTL_ADMIN_TOKEN or admin.token_file)");
+  r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"sagactl\"");
+  return r;
+}
+
+HttpResponse AdminApi::metrics() {
+  Metrics::Gauges g;
+  g.active_sagas = node_.active_sagas();
+  g.outbox_depth = node_.unconfirmed_sends();
+  g.consumer_lag = transport_.consumer_lag();
+  g.dead_letters = node_.stats().dead_letters;
+  g.duplicate_replies = node_.stats().duplicates;
+  g.broker_up = transport_.brokers_up();
+  g.store_ok = node_.store_healthy();
+  g.store_read_failures = node_.stats().read_failures;
+  g.misrouted_replies = node_.misrouted_replies();
+  g.ready = node_.ready();
+  return {200, "text/plain; version=0.0.4; charset=utf-8", metrics_.render(g), {}};
+}
+
+bool AdminApi::one_saga(const std::string& tail, const HttpRequest& req,
+                        const std::function<void(HttpResponse)>& respond) {
+  std::string rest = tail;
+  std::string action;  // "", "compensate" or "events"
+  if (auto slash = rest.find('/'); slash != std::string::npos) {
+    action = rest.substr(slash + 1);
+    rest.resize(slash);
+  }
+  // The id percent-decoded: ids from before the id alphabet may hold any character.
+  auto encoded = boost::urls::make_pct_string_view(rest);
+  if (!encoded) {
+    respond(error_response(400, "the saga id in /v1/sagas/" + tail + " is not valid percent-encoding"));
+    return true;
+  }
+  std::string id = encoded->decode();
+  if (id.empty()) return false;
+  if (req.method == "POST" && action == "compensate") {
+    compensate(id, req, respond);
+  } else if (req.method == "GET" && action == "events") {
+    events(id, req.target, respond);
+  } else if (req.method == "GET" && action.empty()) {
+    auto s = node_.status(engine::SagaId(id));
+    respond(s ? json_response(200, status_json(*s)) : error_response(http_status_of(s.error().code), s.error().message));
+  } else {
+    return false;
+  }
+  return true;
 }
 
 HttpResponse AdminApi::health() {

@@ -62,6 +62,10 @@ class AdminApi {
   HttpResponse counts(const std::string& target);
   HttpResponse definitions();
   HttpResponse graph(const std::string& name, const std::string& version);
+  HttpResponse unauthorized(const HttpRequest& req);
+  HttpResponse metrics();
+  // /v1/sagas/ID[/ACTION]: answered (true), or not a route of one saga (false: 404 or 405).
+  bool one_saga(const std::string& tail, const HttpRequest& req, const std::function<void(HttpResponse)>& respond);
   HttpResponse health();
   HttpResponse readiness();
   void start(const HttpRequest& req, const std::function<void(HttpResponse)>& respond);
