@@ -49,22 +49,19 @@ std::string when_text(const sagas::Step& s) {
   return out;
 }
 
-Graph build(const sagas::Definition& def) {
-  Graph g;
-  g.title = def.name + " v" + std::to_string(def.version);
+Node step_node(const sagas::Step& s) {
+  Node n{step_id(s), {s.name, s.execute.command + " → " + s.execute.topic}, NodeKind::step, "step-" + s.name};
+  if (s.pivot) {
+    n.kind = NodeKind::pivot;
+    n.lines.push_back("pivot");
+  }
+  if (auto w = when_text(s); !w.empty()) n.lines.push_back(w);
+  return n;
+}
+
+// Forward: start, stage by stage (a parallel group as a cluster), completed.
+void add_forward(Graph& g, const sagas::Definition& def) {
   g.nodes.push_back({"start", {"start"}, NodeKind::terminal, "start"});
-
-  auto step_node = [&](const sagas::Step& s) {
-    Node n{step_id(s), {s.name, s.execute.command + " → " + s.execute.topic}, NodeKind::step, "step-" + s.name};
-    if (s.pivot) {
-      n.kind = NodeKind::pivot;
-      n.lines.push_back("pivot");
-    }
-    if (auto w = when_text(s); !w.empty()) n.lines.push_back(w);
-    return n;
-  };
-
-  // Forward: stage by stage.
   std::vector<std::string> previous = {"start"};
   for (const auto& stage : def.stages) {
     std::vector<std::string> current;
@@ -91,8 +88,11 @@ Graph build(const sagas::Definition& def) {
   }
   for (const auto& from : previous) g.edges.push_back({from, "completed", EdgeKind::forward, ""});
   g.nodes.push_back({"completed", {"completed"}, NodeKind::terminal, "end-completed"});
+}
 
-  // Compensation nodes, per stage.
+// The compensation nodes and their edges; returns, per stage, where unwinding starts when a
+// step of that stage fails (the compensate-all hub under the parallel strategy).
+std::vector<std::vector<std::string>> add_compensations(Graph& g, const sagas::Definition& def) {
   std::vector<std::vector<std::string>> comps(def.stages.size());
   bool any_comp = false;
   for (const auto& s : def.steps) {
@@ -104,9 +104,7 @@ Graph build(const sagas::Definition& def) {
                        NodeKind::compensation, "undo-" + s.name});
   }
   g.nodes.push_back({"compensated", {"compensated"}, NodeKind::terminal, "end-compensated"});
-
-  const bool parallel = def.compensation_strategy == sagas::CompensationStrategy::parallel;
-  if (parallel && any_comp) {
+  if (def.compensation_strategy == sagas::CompensationStrategy::parallel && any_comp) {
     g.nodes.push_back({"compensate_all", {"compensate all"}, NodeKind::hub, "compensate-all"});
     for (const auto& stage_comps : comps) {
       for (const auto& c : stage_comps) {
@@ -114,6 +112,7 @@ Graph build(const sagas::Definition& def) {
         g.edges.push_back({c, "compensated", EdgeKind::compensation, ""});
       }
     }
+    return std::vector<std::vector<std::string>>(def.stages.size(), {"compensate_all"});
   }
   // entries[k]: where unwinding starts when stage k fails (sequential strategy).
   std::vector<std::vector<std::string>> entries(def.stages.size());
@@ -124,21 +123,23 @@ Graph build(const sagas::Definition& def) {
       entries[k] = k == 0 ? std::vector<std::string>{"compensated"} : entries[k - 1];
     }
   }
-  if (!parallel) {
-    for (std::size_t k = 0; k < def.stages.size(); ++k) {
-      const auto& next = k == 0 ? std::vector<std::string>{"compensated"} : entries[k - 1];
-      for (const auto& c : comps[k]) {
-        for (const auto& to : next) g.edges.push_back({c, to, EdgeKind::compensation, ""});
-      }
+  for (std::size_t k = 0; k < def.stages.size(); ++k) {
+    const auto& next = k == 0 ? std::vector<std::string>{"compensated"} : entries[k - 1];
+    for (const auto& c : comps[k]) {
+      for (const auto& to : next) g.edges.push_back({c, to, EdgeKind::compensation, ""});
     }
   }
+  return entries;
+}
+
+Graph build(const sagas::Definition& def) {
+  Graph g;
+  g.title = def.name + " v" + std::to_string(def.version);
+  add_forward(g, def);
+  auto entries = add_compensations(g, def);
   for (const auto& s : def.steps) {
     if (s.retriable) {
       g.edges.push_back({step_id(s), step_id(s), EdgeKind::retry, "retry"});
-      continue;
-    }
-    if (parallel && any_comp) {
-      g.edges.push_back({step_id(s), "compensate_all", EdgeKind::failure, "fails"});
       continue;
     }
     for (const auto& to : entries[s.stage]) g.edges.push_back({step_id(s), to, EdgeKind::failure, "fails"});
