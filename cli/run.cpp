@@ -402,6 +402,35 @@ Orchestrator make_orchestrator(const Config& c, boost::asio::io_context& io, sta
   return o;
 }
 
+// What `run` checks and takes before it reaches the network: the sagas (their problems printed
+// to `err`), the admin token, cluster mode's conditions, and a single orchestrator's store (a
+// cluster node opens its shards' as the group assigns them).
+struct Prepared {
+  dsl::LoadResult loaded;
+  AdminToken token;
+  std::unique_ptr<state::Store> store;
+};
+
+sagas::Result<Prepared, std::string> prepare(const Config& c, std::ostream& err) {
+  Prepared p;
+  p.loaded = load_or_report(c.sagas, err);
+  if (!p.loaded.ok()) return std::string("the sagas above have errors; fix them (sagactl validate shows them all) and start again");
+  if (p.loaded.definitions.empty()) {
+    return "no saga files (*.yaml, *.yml) in " + c.sagas.front() + "; point sagas (or --sagas) at them";
+  }
+  auto token = checked_token(c);
+  if (!token) return token.error();
+  p.token = std::move(token).value();
+  if (c.cluster) {
+    if (auto problem = check_cluster(c)) return *problem;
+    return p;
+  }
+  auto owned = open_owned(c);
+  if (!owned) return owned.error().message;
+  p.store = std::move(owned).value();
+  return p;
+}
+
 }  // namespace
 
 int run_command(const Config& config, std::ostream& out, std::ostream& err) {
@@ -412,24 +441,9 @@ int run_command(const Config& config, std::ostream& out, std::ostream& err) {
     err << "run: " << why << "\n";
     return kExitError;
   };
-  auto loaded = load_or_report(c.sagas, err);
-  if (!loaded.ok()) return fail("the sagas above have errors; fix them (sagactl validate shows them all) and start again");
-  if (loaded.definitions.empty()) {
-    return fail("no saga files (*.yaml, *.yml) in " + c.sagas.front() + "; point sagas (or --sagas) at them");
-  }
-  auto token = checked_token(c);
-  if (!token) return fail(token.error());
-  if (c.cluster) {
-    if (auto problem = check_cluster(c)) return fail(*problem);
-  }
-  // A single orchestrator owns its store from here on; a cluster node opens its shards' as
-  // the group assigns them.
-  std::unique_ptr<state::Store> store;
-  if (!c.cluster) {
-    auto owned = open_owned(c);
-    if (!owned) return fail(owned.error().message);
-    store = std::move(owned).value();
-  }
+  auto prepared = prepare(c, err);
+  if (!prepared) return fail(prepared.error());
+  auto& [loaded, token, store] = *prepared;
   boost::asio::io_context io;
   Starting starting;
   server::HttpHandler admin_handler = [&starting](const server::HttpRequest& req, std::function<void(server::HttpResponse)> respond) {
@@ -458,7 +472,7 @@ int run_command(const Config& config, std::ostream& out, std::ostream& err) {
   Orchestrator orchestrator =
       make_orchestrator(c, io, store.get(), clock, *outside->transport, cluster, loaded.definitions, eo);
   engine::Node& node = *orchestrator.node;
-  server::AdminApi admin{io, node, *outside->transport, metrics, token->value};
+  server::AdminApi admin{io, node, *outside->transport, metrics, token.value};
   node.on_event([&](const engine::Event& e) {
     metrics.observe(e);
     admin.saga_changed(e);

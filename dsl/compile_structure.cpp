@@ -303,6 +303,36 @@ void Compiler::add_warnings() {
   }
 }
 
+void Compiler::compile_defaults(const Entry& e) {
+  const std::string what = "defaults";
+  auto d = fields(e.value, what, kDefaultsKeys);
+  if (!d) return;
+  if (const Entry* t = get(*d, "timeout")) {
+    if (auto v = duration_of(*t, what)) default_timeout_ = *v;
+  }
+  if (const Entry* r = get(*d, "retry")) {
+    if (auto v = retry_of(*r, what, default_retry_)) default_retry_ = *v;
+  }
+  if (const Entry* t = get(*d, "reply_topic")) {
+    if (auto v = topic_of(*t, what)) default_reply_topic_ = *v;
+  }
+}
+
+void Compiler::compile_saga_compensation(const Entry& e) {
+  const std::string what = "the saga's compensation settings";
+  auto c = fields(e.value, what, kSagaCompensationKeys);
+  if (!c) return;
+  if (const Entry* s = get(*c, "strategy")) {
+    // Order matches sagas::CompensationStrategy.
+    if (auto i = choice_of(*s, std::array<std::string_view, 2>{"sequential", "parallel"})) {
+      def_.compensation_strategy = static_cast<sagas::CompensationStrategy>(*i);
+    }
+  }
+  if (const Entry* r = get(*c, "retry")) {
+    if (auto v = retry_of(*r, what, compensation_retry_)) compensation_retry_ = *v;
+  }
+}
+
 void Compiler::compile_top(const YAML::Node& root) {
   auto entries = fields(root, "the saga file", kTopKeys);
   if (!entries) return;
@@ -336,34 +366,8 @@ void Compiler::compile_top(const YAML::Node& root) {
   if (const Entry* e = get(*entries, "deadline")) {
     def_.deadline = duration_of(*e, what);
   }
-  if (const Entry* e = get(*entries, "defaults")) {
-    const std::string dwhat = "defaults";
-    if (auto d = fields(e->value, dwhat, kDefaultsKeys)) {
-      if (const Entry* t = get(*d, "timeout")) {
-        if (auto v = duration_of(*t, dwhat)) default_timeout_ = *v;
-      }
-      if (const Entry* r = get(*d, "retry")) {
-        if (auto v = retry_of(*r, dwhat, default_retry_)) default_retry_ = *v;
-      }
-      if (const Entry* t = get(*d, "reply_topic")) {
-        if (auto v = topic_of(*t, dwhat)) default_reply_topic_ = *v;
-      }
-    }
-  }
-  if (const Entry* e = get(*entries, "compensation")) {
-    const std::string cwhat = "the saga's compensation settings";
-    if (auto c = fields(e->value, cwhat, kSagaCompensationKeys)) {
-      if (const Entry* s = get(*c, "strategy")) {
-        // Order matches sagas::CompensationStrategy.
-        if (auto i = choice_of(*s, std::array<std::string_view, 2>{"sequential", "parallel"})) {
-          def_.compensation_strategy = static_cast<sagas::CompensationStrategy>(*i);
-        }
-      }
-      if (const Entry* r = get(*c, "retry")) {
-        if (auto v = retry_of(*r, cwhat, compensation_retry_)) compensation_retry_ = *v;
-      }
-    }
-  }
+  if (const Entry* e = get(*entries, "defaults")) compile_defaults(*e);
+  if (const Entry* e = get(*entries, "compensation")) compile_saga_compensation(*e);
   def_.reply_topic = default_reply_topic_.value_or(def_.name + ".replies");
   if (const Entry* e = require(*entries, root, "steps", what)) {
     compile_steps(*e);

@@ -260,6 +260,8 @@ class Compiler {
 
   // --- saga structure ---
   void compile_top(const YAML::Node& root);
+  void compile_defaults(const Entry& e);           // defaults: timeout, retry, reply_topic
+  void compile_saga_compensation(const Entry& e);  // compensation: strategy, retry
   void compile_steps(const Entry& steps_entry);
   bool misspelt_group(const YAML::Node& item);
   bool input_path_declared(const sagas::Ref& ref, const std::string& shown, const YAML::Node& at_node);
