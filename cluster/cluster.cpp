@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/post.hpp>
 #include <set>
 
 #include "cluster/node_impl.h"
@@ -148,8 +149,28 @@ engine::Result<std::vector<state::StateCount>> ClusterNode::count(const state::L
 
 engine::Result<std::vector<state::HistoryRow>> ClusterNode::history(const engine::SagaId& id) {
   auto& d = *impl_;
-  if (Impl::Shard* sh = d.open_shard(d.shard_of(id.value()))) return sh->engine->history(id);
+  if (Impl::Shard* sh = d.open_shard(d.shard_of(id.value()))) return sh->engine->committed_reads().history(id);
   return d.reads.history(id);
+}
+
+void ClusterNode::after_commits(std::function<void()> then) {
+  auto& d = *impl_;
+  std::vector<engine::Engine*> engines;
+  for (auto& [s, sh] : d.shards) {
+    if (sh.open()) engines.push_back(sh.engine.get());
+  }
+  if (engines.empty()) {
+    boost::asio::post(d.io, std::move(then));
+    return;
+  }
+  // Once every shard's engine here has committed what it holds now.
+  auto left = std::make_shared<std::size_t>(engines.size());
+  auto shared = std::make_shared<std::function<void()>>(std::move(then));
+  for (engine::Engine* e : engines) {
+    e->after_commits([left, shared] {
+      if (--*left == 0) (*shared)();
+    });
+  }
 }
 
 std::vector<sagas::DefinitionPtr> ClusterNode::definitions() const { return impl_->defs; }

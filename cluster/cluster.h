@@ -84,6 +84,7 @@ class ClusterNode final : public engine::Node {
   engine::Result<engine::SagaList> list(const state::ListFilter& filter) override;
   engine::Result<std::vector<state::StateCount>> count(const state::ListFilter& filter) override;
   engine::Result<std::vector<state::HistoryRow>> history(const engine::SagaId& id) override;
+  void after_commits(std::function<void()> then) override;
   std::vector<sagas::DefinitionPtr> definitions() const override;
   engine::EngineStats stats() const override;
   std::size_t active_sagas() const override;

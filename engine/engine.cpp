@@ -1,5 +1,7 @@
 #include "engine/engine.h"
 
+#include <boost/asio/post.hpp>
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -278,6 +280,30 @@ Result<std::vector<state::HistoryRow>> Engine::history(const SagaId& id) {
   impl_->flush_and_wait();
   return impl_->reads.history(id);
 }
+
+void Engine::after_commits(std::function<void()> then) {
+  auto& d = *impl_;
+  // The last transition waiting (or in flight) is committed after every one before it: its
+  // followup carries `then` too.
+  Impl::Followup* last = nullptr;
+  if (!d.pending.followups.empty()) {
+    last = &d.pending.followups.back();
+  } else if (d.in_flight && !d.in_flight->followups.empty()) {
+    last = &d.in_flight->followups.back();
+  }
+  if (last == nullptr) {
+    boost::asio::post(d.io, std::move(then));
+    return;
+  }
+  // Posted, not called: the followup runs inside the engine's commit handler, and `then` may
+  // read the engine.
+  last->on_committed = [before = std::move(last->on_committed), then = std::move(then), io = &d.io](const Status& st) {
+    if (before) before(st);
+    boost::asio::post(*io, then);
+  };
+}
+
+StoreReads& Engine::committed_reads() { return impl_->reads; }
 
 void Engine::on_event(std::function<void(const Event&)> subscriber) {
   impl_->subscribers.push_back(std::move(subscriber));

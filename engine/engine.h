@@ -185,6 +185,8 @@ struct EngineStats {
   std::uint64_t read_failures = 0;  // reads of the state file that failed (retried)
 };
 
+class StoreReads;
+
 class Engine {
  public:
   Engine(boost::asio::io_context& io, state::Store& store, wire::Transport& transport, Clock& clock,
@@ -219,10 +221,19 @@ class Engine {
   // not_found when there is no such saga; store when the state file failed or its row is
   // damaged (the message names the saga).
   Result<SagaStatus> status(const SagaId& id);
+  // list, count and history commit what is pending first, waiting for the store: what they
+  // show is exact. A caller that must not block the loop (the admin API) uses after_commits
+  // and committed_reads instead.
   Result<SagaList> list(const state::ListFilter& filter);
   // Sagas per name, version and state (state::Store::count).
   Result<std::vector<state::StateCount>> count(const state::ListFilter& filter);
   Result<std::vector<state::HistoryRow>> history(const SagaId& id);
+  // Calls `then` on the executor once every transition applied before this call is committed
+  // (posted at once when none waits), without blocking: then committed_reads() shows them. If
+  // the store is taken over (fenced) first, `then` is not called.
+  void after_commits(std::function<void()> then);
+  // Reads of what the store holds now, without committing what is pending first.
+  StoreReads& committed_reads();
 
   void on_event(std::function<void(const Event&)> subscriber);
 

@@ -168,15 +168,17 @@ void Engine::Impl::dispatch(state::Position position, wire::Message msg) {
 
 void Engine::Impl::after_commit(state::Commit& c, Followup& f) {
   for (auto& m : c.messages) dispatch(c.position, message_of(std::move(m)));
-  if (c.messages_only) return;
-  for (const auto& s : c.sends) dispatch(c.position, wire::command_message(*f.def, c.instance.id, s));
-  dispatch_events(c.position, c.instance.id, c.instance.saga, c.instance.version, c.history);
-  for (const auto& h : c.history) {
-    log_event(c.instance, h);
-    if (subscribers.empty()) continue;
-    Event e{SagaId(c.instance.id), c.instance.saga, h.event, h.step, h.detail, h.at};
-    for (const auto& sub : subscribers) sub(e);
+  if (!c.messages_only) {
+    for (const auto& s : c.sends) dispatch(c.position, wire::command_message(*f.def, c.instance.id, s));
+    dispatch_events(c.position, c.instance.id, c.instance.saga, c.instance.version, c.history);
+    for (const auto& h : c.history) {
+      log_event(c.instance, h);
+      if (subscribers.empty()) continue;
+      Event e{SagaId(c.instance.id), c.instance.saga, h.event, h.step, h.detail, h.at};
+      for (const auto& sub : subscribers) sub(e);
+    }
   }
+  // A dead letter's too: after_commits may wait on it.
   if (f.on_committed) f.on_committed(Status{});
 }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "engine/store_reads.h"
 
 namespace engine {
 
@@ -41,6 +42,10 @@ class Node {
   virtual Result<SagaList> list(const state::ListFilter& filter) = 0;
   virtual Result<std::vector<state::StateCount>> count(const state::ListFilter& filter) = 0;
   virtual Result<std::vector<state::HistoryRow>> history(const SagaId& id) = 0;
+  // The reads above show what is committed; `then` runs on the loop once what is pending now
+  // is, without blocking the loop (Engine::after_commits; a cluster node: once each shard's
+  // engine here has committed). `then` is always posted, never called inside the call.
+  virtual void after_commits(std::function<void()> then) = 0;
   virtual std::vector<sagas::DefinitionPtr> definitions() const = 0;
 
   // What metrics and probes show, summed over what the node works.
@@ -83,11 +88,14 @@ class EngineNode final : public Node {
     return e_.compensate(id, std::move(reason));
   }
   Result<SagaStatus> status(const SagaId& id) override { return e_.status(id); }
-  Result<SagaList> list(const state::ListFilter& filter) override { return e_.list(filter); }
+  Result<SagaList> list(const state::ListFilter& filter) override { return e_.committed_reads().list(filter); }
   Result<std::vector<state::StateCount>> count(const state::ListFilter& filter) override {
-    return e_.count(filter);
+    return e_.committed_reads().count(filter);
   }
-  Result<std::vector<state::HistoryRow>> history(const SagaId& id) override { return e_.history(id); }
+  Result<std::vector<state::HistoryRow>> history(const SagaId& id) override {
+    return e_.committed_reads().history(id);
+  }
+  void after_commits(std::function<void()> then) override { e_.after_commits(std::move(then)); }
   std::vector<sagas::DefinitionPtr> definitions() const override { return e_.definitions(); }
   EngineStats stats() const override { return e_.stats(); }
   std::size_t active_sagas() const override { return e_.active_sagas(); }

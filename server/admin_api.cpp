@@ -81,8 +81,13 @@ void AdminApi::handle(const HttpRequest& req, const std::function<void(HttpRespo
   }
   if (!token_.empty() && !bearer_matches(req.authorization, token_)) return respond(unauthorized(req));
   if (req.method == "GET" && path == "/metrics") return respond(metrics());
-  if (req.method == "GET" && path == "/v1/counts") return respond(counts(req.target));
-  if (req.method == "GET" && path == "/v1/definitions") return respond(definitions());
+  // Reads answer once what is pending now is committed, without blocking the loop meanwhile.
+  if (req.method == "GET" && path == "/v1/counts") {
+    return node_.after_commits([this, target = req.target, respond] { respond(counts(target)); });
+  }
+  if (req.method == "GET" && path == "/v1/definitions") {
+    return node_.after_commits([this, respond] { respond(definitions()); });
+  }
   const std::string defs_prefix = "/v1/definitions/";
   const std::string graph_suffix = "/graph.svg";
   if (req.method == "GET" && path.rfind(defs_prefix, 0) == 0 && path.size() > defs_prefix.size() + graph_suffix.size() &&
@@ -93,7 +98,9 @@ void AdminApi::handle(const HttpRequest& req, const std::function<void(HttpRespo
   }
   const std::string prefix = "/v1/sagas";
   if (path == prefix && req.method == "POST") return start(req, respond);
-  if (path == prefix && req.method == "GET") return respond(list(req.target));
+  if (path == prefix && req.method == "GET") {
+    return node_.after_commits([this, target = req.target, respond] { respond(list(target)); });
+  }
   if (path.rfind(prefix + "/", 0) == 0 && one_saga(path.substr(prefix.size() + 1), req, respond)) return;
   if (std::string allow = methods_of(path); !allow.empty()) {
     HttpResponse r = error_response(405, req.method + " " + path + " is not allowed: use " + allow);
@@ -273,6 +280,11 @@ void AdminApi::events(const std::string& id, const std::string& target, const st
     }
     (p.key == "after" ? after : wait_ms) = *n;
   }
+  node_.after_commits([this, id, after, wait_ms, respond] { follow_events(id, after, wait_ms, respond); });
+}
+
+void AdminApi::follow_events(const std::string& id, std::size_t after, std::size_t wait_ms,
+                             const std::function<void(HttpResponse)>& respond) {
   auto page = events_page(id, after);
   if (!page.worth_waiting || wait_ms == 0) return respond(std::move(page.response));
   auto waiter = std::make_shared<Waiter>(Waiter{id, after, respond, boost::asio::steady_timer(io_)});
@@ -298,9 +310,9 @@ void AdminApi::saga_changed(const engine::Event& event) {
   });
   if (ready.empty()) return;
   for (auto& w : ready) w->timer.cancel();
-  // Answered after the engine's event callback returns: reading the saga from inside it would
-  // re-enter the engine mid-commit.
-  boost::asio::post(io_, [this, ready = std::move(ready)] {
+  // Answered after the engine's event callback returns (reading the saga from inside it would
+  // re-enter the engine mid-commit), once what the saga did since is committed too.
+  node_.after_commits([this, ready = std::move(ready)] {
     for (const auto& w : ready) w->respond(events_page(w->id, w->after).response);
   });
 }

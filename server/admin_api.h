@@ -71,6 +71,8 @@ class AdminApi {
   void start(const HttpRequest& req, const std::function<void(HttpResponse)>& respond);
   void compensate(const std::string& id, const HttpRequest& req, const std::function<void(HttpResponse)>& respond);
   void events(const std::string& id, const std::string& target, const std::function<void(HttpResponse)>& respond);
+  void follow_events(const std::string& id, std::size_t after, std::size_t wait_ms,
+                     const std::function<void(HttpResponse)>& respond);
   struct EventsPage {
     HttpResponse response;
     // Nothing new yet, and the saga has not finished, or is not there yet (a start a cluster

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "tests/support/must.h"
+#include "engine/store_reads.h"
 #include "tests/integration/engine_world.h"
 #include "tests/support/postgres_server.h"
 
@@ -561,6 +562,33 @@ TEST_P(DurableEngine, RetentionPrunesFinishedSagasOnlyOnceTheyAreOldEnough) {
   // Pruned beside the loop, on the thread that commits: the loop never waited on it.
   EXPECT_NE(w.store->pruned_on.load(), std::thread::id());
   EXPECT_NE(w.store->pruned_on.load(), std::this_thread::get_id());
+}
+
+// The admin API's reads wait for what is pending without blocking the loop: after_commits
+// runs its callback once the transitions applied before it are in the store, and not before.
+TEST_P(DurableEngine, AfterCommitsRunsOnceWhatIsPendingIsInTheStore) {
+  World w(examples(), GetParam());
+  w.copies = [](const participant::Command&) { return 0; };  // the saga waits at its first step
+  w.boot();
+  SagaId id = w.start("order-fulfilment", kOrderInput);  // applied, not yet committed
+  EXPECT_EQ(w.engine->committed_reads().status(id).error().code, Errc::not_found) << "nothing committed yet";
+  std::optional<Errc> seen;
+  bool called = false;
+  w.engine->after_commits([&] {
+    called = true;
+    auto st = w.engine->committed_reads().status(id);
+    seen = st ? Errc::ok : st.error().code;
+  });
+  EXPECT_FALSE(called) << "called inside the call";
+  w.settle();
+  ASSERT_TRUE(called);
+  EXPECT_EQ(*seen, Errc::ok) << "the start was committed before the callback";
+  // With nothing pending, it is posted at once.
+  bool again = false;
+  w.engine->after_commits([&] { again = true; });
+  EXPECT_FALSE(again);
+  w.settle();
+  EXPECT_TRUE(again);
 }
 
 TEST_P(DurableEngine, ACleanCloseLosesNothing) {
