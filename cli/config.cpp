@@ -46,6 +46,11 @@ std::vector<const ConfigKey*> keys_in(std::string_view section) {
   }
   return out;
 }
+std::vector<std::string_view> names_of(const std::vector<const ConfigKey*>& keys) {
+  std::vector<std::string_view> out;
+  for (const ConfigKey* k : keys) out.push_back(name_in_section(*k));
+  return out;
+}
 
 const char* shape(const YAML::Node& n) { return n.IsSequence() ? "a list" : n.IsMap() ? "a mapping" : "empty"; }
 
@@ -56,12 +61,13 @@ class Reader {
 
   void read(const YAML::Node& root) {
     if (root.IsNull()) return;  // an empty file: all defaults
+    const std::vector<std::string_view> top = sections();
     if (!root.IsMap()) {
-      error(root, "the config must be a mapping of keys (" + join(sections()) + ")");
+      error(root, "the config must be a mapping of keys (" + join(top) + ")");
       return;
     }
-    unknown_keys(root, "", sections());
-    for (std::string_view section : sections()) {
+    unknown_keys(root, "", top);
+    for (std::string_view section : top) {
       YAML::Node n = root[std::string(section)];
       if (!n) continue;
       std::vector<const ConfigKey*> keys = keys_in(section);
@@ -73,9 +79,7 @@ class Reader {
                  it != keys.end() && (n.IsScalar() || n.IsNull())) {
         value(**it, n);  // `admin: 127.0.0.1:7468`
       } else {
-        std::vector<std::string_view> names;
-        for (const ConfigKey* k : keys) names.push_back(name_in_section(*k));
-        error(n, std::string(section) + " must be a mapping of " + join(names));
+        error(n, std::string(section) + " must be a mapping of " + join(names_of(keys)));
       }
     }
   }
@@ -86,9 +90,7 @@ class Reader {
   }
 
   void read_section(std::string_view section, const std::vector<const ConfigKey*>& keys, const YAML::Node& map) {
-    std::vector<std::string_view> names;
-    for (const ConfigKey* k : keys) names.push_back(name_in_section(*k));
-    unknown_keys(map, section, names);
+    unknown_keys(map, section, names_of(keys));
     for (const ConfigKey* k : keys) {
       if (YAML::Node n = map[std::string(name_in_section(*k))]) value(*k, n);
     }

@@ -19,7 +19,6 @@
 #include <optional>
 #include <ostream>
 #include <set>
-#include <sstream>
 
 #include "dsl/loader.h"
 #include "engine/engine.h"

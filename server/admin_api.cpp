@@ -296,7 +296,9 @@ void AdminApi::follow_events(const std::string& id, std::size_t after, std::size
     auto it = std::find(waiters_.begin(), waiters_.end(), waiting);
     if (it == waiters_.end()) return;  // answered by a transition already
     waiters_.erase(it);
-    waiting->respond(events_page(waiting->id, waiting->after).response);
+    // Like every answer of this route: once what is pending is committed, so the saga's state
+    // (from memory) and its history (from the store) agree.
+    node_.after_commits([this, waiting] { waiting->respond(events_page(waiting->id, waiting->after).response); });
   });
   waiters_.push_back(std::move(waiter));
 }
