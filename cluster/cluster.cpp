@@ -133,39 +133,22 @@ engine::Status ClusterNode::compensate(const engine::SagaId& id, std::string rea
   return {};
 }
 
-// A saga of a shard worked here is read from its engine (which knows what is not committed
-// yet); any other from the view of every shard.
-engine::Result<engine::SagaStatus> ClusterNode::status(const engine::SagaId& id) {
+// Once every shard's engine here has committed what it holds now, from the view of every shard.
+void ClusterNode::read_committed(engine::ReadWork work) {
   auto& d = *impl_;
-  if (Impl::Shard* sh = d.open_shard(d.shard_of(id.value()))) return sh->engine->status(id);
-  return d.reads.status(id);
-}
-
-engine::Result<engine::SagaList> ClusterNode::list(const state::ListFilter& filter) { return impl_->reads.list(filter); }
-
-engine::Result<std::vector<state::StateCount>> ClusterNode::count(const state::ListFilter& filter) {
-  return impl_->reads.count(filter);
-}
-
-engine::Result<std::vector<state::HistoryRow>> ClusterNode::history(const engine::SagaId& id) {
-  auto& d = *impl_;
-  if (Impl::Shard* sh = d.open_shard(d.shard_of(id.value()))) return sh->engine->committed_reads().history(id);
-  return d.reads.history(id);
-}
-
-void ClusterNode::after_commits(std::function<void()> then) {
-  auto& d = *impl_;
+  auto read = [&d, life = std::weak_ptr<int>(d.life), work = std::move(work)]() mutable {
+    if (!life.expired()) d.reader.read(d.defs, std::move(work));
+  };
   std::vector<engine::Engine*> engines;
   for (auto& [s, sh] : d.shards) {
     if (sh.open()) engines.push_back(sh.engine.get());
   }
   if (engines.empty()) {
-    boost::asio::post(d.io, std::move(then));
+    boost::asio::post(d.io, std::move(read));
     return;
   }
-  // Once every shard's engine here has committed what it holds now.
   auto left = std::make_shared<std::size_t>(engines.size());
-  auto shared = std::make_shared<std::function<void()>>(std::move(then));
+  auto shared = std::make_shared<decltype(read)>(std::move(read));
   for (engine::Engine* e : engines) {
     e->after_commits([left, shared] {
       if (--*left == 0) (*shared)();

@@ -26,7 +26,7 @@
 // reply sent in time is applied before its timeout, wherever it landed, and a takeover
 // applies the replies that waited before it times anything out.
 //
-// Reads (status of an unowned saga, lists, counts, history) go to a view over every shard.
+// Reads (statuses, lists, counts, histories) go to a view over every shard, on a reader thread.
 //
 // Threading: everything on the io_context's thread, like the engines.
 #pragma once
@@ -80,11 +80,7 @@ class ClusterNode final : public engine::Node {
   engine::Result<engine::NodeStart> start(const std::string& saga, sagas::Json input, engine::StartOptions options,
                                 std::function<void(const engine::Status&)> on_committed) override;
   engine::Status compensate(const engine::SagaId& id, std::string reason) override;
-  engine::Result<engine::SagaStatus> status(const engine::SagaId& id) override;
-  engine::Result<engine::SagaList> list(const state::ListFilter& filter) override;
-  engine::Result<std::vector<state::StateCount>> count(const state::ListFilter& filter) override;
-  engine::Result<std::vector<state::HistoryRow>> history(const engine::SagaId& id) override;
-  void after_commits(std::function<void()> then) override;
+  void read_committed(engine::ReadWork work) override;
   std::vector<sagas::DefinitionPtr> definitions() const override;
   engine::EngineStats stats() const override;
   std::size_t active_sagas() const override;

@@ -18,7 +18,7 @@
 
 #include "cluster/cluster.h"
 #include "cluster/shard_transport.h"
-#include "engine/store_reads.h"
+#include "engine/read_thread.h"
 #include "postgres/store.h"
 
 namespace cluster {
@@ -31,7 +31,13 @@ inline constexpr std::string_view kForwardCompensate = "compensate";
 // Counters summed over shards (and those that left).
 void add_stats(engine::EngineStats& to, const engine::EngineStats& s);
 
-using OpenedShard = sagas::Result<std::unique_ptr<postgres::PostgresStore>, state::Status>;
+// A shard's store as the opener thread leaves it: connected, the previous owner fenced, and
+// what its engine resumes from read.
+struct OpenedShard {
+  std::unique_ptr<postgres::PostgresStore> store;
+  engine::Recovery recovery;
+};
+using ShardOpening = sagas::Result<OpenedShard, engine::Status>;
 
 struct ClusterNode::Impl {
   // A shard this node was given. Members in this order: the engine goes before the store and
@@ -76,13 +82,8 @@ struct ClusterNode::Impl {
   bool closed = false;
   std::mt19937_64 rng;  // ids of starts that come without one
   std::vector<std::string> routed_replies;  // the reply topics other than the shard topic
-  // The sagas of every shard, read through the view.
-  engine::StoreReads reads{view, [this](const std::string& name, int version) -> const sagas::Definition* {
-                             for (const auto& d : defs) {
-                               if (d->name == name && d->version == version) return d.get();
-                             }
-                             return nullptr;
-                           }};
+  // The sagas of every shard, read through a reader handle on the view.
+  engine::ReadThread reader{io, view};
   std::uint64_t next_generation = 1;
   // Last: destroyed first, so no schema is still being opened for a node that is gone.
   boost::asio::thread_pool opener{1};
@@ -96,10 +97,11 @@ struct ClusterNode::Impl {
 
   // --- shards coming and going (shards.cpp) ---
 
-  // A shard the group gave this node: its schema is opened off the event loop (a connection,
-  // the fencing, the migrations), then its engine is opened here and given what waited.
+  // A shard the group gave this node: its schema is opened and read for recovery off the
+  // event loop (a connection, the fencing, the migrations, the unfinished sagas), then its
+  // engine resumes from that here and is given what waited.
   void take(int s);
-  void opened(int s, std::uint64_t generation, OpenedShard result);
+  void opened(int s, std::uint64_t generation, ShardOpening result);
   void retry_take(int s, const std::string& why);
   // The shard leaves: what is pending is committed (unless fenced), the engine closes.
   void drop(int s);

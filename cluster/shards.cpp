@@ -7,28 +7,41 @@
 
 namespace cluster {
 
+namespace {
+
+// On the opener thread: the shard's store, and what its engine resumes from.
+ShardOpening open_and_read(const std::string& url, int s, const std::string& node) {
+  auto store = postgres::open_shard(url, s, node);
+  if (!store) return engine::from_store(store.error());
+  auto recovery = engine::Engine::read_recovery(**store);
+  if (!recovery) return recovery.error();
+  return OpenedShard{std::move(store).value(), std::move(recovery).value()};
+}
+
+}  // namespace
+
 void ClusterNode::Impl::take(int s) {
   if (closed) return;
   Shard& sh = shards[s];
   if (sh.open()) return;
   sh.generation = next_generation++;
-  // Connecting, fencing the previous owner and migrating take round trips: not on the loop
-  // that serves the node's other shards.
+  // Connecting, fencing the previous owner, migrating and reading the unfinished sagas take
+  // round trips: not on the loop that serves the node's other shards.
   boost::asio::post(opener, [this, s, generation = sh.generation, url = options.url, node = options.node,
                              life = std::weak_ptr<int>(life)] {
-    auto store = postgres::open_shard(url, s, node);
-    boost::asio::post(io, [this, s, generation, life, store = std::make_shared<OpenedShard>(std::move(store))] {
-      if (!life.expired()) opened(s, generation, std::move(*store));
+    auto opening = std::make_shared<ShardOpening>(open_and_read(url, s, node));
+    boost::asio::post(io, [this, s, generation, life, opening] {
+      if (!life.expired()) opened(s, generation, std::move(*opening));
     });
   });
 }
 
-void ClusterNode::Impl::opened(int s, std::uint64_t generation, OpenedShard store) {
+void ClusterNode::Impl::opened(int s, std::uint64_t generation, ShardOpening opening) {
   auto it = shards.find(s);
   if (closed || it == shards.end() || it->second.generation != generation) return;  // left meanwhile
   Shard& sh = it->second;
-  if (!store) return retry_take(s, store.error().message);
-  sh.store = std::move(store).value();
+  if (!opening) return retry_take(s, opening.error().message);
+  sh.store = std::move(opening->store);
   sh.transport = std::make_unique<ShardTransport>(transport, s, options.shard_topic,
                                                   [this](std::function<void()> done) { catch_up(std::move(done)); });
   sh.clock = std::make_unique<engine::SystemClock>(io);
@@ -49,7 +62,7 @@ void ClusterNode::Impl::opened(int s, std::uint64_t generation, OpenedShard stor
   engine->on_event([this](const engine::Event& e) {
     for (const auto& sub : subscribers) sub(e);
   });
-  if (auto st = engine->open(); !st.ok()) {
+  if (auto st = engine->open(std::move(opening->recovery)); !st.ok()) {
     engine.reset();
     sh.store.reset();
     return retry_take(s, st.message);

@@ -116,7 +116,21 @@ void Engine::add(sagas::DefinitionPtr definition) {
   }
 }
 
-Status Engine::open() { return impl_->open(); }
+Status Engine::open() {
+  auto recovery = read_recovery(impl_->store);
+  if (!recovery) return recovery.error();
+  return open(std::move(recovery).value());
+}
+
+Status Engine::open(Recovery recovery) { return impl_->open(std::move(recovery)); }
+
+Result<Recovery> Engine::read_recovery(state::Store& store) {
+  auto loaded = store.load_active();
+  if (!loaded) return from_store(loaded.error());
+  auto backlog = store.undelivered();
+  if (!backlog) return from_store(backlog.error());
+  return Recovery{std::move(loaded).value(), std::move(backlog).value()};
+}
 void Engine::close() { impl_->close(); }
 
 // The first command, rendered from `input` alone, that would be larger than the transport
@@ -303,7 +317,11 @@ void Engine::after_commits(std::function<void()> then) {
   };
 }
 
-StoreReads& Engine::committed_reads() { return impl_->reads; }
+void Engine::read_committed(ReadWork work) {
+  after_commits([this, life = std::weak_ptr<int>(impl_->life), work = std::move(work)]() mutable {
+    if (!life.expired()) impl_->reader.read(definitions(), std::move(work));
+  });
+}
 
 void Engine::on_event(std::function<void(const Event&)> subscriber) {
   impl_->subscribers.push_back(std::move(subscriber));

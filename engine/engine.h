@@ -187,6 +187,17 @@ struct EngineStats {
 
 class StoreReads;
 
+// What an engine resumes from (Engine::read_recovery): the unfinished sagas, and the journal's
+// entries past the delivered watermark.
+struct Recovery {
+  std::vector<sagas::Instance> unfinished;
+  state::Backlog backlog;
+};
+// A read of the store (Engine::read_committed): what it does with the store, on a reader
+// thread, returning what to do then, on the executor.
+using ReadThen = std::function<void()>;
+using ReadWork = std::function<ReadThen(StoreReads&)>;
+
 class Engine {
  public:
   Engine(boost::asio::io_context& io, state::Store& store, wire::Transport& transport, Clock& clock,
@@ -206,6 +217,11 @@ class Engine {
   // outbox, re-arms timers, subscribes to the reply topics. Fails (and does nothing) if an
   // unfinished saga's definition version is not loaded.
   Status open();
+  // The same from what read_recovery read (on another thread, e.g. where the store was
+  // opened, so the executor does not wait for it), with nothing committed to the store since.
+  Status open(Recovery recovery);
+  // What recovery needs from the store; any thread, before the store's first commit.
+  static Result<Recovery> read_recovery(state::Store& store);
   // Commits what is pending, stops consuming, disarms timers. Messages not yet confirmed by
   // the broker stay in the outbox and are sent again by the next open().
   void close();
@@ -222,18 +238,19 @@ class Engine {
   // damaged (the message names the saga).
   Result<SagaStatus> status(const SagaId& id);
   // list, count and history commit what is pending first, waiting for the store: what they
-  // show is exact. A caller that must not block the loop (the admin API) uses after_commits
-  // and committed_reads instead.
+  // show is exact. A caller that must not block the loop (the admin API) uses read_committed.
   Result<SagaList> list(const state::ListFilter& filter);
   // Sagas per name, version and state (state::Store::count).
   Result<std::vector<state::StateCount>> count(const state::ListFilter& filter);
   Result<std::vector<state::HistoryRow>> history(const SagaId& id);
   // Calls `then` on the executor once every transition applied before this call is committed
-  // (posted at once when none waits), without blocking: then committed_reads() shows them. If
-  // the store is taken over (fenced) first, `then` is not called.
+  // (posted at once when none waits), without blocking. If the store is taken over (fenced)
+  // first, or the engine closes with them uncommitted, `then` is called then: they never will be.
   void after_commits(std::function<void()> then);
-  // Reads of what the store holds now, without committing what is pending first.
-  StoreReads& committed_reads();
+  // Reads the store once every transition applied before this call is committed (as
+  // after_commits), off the loop: `work` runs on a thread of its own with a connection of its
+  // own (ReadThread) and returns what to do with what it read, which runs on the executor.
+  void read_committed(ReadWork work);
 
   void on_event(std::function<void(const Event&)> subscriber);
 

@@ -101,6 +101,8 @@ void Engine::Impl::committed(CommitWriter::Outcome o) {
     fenced = commit_blocked = true;
     commit_error = o.status.message;
     spdlog::critical("this orchestrator no longer owns its store and stops committing: {}", o.status.message);
+    give_up(f.followups, from_store(o.status));
+    give_up(pending.followups, from_store(o.status));
     if (options.on_fenced) options.on_fenced(o.status.message);
     return;
   }
@@ -136,6 +138,12 @@ void Engine::Impl::committed(CommitWriter::Outcome o) {
   if (f.followups.capacity() > spare_followups.capacity()) spare_followups.swap(f.followups);
   rearm_clock();
   flush();
+}
+
+void Engine::Impl::give_up(std::vector<Followup>& followups, const Status& why) {
+  for (auto& f : followups) {
+    if (auto waiting = std::exchange(f.on_committed, nullptr)) waiting(why);
+  }
 }
 
 void Engine::Impl::flush_and_wait() {

@@ -26,6 +26,7 @@
 #include "engine/commit_writer.h"
 #include "engine/engine.h"
 #include "engine/outbox.h"
+#include "engine/read_thread.h"
 #include "engine/store_reads.h"
 #include "wire/protocol.h"
 #include "engine/timer_queues.h"
@@ -128,6 +129,7 @@ struct Engine::Impl {
   std::vector<std::function<void(const Event&)>> subscribers;
   EngineStats stats;
   StoreReads reads{store, [this](const std::string& name, int version) { return find_def(name, version).get(); }};
+  ReadThread reader{io, store};  // read_committed's reads
   // Last: destroyed first, so no commit outlives the engine (its thread is joined).
   std::unique_ptr<CommitWriter> writer;
 
@@ -188,6 +190,10 @@ struct Engine::Impl {
   // Waits for the batch in flight and commits everything pending, on this thread's time:
   // for close() and for reads that must see every transition applied so far.
   void flush_and_wait();
+
+  // These transitions will never be committed (the store was taken over, or the engine
+  // closes after a failure): whoever waits on them hears why, once.
+  void give_up(std::vector<Followup>& followups, const Status& why);
 
   // Timers follow the sagas' state in memory; finished sagas leave it.
   void sync_timers(const std::unordered_set<std::string>& ids);
@@ -264,7 +270,7 @@ struct Engine::Impl {
   // lifecycle event and dead letter. Returns how many messages.
   std::size_t resend(const state::Backlog& backlog);
 
-  Status open();
+  Status open(Recovery recovery);
 
   void close();
 };

@@ -30,13 +30,9 @@ std::size_t Engine::Impl::resend(const state::Backlog& backlog) {
   return outbox.in_flight() - before;
 }
 
-Status Engine::Impl::open() {
+Status Engine::Impl::open(Recovery recovery) {
   if (opened) return {Errc::conflict, "the engine is already open"};
-  auto loaded = store.load_active();
-  if (!loaded) return from_store(loaded.error());
-  auto backlog = store.undelivered();
-  if (!backlog) return from_store(backlog.error());
-  std::vector<Instance> unfinished = std::move(loaded).value();
+  std::vector<Instance>& unfinished = recovery.unfinished;
   std::map<std::pair<std::string, int>, std::size_t> missing;
   for (const auto& inst : unfinished) {
     if (!find_def(inst.saga, inst.version)) ++missing[{inst.saga, inst.version}];
@@ -61,7 +57,7 @@ Status Engine::Impl::open() {
     Active& a = active.emplace(id, Active{def, std::move(inst)}).first->second;
     timers.sync(a.inst);
   }
-  std::size_t resent = resend(*backlog);
+  std::size_t resent = resend(recovery.backlog);
   if (!unfinished.empty() || resent > 0) {
     spdlog::info("recovered {} unfinished sagas; re-sent {} unconfirmed messages", unfinished.size(), resent);
   }
@@ -80,6 +76,8 @@ void Engine::Impl::close() {
     spdlog::error("closing with {} uncommitted transitions (the store failed); they are lost, and the "
                   "sagas resume from their last commit on the next start",
                   pending.commits.size());
+    give_up(pending.followups, {Errc::closed, "the orchestrator closed before this was committed (the store failed): "
+                                              "it was not done"});
   }
   closed = true;
   transport.close();

@@ -38,14 +38,11 @@ class Node {
                                         std::function<void(const Status&)> on_committed) = 0;
   // As Engine::compensate, here or at the saga's owner.
   virtual Status compensate(const SagaId& id, std::string reason) = 0;
-  virtual Result<SagaStatus> status(const SagaId& id) = 0;
-  virtual Result<SagaList> list(const state::ListFilter& filter) = 0;
-  virtual Result<std::vector<state::StateCount>> count(const state::ListFilter& filter) = 0;
-  virtual Result<std::vector<state::HistoryRow>> history(const SagaId& id) = 0;
-  // The reads above show what is committed; `then` runs on the loop once what is pending now
-  // is, without blocking the loop (Engine::after_commits; a cluster node: once each shard's
-  // engine here has committed). `then` is always posted, never called inside the call.
-  virtual void after_commits(std::function<void()> then) = 0;
+  // Reads the sagas' store once what is pending now is committed, off the loop: `work` runs on
+  // a reader thread and what it returns on the loop (Engine::read_committed; a cluster node:
+  // once each shard's engine here has committed, over its view of every shard). Statuses,
+  // lists, counts and histories all come this way: what they show is durable.
+  virtual void read_committed(ReadWork work) = 0;
   virtual std::vector<sagas::DefinitionPtr> definitions() const = 0;
 
   // What metrics and probes show, summed over what the node works.
@@ -87,15 +84,7 @@ class EngineNode final : public Node {
   Status compensate(const SagaId& id, std::string reason) override {
     return e_.compensate(id, std::move(reason));
   }
-  Result<SagaStatus> status(const SagaId& id) override { return e_.status(id); }
-  Result<SagaList> list(const state::ListFilter& filter) override { return e_.committed_reads().list(filter); }
-  Result<std::vector<state::StateCount>> count(const state::ListFilter& filter) override {
-    return e_.committed_reads().count(filter);
-  }
-  Result<std::vector<state::HistoryRow>> history(const SagaId& id) override {
-    return e_.committed_reads().history(id);
-  }
-  void after_commits(std::function<void()> then) override { e_.after_commits(std::move(then)); }
+  void read_committed(ReadWork work) override { e_.read_committed(std::move(work)); }
   std::vector<sagas::DefinitionPtr> definitions() const override { return e_.definitions(); }
   EngineStats stats() const override { return e_.stats(); }
   std::size_t active_sagas() const override { return e_.active_sagas(); }

@@ -32,6 +32,12 @@ class ClusterView final : public state::Store {
     return state::Status::success();
   }
 
+  state::Result<std::unique_ptr<state::Store>> open_reader() override {
+    auto reader = std::make_unique<ClusterView>(url_, static_cast<int>(shards_.size()));
+    if (state::Status st = reader->open(); !st.ok()) return st;
+    return std::unique_ptr<state::Store>(std::move(reader));
+  }
+
   state::Status commit(std::span<state::Commit>, state::Position) override { return read_only(); }
   state::Result<std::vector<sagas::Instance>> load_active() override { return read_only(); }
   state::Result<state::Backlog> undelivered() override { return read_only(); }

@@ -14,6 +14,7 @@ PostgresStore::~PostgresStore() = default;
 
 sagas::Result<std::unique_ptr<PostgresStore>, state::Status> PostgresStore::open(const PostgresOptions& options) {
   auto impl = std::make_unique<Impl>();
+  impl->url = options.url;
   impl->owner = options.owner;
   impl->schema = options.schema;
   impl->take_over = options.take_over;
@@ -39,6 +40,13 @@ sagas::Result<std::unique_ptr<PostgresStore>, state::Status> PostgresStore::open
 }
 
 std::int64_t PostgresStore::epoch() const { return impl_->epoch; }
+
+state::Result<std::unique_ptr<state::Store>> PostgresStore::open_reader() {
+  auto reader = open({.url = impl_->url, .owner = {}, .read_only = true, .lock_wait_ms = 0, .schema = impl_->schema,
+                      .take_over = false});
+  if (!reader) return reader.error();
+  return std::unique_ptr<state::Store>(std::move(reader).value());
+}
 
 state::Status PostgresStore::commit(std::span<state::Commit> batch, state::Position delivered) {
   auto& d = *impl_;

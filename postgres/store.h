@@ -72,6 +72,8 @@ class PostgresStore final : public state::Store {
   state::Result<bool> was_pruned(const std::string& id) override;
   state::Result<std::vector<std::string>> ids_starting_with(const std::string& prefix, std::size_t limit) override;
   state::Result<std::size_t> prune(sagas::TimeMs before, std::size_t max_sagas, sagas::TimeMs now) override;
+  // A read-only connection to the same database and schema.
+  state::Result<std::unique_ptr<state::Store>> open_reader() override;
 
   // The epoch this owner holds (0 when read-only).
   std::int64_t epoch() const;

@@ -28,6 +28,7 @@ inline state::Result<std::vector<std::string>> first_column(state::Result<Rows> 
 struct PostgresStore::Impl {
   Conn reader;  // the owner's thread: reads
   Conn writer;  // commit(), possibly on a thread of its own; unused when read-only
+  std::string url;         // for a reader handle's connection
   std::string owner;
   std::string schema;      // empty: the default one
   bool take_over = false;  // a cluster shard: fenced by the epoch alone, no lock

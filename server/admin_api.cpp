@@ -6,6 +6,7 @@
 #include <boost/url/pct_string_view.hpp>
 #include <charconv>
 
+#include "engine/store_reads.h"
 #include "server/console.h"
 #include "server/views.h"
 #include "sagas/saga_id.h"
@@ -81,12 +82,14 @@ void AdminApi::handle(const HttpRequest& req, const std::function<void(HttpRespo
   }
   if (!token_.empty() && !bearer_matches(req.authorization, token_)) return respond(unauthorized(req));
   if (req.method == "GET" && path == "/metrics") return respond(metrics());
-  // Reads answer once what is pending now is committed, without blocking the loop meanwhile.
+  // Reads answer once what is pending now is committed, read off the loop.
   if (req.method == "GET" && path == "/v1/counts") {
-    return node_.after_commits([this, target = req.target, respond] { respond(counts(target)); });
+    return answer_from_store([target = req.target](engine::StoreReads& r) { return counts(target, r); }, respond);
   }
   if (req.method == "GET" && path == "/v1/definitions") {
-    return node_.after_commits([this, respond] { respond(definitions()); });
+    return node_.read_committed([this, respond](engine::StoreReads& r) -> engine::ReadThen {
+      return [this, respond, counted = r.count({})] { respond(definitions(counted)); };
+    });
   }
   const std::string defs_prefix = "/v1/definitions/";
   const std::string graph_suffix = "/graph.svg";
@@ -99,7 +102,7 @@ void AdminApi::handle(const HttpRequest& req, const std::function<void(HttpRespo
   const std::string prefix = "/v1/sagas";
   if (path == prefix && req.method == "POST") return start(req, respond);
   if (path == prefix && req.method == "GET") {
-    return node_.after_commits([this, target = req.target, respond] { respond(list(target)); });
+    return answer_from_store([target = req.target](engine::StoreReads& r) { return list(target, r); }, respond);
   }
   if (path.rfind(prefix + "/", 0) == 0 && one_saga(path.substr(prefix.size() + 1), req, respond)) return;
   if (std::string allow = methods_of(path); !allow.empty()) {
@@ -111,6 +114,13 @@ void AdminApi::handle(const HttpRequest& req, const std::function<void(HttpRespo
                                   " (GET /healthz, GET /readyz, GET /metrics, GET|POST /v1/sagas, GET /v1/sagas/ID, "
                                   "GET /v1/sagas/ID/events, POST /v1/sagas/ID/compensate, GET /v1/counts, "
                                   "GET /v1/definitions, GET /v1/definitions/NAME/VERSION/graph.svg; the console at /)"));
+}
+
+void AdminApi::answer_from_store(std::function<HttpResponse(engine::StoreReads&)> read,
+                                 const std::function<void(HttpResponse)>& respond) {
+  node_.read_committed([read = std::move(read), respond](engine::StoreReads& r) -> engine::ReadThen {
+    return [respond, answer = read(r)]() mutable { respond(std::move(answer)); };
+  });
 }
 
 HttpResponse AdminApi::unauthorized(const HttpRequest& req) {
@@ -160,8 +170,7 @@ bool AdminApi::one_saga(const std::string& tail, const HttpRequest& req,
   } else if (req.method == "GET" && action == "events") {
     events(id, req.target, respond);
   } else if (req.method == "GET" && action.empty()) {
-    auto s = node_.status(engine::SagaId(id));
-    respond(s ? json_response(200, status_json(*s)) : error_response(http_status_of(s.error().code), s.error().message));
+    answer_from_store([id](engine::StoreReads& r) { return one_status(id, r); }, respond);
   } else {
     return false;
   }
@@ -280,13 +289,21 @@ void AdminApi::events(const std::string& id, const std::string& target, const st
     }
     (p.key == "after" ? after : wait_ms) = *n;
   }
-  node_.after_commits([this, id, after, wait_ms, respond] { follow_events(id, after, wait_ms, respond); });
+  read_events(id, after, wait_ms, respond);
 }
 
-void AdminApi::follow_events(const std::string& id, std::size_t after, std::size_t wait_ms,
-                             const std::function<void(HttpResponse)>& respond) {
-  auto page = events_page(id, after);
-  if (!page.worth_waiting || wait_ms == 0) return respond(std::move(page.response));
+void AdminApi::read_events(const std::string& id, std::size_t after, std::size_t wait_ms,
+                           const std::function<void(HttpResponse)>& respond) {
+  node_.read_committed([this, id, after, wait_ms, respond](engine::StoreReads& r) -> engine::ReadThen {
+    return [this, id, after, wait_ms, respond, page = events_page(id, after, r)]() mutable {
+      if (!page.worth_waiting || wait_ms == 0) return respond(std::move(page.response));
+      wait_for_change(id, after, wait_ms, respond);
+    };
+  });
+}
+
+void AdminApi::wait_for_change(const std::string& id, std::size_t after, std::size_t wait_ms,
+                               const std::function<void(HttpResponse)>& respond) {
   auto waiter = std::make_shared<Waiter>(Waiter{id, after, respond, boost::asio::steady_timer(io_)});
   std::size_t longest = node_.works(engine::SagaId(id)) ? kMaxEventWaitMs : kElsewhereEventWaitMs;
   waiter->timer.expires_after(std::chrono::milliseconds(std::min(wait_ms, longest)));
@@ -296,9 +313,7 @@ void AdminApi::follow_events(const std::string& id, std::size_t after, std::size
     auto it = std::find(waiters_.begin(), waiters_.end(), waiting);
     if (it == waiters_.end()) return;  // answered by a transition already
     waiters_.erase(it);
-    // Like every answer of this route: once what is pending is committed, so the saga's state
-    // (from memory) and its history (from the store) agree.
-    node_.after_commits([this, waiting] { waiting->respond(events_page(waiting->id, waiting->after).response); });
+    read_events(waiting->id, waiting->after, 0, waiting->respond);
   });
   waiters_.push_back(std::move(waiter));
 }
@@ -310,22 +325,23 @@ void AdminApi::saga_changed(const engine::Event& event) {
     ready.push_back(w);
     return true;
   });
-  if (ready.empty()) return;
-  for (auto& w : ready) w->timer.cancel();
-  // Answered after the engine's event callback returns (reading the saga from inside it would
-  // re-enter the engine mid-commit), once what the saga did since is committed too.
-  node_.after_commits([this, ready = std::move(ready)] {
-    for (const auto& w : ready) w->respond(events_page(w->id, w->after).response);
-  });
+  // Read once what the saga did since is committed too (read_committed never calls back
+  // inside the engine's event callback).
+  for (auto& w : ready) {
+    w->timer.cancel();
+    read_events(w->id, w->after, 0, w->respond);
+  }
 }
 
-AdminApi::EventsPage AdminApi::events_page(const std::string& id, std::size_t after) {
-  auto status = node_.status(engine::SagaId(id));
+// The saga's state and its history, as committed: the state is read first, so the history is
+// at least as new (a page never says "finished" without the events that finished it).
+AdminApi::EventsPage AdminApi::events_page(const std::string& id, std::size_t after, engine::StoreReads& reads) {
+  auto status = reads.status(engine::SagaId(id));
   if (!status) {
     bool not_yet = status.error().code == engine::Errc::not_found;
     return {error_response(http_status_of(status.error().code), status.error().message), not_yet};
   }
-  auto rows = node_.history(engine::SagaId(id));
+  auto rows = reads.history(engine::SagaId(id));
   if (!rows) return {error_response(http_status_of(rows.error().code), rows.error().message), false};
   sagas::Json page = summary_json(*status);
   sagas::Json list = sagas::Json::array();

@@ -58,9 +58,16 @@ class AdminApi {
     boost::asio::steady_timer timer;
   };
 
-  HttpResponse list(const std::string& target);
-  HttpResponse counts(const std::string& target);
-  HttpResponse definitions();
+  // Answers with what `read` makes of the store: run off the loop (on the node's reader
+  // thread, so it touches nothing of this object) once what is pending now is committed.
+  void answer_from_store(std::function<HttpResponse(engine::StoreReads&)> read,
+                         const std::function<void(HttpResponse)>& respond);
+  // These run on the reader thread: the store and their arguments only.
+  static HttpResponse list(const std::string& target, engine::StoreReads& reads);
+  static HttpResponse counts(const std::string& target, engine::StoreReads& reads);
+  static HttpResponse one_status(const std::string& id, engine::StoreReads& reads);
+  // On the loop, with the counts read.
+  HttpResponse definitions(const engine::Result<std::vector<state::StateCount>>& counted);
   HttpResponse graph(const std::string& name, const std::string& version);
   HttpResponse unauthorized(const HttpRequest& req);
   HttpResponse metrics();
@@ -71,15 +78,19 @@ class AdminApi {
   void start(const HttpRequest& req, const std::function<void(HttpResponse)>& respond);
   void compensate(const std::string& id, const HttpRequest& req, const std::function<void(HttpResponse)>& respond);
   void events(const std::string& id, const std::string& target, const std::function<void(HttpResponse)>& respond);
-  void follow_events(const std::string& id, std::size_t after, std::size_t wait_ms,
-                     const std::function<void(HttpResponse)>& respond);
+  // Reads the events page off the loop; then, on the loop, answers with it, or (when there is
+  // nothing new yet and `wait_ms` > 0) waits for the saga's next transition.
+  void read_events(const std::string& id, std::size_t after, std::size_t wait_ms,
+                   const std::function<void(HttpResponse)>& respond);
+  void wait_for_change(const std::string& id, std::size_t after, std::size_t wait_ms,
+                       const std::function<void(HttpResponse)>& respond);
   struct EventsPage {
     HttpResponse response;
     // Nothing new yet, and the saga has not finished, or is not there yet (a start a cluster
     // node handed to its shard's owner arrives a moment later).
     bool worth_waiting = false;
   };
-  EventsPage events_page(const std::string& id, std::size_t after);
+  static EventsPage events_page(const std::string& id, std::size_t after, engine::StoreReads& reads);
 
   boost::asio::io_context& io_;
   engine::Node& node_;  // the orchestrator served

@@ -3,6 +3,7 @@
 #include <boost/url/parse.hpp>
 #include <map>
 
+#include "engine/store_reads.h"
 #include "server/admin_api.h"
 #include "server/views.h"
 
@@ -15,7 +16,7 @@ constexpr std::size_t kMaxLimit = 100000;
 // A filter from the query string; the error answers the request as it is (400).
 // `listing`: the list's own parameters (status, limit, offset, after) are allowed.
 sagas::Result<state::ListFilter, HttpResponse> filter_from(const boost::urls::url_view& url, bool listing,
-                                                          engine::Node& engine) {
+                                                          engine::StoreReads& reads) {
   state::ListFilter f;
   f.limit = state::kDefaultListLimit;
   auto bad = [](const std::string& message) { return error_response(400, message); };
@@ -48,7 +49,7 @@ sagas::Result<state::ListFilter, HttpResponse> filter_from(const boost::urls::ur
       (p.key == "limit" ? f.limit : f.offset) = *n;
     } else if (listing && p.key == "after") {
       // Keyset paging: the page after this saga, as fast on the thousandth page as on the first.
-      auto s = engine.status(engine::SagaId(p.value));
+      auto s = reads.status(engine::SagaId(p.value));
       if (!s) {
         return error_response(s.error().code == engine::Errc::not_found ? 400 : http_status_of(s.error().code),
                               "after=" + p.value + ": " + s.error().message);
@@ -96,23 +97,23 @@ sagas::Json step_json(const sagas::Definition& def, const sagas::Step& s) {
 }  // namespace
 
 // GET /v1/sagas: the same JSON as `sagactl list --json`, newest first.
-HttpResponse AdminApi::list(const std::string& target) {
+HttpResponse AdminApi::list(const std::string& target, engine::StoreReads& reads) {
   auto url = boost::urls::parse_origin_form(target);
   if (!url) return error_response(400, "the request target is not a valid URL: " + url.error().message());
-  auto f = filter_from(*url, true, node_);
+  auto f = filter_from(*url, true, reads);
   if (!f) return f.error();
-  auto listed = node_.list(*f);
+  auto listed = reads.list(*f);
   if (!listed) return error_response(http_status_of(listed.error().code), listed.error().message);
   return json_response(200, list_json(*listed));
 }
 
 // GET /v1/counts: how many sagas are in each state, in all and per definition version.
-HttpResponse AdminApi::counts(const std::string& target) {
+HttpResponse AdminApi::counts(const std::string& target, engine::StoreReads& reads) {
   auto url = boost::urls::parse_origin_form(target);
   if (!url) return error_response(400, "the request target is not a valid URL: " + url.error().message());
-  auto f = filter_from(*url, false, node_);
+  auto f = filter_from(*url, false, reads);
   if (!f) return f.error();
-  auto counted = node_.count(*f);
+  auto counted = reads.count(*f);
   if (!counted) return error_response(http_status_of(counted.error().code), counted.error().message);
   std::map<sagas::SagaState, std::size_t> total;
   std::size_t all = 0;
@@ -135,9 +136,14 @@ HttpResponse AdminApi::counts(const std::string& target) {
   return json_response(200, j);
 }
 
+// GET /v1/sagas/ID: the saga as committed.
+HttpResponse AdminApi::one_status(const std::string& id, engine::StoreReads& reads) {
+  auto s = reads.status(engine::SagaId(id));
+  return s ? json_response(200, status_json(*s)) : error_response(http_status_of(s.error().code), s.error().message);
+}
+
 // GET /v1/definitions: every loaded saga version, its steps, and its sagas per state.
-HttpResponse AdminApi::definitions() {
-  auto counted = node_.count({});
+HttpResponse AdminApi::definitions(const engine::Result<std::vector<state::StateCount>>& counted) {
   if (!counted) return error_response(http_status_of(counted.error().code), counted.error().message);
   auto per_definition = by_definition(*counted);
   std::map<std::string, int> newest;

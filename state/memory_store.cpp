@@ -144,4 +144,33 @@ Result<std::size_t> MemoryStore::prune(TimeMs before, std::size_t max_sagas, Tim
   return ids.size();
 }
 
+namespace {
+
+// A reader handle on a MemoryStore: its reads, which lock the store's mutex themselves.
+class MemoryReader final : public Store {
+ public:
+  explicit MemoryReader(MemoryStore& store) : store_(store) {}
+
+  Status commit(std::span<Commit>, Position) override { return refused(); }
+  Result<std::optional<sagas::Instance>> load(const std::string& id) override { return store_.load(id); }
+  Result<std::vector<sagas::Instance>> load_active() override { return refused(); }
+  Result<Listed> list(const ListFilter& filter) override { return store_.list(filter); }
+  Result<std::vector<StateCount>> count(const ListFilter& filter) override { return store_.count(filter); }
+  Result<std::vector<HistoryRow>> history(const std::string& id) override { return store_.history(id); }
+  Result<Backlog> undelivered() override { return refused(); }
+  Result<bool> was_pruned(const std::string& id) override { return store_.was_pruned(id); }
+  Result<std::vector<std::string>> ids_starting_with(const std::string& prefix, std::size_t limit) override {
+    return store_.ids_starting_with(prefix, limit);
+  }
+  Result<std::size_t> prune(TimeMs, std::size_t, TimeMs) override { return refused(); }
+
+ private:
+  static Status refused() { return {Errc::io, "a reader handle only reads: commit, recover and prune through its owner"}; }
+  MemoryStore& store_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> MemoryStore::open_reader() { return std::unique_ptr<Store>(new MemoryReader(*this)); }
+
 }  // namespace state

@@ -22,6 +22,8 @@ class MemoryStore final : public Store {
   Result<bool> was_pruned(const std::string& id) override;
   Result<std::vector<std::string>> ids_starting_with(const std::string& prefix, std::size_t limit) override;
   Result<std::size_t> prune(TimeMs before, std::size_t max_sagas, TimeMs now) override;
+  // The same store's reads (under its mutex): the engine's reader thread runs in unit tests too.
+  Result<std::unique_ptr<Store>> open_reader() override;
 
  private:
   std::map<std::string, sagas::Instance> instances_;

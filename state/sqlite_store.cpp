@@ -44,8 +44,13 @@ struct SqliteStore::Impl {
   }
 
   // The owner's reads touch the -shm mapping too: refused, not a SIGBUS, once a file of the
-  // database is no longer the one opened or writable.
-  Status usable() const { return writer.db() == nullptr ? Status::success() : lock.check(); }
+  // database is no longer the one opened or writable. A reader handle (open_reader) asks the
+  // owner's lock.
+  Status usable() const {
+    if (guard != nullptr) return guard->check();
+    return writer.db() == nullptr ? Status::success() : lock.check();
+  }
+  const sqlite::FileLock* guard = nullptr;  // a reader handle: its owner's lock
   std::string path;
   Conn reader;  // the owner's thread: reads
   Conn writer;  // commit(), possibly on a thread of its own; unused when read-only
@@ -290,6 +295,7 @@ sagas::Result<std::unique_ptr<SqliteStore>, Status> SqliteStore::open(const Sqli
 Status SqliteStore::commit(std::span<Commit> batch, Position delivered) {
   auto& d = *impl_;
   if (batch.empty() && delivered <= d.delivered) return Status::success();
+  if (d.writer.db() == nullptr) return Status{Errc::io, d.path + " was opened for reading only: commit through its owner"};
   // Never committed to a file that is no longer the one opened: it would be acknowledged and lost.
   if (Status st = d.lock.check(); !st.ok()) return st;
   Position pos = d.last;
@@ -316,6 +322,21 @@ Status SqliteStore::commit(std::span<Commit> batch, Position delivered) {
 }
 
 Status SqliteStore::check() { return impl_->usable(); }
+
+Result<std::unique_ptr<Store>> SqliteStore::open_reader() {
+  auto impl = std::make_unique<Impl>();
+  impl->path = impl_->path;
+  impl->guard = impl_->writer.db() != nullptr ? &impl_->lock : impl_->guard;
+  if (Status st = impl->usable(); !st.ok()) return st;
+  int flags = impl_->writer.db() != nullptr ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY;
+  if (Status st = impl->reader.open(impl->path, flags, flags == SQLITE_OPEN_READONLY ? sqlite::read_only_vfs() : nullptr);
+      !st.ok()) {
+    return st;
+  }
+  // A reader never checkpoints: that is the owner's (whose file it may no longer be).
+  sqlite3_db_config(impl->reader.db(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+  return std::unique_ptr<Store>(new SqliteStore(std::move(impl)));
+}
 
 Result<std::optional<sagas::Instance>> SqliteStore::load(const std::string& id) {
   if (Status st = impl_->usable(); !st.ok()) return st;

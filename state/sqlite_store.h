@@ -57,6 +57,8 @@ class SqliteStore final : public Store {
   Result<bool> was_pruned(const std::string& id) override;
   Result<std::vector<std::string>> ids_starting_with(const std::string& prefix, std::size_t limit) override;
   Result<std::size_t> prune(TimeMs before, std::size_t max_sagas, TimeMs now) override;
+  // A second connection to the file, for reads only, checked against this store's lock.
+  Result<std::unique_ptr<Store>> open_reader() override;
 
   static constexpr int kSnapshotEvery = journal::kSnapshotEvery;
 

@@ -25,11 +25,13 @@
 //
 // Threading: commit() may run on a writer thread of its own while the reads run on the
 // owner's thread (the engine's executor); an implementation must allow exactly that (one
-// committing thread, one reading thread) and nothing more.
+// committing thread, one reading thread) and nothing more. A third thread reads through a
+// handle of its own (open_reader).
 #pragma once
 
 #include <boost/container/small_vector.hpp>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -193,6 +195,14 @@ class Store {
 
   // Up to `limit` saga ids that start with `prefix`, in byte order (the CLI's id prefixes).
   virtual Result<std::vector<std::string>> ids_starting_with(const std::string& prefix, std::size_t limit) = 0;
+
+  // A second handle on the same state, for a thread of its own that only reads (the admin
+  // API's reads run there, never on the owner's thread): a connection of its own, guarded as
+  // the owner's reads are (SQLite: the file is still the one opened). Its reads may run while
+  // the owner reads and while commit() runs; commit, prune and recovery's reads are not for
+  // it. It must not outlive this store. nullptr: this store has no such handle, its reads stay
+  // on the owner's thread.
+  virtual Result<std::unique_ptr<Store>> open_reader() { return std::unique_ptr<Store>(); }
 
   // Deletes terminal sagas last updated before `before`, with their journal, at most
   // `max_sagas` of them, leaving a tombstone dated `now` each; drops tombstones dated before

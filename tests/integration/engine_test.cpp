@@ -564,26 +564,34 @@ TEST_P(DurableEngine, RetentionPrunesFinishedSagasOnlyOnceTheyAreOldEnough) {
   EXPECT_NE(w.store->pruned_on.load(), std::this_thread::get_id());
 }
 
-// The admin API's reads wait for what is pending without blocking the loop: after_commits
-// runs its callback once the transitions applied before it are in the store, and not before.
-TEST_P(DurableEngine, AfterCommitsRunsOnceWhatIsPendingIsInTheStore) {
+// The admin API's reads wait for what is pending without blocking the loop: read_committed
+// reads once the transitions applied before it are in the store, on a thread of its own, and
+// answers on the loop.
+TEST_P(DurableEngine, ReadCommittedReadsOffTheLoopOnceWhatIsPendingIsInTheStore) {
   World w(examples(), GetParam());
   w.copies = [](const participant::Command&) { return 0; };  // the saga waits at its first step
   w.boot();
   SagaId id = w.start("order-fulfilment", kOrderInput);  // applied, not yet committed
-  EXPECT_EQ(w.engine->committed_reads().status(id).error().code, Errc::not_found) << "nothing committed yet";
+  std::thread::id read_on;
   std::optional<Errc> seen;
-  bool called = false;
-  w.engine->after_commits([&] {
-    called = true;
-    auto st = w.engine->committed_reads().status(id);
+  std::optional<std::thread::id> answered_on;
+  w.engine->read_committed([&](engine::StoreReads& reads) -> engine::ReadThen {
+    read_on = std::this_thread::get_id();
+    auto st = reads.status(id);
     seen = st ? Errc::ok : st.error().code;
+    return [&] { answered_on = std::this_thread::get_id(); };
   });
-  EXPECT_FALSE(called) << "called inside the call";
-  w.settle();
-  ASSERT_TRUE(called);
-  EXPECT_EQ(*seen, Errc::ok) << "the start was committed before the callback";
-  // With nothing pending, it is posted at once.
+  EXPECT_FALSE(answered_on) << "answered inside the call";
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!answered_on && std::chrono::steady_clock::now() < deadline) {
+    w.io->restart();
+    w.io->run_one_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(answered_on);
+  EXPECT_EQ(*answered_on, std::this_thread::get_id()) << "the answer runs on the loop";
+  EXPECT_NE(read_on, std::this_thread::get_id()) << "the read ran on the loop";
+  EXPECT_EQ(*seen, Errc::ok) << "the start was committed before the read";
+  // With nothing pending, after_commits is posted at once.
   bool again = false;
   w.engine->after_commits([&] { again = true; });
   EXPECT_FALSE(again);
@@ -708,9 +716,19 @@ TEST(Engine, AFencedStoreStopsTheEngineForGoodAndSaysWhy) {
   w.options.on_fenced = [&](const std::string& why) { told.push_back(why); };
   w.boot();
   w.store->fenced = true;
-  w.start("order-fulfilment", kOrderInput);
+  std::optional<Status> start_heard;
+  auto started = w.engine->start("order-fulfilment", sagas::Json::parse(kOrderInput).value(), {},
+                                 [&](const Status& st) { start_heard = st; });
+  ASSERT_TRUE(started.ok());
+  bool reads_answered = false;
+  w.engine->after_commits([&] { reads_answered = true; });
   w.settle();
   ASSERT_EQ(told.size(), 1u);
+  // Whoever waited on the refused commit hears why, and a waiting read is not left hanging.
+  ASSERT_TRUE(start_heard);
+  EXPECT_EQ(start_heard->code, Errc::store);
+  EXPECT_NE(start_heard->message.find("taken the journal over"), std::string::npos) << start_heard->message;
+  EXPECT_TRUE(reads_answered);
   EXPECT_EQ(told[0], "another orchestrator has taken the journal over");
   EXPECT_FALSE(w.engine->store_healthy());
   EXPECT_TRUE(w.published.empty()) << "nothing is sent for a refused commit";

@@ -441,7 +441,9 @@ TEST(Kafka, AKilledOrchestratorProcessResumesAndAppliesNothingTwice) {
   std::vector<std::string> args = {SAGACTL_BIN, "run", "--sagas", w.saga_file(), "--state", db,
                                    "--brokers", SharedBroker::get().bootstrap(), "--consume", "assign",
                                    "--group", "orchestrator-" + w.prefix(), "--events-topic", "",
-                                   "--start-topic", w.topic("start"), "--fetch-wait-ms", "5", "--log-level", "warn"};
+                                   "--start-topic", w.topic("start"), "--fetch-wait-ms", "5", "--log-level", "warn",
+                                   // No admin endpoint: the default address may be another test's.
+                                   "--admin", ""};
   auto orchestrator = std::make_unique<testing_support::BackgroundProcess>(args);
   std::vector<std::string> ids = {"k-1", "k-2", "k-3"};
   for (const auto& id : ids) {

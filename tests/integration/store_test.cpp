@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <map>
 #include <random>
+#include <thread>
 #include <tuple>
 
 #include "state/codec.h"
@@ -286,6 +287,34 @@ TEST_P(Store, CommitAndLoadRoundTripAcrossReopen) {
   ASSERT_TRUE(s->commit(none, 1).ok());
   EXPECT_TRUE(must(s->undelivered()).entries.empty());
   EXPECT_EQ(must(s->undelivered()).delivered, 1);
+}
+
+// The admin reads' handle (open_reader): a connection of its own that sees every commit once
+// it returns, reads while the owner commits on another thread, and takes no writes.
+TEST_P(Store, AReaderHandleSeesEachCommitAndTakesNoWrites) {
+  auto s = open();
+  auto reader = must(s->open_reader());
+  ASSERT_NE(reader, nullptr);
+  EXPECT_FALSE(must(reader->load("a")).has_value());
+  std::thread committing([&] {
+    for (int i = 0; i < 20; ++i) {
+      std::vector<Commit> batch(1);
+      batch[0].instance = sample("s" + std::to_string(i));
+      batch[0].new_instance = true;
+      batch[0].history = {{1000, sagas::EventType::saga_started, "", ""}};
+      EXPECT_TRUE(s->commit(batch, 0).ok());
+    }
+  });
+  for (int i = 0; i < 20; ++i) EXPECT_TRUE(reader->list({}).ok()) << "a read beside a commit";
+  committing.join();
+  EXPECT_EQ(must(reader->list({.limit = 100})).sagas.size(), 20u);
+  EXPECT_TRUE(must(reader->load("s7")).has_value());
+  EXPECT_EQ(must(reader->history("s7")).size(), 1u);
+  std::vector<Commit> batch(1);
+  batch[0].instance = sample("x");
+  batch[0].new_instance = true;
+  EXPECT_FALSE(reader->commit(batch, 0).ok()) << "a reader handle took a commit";
+  EXPECT_FALSE(must(s->load("x")).has_value());
 }
 
 TEST_P(Store, ADeadLetterIsAnEntryOfItsOwnUntilDelivered) {
@@ -671,6 +700,21 @@ TEST_F(SqliteFile, AReplacedOrRemovedFileFailsCommits) {
   auto removed = writer->check();
   EXPECT_FALSE(removed.ok());
   EXPECT_NE(removed.message.find("is gone"), std::string::npos) << removed.message;
+}
+
+// The reader handle's reads are guarded as the owner's are: refused, not a SIGBUS on the
+// shared-memory mapping, once the file is no longer the one opened.
+TEST_F(SqliteFile, AReaderHandleRefusesReadsOfAReplacedFile) {
+  auto writer = open();
+  ASSERT_NE(writer, nullptr);
+  ASSERT_TRUE(commit_one(*writer, "a").ok());
+  auto reader = must(writer->open_reader());
+  ASSERT_TRUE(must(reader->load("a")).has_value());
+  fs::copy_file(path_, dir_ / "copy.db");
+  fs::rename(dir_ / "copy.db", path_);
+  auto read = reader->load("a");
+  ASSERT_FALSE(read.ok());
+  EXPECT_NE(read.error().message.find("was replaced by another file"), std::string::npos) << read.error().message;
 }
 
 TEST_F(SqliteFile, AReaderBesideARunningWriterChangesNothingOfItsFiles) {

@@ -77,6 +77,9 @@ class FaultyStore final : public state::Store {
     if (fail_reads) return read_error();
     return inner_.ids_starting_with(prefix, limit);
   }
+  // The wrapped store's reader handle, without faults: the faults above are for the owner's
+  // reads, which the engine's behaviour rests on (fail_reads is not shared with another thread).
+  state::Result<std::unique_ptr<state::Store>> open_reader() override { return inner_.open_reader(); }
   state::Result<std::size_t> prune(sagas::TimeMs before, std::size_t max, sagas::TimeMs now) override {
     pruned_on = std::this_thread::get_id();
     if (fail_reads) return read_error();
