@@ -89,6 +89,55 @@ struct Db {
   }
 };
 
+// Round trips in flight: sent requests by id, and how long each took to come back.
+struct RoundTrips {
+  explicit RoundTrips(int concurrency) {
+    // Send times by request id modulo a ring larger than what can be in flight.
+    std::size_t ring = 1024;
+    while (ring < static_cast<std::size_t>(concurrency) * 2) ring *= 2;
+    sent_at.resize(ring);
+  }
+  Clock::time_point& at(long id) { return sent_at[static_cast<std::size_t>(id) % sent_at.size()]; }
+
+  std::vector<Clock::time_point> sent_at;
+  long sent = 0, done = 0, commits = 0;
+  Histogram latency;
+};
+
+// The replies of one poll: made durable in one transaction (when `db`), their latencies noted
+// past the warm-up, their offsets committed.
+void take_replies(const std::vector<kafka::MessagePtr>& batch, Db* db, long warmup, RoundTrips& t, rd_kafka_t* in) {
+  std::vector<long> ids;
+  ids.reserve(batch.size());
+  for (const auto& m : batch) ids.push_back(std::stol(std::string(static_cast<const char*>(m->key), m->key_len)));
+  if (db != nullptr) {
+    db->exec("BEGIN");
+    for (std::size_t i = 0; i < batch.size(); ++i) db->put(ids[i], batch[i]->payload, batch[i]->len);
+    db->exec("COMMIT");
+    ++t.commits;
+  }
+  auto now = Clock::now();
+  for (long id : ids) {
+    if (id >= warmup) t.latency.add(std::chrono::duration<double, std::micro>(now - t.at(id)).count());
+    ++t.done;
+  }
+  commit_offsets(in, batch);
+}
+
+sagas::Json ceiling_figures(const Settings& s, const RoundTrips& t, long warmup, double seconds, double cpu) {
+  auto steps = static_cast<double>(t.done - warmup);
+  sagas::Json j = sagas::Json::object();
+  j.set("steps", sagas::Json(static_cast<std::int64_t>(t.done - warmup)));
+  j.set("concurrency", sagas::Json(s.concurrency));
+  j.set("seconds", sagas::Json(seconds));
+  j.set("steps_per_s", sagas::Json(steps / seconds));
+  j.set("step_latency", t.latency.to_json());
+  j.set("cpu_s_per_1000_steps", sagas::Json(cpu / steps * 1000));
+  j.set("commits", sagas::Json(static_cast<std::int64_t>(t.commits)));
+  j.set("peak_rss_mib", sagas::Json(peak_rss_mib()));
+  return j;
+}
+
 }  // namespace
 
 sagas::Json run_ceiling(const Settings& s, bool durable) {
@@ -113,73 +162,39 @@ sagas::Json run_ceiling(const Settings& s, bool durable) {
   // need be), so its figure is a rate over a steady window, not a start-up burst.
   const long warmup = static_cast<long>(s.warmup) * kStepsPerSaga;
   const long asked = static_cast<long>(s.sagas) * kStepsPerSaga;
-  // Send times by request id modulo a ring larger than what can be in flight.
-  std::size_t ring = 1024;
-  while (ring < static_cast<std::size_t>(s.concurrency) * 2) ring *= 2;
-  std::vector<Clock::time_point> sent_at(ring);
-  long sent = 0, done = 0, commits = 0;
-  Histogram latency;
+  RoundTrips t(s.concurrency);
   Clock::time_point began = Clock::now();
   double cpu_began = process_cpu_seconds();
   bool measuring = false;
-  auto more = [&] { return done < warmup + asked || !measuring || seconds_since(began) < s.ceiling_seconds; };
+  auto more = [&] { return t.done < warmup + asked || !measuring || seconds_since(began) < s.ceiling_seconds; };
 
   auto send = [&](long id) {
     std::string key = std::to_string(id);
     rd_kafka_headers_t* h = rd_kafka_headers_new(1);
     rd_kafka_header_add(h, "reply-to", -1, kReplies, -1);
-    sent_at[static_cast<std::size_t>(id) % ring] = Clock::now();
+    t.at(id) = Clock::now();
     raw::produce(out.get(), kRequests, RD_KAFKA_PARTITION_UA, key.data(), key.size(), body.data(), body.size(), h);
   };
   bool sending = true;
-  while (done < sent || sending) {
-    if (!measuring && done == warmup) {
+  while (t.done < t.sent || sending) {
+    if (!measuring && t.done == warmup) {
       measuring = true;
       began = Clock::now();
       cpu_began = process_cpu_seconds();
     }
     // Warm-up drains completely before the measured part starts.
     sending = more();
-    long limit = done < warmup ? warmup : sent + s.concurrency;
-    while (sending && sent - done < s.concurrency && sent < limit) send(sent++);
+    long limit = t.done < warmup ? warmup : t.sent + s.concurrency;
+    while (sending && t.sent - t.done < s.concurrency && t.sent < limit) send(t.sent++);
     rd_kafka_poll(out.get(), 0);
     auto batch = consume(in.get(), 1, 512);
-    if (batch.empty()) continue;
-    std::vector<long> ids;
-    ids.reserve(batch.size());
-    for (const auto& m : batch) ids.push_back(std::stol(std::string(static_cast<const char*>(m->key), m->key_len)));
-    if (durable) {
-      db.exec("BEGIN");
-      for (std::size_t i = 0; i < batch.size(); ++i) db.put(ids[i], batch[i]->payload, batch[i]->len);
-      db.exec("COMMIT");
-      ++commits;
-    }
-    auto now = Clock::now();
-    for (long id : ids) {
-      if (id >= warmup) {
-        latency.add(std::chrono::duration<double, std::micro>(now - sent_at[static_cast<std::size_t>(id) % ring]).count());
-      }
-      ++done;
-    }
-    commit_offsets(in.get(), batch);
+    if (!batch.empty()) take_replies(batch, durable ? &db : nullptr, warmup, t, in.get());
   }
-  const long total = done;
   double seconds = seconds_since(began);
   double cpu = process_cpu_seconds() - cpu_began;
   stop = true;
   participant.join();
-
-  auto steps = static_cast<double>(total - warmup);
-  sagas::Json j = sagas::Json::object();
-  j.set("steps", sagas::Json(static_cast<std::int64_t>(total - warmup)));
-  j.set("concurrency", sagas::Json(s.concurrency));
-  j.set("seconds", sagas::Json(seconds));
-  j.set("steps_per_s", sagas::Json(steps / seconds));
-  j.set("step_latency", latency.to_json());
-  j.set("cpu_s_per_1000_steps", sagas::Json(cpu / steps * 1000));
-  j.set("commits", sagas::Json(static_cast<std::int64_t>(commits)));
-  j.set("peak_rss_mib", sagas::Json(peak_rss_mib()));
-  return j;
+  return ceiling_figures(s, t, warmup, seconds, cpu);
 }
 
 }  // namespace bench

@@ -83,6 +83,88 @@ std::unique_ptr<BenchNode> make_node(int n, const std::string& bootstrap, const 
   return b;
 }
 
+// Formed: every shard open at exactly one node, each node ready with its fair share (the
+// group may first give one node everything and move shards on in a later round).
+void wait_until_formed(std::vector<std::unique_ptr<BenchNode>>& cluster, int shard_count) {
+  auto formed_by = std::chrono::steady_clock::now() + kFormTimeout;
+  const auto fair = static_cast<std::size_t>(shard_count) / cluster.size();
+  for (;;) {
+    std::vector<int> owned;
+    bool ready = true;
+    for (auto& b : cluster) {
+      auto [shards, node_ready] = b->on_loop([&] { return std::pair{*b->node->shards(), b->node->ready()}; });
+      owned.insert(owned.end(), shards.begin(), shards.end());
+      ready = ready && node_ready && shards.size() >= fair;
+    }
+    std::sort(owned.begin(), owned.end());
+    bool all = static_cast<int>(owned.size()) == shard_count &&
+               std::adjacent_find(owned.begin(), owned.end()) == owned.end();
+    if (all && ready) return;
+    if (std::chrono::steady_clock::now() > formed_by) throw std::runtime_error("the cluster's nodes did not share the shards");
+    std::this_thread::sleep_for(kFormPoll);
+  }
+}
+
+// Every node's driver at once; returns when all are done.
+void drive(std::vector<std::unique_ptr<BenchNode>>& cluster) {
+  std::atomic<std::size_t> done{0};
+  std::promise<void> all_done;
+  for (auto& b : cluster) {
+    b->driver->on_done = [&] {
+      if (++done == cluster.size()) all_done.set_value();
+    };
+    boost::asio::post(b->io, [d = b->driver.get()] { d->begin(); });
+  }
+  all_done.get_future().wait();
+}
+
+// The nodes' figures together: the slowest node's time, every node's latencies and commits.
+struct Totals {
+  Histogram saga_latency, step_latency;
+  double seconds = 0, cpu = 0;
+  std::uint64_t commits = 0, transitions = 0;
+
+  void add(const Driver& d) {
+    seconds = std::max(seconds, d.seconds);
+    cpu = std::max(cpu, d.cpu);  // the process's: every node's, counted once
+    saga_latency.merge(d.saga_latency);
+    step_latency.merge(d.step_latency);
+    commits += d.commits;
+    transitions += d.transitions;
+  }
+
+  sagas::Json to_json(int nodes, int shard_count, const Settings& share) const {
+    auto measured = static_cast<double>(share.sagas * nodes);
+    auto steps = static_cast<double>(step_latency.count());
+    sagas::Json j = sagas::Json::object();
+    j.set("nodes", sagas::Json(nodes));
+    j.set("shards", sagas::Json(shard_count));
+    j.set("sagas", sagas::Json(static_cast<std::int64_t>(measured)));
+    j.set("concurrency", sagas::Json(share.concurrency * nodes));
+    j.set("steps", sagas::Json(static_cast<std::int64_t>(step_latency.count())));
+    j.set("seconds", sagas::Json(seconds));
+    j.set("sagas_per_s", sagas::Json(measured / seconds));
+    j.set("steps_per_s", sagas::Json(steps / seconds));
+    j.set("saga_latency", saga_latency.to_json());
+    j.set("step_latency", step_latency.to_json());
+    j.set("cpu_s_per_1000_sagas", sagas::Json(cpu / measured * 1000));
+    j.set("transitions_per_commit",
+          sagas::Json(commits == 0 ? 0.0 : static_cast<double>(transitions) / static_cast<double>(commits)));
+    j.set("peak_rss_mib", sagas::Json(peak_rss_mib()));
+    return j;
+  }
+};
+
+std::unique_ptr<kafka::DevBroker> broker_with_topics(const Settings& s) {
+  auto broker = must(kafka::DevBroker::start(1));
+  std::vector<std::string> topics = kCommandTopics;
+  topics.insert(topics.end(), {kReplyTopic, kReplyTopic + ".dlq", kEventsTopic, kStartTopic});
+  for (const auto& t : topics) {
+    if (auto err = broker->create_topic(t, s.partitions)) throw std::runtime_error(*err);
+  }
+  return broker;
+}
+
 }  // namespace
 
 sagas::Json run_cluster(const Settings& s, int nodes) {
@@ -90,13 +172,7 @@ sagas::Json run_cluster(const Settings& s, int nodes) {
   if (!compiled.ok()) throw std::runtime_error(dsl::format(compiled.diagnostics.front()));
   const std::size_t window = static_cast<std::size_t>(s.concurrency) * 16 + 1024;
   empty_postgres(s.postgres);
-
-  auto broker = must(kafka::DevBroker::start(1));
-  std::vector<std::string> topics = kCommandTopics;
-  topics.insert(topics.end(), {kReplyTopic, kReplyTopic + ".dlq", kEventsTopic, kStartTopic});
-  for (const auto& t : topics) {
-    if (auto err = broker->create_topic(t, s.partitions)) throw std::runtime_error(*err);
-  }
+  auto broker = broker_with_topics(s);
   auto shape = postgres::join_cluster(s.postgres, {kReplyTopic, s.partitions});
   if (!shape) throw std::runtime_error(shape.error().message);
 
@@ -109,10 +185,10 @@ sagas::Json run_cluster(const Settings& s, int nodes) {
   for (int n = 0; n < nodes; ++n) {
     cluster.push_back(make_node(n, broker->bootstrap(), s, s.partitions, compiled.definition, share));
   }
-  std::vector<std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>> guards;
+  using WorkGuard = boost::asio::executor_work_guard<boost::asio::io_context::executor_type>;
+  std::vector<std::unique_ptr<WorkGuard>> guards;
   for (auto& b : cluster) {
-    guards.push_back(std::make_unique<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>(
-        b->io.get_executor()));
+    guards.push_back(std::make_unique<WorkGuard>(b->io.get_executor()));
     b->thread = std::thread([&io = b->io] { io.run(); });
   }
 
@@ -126,75 +202,22 @@ sagas::Json run_cluster(const Settings& s, int nodes) {
   auto services = kafka_echo_services(services_io, participants, window, false);
   std::thread services_thread([&] { services_io.run(); });
 
-  // Formed: every shard open at exactly one node, each node ready with its fair share (the
-  // group may first give one node everything and move shards on in a later round).
-  auto formed_by = std::chrono::steady_clock::now() + kFormTimeout;
-  const auto fair = static_cast<std::size_t>(s.partitions / nodes);
-  for (;;) {
-    std::vector<int> owned;
-    bool ready = true;
-    for (auto& b : cluster) {
-      auto [shards, node_ready] = b->on_loop([&] { return std::pair{*b->node->shards(), b->node->ready()}; });
-      owned.insert(owned.end(), shards.begin(), shards.end());
-      ready = ready && node_ready && shards.size() >= fair;
-    }
-    std::sort(owned.begin(), owned.end());
-    bool all = static_cast<int>(owned.size()) == s.partitions &&
-               std::adjacent_find(owned.begin(), owned.end()) == owned.end();
-    if (all && ready) break;
-    if (std::chrono::steady_clock::now() > formed_by) throw std::runtime_error("the cluster's nodes did not share the shards");
-    std::this_thread::sleep_for(kFormPoll);
-  }
-
-  std::atomic<int> done{0};
-  std::promise<void> all_done;
-  for (auto& b : cluster) {
-    b->driver->on_done = [&] {
-      if (++done == nodes) all_done.set_value();
-    };
-    boost::asio::post(b->io, [d = b->driver.get()] { d->begin(); });
-  }
-  all_done.get_future().wait();
-
-  Histogram saga_latency, step_latency;
-  double seconds = 0, cpu = 0;
-  std::uint64_t commits = 0, transitions = 0;
+  wait_until_formed(cluster, s.partitions);
+  drive(cluster);
+  Totals totals;
   for (auto& b : cluster) {
     b->on_loop([&] {
       b->node->close();
       return 0;
     });
-    seconds = std::max(seconds, b->driver->seconds);
-    cpu = std::max(cpu, b->driver->cpu);  // the process's: every node's, counted once
-    saga_latency.merge(b->driver->saga_latency);
-    step_latency.merge(b->driver->step_latency);
-    commits += b->driver->commits;
-    transitions += b->driver->transitions;
+    totals.add(*b->driver);
   }
   guards.clear();
   for (auto& b : cluster) b->thread.join();
   services_work.reset();
   services_io.stop();
   services_thread.join();
-
-  auto measured = static_cast<double>(share.sagas * nodes);
-  auto steps = static_cast<double>(step_latency.count());
-  sagas::Json j = sagas::Json::object();
-  j.set("nodes", sagas::Json(nodes));
-  j.set("shards", sagas::Json(s.partitions));
-  j.set("sagas", sagas::Json(static_cast<std::int64_t>(measured)));
-  j.set("concurrency", sagas::Json(share.concurrency * nodes));
-  j.set("steps", sagas::Json(static_cast<std::int64_t>(step_latency.count())));
-  j.set("seconds", sagas::Json(seconds));
-  j.set("sagas_per_s", sagas::Json(measured / seconds));
-  j.set("steps_per_s", sagas::Json(steps / seconds));
-  j.set("saga_latency", saga_latency.to_json());
-  j.set("step_latency", step_latency.to_json());
-  j.set("cpu_s_per_1000_sagas", sagas::Json(cpu / measured * 1000));
-  j.set("transitions_per_commit",
-        sagas::Json(commits == 0 ? 0.0 : static_cast<double>(transitions) / static_cast<double>(commits)));
-  j.set("peak_rss_mib", sagas::Json(peak_rss_mib()));
-  return j;
+  return totals.to_json(nodes, s.partitions, share);
 }
 
 }  // namespace bench

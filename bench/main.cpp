@@ -95,10 +95,8 @@ std::string latencies(const Json& j, const char* which) {
          printed("%.2f", num(j, w + ".p999_ms"));
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  CLI::App app{"saga-bench: sagas per second and step latency against this machine's ceiling"};
+// What the command line asks for.
+struct Options {
   bench::Settings s;
   int latency_sagas = 300;
   std::vector<int> scale = {1'000, 10'000, 100'000};
@@ -108,122 +106,140 @@ int main(int argc, char** argv) {
   std::vector<std::string> only;
   std::string postgres;  // the postgres and cluster parts' database; every other part runs on SQLite
   int cluster_shards = 6;
-  app.add_option("--sagas", s.sagas, "Measured sagas per throughput scenario")->capture_default_str();
-  app.add_option("--concurrency", s.concurrency, "Sagas in flight")->capture_default_str();
-  app.add_option("--warmup", s.warmup, "Sagas run first and not measured")->capture_default_str();
-  app.add_option("--fetch-wait", s.fetch_wait_ms, "Consumers' fetch.wait.max.ms")->capture_default_str();
-  app.add_flag("--events", s.events, "Publish lifecycle events to sagas.events (as sagactl run does by default)");
-  app.add_option("--partitions", s.partitions, "Partitions per topic")->capture_default_str();
-  app.add_option("--ceiling-seconds", s.ceiling_seconds, "The ceiling runs at least this long")->capture_default_str();
-  app.add_option("--latency-sagas", latency_sagas, "Sagas at one in flight (low-load latency)")
-      ->capture_default_str();
-  app.add_option("--scale", scale, "Saga counts of the scale runs (0: none)")->capture_default_str()->delimiter(',');
-  app.add_option("--only", only, "Run only these parts: ceiling, order, sdk, compensated, in-process, latency, scale, postgres, cluster")
-      ->delimiter(',');
-  app.add_option("--dir", dir, "Where the scenarios' state files go")->capture_default_str();
-  app.add_option("--postgres", postgres,
-                 "Also run the engine on this PostgreSQL database (URL; emptied before each scenario): the postgres and cluster "
-                 "parts");
-  app.add_option("--cluster-shards", cluster_shards, "Shards (partitions) of the cluster part's topics")
-      ->capture_default_str();
-  app.add_flag("--json", json, "Print the figures as JSON instead of tables");
-  app.add_flag("--keep", keep, "Keep each scenario's state files (their folders are in the JSON's \"dir\")");
-  CLI11_PARSE(app, argc, argv);
-  // stdout carries the figures; the declined confirmations of the compensation scenario are
-  // warnings by design, and logging each would measure the logger.
-  spdlog::set_default_logger(spdlog::stderr_color_mt("saga-bench"));
-  spdlog::set_level(spdlog::level::err);
-  auto wanted = [&](const std::string& part) {
-    return only.empty() || std::find(only.begin(), only.end(), part) != only.end();
-  };
-  auto progress = [&](const std::string& what) {
-    std::cerr << "saga-bench: " << what << "..." << std::endl;
-  };
 
-  Json scenarios = Json::object();
-  auto run = [&](const std::string& name, const std::function<Json(const std::string&)>& fn) {
-    progress(name);
-    Json r = in_child(dir, keep, fn);
+  void add_to(CLI::App& app) {
+    app.add_option("--sagas", s.sagas, "Measured sagas per throughput scenario")->capture_default_str();
+    app.add_option("--concurrency", s.concurrency, "Sagas in flight")->capture_default_str();
+    app.add_option("--warmup", s.warmup, "Sagas run first and not measured")->capture_default_str();
+    app.add_option("--fetch-wait", s.fetch_wait_ms, "Consumers' fetch.wait.max.ms")->capture_default_str();
+    app.add_flag("--events", s.events, "Publish lifecycle events to sagas.events (as sagactl run does by default)");
+    app.add_option("--partitions", s.partitions, "Partitions per topic")->capture_default_str();
+    app.add_option("--ceiling-seconds", s.ceiling_seconds, "The ceiling runs at least this long")->capture_default_str();
+    app.add_option("--latency-sagas", latency_sagas, "Sagas at one in flight (low-load latency)")
+        ->capture_default_str();
+    app.add_option("--scale", scale, "Saga counts of the scale runs (0: none)")->capture_default_str()->delimiter(',');
+    app.add_option("--only", only,
+                   "Run only these parts: ceiling, order, sdk, compensated, in-process, latency, scale, postgres, cluster")
+        ->delimiter(',');
+    app.add_option("--dir", dir, "Where the scenarios' state files go")->capture_default_str();
+    app.add_option("--postgres", postgres,
+                   "Also run the engine on this PostgreSQL database (URL; emptied before each scenario): the postgres "
+                   "and cluster parts");
+    app.add_option("--cluster-shards", cluster_shards, "Shards (partitions) of the cluster part's topics")
+        ->capture_default_str();
+    app.add_flag("--json", json, "Print the figures as JSON instead of tables");
+    app.add_flag("--keep", keep, "Keep each scenario's state files (their folders are in the JSON's \"dir\")");
+  }
+
+  bool wanted(const std::string& part) const {
+    return only.empty() || std::find(only.begin(), only.end(), part) != only.end();
+  }
+};
+
+using Scenario = std::function<Json(const bench::Settings&)>;
+
+// Runs the scenarios, each in a child of its own, and keeps their figures by name.
+class Runner {
+ public:
+  explicit Runner(const Options& o) : o_(o) {}
+
+  Json run(const std::string& name, const bench::Settings& settings, const Scenario& scenario) {
+    std::cerr << "saga-bench: " << name << "..." << std::endl;
+    Json r = in_child(o_.dir, o_.keep, [&](const std::string& d) {
+      bench::Settings st = settings;
+      st.dir = d;
+      return scenario(st);
+    });
     if (const Json* e = r.find("error")) std::cerr << "saga-bench: " << name << ": " << e->as_string() << "\n";
     scenarios.set(name, r);
     return r;
-  };
-  auto with_dir = [](bench::Settings st, const std::string& d) {
-    st.dir = d;
-    return st;
-  };
+  }
 
-  using bench::Wire;
-  if (wanted("ceiling")) run("ceiling", [&](const std::string& d) { return bench::run_ceiling(with_dir(s, d), true); });
-  if (wanted("order")) {
-    run("order", [&](const std::string& d) { return bench::run_engine(with_dir(s, d), Wire::kafka, false); });
-  }
-  if (wanted("sdk")) {
-    run("order-sdk", [&](const std::string& d) {
-      return bench::run_engine(with_dir(s, d), Wire::kafka, false, bench::Participants::sdk);
-    });
-  }
-  if (wanted("compensated")) {
-    run("order-compensated", [&](const std::string& d) { return bench::run_engine(with_dir(s, d), Wire::kafka, true); });
-  }
-  if (wanted("in-process")) {
-    run("order-in-process",
-        [&](const std::string& d) { return bench::run_engine(with_dir(s, d), Wire::in_process, false); });
-  }
-  bench::Settings one = s;
-  one.concurrency = 1;
-  one.sagas = latency_sagas;
-  one.warmup = 20;
-  if (wanted("latency")) {
-    run("round-trip-1", [&](const std::string& d) { return bench::run_ceiling(with_dir(one, d), false); });
-    run("ceiling-1", [&](const std::string& d) { return bench::run_ceiling(with_dir(one, d), true); });
-    run("order-1", [&](const std::string& d) { return bench::run_engine(with_dir(one, d), Wire::kafka, false); });
-    // The engine's own cost of a step (machine, store commit with its fsync, dispatch) with
-    // no broker in the way.
-    run("order-in-process-1",
-        [&](const std::string& d) { return bench::run_engine(with_dir(one, d), Wire::in_process, false); });
-  }
-  if (!postgres.empty() && wanted("postgres")) {
-    bench::Settings pg = s;
-    pg.postgres = postgres;
-    bench::Settings pg_one = one;
-    pg_one.postgres = postgres;
-    run("order-postgres", [&](const std::string& d) { return bench::run_engine(with_dir(pg, d), Wire::kafka, false); });
-    run("order-in-process-postgres",
-        [&](const std::string& d) { return bench::run_engine(with_dir(pg, d), Wire::in_process, false); });
-    run("order-in-process-1-postgres",
-        [&](const std::string& d) { return bench::run_engine(with_dir(pg_one, d), Wire::in_process, false); });
-  }
-  if (!postgres.empty() && wanted("cluster")) {
-    bench::Settings pg = s;
-    pg.postgres = postgres;
-    pg.partitions = std::max(s.partitions, cluster_shards);
-    for (int nodes = 1; nodes <= 3; ++nodes) {
-      run("order-cluster-" + std::to_string(nodes),
-          [&](const std::string& d) { return bench::run_cluster(with_dir(pg, d), nodes); });
-    }
-  }
+  Json scenarios = Json::object();
   Json scale_runs = Json::array();
-  if (wanted("scale")) {
-    for (int n : scale) {
-      if (n <= 0) continue;
-      bench::Settings st = s;
-      st.sagas = n;
-      Json r = (n == s.sagas && scenarios.find("order") != nullptr)
-                   ? *scenarios.find("order")
-                   : run("order-" + std::to_string(n),
-                         [&](const std::string& d) { return bench::run_engine(with_dir(st, d), Wire::kafka, false); });
-      scale_runs.as_array().push_back(r);
+
+ private:
+  const Options& o_;
+};
+
+Scenario engine(bench::Wire wire, bool fail_at_confirm = false, bench::Participants p = bench::Participants::echo) {
+  return [=](const bench::Settings& st) { return bench::run_engine(st, wire, fail_at_confirm, p); };
+}
+Scenario ceiling(bool durable) {
+  return [=](const bench::Settings& st) { return bench::run_ceiling(st, durable); };
+}
+
+// The throughput scenarios at the configured load.
+void run_throughput(const Options& o, Runner& r) {
+  using bench::Wire;
+  if (o.wanted("ceiling")) r.run("ceiling", o.s, ceiling(true));
+  if (o.wanted("order")) r.run("order", o.s, engine(Wire::kafka));
+  if (o.wanted("sdk")) r.run("order-sdk", o.s, engine(Wire::kafka, false, bench::Participants::sdk));
+  if (o.wanted("compensated")) r.run("order-compensated", o.s, engine(Wire::kafka, true));
+  if (o.wanted("in-process")) r.run("order-in-process", o.s, engine(Wire::in_process));
+}
+
+// One saga in flight: the latency a step adds.
+bench::Settings one_in_flight(const Options& o) {
+  bench::Settings one = o.s;
+  one.concurrency = 1;
+  one.sagas = o.latency_sagas;
+  one.warmup = 20;
+  return one;
+}
+
+void run_latency(const Options& o, Runner& r) {
+  if (!o.wanted("latency")) return;
+  bench::Settings one = one_in_flight(o);
+  r.run("round-trip-1", one, ceiling(false));
+  r.run("ceiling-1", one, ceiling(true));
+  r.run("order-1", one, engine(bench::Wire::kafka));
+  // The engine's own cost of a step (machine, store commit with its fsync, dispatch) with no
+  // broker in the way.
+  r.run("order-in-process-1", one, engine(bench::Wire::in_process));
+}
+
+void run_postgres(const Options& o, Runner& r) {
+  if (o.postgres.empty()) return;
+  if (o.wanted("postgres")) {
+    bench::Settings pg = o.s;
+    pg.postgres = o.postgres;
+    bench::Settings pg_one = one_in_flight(o);
+    pg_one.postgres = o.postgres;
+    r.run("order-postgres", pg, engine(bench::Wire::kafka));
+    r.run("order-in-process-postgres", pg, engine(bench::Wire::in_process));
+    r.run("order-in-process-1-postgres", pg_one, engine(bench::Wire::in_process));
+  }
+  if (o.wanted("cluster")) {
+    bench::Settings pg = o.s;
+    pg.postgres = o.postgres;
+    pg.partitions = std::max(o.s.partitions, o.cluster_shards);
+    for (int nodes = 1; nodes <= 3; ++nodes) {
+      r.run("order-cluster-" + std::to_string(nodes), pg,
+            [nodes](const bench::Settings& st) { return bench::run_cluster(st, nodes); });
     }
   }
+}
 
-  // Ratios and targets.
+void run_scale(const Options& o, Runner& r) {
+  if (!o.wanted("scale")) return;
+  for (int n : o.scale) {
+    if (n <= 0) continue;
+    bench::Settings st = o.s;
+    st.sagas = n;
+    const Json* same = n == o.s.sagas ? r.scenarios.find("order") : nullptr;
+    r.scale_runs.as_array().push_back(same != nullptr ? *same : r.run("order-" + std::to_string(n), st, engine(bench::Wire::kafka)));
+  }
+}
+
+// Ratios to the ceiling, the latency a step adds, and how the scale runs grew.
+Json summary_of(const Json& scenarios, const Json& scale_runs) {
   Json summary = Json::object();
-  double ceiling = num(scenarios, "ceiling.steps_per_s");
-  for (const char* name : {"order", "order-sdk", "order-compensated", "order-in-process", "order-postgres", "order-in-process-postgres",
-                           "order-cluster-1", "order-cluster-2", "order-cluster-3"}) {
-    if (const Json* r = scenarios.find(name); r != nullptr && ceiling > 0) {
-      summary.set(std::string(name) + "_vs_ceiling", Json(num(*r, "steps_per_s") / ceiling));
+  double ceiling_steps = num(scenarios, "ceiling.steps_per_s");
+  for (const char* name : {"order", "order-sdk", "order-compensated", "order-in-process", "order-postgres",
+                           "order-in-process-postgres", "order-cluster-1", "order-cluster-2", "order-cluster-3"}) {
+    if (const Json* r = scenarios.find(name); r != nullptr && ceiling_steps > 0) {
+      summary.set(std::string(name) + "_vs_ceiling", Json(num(*r, "steps_per_s") / ceiling_steps));
     }
   }
   if (scenarios.find("order-1") != nullptr) {
@@ -238,7 +254,10 @@ int main(int argc, char** argv) {
     summary.set("throughput_last_vs_first_scale",
                 Json(num(runs.back(), "sagas_per_s") / std::max(1e-9, num(runs.front(), "sagas_per_s"))));
   }
+  return summary;
+}
 
+Json settings_json(const bench::Settings& s) {
   Json settings = Json::object();
   settings.set("sagas", Json(s.sagas));
   settings.set("concurrency", Json(s.concurrency));
@@ -248,49 +267,56 @@ int main(int argc, char** argv) {
   settings.set("partitions", Json(s.partitions));
   settings.set("cores", Json(static_cast<std::int64_t>(std::thread::hardware_concurrency())));
   settings.set("synchronous", Json("FULL"));
+  return settings;
+}
 
-  if (json) {
-    Json all = Json::object();
-    all.set("settings", settings);
-    all.set("scenarios", scenarios);
-    all.set("scale", scale_runs);
-    all.set("summary", summary);
-    std::cout << all.dump() << "\n";
-    return 0;
+// One row of the scenarios' table.
+void print_row(const std::string& name, const Json& r, double ceiling_steps, int concurrency) {
+  if (r.find("error") != nullptr) {
+    std::printf("%-20s failed: %s\n", name.c_str(), r.find("error")->as_string().c_str());
+    return;
   }
+  bool is_ceiling = r.find("sagas") == nullptr;
+  std::string per_saga = is_ceiling ? "-" : printed("%.0f", num(r, "sagas_per_s"));
+  std::string saga_lat = is_ceiling ? "-" : latencies(r, "saga_latency");
+  std::string cpu = is_ceiling ? printed("%.2f", num(r, "cpu_s_per_1000_steps") * bench::kStepsPerSaga)
+                               : printed("%.2f", num(r, "cpu_s_per_1000_sagas"));
+  std::string ratio = ceiling_steps > 0 && !is_ceiling && num(r, "concurrency") == concurrency
+                          ? printed("%.2f", num(r, "steps_per_s") / ceiling_steps)
+                          : "-";
+  // Not measured where several writers commit at once (the cluster's shards).
+  std::string commit_share =
+      is_ceiling || r.find("commit_share") == nullptr ? "-" : printed("%.0f", num(r, "commit_share") * 100);
+  std::string orchestrator_cpu = r.find("orchestrator_cpu_us_per_step") == nullptr
+                                     ? "-"
+                                     : printed("%.1f", num(r, "orchestrator_cpu_us_per_step"));
+  std::string allocs = r.find("allocations_per_step") == nullptr ? "-" : printed("%.0f", num(r, "allocations_per_step"));
+  std::printf("%-20s %9s %9.0f %24s %24s %9s %9s %8s %8.1f %8s %8s\n", name.c_str(), per_saga.c_str(),
+              num(r, "steps_per_s"), saga_lat.c_str(), latencies(r, "step_latency").c_str(), cpu.c_str(),
+              orchestrator_cpu.c_str(), allocs.c_str(), num(r, "peak_rss_mib"), commit_share.c_str(), ratio.c_str());
+}
 
+void print_scale(const Json& scale_runs, int concurrency) {
+  if (scale_runs.as_array().empty()) return;
+  std::printf("\nscale (order saga over Kafka, %d in flight)\n%10s %9s %14s %12s %12s %14s %11s %16s\n", concurrency,
+              "sagas", "sagas/s", "saga p99 ms", "peak RSS MiB", "end RSS MiB", "state file MiB", "bytes/saga",
+              "in memory at end");
+  for (const auto& r : scale_runs.as_array()) {
+    std::printf("%10.0f %9.0f %14.2f %12.1f %12.1f %14.1f %11.0f %16.0f\n", num(r, "sagas"), num(r, "sagas_per_s"),
+                num(r, "saga_latency.p99_ms"), num(r, "peak_rss_mib"), num(r, "rss_end_mib"), num(r, "state_file_mib"),
+                num(r, "state_bytes_per_saga"), num(r, "active_sagas_at_end"));
+  }
+}
+
+void print_tables(const bench::Settings& s, const Json& scenarios, const Json& scale_runs, const Json& summary) {
   std::printf("saga-bench: %d sagas at %d in flight after %d warm-up, fetch.wait.max.ms=%d, %d partition(s), "
               "synchronous=FULL, %u cores\n\n",
               s.sagas, s.concurrency, s.warmup, s.fetch_wait_ms, s.partitions, std::thread::hardware_concurrency());
   std::printf("%-20s %9s %9s %24s %24s %9s %9s %8s %8s %8s %8s\n", "scenario", "sagas/s", "steps/s",
               "saga ms p50/p99/p999", "step ms p50/p99/p999", "CPU s/1k", "µs/step", "allocs", "RSS MiB", "commit%",
               "÷ceiling");
-  for (const auto& [name, r] : scenarios.as_object()) {
-    if (r.find("error") != nullptr) {
-      std::printf("%-20s failed: %s\n", name.c_str(), r.find("error")->as_string().c_str());
-      continue;
-    }
-    bool is_ceiling = r.find("sagas") == nullptr;
-    std::string per_saga = is_ceiling ? "-" : printed("%.0f", num(r, "sagas_per_s"));
-    std::string saga_lat = is_ceiling ? "-" : latencies(r, "saga_latency");
-    std::string cpu = is_ceiling ? printed("%.2f", num(r, "cpu_s_per_1000_steps") * bench::kStepsPerSaga)
-                                 : printed("%.2f", num(r, "cpu_s_per_1000_sagas"));
-    std::string ratio = ceiling > 0 && !is_ceiling && num(r, "concurrency") == s.concurrency
-                            ? printed("%.2f", num(r, "steps_per_s") / ceiling)
-                            : "-";
-    // Not measured where several writers commit at once (the cluster's shards).
-    std::string commit_share = is_ceiling || r.find("commit_share") == nullptr
-                                   ? "-"
-                                   : printed("%.0f", num(r, "commit_share") * 100);
-    std::string orchestrator_cpu = r.find("orchestrator_cpu_us_per_step") == nullptr
-                                       ? "-"
-                                       : printed("%.1f", num(r, "orchestrator_cpu_us_per_step"));
-    std::string allocs =
-        r.find("allocations_per_step") == nullptr ? "-" : printed("%.0f", num(r, "allocations_per_step"));
-    std::printf("%-20s %9s %9.0f %24s %24s %9s %9s %8s %8.1f %8s %8s\n", name.c_str(), per_saga.c_str(),
-                num(r, "steps_per_s"), saga_lat.c_str(), latencies(r, "step_latency").c_str(), cpu.c_str(),
-                orchestrator_cpu.c_str(), allocs.c_str(), num(r, "peak_rss_mib"), commit_share.c_str(), ratio.c_str());
-  }
+  double ceiling_steps = num(scenarios, "ceiling.steps_per_s");
+  for (const auto& [name, r] : scenarios.as_object()) print_row(name, r, ceiling_steps, s.concurrency);
   std::printf("\n(ceiling and round-trip rows: one step = one raw request/reply; CPU per 1000 sagas' worth of "
               "steps; CPU counts every thread of the process: broker, participants, engine; µs/step and allocs: the "
               "orchestrator's CPU and heap allocations per step on its event loop and writer threads; commit%%: share "
@@ -304,15 +330,36 @@ int main(int argc, char** argv) {
                 num(scenarios, "order-in-process-1.step_latency.p50_ms"),
                 num(scenarios, "order-in-process-1.step_latency.p99_ms"));
   }
-  if (!scale_runs.as_array().empty()) {
-    std::printf("\nscale (order saga over Kafka, %d in flight)\n%10s %9s %14s %12s %12s %14s %11s %16s\n",
-                s.concurrency, "sagas", "sagas/s", "saga p99 ms", "peak RSS MiB", "end RSS MiB", "state file MiB",
-                "bytes/saga", "in memory at end");
-    for (const auto& r : scale_runs.as_array()) {
-      std::printf("%10.0f %9.0f %14.2f %12.1f %12.1f %14.1f %11.0f %16.0f\n", num(r, "sagas"), num(r, "sagas_per_s"),
-                  num(r, "saga_latency.p99_ms"), num(r, "peak_rss_mib"), num(r, "rss_end_mib"),
-                  num(r, "state_file_mib"), num(r, "state_bytes_per_saga"), num(r, "active_sagas_at_end"));
-    }
+  print_scale(scale_runs, s.concurrency);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"saga-bench: sagas per second and step latency against this machine's ceiling"};
+  Options o;
+  o.add_to(app);
+  CLI11_PARSE(app, argc, argv);
+  // stdout carries the figures; the declined confirmations of the compensation scenario are
+  // warnings by design, and logging each would measure the logger.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("saga-bench"));
+  spdlog::set_level(spdlog::level::err);
+
+  Runner r(o);
+  run_throughput(o, r);
+  run_latency(o, r);
+  run_postgres(o, r);
+  run_scale(o, r);
+  Json summary = summary_of(r.scenarios, r.scale_runs);
+  if (o.json) {
+    Json all = Json::object();
+    all.set("settings", settings_json(o.s));
+    all.set("scenarios", r.scenarios);
+    all.set("scale", r.scale_runs);
+    all.set("summary", summary);
+    std::cout << all.dump() << "\n";
+    return 0;
   }
+  print_tables(o.s, r.scenarios, r.scale_runs, summary);
   return 0;
 }
