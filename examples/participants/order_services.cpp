@@ -25,6 +25,7 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <set>
 
 #include "participant/kafka_participant.h"
@@ -58,68 +59,87 @@ int usage(const char* why) {
   return 1;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+// What the command line asks for.
+struct Flags {
   std::string brokers;
   std::string only = "all";
   std::string state_dir = ".";
   std::string group_prefix;
   double decline_over = 1000;
   std::set<std::string> fail, silent, twice;
+};
+
+// The flags, or why they cannot be read.
+std::optional<std::string> parse(int argc, char** argv, Flags& f) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (i + 1 >= argc) return usage(("missing a value after " + a).c_str());
+    if (i + 1 >= argc) return "missing a value after " + a;
     std::string v = argv[++i];
-    if (a == "--brokers") brokers = v;
-    else if (a == "--service") only = v;
-    else if (a == "--state-dir") state_dir = v;
-    else if (a == "--group-prefix") group_prefix = v;
-    else if (a == "--fail") fail.insert(v);
-    else if (a == "--silent") silent.insert(v);
-    else if (a == "--twice") twice.insert(v);
-    else if (a == "--decline-over") decline_over = std::stod(v);
-    else return usage(("unknown option " + a).c_str());
+    if (a == "--brokers") f.brokers = v;
+    else if (a == "--service") f.only = v;
+    else if (a == "--state-dir") f.state_dir = v;
+    else if (a == "--group-prefix") f.group_prefix = v;
+    else if (a == "--fail") f.fail.insert(v);
+    else if (a == "--silent") f.silent.insert(v);
+    else if (a == "--twice") f.twice.insert(v);
+    else if (a == "--decline-over") f.decline_over = std::stod(v);
+    else return "unknown option " + a;
   }
-  if (brokers.empty()) return usage("--brokers is required (sagactl dev-broker prints one)");
+  if (f.brokers.empty()) return std::string("--brokers is required (sagactl dev-broker prints one)");
+  return std::nullopt;
+}
+
+// One service on its command topic, its handlers misbehaving as the flags say.
+std::unique_ptr<participant::Participant> make_service(boost::asio::io_context& io, const Service& s, const Flags& f) {
+  kafka::KafkaOptions kafka;
+  kafka.brokers = f.brokers;
+  kafka.group_id = f.group_prefix + s.name + "-service";
+  kafka.consume = kafka::KafkaOptions::Consume::assign;
+  kafka.fetch_wait_max_ms = 5;
+  kafka.warm_topics = {"order-fulfilment.replies"};
+  participant::ParticipantOptions po;
+  po.dedup_path = (std::filesystem::path(f.state_dir) / (std::string(s.topic) + ".replies.db")).string();
+  auto p = std::make_unique<participant::Participant>(io, kafka, s.topic, po);
+  for (const char* cmd : s.commands) {
+    std::string command = cmd;
+    p->on(command, [=, &f](const participant::Command& c) {
+      spdlog::info("{} {} for saga {} (attempt {})", s.name, c.command, c.saga_id, c.attempt);
+      if (f.fail.count(command)) return participant::Reply::failure(command + " refused (--fail)");
+      if (command == "ChargeCard") {
+        const sagas::Json* amount = c.payload.find("amount");
+        if (amount && amount->is_number() && amount->as_double() > f.decline_over) {
+          return participant::Reply::failure("card declined: amount over " + sagas::Json(f.decline_over).dump());
+        }
+        return participant::Reply::ok(field("chargeId", "ch-" + c.saga_id));
+      }
+      if (command == "ReserveStock") return participant::Reply::ok(field("reservationId", "r-" + c.saga_id));
+      return participant::Reply::ok();
+    });
+  }
+  p->copies = [&f](const participant::Command& c) {
+    return f.silent.count(c.command) ? 0 : f.twice.count(c.command) ? 2 : 1;
+  };
+  return p;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags f;
+  if (auto why = parse(argc, argv, f)) return usage(why->c_str());
   spdlog::set_default_logger(spdlog::stderr_color_mt("order-services"));
   std::error_code made;
-  std::filesystem::create_directories(state_dir, made);
+  std::filesystem::create_directories(f.state_dir, made);
   if (made) {
-    std::cerr << "order-services: cannot create --state-dir " << state_dir << ": " << made.message() << "\n";
+    std::cerr << "order-services: cannot create --state-dir " << f.state_dir << ": " << made.message() << "\n";
     return 1;
   }
 
   boost::asio::io_context io;
   std::vector<std::unique_ptr<participant::Participant>> running;
   for (const auto& s : kServices) {
-    if (only != "all" && only != s.name) continue;
-    kafka::KafkaOptions kafka;
-    kafka.brokers = brokers;
-    kafka.group_id = group_prefix + s.name + "-service";
-    kafka.consume = kafka::KafkaOptions::Consume::assign;
-    kafka.fetch_wait_max_ms = 5;
-    kafka.warm_topics = {"order-fulfilment.replies"};
-    participant::ParticipantOptions po;
-    po.dedup_path = (std::filesystem::path(state_dir) / (std::string(s.topic) + ".replies.db")).string();
-    auto p = std::make_unique<participant::Participant>(io, kafka, s.topic, po);
-    for (const char* cmd : s.commands) {
-      std::string command = cmd;
-      p->on(command, [=, &fail](const participant::Command& c) {
-        spdlog::info("{} {} for saga {} (attempt {})", s.name, c.command, c.saga_id, c.attempt);
-        if (fail.count(command)) return participant::Reply::failure(command + " refused (--fail)");
-        if (command == "ChargeCard") {
-          const sagas::Json* amount = c.payload.find("amount");
-          if (amount && amount->is_number() && amount->as_double() > decline_over) {
-            return participant::Reply::failure("card declined: amount over " + sagas::Json(decline_over).dump());
-          }
-          return participant::Reply::ok(field("chargeId", "ch-" + c.saga_id));
-        }
-        if (command == "ReserveStock") return participant::Reply::ok(field("reservationId", "r-" + c.saga_id));
-        return participant::Reply::ok();
-      });
-    }
-    p->copies = [&](const participant::Command& c) { return silent.count(c.command) ? 0 : twice.count(c.command) ? 2 : 1; };
+    if (f.only != "all" && f.only != s.name) continue;
+    auto p = make_service(io, s, f);
     if (auto err = p->start()) {
       std::cerr << "order-services: " << s.name << ": " << *err << "\n";
       return 1;
@@ -127,7 +147,7 @@ int main(int argc, char** argv) {
     spdlog::info("{} serving {}", s.name, s.topic);
     running.push_back(std::move(p));
   }
-  if (running.empty()) return usage(("no service named " + only).c_str());
+  if (running.empty()) return usage(("no service named " + f.only).c_str());
 
   auto work = boost::asio::make_work_guard(io);
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
