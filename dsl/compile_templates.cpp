@@ -135,6 +135,51 @@ std::optional<sagas::Ref> Compiler::resolve_ref(const RawRef& raw, const YAML::N
   return std::nullopt;
 }
 
+sagas::Template Compiler::scalar_template(const YAML::Node& n, const RefScope& scope) {
+  using sagas::Template;
+  const std::string& s = n.Scalar();
+  if (s.find("${") == std::string::npos) return Template::literal(is_plain(n) ? resolve_plain_scalar(s) : Json(s));
+  ParsedString parsed;
+  TemplateSyntaxError syntax;
+  if (!parse_template_string(s, parsed, syntax)) {
+    error(n, syntax.message);
+    return Template();
+  }
+  if (!parsed.has_refs()) return Template::literal(Json(std::get<std::string>(parsed.parts[0])));
+  Template::Interpolation interp;
+  bool ok = true;
+  for (auto& part : parsed.parts) {
+    if (auto* text = std::get_if<std::string>(&part)) {
+      interp.parts.emplace_back(std::move(*text));
+    } else if (auto ref = resolve_ref(std::get<RawRef>(part), n, scope)) {
+      interp.parts.emplace_back(std::move(*ref));
+    } else {
+      ok = false;
+    }
+  }
+  if (!ok) return Template();
+  if (parsed.is_single_ref()) return Template::reference(std::get<sagas::Ref>(interp.parts[0]));
+  return Template::interpolation(std::move(interp));
+}
+
+sagas::Template Compiler::object_template(const YAML::Node& n, const RefScope& scope, int depth) {
+  sagas::Template::Object members;
+  std::unordered_set<std::string> seen;  // linear in the mapping, however large
+  for (auto it = n.begin(); it != n.end(); ++it) {
+    if (!it->first.IsScalar()) {
+      error(it->first, "payload keys must be strings");
+      continue;
+    }
+    const std::string& key = it->first.Scalar();
+    if (!seen.insert(key).second) {
+      error(it->first, "duplicate key " + quote(key) + " in payload");
+      continue;
+    }
+    members.emplace_back(key, template_of(it->second, scope, depth + 1));
+  }
+  return sagas::Template::object(std::move(members));
+}
+
 sagas::Template Compiler::template_of(const YAML::Node& n, const RefScope& scope, int depth) {
   using sagas::Template;
   if (!spend_node(n)) return Template();
@@ -145,57 +190,13 @@ sagas::Template Compiler::template_of(const YAML::Node& n, const RefScope& scope
   switch (n.Type()) {
     case YAML::NodeType::Null:
     case YAML::NodeType::Undefined: return Template();
-    case YAML::NodeType::Scalar: {
-      const std::string& s = n.Scalar();
-      if (s.find("${") == std::string::npos) {
-        return Template::literal(is_plain(n) ? resolve_plain_scalar(s) : Json(s));
-      }
-      ParsedString parsed;
-      TemplateSyntaxError syntax;
-      if (!parse_template_string(s, parsed, syntax)) {
-        error(n, syntax.message);
-        return Template();
-      }
-      if (!parsed.has_refs()) {
-        return Template::literal(Json(std::get<std::string>(parsed.parts[0])));
-      }
-      Template::Interpolation interp;
-      bool ok = true;
-      for (auto& part : parsed.parts) {
-        if (auto* text = std::get_if<std::string>(&part)) {
-          interp.parts.emplace_back(std::move(*text));
-        } else if (auto ref = resolve_ref(std::get<RawRef>(part), n, scope)) {
-          interp.parts.emplace_back(std::move(*ref));
-        } else {
-          ok = false;
-        }
-      }
-      if (!ok) return Template();
-      if (parsed.is_single_ref()) return Template::reference(std::get<sagas::Ref>(interp.parts[0]));
-      return Template::interpolation(std::move(interp));
-    }
+    case YAML::NodeType::Scalar: return scalar_template(n, scope);
     case YAML::NodeType::Sequence: {
       Template::Array items;
       for (const auto& item : n) items.push_back(template_of(item, scope, depth + 1));
       return Template::array(std::move(items));
     }
-    case YAML::NodeType::Map: {
-      Template::Object members;
-      std::unordered_set<std::string> seen;  // linear in the mapping, however large
-      for (auto it = n.begin(); it != n.end(); ++it) {
-        if (!it->first.IsScalar()) {
-          error(it->first, "payload keys must be strings");
-          continue;
-        }
-        const std::string& key = it->first.Scalar();
-        if (!seen.insert(key).second) {
-          error(it->first, "duplicate key " + quote(key) + " in payload");
-          continue;
-        }
-        members.emplace_back(key, template_of(it->second, scope, depth + 1));
-      }
-      return Template::object(std::move(members));
-    }
+    case YAML::NodeType::Map: return object_template(n, scope, depth);
   }
   return Template();
 }

@@ -252,6 +252,9 @@ class Compiler {
 
   // --- templates ---
   sagas::Template template_of(const YAML::Node& n, const RefScope& scope, int depth);
+  // A scalar: a literal, one reference (its value keeps its type) or an interpolated string.
+  sagas::Template scalar_template(const YAML::Node& n, const RefScope& scope);
+  sagas::Template object_template(const YAML::Node& n, const RefScope& scope, int depth);
   std::optional<sagas::Ref> resolve_ref(const RawRef& raw, const YAML::Node& at_node,
                                         const RefScope& scope);
 

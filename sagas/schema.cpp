@@ -67,68 +67,68 @@ std::string child_path(const std::string& parent, const std::string& key) {
 
 void check_additional(const Schema& s, const Json& v, const std::string& path, std::vector<SchemaViolation>& out);
 
+void check(const Schema& s, const Json& v, const std::string& path, std::vector<SchemaViolation>& out);
+
+void check_enum(const Schema& s, const Json& v, const std::string& path, std::vector<SchemaViolation>& out) {
+  for (const auto& e : *s.enum_values) {
+    if (e == v) return;
+  }
+  std::string allowed;
+  for (const auto& e : *s.enum_values) {
+    if (!allowed.empty()) allowed += ", ";
+    allowed += e.dump();
+  }
+  out.push_back({path, "must be one of " + allowed + ", got " + v.dump()});
+}
+
+void check_number(const Schema& s, const Json& v, const std::string& path, std::vector<SchemaViolation>& out) {
+  double d = v.as_double();
+  if (s.minimum && d < *s.minimum) out.push_back({path, "must be >= " + number_text(*s.minimum) + ", got " + v.dump()});
+  if (s.maximum && d > *s.maximum) out.push_back({path, "must be <= " + number_text(*s.maximum) + ", got " + v.dump()});
+}
+
+void check_string(const Schema& s, const Json& v, const std::string& path, std::vector<SchemaViolation>& out) {
+  const std::string& str = v.as_string();
+  std::size_t len = utf8_length(str);
+  if (s.min_length && len < *s.min_length) {
+    out.push_back({path, "must be at least " + std::to_string(*s.min_length) + " characters long, got " +
+                             std::to_string(len)});
+  }
+  if (s.max_length && len > *s.max_length) {
+    out.push_back({path, "must be at most " + std::to_string(*s.max_length) + " characters long, got " +
+                             std::to_string(len)});
+  }
+  if (!s.pattern_re) return;
+  if (str.size() > kMaxPatternSubjectLength) {
+    out.push_back({path, "is too long (" + std::to_string(str.size()) + " bytes) to check against pattern " + s.pattern +
+                             "; the limit is " + std::to_string(kMaxPatternSubjectLength)});
+  } else if (!std::regex_search(str, *s.pattern_re)) {
+    out.push_back({path, "must match pattern " + s.pattern + ", got " + v.dump()});
+  }
+}
+
+void check_object(const Schema& s, const Json& v, const std::string& path, std::vector<SchemaViolation>& out) {
+  for (const auto& key : s.required) {
+    if (v.find(key) == nullptr) out.push_back({path, "missing required property \"" + key + "\""});
+  }
+  for (const auto& [key, sub] : s.properties) {
+    if (const Json* child = v.find(key)) check(*sub, *child, child_path(path, key), out);
+  }
+  if (s.closed || s.additional) check_additional(s, v, path, out);
+}
+
 void check(const Schema& s, const Json& v, const std::string& path, std::vector<SchemaViolation>& out) {
   if (!type_matches(s.types, v)) {
-    out.push_back({path, "must be " + describe_types(s.types) + ", got " +
-                             std::string(Json::kind_name(v.kind()))});
+    out.push_back({path, "must be " + describe_types(s.types) + ", got " + std::string(Json::kind_name(v.kind()))});
     return;  // the other keywords would only repeat the type error
   }
-  if (s.enum_values) {
-    bool found = false;
-    for (const auto& e : *s.enum_values) found = found || e == v;
-    if (!found) {
-      std::string allowed;
-      for (const auto& e : *s.enum_values) {
-        if (!allowed.empty()) allowed += ", ";
-        allowed += e.dump();
-      }
-      out.push_back({path, "must be one of " + allowed + ", got " + v.dump()});
-    }
-  }
-  if (v.is_number()) {
-    double d = v.as_double();
-    if (s.minimum && d < *s.minimum) {
-      out.push_back({path, "must be >= " + number_text(*s.minimum) + ", got " + v.dump()});
-    }
-    if (s.maximum && d > *s.maximum) {
-      out.push_back({path, "must be <= " + number_text(*s.maximum) + ", got " + v.dump()});
-    }
-  }
-  if (v.is_string()) {
-    const std::string& str = v.as_string();
-    std::size_t len = utf8_length(str);
-    if (s.min_length && len < *s.min_length) {
-      out.push_back({path, "must be at least " + std::to_string(*s.min_length) +
-                               " characters long, got " + std::to_string(len)});
-    }
-    if (s.max_length && len > *s.max_length) {
-      out.push_back({path, "must be at most " + std::to_string(*s.max_length) +
-                               " characters long, got " + std::to_string(len)});
-    }
-    if (s.pattern_re) {
-      if (str.size() > kMaxPatternSubjectLength) {
-        out.push_back({path, "is too long (" + std::to_string(str.size()) +
-                                 " bytes) to check against pattern " + s.pattern + "; the limit is " +
-                                 std::to_string(kMaxPatternSubjectLength)});
-      } else if (!std::regex_search(str, *s.pattern_re)) {
-        out.push_back({path, "must match pattern " + s.pattern + ", got " + v.dump()});
-      }
-    }
-  }
-  if (v.is_object()) {
-    for (const auto& key : s.required) {
-      if (v.find(key) == nullptr) out.push_back({path, "missing required property \"" + key + "\""});
-    }
-    for (const auto& [key, sub] : s.properties) {
-      if (const Json* child = v.find(key)) check(*sub, *child, child_path(path, key), out);
-    }
-    if (s.closed || s.additional) check_additional(s, v, path, out);
-  }
+  if (s.enum_values) check_enum(s, v, path, out);
+  if (v.is_number()) check_number(s, v, path, out);
+  if (v.is_string()) check_string(s, v, path, out);
+  if (v.is_object()) check_object(s, v, path, out);
   if (v.is_array() && s.items) {
     const auto& items = v.as_array();
-    for (std::size_t i = 0; i < items.size(); ++i) {
-      check(*s.items, items[i], path + "[" + std::to_string(i) + "]", out);
-    }
+    for (std::size_t i = 0; i < items.size(); ++i) check(*s.items, items[i], path + "[" + std::to_string(i) + "]", out);
   }
 }
 

@@ -86,68 +86,70 @@ Error missing_error(const Ref& ref) {
   return Error{"${" + ref.text + "} has no value"};
 }
 
-}  // namespace
+// Renders each kind of template node against one context.
+struct Renderer {
+  const RenderContext& ctx;
+  Missing missing;
 
-Result<Json> Template::render(const RenderContext& ctx, Missing missing) const {
-  struct Visitor {
-    const RenderContext& ctx;
-    Missing missing;
+  Result<Json> operator()(const Json& literal) const { return literal; }
 
-    Result<Json> operator()(const Json& literal) const { return literal; }
+  Result<Json> operator()(const Ref& ref) const {
+    Json scratch;
+    const Json* value = resolve(ref, ctx, scratch);
+    if (value == nullptr) {
+      if (missing == Missing::as_null) return Json();
+      return missing_error(ref);
+    }
+    return *value;
+  }
 
-    Result<Json> operator()(const Ref& ref) const {
+  Result<Json> operator()(const Template::Interpolation& interp) const {
+    std::string out;
+    for (const auto& part : interp.parts) {
+      if (const auto* text = std::get_if<std::string>(&part)) {
+        out += *text;
+        continue;
+      }
+      const Ref& ref = std::get<Ref>(part);
       Json scratch;
       const Json* value = resolve(ref, ctx, scratch);
       if (value == nullptr) {
-        if (missing == Missing::as_null) return Json();
-        return missing_error(ref);
+        if (missing == Missing::fail) return missing_error(ref);
+        out += "null";
+        continue;
       }
-      return *value;
+      append_as_text(out, *value);
     }
+    return Json(std::move(out));
+  }
 
-    Result<Json> operator()(const Interpolation& interp) const {
-      std::string out;
-      for (const auto& part : interp.parts) {
-        if (const auto* text = std::get_if<std::string>(&part)) {
-          out += *text;
-          continue;
-        }
-        const Ref& ref = std::get<Ref>(part);
-        Json scratch;
-        const Json* value = resolve(ref, ctx, scratch);
-        if (value == nullptr) {
-          if (missing == Missing::fail) return missing_error(ref);
-          out += "null";
-          continue;
-        }
-        append_as_text(out, *value);
-      }
-      return Json(std::move(out));
+  Result<Json> operator()(const Template::Array& items) const {
+    Json::Array out;
+    out.reserve(items.size());
+    for (const auto& item : items) {
+      auto r = item.render(ctx, missing);
+      if (!r) return r.error();
+      out.push_back(std::move(r).value());
     }
+    return Json(std::move(out));
+  }
 
-    Result<Json> operator()(const Array& items) const {
-      Json::Array out;
-      out.reserve(items.size());
-      for (const auto& item : items) {
-        auto r = item.render(ctx, missing);
-        if (!r) return r.error();
-        out.push_back(std::move(r).value());
-      }
-      return Json(std::move(out));
+  Result<Json> operator()(const Template::Object& members) const {
+    Json::Object out;
+    out.reserve(members.size());
+    for (const auto& [key, item] : members) {
+      auto r = item.render(ctx, missing);
+      if (!r) return r.error();
+      out.emplace_back(key, std::move(r).value());
     }
+    return Json(std::move(out));
+  }
+};
 
-    Result<Json> operator()(const Object& members) const {
-      Json::Object out;
-      out.reserve(members.size());
-      for (const auto& [key, item] : members) {
-        auto r = item.render(ctx, missing);
-        if (!r) return r.error();
-        out.emplace_back(key, std::move(r).value());
-      }
-      return Json(std::move(out));
-    }
-  };
-  return std::visit(Visitor{ctx, missing}, node_);
+}  // namespace
+
+Result<Json> Template::render(const RenderContext& ctx, Missing missing) const {
+  return std::visit(Renderer{ctx, missing}, node_);
 }
 
 void Template::for_each_ref(const std::function<void(const Ref&)>& fn) const {

@@ -123,80 +123,87 @@ void write_header_patch(std::string& out, Written& was, const sagas::Instance& n
   out += '}';
 }
 
-// The history, commands and messages of an entry (`first`: no member before them).
-void write_messages(std::string& out, const Commit& c, bool first) {
+// Each record: [event, step, detail(, at when not the entry's)].
+void write_history(std::string& out, const Commit& c) {
   const sagas::TimeMs at = c.instance.updated_at;
-  auto open = [&](const char* name) {
+  for (std::size_t i = 0; i < c.history.size(); ++i) {
+    const auto& r = c.history[i];
+    if (i != 0) out += ',';
+    out += '[';
+    append_quoted(out, sagas::to_string(r.event));
+    out += ',';
+    append_quoted(out, r.step);
+    out += ',';
+    append_quoted(out, r.detail);
+    if (r.at != at) {
+      out += ',';
+      append_integer(out, r.at);
+    }
+    out += ']';
+  }
+}
+
+// Each command: [step, kind, attempt(, payload of a compensation)].
+void write_sends(std::string& out, const Commit& c) {
+  for (std::size_t i = 0; i < c.sends.size(); ++i) {
+    const auto& cmd = c.sends[i];
+    if (i != 0) out += ',';
+    out += '[';
+    append_integer(out, static_cast<std::int64_t>(cmd.step.value()));
+    out += ',';
+    append_quoted(out, sagas::to_string(cmd.kind));
+    out += ',';
+    append_integer(out, cmd.attempt.value());
+    // An execute command's payload is its step's request, which the entry (or one before
+    // it) already holds: written once, not twice.
+    if (cmd.kind == sagas::CommandKind::compensate) {
+      out += ',';
+      cmd.payload.value_or_null().dump_to(out);
+    }
+    out += ']';
+  }
+}
+
+// Each message verbatim: [topic, key, [[header, value]...], value].
+void write_verbatim(std::string& out, const Commit& c) {
+  for (std::size_t i = 0; i < c.messages.size(); ++i) {
+    const auto& msg = c.messages[i];
+    if (i != 0) out += ',';
+    out += '[';
+    append_quoted(out, msg.topic);
+    out += ',';
+    append_quoted(out, msg.key);
+    out += ",[";
+    for (std::size_t h = 0; h < msg.headers.size(); ++h) {
+      if (h != 0) out += ',';
+      out += '[';
+      append_quoted(out, msg.headers[h].first);
+      out += ',';
+      append_quoted(out, msg.headers[h].second);
+      out += ']';
+    }
+    out += "],";
+    append_quoted(out, msg.value);
+    out += ']';
+  }
+}
+
+// The history, commands and messages of an entry (`first`: no member before them), each an
+// array member present only when not empty.
+void write_messages(std::string& out, const Commit& c, bool first) {
+  auto member = [&](const char* name, bool present, void (*write)(std::string&, const Commit&)) {
+    if (!present) return;
     if (!first) out += ',';
     first = false;
     out += '"';
     out += name;
     out += "\":[";
+    write(out, c);
+    out += ']';
   };
-  if (!c.history.empty()) {
-    open("history");
-    for (std::size_t i = 0; i < c.history.size(); ++i) {
-      const auto& r = c.history[i];
-      if (i != 0) out += ',';
-      out += '[';
-      append_quoted(out, sagas::to_string(r.event));
-      out += ',';
-      append_quoted(out, r.step);
-      out += ',';
-      append_quoted(out, r.detail);
-      if (r.at != at) {
-        out += ',';
-        append_integer(out, r.at);
-      }
-      out += ']';
-    }
-    out += ']';
-  }
-  if (!c.sends.empty()) {
-    open("sends");
-    for (std::size_t i = 0; i < c.sends.size(); ++i) {
-      const auto& cmd = c.sends[i];
-      if (i != 0) out += ',';
-      out += '[';
-      append_integer(out, static_cast<std::int64_t>(cmd.step.value()));
-      out += ',';
-      append_quoted(out, sagas::to_string(cmd.kind));
-      out += ',';
-      append_integer(out, cmd.attempt.value());
-      // An execute command's payload is its step's request, which the entry (or one before
-      // it) already holds: written once, not twice.
-      if (cmd.kind == sagas::CommandKind::compensate) {
-        out += ',';
-        cmd.payload.value_or_null().dump_to(out);
-      }
-      out += ']';
-    }
-    out += ']';
-  }
-  if (!c.messages.empty()) {
-    open("messages");
-    for (std::size_t i = 0; i < c.messages.size(); ++i) {
-      const auto& msg = c.messages[i];
-      if (i != 0) out += ',';
-      out += '[';
-      append_quoted(out, msg.topic);
-      out += ',';
-      append_quoted(out, msg.key);
-      out += ",[";
-      for (std::size_t h = 0; h < msg.headers.size(); ++h) {
-        if (h != 0) out += ',';
-        out += '[';
-        append_quoted(out, msg.headers[h].first);
-        out += ',';
-        append_quoted(out, msg.headers[h].second);
-        out += ']';
-      }
-      out += "],";
-      append_quoted(out, msg.value);
-      out += ']';
-    }
-    out += ']';
-  }
+  member("history", !c.history.empty(), write_history);
+  member("sends", !c.sends.empty(), write_sends);
+  member("messages", !c.messages.empty(), write_verbatim);
 }
 
 }  // namespace

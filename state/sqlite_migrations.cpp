@@ -141,67 +141,49 @@ sagas::Result<sagas::Instance> read_v2_instance(Conn& c, const std::string& id, 
   return std::move(inst).value();
 }
 
-// Schema 2 -> 3: each saga becomes one snapshot entry holding its whole history; messages
-// still in the outbox become entries after the delivered watermark, so the first start sends
-// them as the old release would have. A saga whose rows cannot be read keeps them verbatim,
-// marked damaged: it stays visible (and unreadable) instead of vanishing in the upgrade.
-Status convert_v2(Conn& c) {
-  Position pos = 0;
-  auto append = [&](std::int64_t saga_num, TimeMs at, const std::string& data) {
-    sqlite::Query ins = c.stmt("INSERT INTO journal (saga_num, position, at, data) VALUES (?, ?, ?, ?)");
-    bind_arg(ins, 1, saga_num);
-    bind_arg(ins, 2, ++pos);
-    bind_arg(ins, 3, at);
-    bind_arg(ins, 4, data);
-    return sqlite3_step(ins) == SQLITE_DONE;
-  };
+// A saga's row of schema 2.
+struct V2Row {
+  std::string id, saga, state, data, error;
+  std::int64_t version, created_at, updated_at;
+};
+
+// Every saga of schema 2, read before the conversion (which reuses statements).
+std::vector<V2Row> read_v2_rows(Conn& c) {
   sqlite::Query rows =
       c.stmt("SELECT id, saga, version, state, created_at, updated_at, data, error FROM instances ORDER BY created_at, id");
-  // Read every row first: the conversion reuses statements.
-  struct Row {
-    std::string id, saga, state, data, error;
-    std::int64_t version, created_at, updated_at;
-  };
-  std::vector<Row> all;
+  std::vector<V2Row> all;
   while (sqlite3_step(rows) == SQLITE_ROW) {
     all.push_back({col_text(rows, 0), col_text(rows, 1), col_text(rows, 3), col_text(rows, 6), col_text(rows, 7),
                    sqlite3_column_int64(rows, 2), sqlite3_column_int64(rows, 4), sqlite3_column_int64(rows, 5)});
   }
-  for (const auto& r : all) {
-    sqlite::Query idx =
-        c.stmt("INSERT INTO sagas (id, saga, version, state, created_at, updated_at, error) VALUES (?, ?, ?, ?, ?, ?, ?)");
-    bind_arg(idx, 1, r.id);
-    bind_arg(idx, 2, r.saga);
-    bind_arg(idx, 3, r.version);
-    bind_arg(idx, 4, r.state);
-    bind_arg(idx, 5, r.created_at);
-    bind_arg(idx, 6, r.updated_at);
-    bind_arg(idx, 7, r.error);
-    if (sqlite3_step(idx) != SQLITE_DONE) return c.fail("cannot convert saga " + r.id);
-    std::int64_t num = sqlite3_last_insert_rowid(c.db());
-    Commit entry;
-    auto inst = read_v2_instance(c, r.id, r.data);
-    std::string data;
-    if (inst) {
-      entry.instance = std::move(inst).value();
-      sqlite::Query h = c.stmt("SELECT at, event, step, detail FROM history WHERE saga_id = ? ORDER BY id");
-      bind_arg(h, 1, r.id);
-      while (sqlite3_step(h) == SQLITE_ROW) {
-        auto event = sagas::event_type_from(col_text(h, 1));
-        if (!event) continue;  // schema 2 never wrote unknown events; nothing to carry
-        entry.history.push_back({sqlite3_column_int64(h, 0), *event, col_text(h, 2), col_text(h, 3)});
-      }
-      journal::Written written;
-      data = journal::encode_snapshot(entry, written);
-    } else {
-      Json damaged = Json::object();
-      damaged.set("damaged", "before the upgrade to schema 3: " + inst.error().message);
-      damaged.set("row", r.data);
-      data = damaged.dump();
-    }
-    if (!append(num, r.updated_at, data)) return c.fail("cannot convert saga " + r.id);
+  return all;
+}
+
+// The saga's one journal entry: a snapshot with its whole history, or its row verbatim,
+// marked damaged, when it cannot be read.
+std::string v2_entry(Conn& c, const V2Row& r) {
+  auto inst = read_v2_instance(c, r.id, r.data);
+  if (!inst) {
+    Json damaged = Json::object();
+    damaged.set("damaged", "before the upgrade to schema 3: " + inst.error().message);
+    damaged.set("row", r.data);
+    return damaged.dump();
   }
-  Position delivered = pos;
+  Commit entry;
+  entry.instance = std::move(inst).value();
+  sqlite::Query h = c.stmt("SELECT at, event, step, detail FROM history WHERE saga_id = ? ORDER BY id");
+  bind_arg(h, 1, r.id);
+  while (sqlite3_step(h) == SQLITE_ROW) {
+    auto event = sagas::event_type_from(col_text(h, 1));
+    if (!event) continue;  // schema 2 never wrote unknown events; nothing to carry
+    entry.history.push_back({sqlite3_column_int64(h, 0), *event, col_text(h, 2), col_text(h, 3)});
+  }
+  journal::Written written;
+  return journal::encode_snapshot(entry, written);
+}
+
+// The messages schema 2's outbox still held.
+std::vector<OutboxMessage> read_v2_outbox(Conn& c) {
   sqlite::Query out = c.stmt("SELECT topic, key, headers, value FROM outbox ORDER BY id");
   std::vector<OutboxMessage> unsent;
   while (sqlite3_step(out) == SQLITE_ROW) {
@@ -216,14 +198,52 @@ Status convert_v2(Conn& c) {
     }
     unsent.push_back(std::move(m));
   }
-  for (auto& m : unsent) {
+  return unsent;
+}
+
+// Appends journal entries at the next positions.
+struct JournalAppender {
+  Conn& c;
+  Position pos = 0;
+  bool append(std::int64_t saga_num, TimeMs at, const std::string& data) {
+    sqlite::Query ins = c.stmt("INSERT INTO journal (saga_num, position, at, data) VALUES (?, ?, ?, ?)");
+    bind_arg(ins, 1, saga_num);
+    bind_arg(ins, 2, ++pos);
+    bind_arg(ins, 3, at);
+    bind_arg(ins, 4, data);
+    return sqlite3_step(ins) == SQLITE_DONE;
+  }
+};
+
+// Schema 2 -> 3: each saga becomes one snapshot entry holding its whole history; messages
+// still in the outbox become entries after the delivered watermark, so the first start sends
+// them as the old release would have. A saga whose rows cannot be read keeps them verbatim,
+// marked damaged: it stays visible (and unreadable) instead of vanishing in the upgrade.
+Status convert_v2(Conn& c) {
+  JournalAppender entries{c};
+  for (const auto& r : read_v2_rows(c)) {
+    sqlite::Query idx =
+        c.stmt("INSERT INTO sagas (id, saga, version, state, created_at, updated_at, error) VALUES (?, ?, ?, ?, ?, ?, ?)");
+    bind_arg(idx, 1, r.id);
+    bind_arg(idx, 2, r.saga);
+    bind_arg(idx, 3, r.version);
+    bind_arg(idx, 4, r.state);
+    bind_arg(idx, 5, r.created_at);
+    bind_arg(idx, 6, r.updated_at);
+    bind_arg(idx, 7, r.error);
+    if (sqlite3_step(idx) != SQLITE_DONE) return c.fail("cannot convert saga " + r.id);
+    std::int64_t num = sqlite3_last_insert_rowid(c.db());
+    if (!entries.append(num, r.updated_at, v2_entry(c, r))) return c.fail("cannot convert saga " + r.id);
+  }
+  Position delivered = entries.pos;
+  for (auto& m : read_v2_outbox(c)) {
     Commit entry;
     entry.messages_only = true;
     entry.messages.push_back(std::move(m));
-    if (!append(0, 0, journal::encode_messages(entry))) return c.fail("cannot convert the outbox");
+    if (!entries.append(0, 0, journal::encode_messages(entry))) return c.fail("cannot convert the outbox");
   }
   sqlite::Query st = c.stmt("UPDATE journal_state SET last = ?, delivered = ?");
-  bind_arg(st, 1, pos);
+  bind_arg(st, 1, entries.pos);
   bind_arg(st, 2, delivered);
   if (sqlite3_step(st) != SQLITE_DONE) return c.fail("cannot convert the outbox");
   if (!c.exec("DROP TABLE processed_replies; DROP TABLE outbox; DROP TABLE history; DROP TABLE steps; "
