@@ -66,7 +66,10 @@ void ReadThread::read(std::vector<sagas::DefinitionPtr> definitions, ReadWork wo
     std::unique_ptr<Unreadable> failed;
     if (!store) failed = std::make_unique<Unreadable>(store.error());
     StoreReads reads(failed ? *failed : **store, finder(definitions));
-    boost::asio::post(io_, work(reads));
+    ReadThen then = work(reads);
+    // `work` goes back with its answer: what it holds of the loop's (a connection's reply
+    // handler, say) is destroyed on the loop, never here.
+    boost::asio::post(io_, [then = std::move(then), work = std::move(work)] { then(); });
   });
 }
 

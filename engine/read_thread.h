@@ -5,7 +5,8 @@
 // handle (a test's FaultyStore) is read on the loop instead.
 //
 // Threading: read() on the loop; each read's work on the thread (or the loop, see above);
-// what the work returns runs on the loop. The reads see what the store holds when they run:
+// what the work returns runs on the loop, and the work itself is destroyed there (it may hold
+// what only the loop may touch). The reads see what the store holds when they run:
 // a caller that must see what it applied first waits for its commits (Engine::read_committed).
 // Destroying it waits for the read running now; reads not started yet are dropped.
 #pragma once

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <random>
 #include <set>
 
@@ -319,7 +320,14 @@ TEST_P(DurableEngine, ReadCommittedReadsOffTheLoopOnceWhatIsPendingIsInTheStore)
   std::thread::id read_on;
   std::optional<Errc> seen;
   std::optional<std::thread::id> answered_on;
-  w.engine->read_committed([&](engine::StoreReads& reads) -> engine::ReadThen {
+  // What the work holds (the admin server's reply handler, with its connection) ends on the loop.
+  std::atomic<std::thread::id> released_on;
+  struct Held {
+    std::atomic<std::thread::id>& on;
+    ~Held() { on = std::this_thread::get_id(); }
+  };
+  w.engine->read_committed([&, held = std::make_shared<Held>(Held{released_on})](
+                               engine::StoreReads& reads) -> engine::ReadThen {
     read_on = std::this_thread::get_id();
     auto st = reads.status(id);
     seen = st ? Errc::ok : st.error().code;
@@ -327,12 +335,13 @@ TEST_P(DurableEngine, ReadCommittedReadsOffTheLoopOnceWhatIsPendingIsInTheStore)
   });
   EXPECT_FALSE(answered_on) << "answered inside the call";
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!answered_on && std::chrono::steady_clock::now() < deadline) {
+  while ((!answered_on || released_on.load() == std::thread::id()) && std::chrono::steady_clock::now() < deadline) {
     w.io->restart();
     w.io->run_one_for(std::chrono::milliseconds(100));
   }
   ASSERT_TRUE(answered_on);
   EXPECT_EQ(*answered_on, std::this_thread::get_id()) << "the answer runs on the loop";
+  EXPECT_EQ(released_on.load(), std::this_thread::get_id()) << "the work was destroyed off the loop";
   EXPECT_NE(read_on, std::this_thread::get_id()) << "the read ran on the loop";
   EXPECT_EQ(*seen, Errc::ok) << "the start was committed before the read";
   // With nothing pending, after_commits is posted at once.
